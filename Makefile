@@ -1,0 +1,25 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+DEMO_HOME ?= var/demo
+
+.PHONY: demo test venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+# The demo workspace is generated data: it is rebuilt on every `make demo`,
+# but only a folder the demo itself made (it carries .polyrecon-demo) is ever removed.
+demo: venv
+	@if [ -e "$(DEMO_HOME)" ] && [ ! -e "$(DEMO_HOME)/.polyrecon-demo" ]; then \
+		echo "$(DEMO_HOME) exists and is not a demo workspace: set DEMO_HOME to another folder"; exit 2; fi
+	rm -rf "$(DEMO_HOME)"
+	$(VPY) -m pipelines demo --home "$(DEMO_HOME)"
+
+test: venv
+	$(VPY) -m pytest -q

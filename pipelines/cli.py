@@ -1,0 +1,185 @@
+"""`python -m pipelines`: the command line of interfaces.md.
+
+Exit codes: 0 success (true-ups found included), 1 the run failed, 2 bad arguments or bad
+configuration. User errors print one message per problem, never a traceback. Heavy modules
+are imported inside the commands so `--help` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.errors import ConfigError, UserError
+from pipelines.months import Month
+from pipelines.workspace import Workspace
+
+log = logging.getLogger("polyrecon")
+STARTER = Path(__file__).resolve().parent / "starter"
+DEMO_MARKER = ".polyrecon-demo"
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
+                        help="the workspace (default: $POLYRECON_HOME, else ./var)")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines", parents=[common],
+        description="Reconcile Poly Lens inventories against Poly+ Enterprise contracts.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("init", _init, "create a workspace with commented example configuration")
+    demo = command("demo", _demo, "create a demo workspace with generated data and run the "
+                                  "monthly job on it")
+    demo.add_argument("--month", type=_month, help="the demo's latest month "
+                                                   "(default: last month, UTC)")
+    run = command("run", _run, "the monthly job: take in the inbox, reconcile the month, "
+                               "write its files")
+    run.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
+    run.add_argument("--customer", metavar="ID", help="take in only this customer's inbox")
+    ingest = command("ingest", _ingest, "only take in the inbox")
+    ingest.add_argument("--month", type=_month,
+                        help="month a Lens API pull is attributed to (default: this month, UTC)")
+    ingest.add_argument("--customer", metavar="ID", help="only this customer's inbox")
+    reconcile = command("reconcile", _reconcile,
+                        "only reconcile (writes reconciliation.csv and rma.csv)")
+    reconcile.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
+    command("status", _status, "what is in the warehouse: customers, months with data, "
+                               "open alerts, quarantined files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    workspace = Workspace.resolve(getattr(args, "home", None))
+    try:
+        return args.handler(workspace, args) or 0
+    except UserError as error:
+        print(str(error), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _config(workspace: Workspace):
+    from pipelines.config import load_config
+
+    return load_config(workspace)
+
+
+def _init(workspace: Workspace, args) -> int:
+    for folder in workspace.folders():
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in ("partner.yaml", "contracts.yaml", "catalog.csv"):
+        target = workspace.config_dir / name
+        if target.exists():
+            print(f"kept existing {workspace.relative(target)}")
+        else:
+            shutil.copyfile(STARTER / name, target)
+            print(f"wrote {workspace.relative(target)}")
+    print(f"workspace ready at {workspace.home}: edit config/contracts.yaml, then drop Lens "
+          f"exports into inbox/<customer_id>/ and run `python -m pipelines run --month YYYY-MM`")
+    return 0
+
+
+def _previous_month() -> Month:
+    return Month.of(datetime.now(timezone.utc).date()).plus(-1)
+
+
+def _demo(workspace: Workspace, args) -> int:
+    from pipelines.demo_data import build_demo_workspace
+    from pipelines.jobs import run_month
+
+    if workspace.contracts_file.exists():
+        raise ConfigError(f"{workspace.home} already has a contracts.yaml: the demo needs an "
+                          f"empty folder (choose another --home)")
+    demo = build_demo_workspace(workspace.home, str(args.month or _previous_month()))
+    (workspace.home / DEMO_MARKER).write_text("generated by `python -m pipelines demo`\n")
+    config = _config(workspace)
+    for month_text in demo.months:
+        month = Month.parse(month_text)
+        log.info("== monthly job for %s", month)
+        monthly = run_month(config, month)
+    _print_outcome(workspace, monthly.result, monthly.written)
+    print(f"Demo workspace: {workspace.home}")
+    print(f"Reconciliations for {demo.months[0]} .. {demo.months[-1]}: "
+          f"{workspace.home / 'reports'}/<YYYY-MM>/reconciliation.csv")
+    return 0
+
+
+def _run(workspace: Workspace, args) -> int:
+    from pipelines.jobs import run_month
+
+    monthly = run_month(_config(workspace), args.month, args.customer)
+    _print_intake(monthly.intake)
+    _print_outcome(workspace, monthly.result, monthly.written)
+    return 0
+
+
+def _ingest(workspace: Workspace, args) -> int:
+    from pipelines.jobs import ingest
+
+    _print_intake(ingest(_config(workspace), args.customer))
+    return 0
+
+
+def _reconcile(workspace: Workspace, args) -> int:
+    from pipelines.jobs import reconcile
+
+    result, written = reconcile(_config(workspace), args.month)
+    _print_outcome(workspace, result, written)
+    return 0
+
+
+def _print_intake(results) -> None:
+    if not results:
+        print("Inbox: no new files")
+        return
+    tally = Counter(r.outcome for r in results)
+    print("Inbox: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items())))
+    for result in results:
+        if result.outcome == "quarantined":
+            print(f"  quarantined {result.path}: {result.detail}")
+
+
+def _print_outcome(workspace: Workspace, result, written) -> None:
+    statuses = Counter(row.status for row in result.rows)
+    customers = len({row.customer_id for row in result.rows})
+    print(f"{result.month}: {customers} customers reconciled; "
+          + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
+    for row in result.rows:
+        if row.status == "TRUE_UP":
+            print(f"  TRUE_UP {row.customer_id} {row.category}: +{row.true_up_devices} "
+                  f"devices, {row.prorated_amount} {row.currency}, new baseline "
+                  f"{row.new_baseline}")
+    for row in result.rma:
+        if row.status != "OK":
+            print(f"  RMA {row.status} {row.customer_id}: {row.rma_rate_pct} % "
+                  f"({row.headset_rmas} of {row.headset_base} headsets)")
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _status(workspace: Workspace, args) -> int:
+    from pipelines.status import describe
+
+    print(describe(_config(workspace)))
+    return 0

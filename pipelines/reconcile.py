@@ -1,0 +1,332 @@
+"""The Poly+ Enterprise rules (../shared/spec/rules.md), driving the counting SQL in sql/.
+
+SQL counts devices per customer, month and category; this module replays each contract's
+term month by month from its first month, so the result for month M is a pure function of
+the contract and the snapshots of the term's months up to M: re-running any month, in any
+order, gives the same answer. Arithmetic is exact (integers and `Fraction`), never float.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from pipelines.catalog import CatalogRow
+from pipelines.config import CATEGORIES, Config, Customer, Policy
+from pipelines.months import Month, month_range
+from pipelines.progress import track
+from pipelines.warehouse import open_warehouse, run_sql, transaction
+
+log = logging.getLogger("polyrecon")
+
+OK, WATCH, TRUE_UP, NO_DATA = "OK", "WATCH", "TRUE_UP", "NO_DATA"
+NOT_COVERED, QUOTE_REQUIRED, UNCLASSIFIED = "NOT_COVERED", "QUOTE_REQUIRED", "UNCLASSIFIED"
+BREACH = "BREACH"
+ROW_CATEGORIES = (*CATEGORIES, "quote_only", "unclassified")  # the order of reconciliation.csv
+
+
+def to_cents(value: Fraction | int) -> Decimal:
+    """Round half-up (away from zero on a tie) to two decimals, exactly."""
+    value = Fraction(value)
+    cents = (abs(value) * 200 + 1) // 2
+    return Decimal(-cents if value < 0 else cents).scaleb(-2)
+
+
+def _pct(value: Decimal | int) -> Fraction:
+    return Fraction(value) / 100
+
+
+def baseline(ordered: int, policy: Policy) -> Fraction:
+    """ordered × (1 + buffer/100), kept exact (shown with two decimals)."""
+    return ordered * (1 + _pct(policy.baseline_buffer_pct))
+
+
+def growth_pct(counted: int, ordered: int) -> Decimal:
+    return to_cents(Fraction(counted - ordered, ordered) * 100)
+
+
+def decide_status(counted: int, ordered: int, policy: Policy) -> str:
+    """TRUE_UP once growth reaches the trigger, WATCH once it used `watch` % of it (exact)."""
+    trigger = Fraction(policy.true_up_trigger_pct)
+    if counted * 100 >= ordered * (100 + trigger):
+        return TRUE_UP
+    if counted * 100 * 100 >= ordered * (100 * 100 + trigger * Fraction(
+            policy.watch_at_pct_of_trigger)):
+        return WATCH
+    return OK
+
+
+def remaining_months(start: Month, term_end: date) -> int:
+    """Whole months from `start` through the month containing the term's end, both included."""
+    return max(0, start.months_until(Month.of(term_end)) + 1)
+
+
+def prorated_amount(devices: int, unit_price_per_year: Decimal, months: int) -> Decimal:
+    return to_cents(devices * Fraction(unit_price_per_year) * months / 12)
+
+
+@dataclass(frozen=True)
+class MonthCounts:
+    """Distinct devices of one month's snapshot per catalog category."""
+
+    counted: dict[str, int] = field(default_factory=dict)
+    end_of_life: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CategoryMonth:
+    """One selected category in one month of the replay."""
+
+    month: Month
+    category: str
+    status: str
+    ordered: int  # the ordered devices this month was reconciled against
+    baseline: Fraction
+    counted: int | None = None
+    end_of_life: int | None = None
+    true_up_devices: int | None = None
+    proration_months: int | None = None
+    amount: Decimal | None = None
+    new_ordered: int | None = None
+
+
+def replay_category(customer: Customer, category: str, counts: dict[Month, MonthCounts],
+                    until: Month, policy: Policy) -> list[CategoryMonth]:
+    """The term from its first month up to `until`, resetting the baseline on each true-up."""
+    ordered = customer.ordered_for(category)
+    unit_price = customer.categories[category].unit_price_per_year
+    months = []
+    for month in month_range(customer.term.first_month, min(until, customer.term.last_month)):
+        snapshot = counts.get(month)
+        if snapshot is None:
+            months.append(CategoryMonth(month, category, NO_DATA, ordered,
+                                        baseline(ordered, policy)))
+            continue
+        counted = snapshot.counted.get(category, 0)
+        status = decide_status(counted, ordered, policy)
+        result = CategoryMonth(month, category, status, ordered, baseline(ordered, policy),
+                               counted, snapshot.end_of_life.get(category, 0))
+        if status == TRUE_UP:
+            start = month if policy.proration_start == "report_month" else month.plus(1)
+            proration = remaining_months(start, customer.term.end)
+            added = counted - ordered
+            result = CategoryMonth(**{**result.__dict__, "true_up_devices": added,
+                                      "proration_months": proration,
+                                      "amount": prorated_amount(added, unit_price, proration),
+                                      "new_ordered": counted})
+            ordered = counted
+        months.append(result)
+    return months
+
+
+@dataclass(frozen=True)
+class ReconciliationRow:
+    """A row of reconciliation.csv, values already formatted as written."""
+
+    customer_id: str
+    month: str
+    category: str
+    status: str
+    devices_counted: str = ""
+    eol_excluded: str = ""
+    ordered_devices: str = ""
+    baseline: str = ""
+    growth_pct: str = ""
+    true_up_devices: str = ""
+    prorated_amount: str = ""
+    currency: str = ""
+    new_ordered_devices: str = ""
+    new_baseline: str = ""
+
+
+@dataclass(frozen=True)
+class RmaRow:
+    customer_id: str
+    year: str
+    headset_rmas: str
+    headset_base: str
+    rma_rate_pct: str
+    status: str
+
+
+@dataclass(frozen=True)
+class RenewalCategory:
+    category: str
+    ordered_devices: int
+    unit_price_per_year: Decimal
+    basis: str  # how the number was found, for the comment in the proposal
+
+
+@dataclass(frozen=True)
+class RenewalProposal:
+    customer: Customer
+    start: date
+    end: date
+    categories: tuple[RenewalCategory, ...]
+
+
+@dataclass(frozen=True)
+class MonthResult:
+    month: Month
+    rows: list[ReconciliationRow]
+    rma: list[RmaRow]
+    renewals: list[RenewalProposal]
+    replays: dict[tuple[str, str], list[CategoryMonth]]  # (customer, category) → the term so far
+
+
+def _selected_row(customer: Customer, result: CategoryMonth, policy: Policy) -> ReconciliationRow:
+    common = dict(customer_id=customer.id, month=str(result.month), category=result.category,
+                  status=result.status, ordered_devices=str(result.ordered),
+                  baseline=str(to_cents(result.baseline)), currency=customer.currency)
+    if result.status == NO_DATA:
+        return ReconciliationRow(**common)
+    row = ReconciliationRow(**common, devices_counted=str(result.counted),
+                            eol_excluded=str(result.end_of_life),
+                            growth_pct=str(growth_pct(result.counted, result.ordered)))
+    if result.status != TRUE_UP:
+        return row
+    return ReconciliationRow(**{
+        **row.__dict__, "true_up_devices": str(result.true_up_devices),
+        "prorated_amount": str(result.amount), "new_ordered_devices": str(result.new_ordered),
+        "new_baseline": str(to_cents(baseline(result.new_ordered, policy)))})
+
+
+def _unselected_rows(customer: Customer, month: Month, counts: MonthCounts | None
+                     ) -> list[ReconciliationRow]:
+    if counts is None:
+        return []
+    status_of = {"quote_only": QUOTE_REQUIRED, "unclassified": UNCLASSIFIED}
+    rows = []
+    for category in ROW_CATEGORIES:
+        if category in customer.categories:
+            continue
+        counted = counts.counted.get(category, 0)
+        end_of_life = counts.end_of_life.get(category, 0)
+        if counted or end_of_life:
+            rows.append(ReconciliationRow(
+                customer.id, str(month), category, status_of.get(category, NOT_COVERED),
+                devices_counted=str(counted), eol_excluded=str(end_of_life),
+                currency=customer.currency))
+    return rows
+
+
+def rma_status(rmas: int, base: int, policy: Policy) -> str:
+    """BREACH when the rate exceeds the threshold; WATCH from `watch` % of it (exact)."""
+    threshold = Fraction(policy.rma_threshold_pct)
+    if rmas * 100 > base * threshold:
+        return BREACH
+    if rmas * 100 * 100 >= base * threshold * Fraction(policy.watch_at_pct_of_trigger):
+        return WATCH
+    return OK
+
+
+def _rma_row(customer: Customer, month: Month, rmas: int, base: int, policy: Policy) -> RmaRow:
+    return RmaRow(customer.id, str(month.year), str(rmas), str(base),
+                  str(to_cents(Fraction(rmas * 100, base))), rma_status(rmas, base, policy))
+
+
+def next_term(start: date, end: date) -> tuple[date, date]:
+    """The same length, starting the day after the current end. A term of whole calendar
+    months (the usual case) stays whole months; any other term keeps its number of days."""
+    new_start = end + timedelta(days=1)
+    if start.day == 1 and end == Month.of(end).last_day:
+        length = Month.of(start).months_until(Month.of(end))
+        return new_start, Month.of(new_start).plus(length).last_day
+    return new_start, new_start + (end - start)
+
+
+def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]
+                     ) -> RenewalProposal:
+    """Footnote 6: every device added during the year goes into the next term."""
+    proposed = []
+    for category, months in replays.items():
+        in_effect = months[-1].new_ordered or months[-1].ordered
+        latest = next((m for m in reversed(months) if m.status != NO_DATA), None)
+        if latest is None:
+            basis = "no inventory in this term: the ordered devices in effect"
+            count = in_effect
+        else:
+            count = max(latest.counted, in_effect)
+            basis = (f"{latest.counted} devices counted in {latest.month}; "
+                     f"{in_effect} ordered in effect")
+        proposed.append(RenewalCategory(category, count,
+                                        customer.categories[category].unit_price_per_year, basis))
+    start, end = next_term(customer.term.start, customer.term.end)
+    return RenewalProposal(customer, start, end, tuple(proposed))
+
+
+def _catalog_frame(rows: list[CatalogRow]):
+    import pandas as pd
+
+    return pd.DataFrame({
+        "model": [r.model for r in rows], "category": [r.category for r in rows],
+        "end_of_service": [r.end_of_service.isoformat() if r.end_of_service else None
+                           for r in rows],
+        "origin": [r.origin for r in rows], "position": list(range(len(rows)))})
+
+
+def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCounts]]:
+    counts: dict[str, dict[Month, MonthCounts]] = {cid: {} for cid in customer_ids}
+    for customer_id, month in run_sql(con, "months_with_data.sql",
+                                      customer_ids=customer_ids).fetchall():
+        counts[customer_id][Month.parse(month)] = MonthCounts()
+    for customer_id, month, category, counted, end_of_life in run_sql(
+            con, "category_counts.sql", customer_ids=customer_ids).fetchall():
+        snapshot = counts[customer_id][Month.parse(month)]
+        snapshot.counted[category] = counted
+        snapshot.end_of_life[category] = end_of_life
+    return counts
+
+
+def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow]) -> MonthResult:
+    """Reconcile every customer whose term covers `month`, and store the result."""
+    policy = config.policy
+    customers = [c for c in config.contracts.customers if c.term.covers(month)]
+    ids = [c.id for c in customers]
+    with open_warehouse(config.workspace) as con:
+        with transaction(con):
+            con.register("catalog_rows", _catalog_frame(catalog))
+            run_sql(con, "replace_catalog.sql")
+            con.unregister("catalog_rows")
+        counts = _read_counts(con, ids)
+        rmas = dict(run_sql(con, "headset_rmas.sql", customer_ids=ids,
+                            year_start=date(month.year, 1, 1),
+                            month_end=month.last_day).fetchall())
+        result = MonthResult(month, [], [], [], {})
+        for customer in track(customers, f"Reconciling {month}"):
+            _reconcile_customer(customer, month, counts[customer.id],
+                                rmas.get(customer.id, 0), policy, result)
+        result.rows.sort(key=lambda r: (r.customer_id, ROW_CATEGORIES.index(r.category)))
+        result.rma.sort(key=lambda r: r.customer_id)
+        _store(con, result)
+    return result
+
+
+def _reconcile_customer(customer: Customer, month: Month, counts: dict[Month, MonthCounts],
+                        headset_rmas: int, policy: Policy, result: MonthResult) -> None:
+    replays = {category: replay_category(customer, category, counts, month, policy)
+               for category in CATEGORIES if category in customer.categories}
+    for category, months in replays.items():
+        result.replays[(customer.id, category)] = months
+        result.rows.append(_selected_row(customer, months[-1], policy))
+    result.rows.extend(_unselected_rows(customer, month, counts.get(month)))
+    if "headset" in replays:
+        base = replays["headset"][-1].ordered  # the ordered value M was reconciled against
+        result.rma.append(_rma_row(customer, month, headset_rmas, base, policy))
+    if month == customer.term.last_month:
+        result.renewals.append(renewal_proposal(customer, replays))
+
+
+def _store(con, result: MonthResult) -> None:
+    import pandas as pd
+
+    with transaction(con):
+        con.register("staged_results", pd.DataFrame([r.__dict__ for r in result.rows],
+                                                     columns=list(ReconciliationRow.__dataclass_fields__)))
+        con.register("staged_rma", pd.DataFrame([r.__dict__ for r in result.rma],
+                                                columns=list(RmaRow.__dataclass_fields__)))
+        run_sql(con, "store_results.sql", month=str(result.month))
+        con.unregister("staged_results")
+        con.unregister("staged_rma")

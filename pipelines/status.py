@@ -1,0 +1,43 @@
+"""`status`: what the warehouse holds, for the partner's operations staff."""
+from __future__ import annotations
+
+from pipelines.config import Config
+from pipelines.warehouse import open_warehouse, run_sql
+
+
+def _month_ranges(months: list[str]) -> str:
+    """['2026-01', '2026-02', '2026-04'] → '2026-01..2026-02, 2026-04'."""
+    from pipelines.months import Month
+
+    spans: list[list[Month]] = []
+    for month in sorted(Month.parse(m) for m in months):
+        if spans and spans[-1][1].plus(1) == month:
+            spans[-1][1] = month
+        else:
+            spans.append([month, month])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
+
+
+def describe(config: Config) -> str:
+    workspace = config.workspace
+    lines = [f"Workspace {workspace.home}"]
+    if not workspace.warehouse.exists():
+        customers = ", ".join(c.id for c in config.contracts.customers) or "none"
+        return "\n".join(lines + [f"Customers: {customers}",
+                                  "No data yet: run `python -m pipelines ingest`."])
+    with open_warehouse(workspace, read_only=True) as con:
+        months = dict(run_sql(con, "status_months.sql").fetchall())
+        alerts = run_sql(con, "status_alerts.sql").fetchall()
+        quarantined = run_sql(con, "status_quarantine.sql").fetchall()
+    lines.append(f"Customers ({len(config.contracts.customers)}):")
+    for customer in config.contracts.customers:
+        data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
+        lines.append(f"  {customer.id:<24} {customer.term.start}..{customer.term.end}  "
+                     f"{', '.join(customer.categories)}  data: {data}")
+    lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
+    lines += [f"  {month} {customer_id} {subject}: {detail}"
+              for month, customer_id, subject, detail in alerts]
+    lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
+                 else "Quarantined files: none")
+    lines += [f"  {path}: {reason}" for path, reason in quarantined]
+    return "\n".join(lines)

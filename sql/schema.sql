@@ -1,0 +1,111 @@
+-- The warehouse schema. Applied (idempotently) by every writing connection.
+-- Tables have no primary keys on purpose: partitions are replaced by DELETE + INSERT inside one
+-- transaction, and DuckDB's unique indexes reject a key deleted and re-inserted in one transaction.
+
+CREATE SEQUENCE IF NOT EXISTS receipt_seq START 1;
+
+-- Every file the inbox ever handed us, and what became of it.
+CREATE TABLE IF NOT EXISTS intake_log (
+    receipt_seq   BIGINT    NOT NULL,  -- order of receipt: later = more recently received
+    customer_id   VARCHAR,
+    file_name     VARCHAR   NOT NULL,
+    sha256        VARCHAR   NOT NULL,
+    kind          VARCHAR   NOT NULL,  -- inventory | rma | unknown
+    month         VARCHAR,             -- YYYY-MM from the name, else the modification time
+    received_at   TIMESTAMP NOT NULL,  -- UTC
+    outcome       VARCHAR   NOT NULL,  -- loaded | duplicate | quarantined
+    stored_path   VARCHAR   NOT NULL,  -- where the file is now, relative to the workspace
+    reason        VARCHAR
+);
+
+-- One inventory per customer and month per receipt; all are kept, the latest one counts.
+CREATE TABLE IF NOT EXISTS snapshots (
+    snapshot_id   VARCHAR   NOT NULL,
+    customer_id   VARCHAR   NOT NULL,
+    month         VARCHAR   NOT NULL,
+    receipt_seq   BIGINT    NOT NULL,
+    received_at   TIMESTAMP NOT NULL,
+    source        VARCHAR   NOT NULL,  -- lens_csv | lens_api
+    source_name   VARCHAR   NOT NULL,  -- file name, or the Lens tenant
+    sha256        VARCHAR,
+    row_count     INTEGER   NOT NULL
+);
+
+-- The raw layer: every inventory row as received, with its provenance.
+CREATE TABLE IF NOT EXISTS raw_inventory (
+    snapshot_id     VARCHAR NOT NULL,
+    row_number      INTEGER NOT NULL,  -- spreadsheet row: the header is row 1
+    serial          VARCHAR,
+    mac             VARCHAR,
+    model           VARCHAR,
+    site            VARCHAR,
+    room            VARCHAR,
+    lens_device_id  VARCHAR,
+    device_name     VARCHAR,
+    extra_json      VARCHAR            -- the columns we do not use, kept as received
+);
+
+CREATE TABLE IF NOT EXISTS raw_rma (
+    sha256       VARCHAR NOT NULL,
+    customer_id  VARCHAR NOT NULL,
+    file_name    VARCHAR NOT NULL,
+    row_number   INTEGER NOT NULL,
+    rma_number   VARCHAR,
+    rma_date     VARCHAR,
+    serial       VARCHAR,
+    model        VARCHAR
+);
+
+-- The catalog in force at the last reconciliation (shipped rows + workspace overrides).
+CREATE TABLE IF NOT EXISTS catalog (
+    model           VARCHAR NOT NULL,
+    category        VARCHAR NOT NULL,
+    end_of_service  DATE,
+    origin          VARCHAR NOT NULL,  -- shipped | workspace
+    position        INTEGER NOT NULL   -- file order: of two rows for one model, the later wins
+);
+
+-- Results, one partition per report month.
+CREATE TABLE IF NOT EXISTS reconciliation (
+    customer_id          VARCHAR NOT NULL,
+    month                VARCHAR NOT NULL,
+    category             VARCHAR NOT NULL,
+    status               VARCHAR NOT NULL,
+    devices_counted      INTEGER,
+    eol_excluded         INTEGER,
+    ordered_devices      INTEGER,
+    baseline             DECIMAL(18, 2),
+    growth_pct           DECIMAL(18, 2),
+    true_up_devices      INTEGER,
+    prorated_amount      DECIMAL(18, 2),
+    currency             VARCHAR,
+    new_ordered_devices  INTEGER,
+    new_baseline         DECIMAL(18, 2)
+);
+
+CREATE TABLE IF NOT EXISTS rma_results (
+    customer_id   VARCHAR NOT NULL,
+    month         VARCHAR NOT NULL,
+    year          INTEGER NOT NULL,
+    headset_rmas  INTEGER NOT NULL,
+    headset_base  INTEGER NOT NULL,
+    rma_rate_pct  DECIMAL(18, 2) NOT NULL,
+    status        VARCHAR NOT NULL
+);
+
+-- interfaces.md: trimmed, inner white space collapsed, case ignored, leading Poly/Polycom dropped.
+CREATE OR REPLACE MACRO normalize_model(model) AS
+    nullif(regexp_replace(
+        lower(regexp_replace(regexp_replace(model, '^\s+|\s+$', '', 'g'), '\s+', ' ', 'g')),
+        '^(poly|polycom) ', ''), '');
+
+-- rules.md 2: serial (trimmed, upper-case), else MAC (12 hex digits once separators are
+-- removed), else the Lens device id. Prefixed so a serial never collides with a MAC or id.
+CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
+    CASE
+        WHEN nullif(trim(serial), '') IS NOT NULL THEN 'SN:' || upper(trim(serial))
+        WHEN regexp_full_match(upper(regexp_replace(coalesce(mac, ''), '[\s:.\-]', '', 'g')),
+                               '[0-9A-F]{12}')
+            THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))
+        WHEN nullif(trim(lens_device_id), '') IS NOT NULL THEN 'ID:' || trim(lens_device_id)
+    END;

@@ -1,0 +1,83 @@
+-- Derived views over the raw layer. Applied after schema.sql by every writing connection.
+
+-- rules.md 1: the month's snapshot is the most recently received one.
+CREATE OR REPLACE VIEW month_snapshots AS
+SELECT *
+FROM snapshots
+QUALIFY row_number() OVER (PARTITION BY customer_id, month ORDER BY receipt_seq DESC) = 1;
+
+-- Every raw row with its identity and normalised model; a row without either is rejected.
+CREATE OR REPLACE VIEW inventory_rows AS
+SELECT
+    r.snapshot_id,
+    r.row_number,
+    r.model,
+    normalize_model(r.model) AS model_key,
+    device_identity(r.serial, r.mac, r.lens_device_id) AS identity,
+    r.site,
+    r.room,
+    CASE
+        WHEN identity IS NULL THEN 'no serial number, MAC address or Lens device id'
+        WHEN model_key IS NULL THEN 'no model'
+    END AS reject_reason
+FROM raw_inventory AS r;
+
+-- One row per device and snapshot. Of duplicate rows the representative is chosen by value,
+-- not by position, so counts and lists never depend on row order.
+CREATE OR REPLACE VIEW snapshot_devices AS
+SELECT
+    snapshot_id,
+    identity,
+    first(model_key ORDER BY model_key, site, room, model) AS model_key,
+    first(model ORDER BY model_key, site, room, model) AS model,
+    first(site ORDER BY model_key, site, room, model) AS site,
+    first(room ORDER BY model_key, site, room, model) AS room,
+    count(*) AS times_listed
+FROM inventory_rows
+WHERE reject_reason IS NULL
+GROUP BY snapshot_id, identity;
+
+-- The catalog as matching patterns; a workspace row replaces a shipped row of the same model.
+CREATE OR REPLACE VIEW catalog_patterns AS
+SELECT
+    normalize_model(rtrim(model, '*')) AS pattern,
+    ends_with(model, '*') AS is_prefix,
+    category,
+    end_of_service
+FROM catalog
+QUALIFY row_number() OVER (
+    PARTITION BY normalize_model(rtrim(model, '*')), ends_with(model, '*')
+    ORDER BY origin = 'workspace' DESC, position DESC) = 1;
+
+-- Every model seen anywhere, classified: the exact match wins, then the longest prefix.
+CREATE OR REPLACE VIEW model_classes AS
+WITH seen AS (
+    SELECT DISTINCT normalize_model(model) AS model_key FROM raw_inventory
+    UNION
+    SELECT DISTINCT normalize_model(model) FROM raw_rma
+)
+SELECT
+    seen.model_key,
+    coalesce(p.category, 'unclassified') AS category,
+    p.end_of_service
+FROM seen
+LEFT JOIN catalog_patterns AS p
+    ON (p.is_prefix AND starts_with(seen.model_key, p.pattern))
+    OR (NOT p.is_prefix AND seen.model_key = p.pattern)
+WHERE seen.model_key IS NOT NULL
+QUALIFY row_number() OVER (
+    PARTITION BY seen.model_key
+    ORDER BY p.is_prefix ASC NULLS LAST, length(p.pattern) DESC) = 1;
+
+-- rules.md RMA: each RMA number counts once per customer (its earliest valid date).
+CREATE OR REPLACE VIEW rma_records AS
+SELECT
+    r.customer_id,
+    upper(trim(r.rma_number)) AS rma_number,
+    min(try_strptime(trim(r.rma_date), '%Y-%m-%d')::DATE) AS rma_date,
+    bool_or(c.category = 'headset') AS is_headset
+FROM raw_rma AS r
+LEFT JOIN model_classes AS c ON c.model_key = normalize_model(r.model)
+WHERE nullif(trim(r.rma_number), '') IS NOT NULL
+  AND try_strptime(trim(r.rma_date), '%Y-%m-%d') IS NOT NULL
+GROUP BY ALL;

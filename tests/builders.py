@@ -1,0 +1,83 @@
+"""Building real workspaces for tests: config files, Lens exports in the inbox, CLI runs."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import yaml
+
+from pipelines.cli import main
+from pipelines.workspace import Workspace
+
+SNAKE = ("serial_number", "mac_address", "device_model", "site_name", "room_name",
+         "lens_device_id")
+
+
+def contract(customer_id="acme", categories=None, term=("2026-01-01", "2026-12-31"),
+             currency="EUR", **extra) -> dict:
+    entry = {
+        "id": customer_id, "name": f"{customer_id.title()} GmbH",
+        "master_account_id": "MA-100234", "site_ids": ["S-1001"],
+        "csm": {"name": "Jana Beispiel", "email": "jana@example.com"},
+        "partner_contacts": ["service@partner.example"], "currency": currency,
+        "term": {"start": term[0], "end": term[1]},
+        "categories": categories or {"video": {"ordered_devices": 100,
+                                               "unit_price_per_year": 180.0}},
+    }
+    entry.update(extra)
+    return entry
+
+
+def make_workspace(root: Path, customers: list[dict], policy: dict | None = None) -> Workspace:
+    workspace = Workspace.resolve(root)
+    for folder in workspace.folders():
+        folder.mkdir(parents=True, exist_ok=True)
+    write_yaml(workspace.contracts_file, {"customers": customers})
+    write_yaml(workspace.partner_file, {"policy": policy} if policy else {})
+    return workspace
+
+
+def write_yaml(path: Path, data) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def devices(model: str, count: int, prefix: str = "SN", start: int = 0) -> list[dict]:
+    return [{"serial_number": f"{prefix}{start + i:06d}", "device_model": model,
+             "site_name": "Berlin"} for i in range(count)]
+
+
+def export_text(rows: list[dict], columns=SNAKE, separator=",") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in columns])
+    return buffer.getvalue()
+
+
+def drop(workspace: Workspace, customer_id: str, name: str, text: str | bytes,
+         mtime: float | None = None, encoding: str = "utf-8") -> Path:
+    """Put a file into the customer's inbox, as a partner would."""
+    folder = workspace.inbox / customer_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def cli(workspace: Workspace, *args: str) -> int:
+    return main([*args, "--home", str(workspace.home)])
+
+
+def reconciliation(workspace: Workspace, month: str) -> list[dict]:
+    path = workspace.home / "reports" / month / "reconciliation.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def row_for(rows: list[dict], customer_id: str, category: str) -> dict:
+    return next(r for r in rows if r["customer_id"] == customer_id and r["category"] == category)
