@@ -105,16 +105,20 @@ def _take(con, workspace: Workspace, contracts: Contracts, path: Path) -> Intake
         return _quarantine(con, workspace, arrival, digest, received_at,
                            f"there is no customer '{customer_id}' in contracts.yaml; add the "
                            f"contract, or put the file in the right customer's folder")
+    # A duplicate is the same content for the same customer and month. The same bytes named
+    # for another month are that month's snapshot: a small, stable customer's export can be
+    # identical two months running, and that month must not show NO_DATA.
     already = con.execute(
-        "SELECT count(*) FROM intake_log WHERE customer_id = ? AND sha256 = ? "
-        "AND outcome = 'loaded'", [customer_id, digest]).fetchone()[0]
+        "SELECT count(*) FROM intake_log WHERE customer_id = ? AND sha256 = ? AND month = ? "
+        "AND kind = ? AND outcome = 'loaded'",
+        [customer_id, digest, str(arrival.month), arrival.kind]).fetchone()[0]
     if already:
         target = _free_path(workspace.archive / customer_id / "duplicates" / arrival.name)
         _move(path, target)
         _log_intake(con, arrival, digest, received_at, "duplicate", workspace.relative(target),
                     "the same content was already taken in; nothing changed")
         return IntakeResult(shown, customer_id, "duplicate",
-                            f"same content as an earlier file, archived as "
+                            f"same content as an earlier file for {arrival.month}, archived as "
                             f"{workspace.relative(target)}")
     try:
         parsed = read_rma_log(path) if arrival.kind == "rma" else read_inventory_export(path)
@@ -133,7 +137,7 @@ def _take(con, workspace: Workspace, contracts: Contracts, path: Path) -> Intake
                         file_name=arrival.name)
             else:
                 run_sql(con, "load_inventory_snapshot.sql",
-                        snapshot_id=f"{customer_id}/{digest}", customer_id=customer_id,
+                        snapshot_id=f"{customer_id}/{arrival.month}/{digest}", customer_id=customer_id,
                         month=str(arrival.month), receipt_seq=receipt, received_at=received_at,
                         source="lens_csv", source_name=arrival.name, sha256=digest,
                         row_count=len(parsed.rows))

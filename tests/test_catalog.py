@@ -1,0 +1,93 @@
+"""Catalog matching (interfaces.md): normalisation, exact before longest prefix, overrides."""
+import duckdb
+import pytest
+
+from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
+    row_for
+from pipelines.catalog import SHIPPED_CATALOG, load_catalog, read_catalog_file
+from pipelines.reconcile import _catalog_frame
+from pipelines.warehouse import run_sql
+
+
+def classify(models, catalog_rows):
+    con = duckdb.connect()
+    run_sql(con, "schema.sql")
+    run_sql(con, "views.sql")
+    con.register("catalog_rows", _catalog_frame(catalog_rows))
+    run_sql(con, "replace_catalog.sql")
+    for i, model in enumerate(models):
+        con.execute("INSERT INTO raw_inventory (snapshot_id, row_number, serial, model) "
+                    "VALUES ('s', ?, 'X', ?)", [i, model])
+    found = dict(con.execute("SELECT model_key, category || coalesce(' ' || end_of_service, '') "
+                             "FROM model_classes").fetchall())
+    keys = dict(con.execute("SELECT model, normalize_model(model) FROM raw_inventory").fetchall())
+    return {model: found.get(keys[model], "rejected") for model in models}
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("Poly Voyager Focus 2 Series", "headset"),
+    ("  poly   VOYAGER  focus 2 ", "headset"),
+    ("Polycom VVX 450", "voice"),
+    ("VVX 1500", "voice"),
+    ("Poly Sync 20-M", "headset"),
+    ("Calisto 5300-M", "headset"),
+    ("Poly Studio X30", "video"),
+    ("Poly Studio P5", "headset"),
+    ("Poly CCX 505", "voice"),
+    ("Poly RealPresence DMA 7000", "quote_only"),
+    ("Poly Medialign 55", "quote_only"),
+    ("Polycom SoundPoint IP 501", "voice 2014-09-30"),
+    ("Polycom SoundPoint IP 650", "voice"),
+    ("Poly Studio Z9 Prototype", "unclassified"),
+    ("Poly", "unclassified"),
+    ("", "rejected"),
+])
+def test_shipped_catalog_classifies_lens_names(model, expected):
+    assert classify([model], load_catalog(None))[model] == expected
+
+
+def test_exact_match_wins_then_longest_prefix(tmp_path):
+    path = tmp_path / "catalog.csv"
+    path.write_text("model,category,end_of_service\n"
+                    "Studio*,video,\nStudio X*,voice,\nStudio X30,headset,\n")
+    rows = read_catalog_file(path, "workspace")
+    assert classify(["Studio X30", "Studio X30 Pro", "Studio Y", "Poly Studio X50"], rows) == {
+        "Studio X30": "headset", "Studio X30 Pro": "voice", "Studio Y": "video",
+        "Poly Studio X50": "voice"}
+
+
+def test_workspace_row_replaces_shipped_row(tmp_path):
+    workspace = make_workspace(tmp_path, [contract(categories={
+        "video": {"ordered_devices": 10, "unit_price_per_year": 1.0}})])
+    workspace.catalog_file.write_text(
+        "# our corrections\nmodel,category,end_of_service\n"
+        "Studio X30*,video,2026-02-28\n"      # replaces the shipped row: now end-of-life
+        "Acme Cam*,video,\n")                 # extends the catalog
+    drop(workspace, "acme", "lens-2026-03.csv",
+         export_text(devices("Poly Studio X30", 4) + devices("Acme Cam 2", 3, prefix="AC")))
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    row = row_for(reconciliation(workspace, "2026-03"), "acme", "video")
+    assert (row["devices_counted"], row["eol_excluded"]) == ("3", "4")
+
+
+def test_end_of_life_is_judged_against_the_report_months_last_day(tmp_path):
+    workspace = make_workspace(tmp_path, [contract(categories={
+        "video": {"ordered_devices": 10, "unit_price_per_year": 1.0}})])
+    workspace.catalog_file.write_text("model,category,end_of_service\n"
+                                      "Studio X30*,video,2026-03-31\n")
+    for month in ("02", "03"):
+        drop(workspace, "acme", f"lens-2026-{month}.csv",
+             export_text(devices("Poly Studio X30", 10)))
+    assert cli(workspace, "ingest") == 0
+    for month, counted, eol in (("2026-02", "10", "0"), ("2026-03", "0", "10")):
+        assert cli(workspace, "reconcile", "--month", month) == 0
+        row = row_for(reconciliation(workspace, month), "acme", "video")
+        assert (row["devices_counted"], row["eol_excluded"]) == (counted, eol)
+
+
+def test_shipped_catalog_is_valid_and_unique():
+    rows = read_catalog_file(SHIPPED_CATALOG, "shipped")
+    assert len(rows) > 150
+    models = [r.model.lower() for r in rows]
+    assert len(models) == len(set(models))
+    assert {r.category for r in rows} == {"headset", "video", "voice", "quote_only"}

@@ -1,0 +1,173 @@
+"""Bad configuration exits 2 with one line per problem naming file, customer and key."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from builders import cli, contract, make_workspace, write_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _broken_contract(**changes):
+    entry = contract("acme")
+    for dotted, value in changes.items():
+        target, *path, last = [entry, *dotted.split(".")]
+        for step in path:
+            target = target[step]
+        if value is ...:
+            del target[last]
+        else:
+            target[last] = value
+    return entry
+
+
+CONTRACT_CASES = [
+    # (change to the customer entry, words the message must contain)
+    (dict(**{"term.end": "2026-02-30"}), ["term.end 2026-02-30 is not a date"]),
+    (dict(**{"term.start": "2027-01-01"}), ["term: end 2026-12-31 is before start 2027-01-01"]),
+    (dict(id="ACME GmbH"), ["id", "is not a customer id"]),
+    (dict(currency="euro"), ["currency euro is not a three-letter currency code"]),
+    (dict(**{"csm.email": "jana-at-example"}), ["csm.email", "is not an e-mail address"]),
+    (dict(**{"csm": ...}), ["csm is missing"]),
+    (dict(categories={}), ["categories is empty"]),
+    (dict(categories={"audio": {"ordered_devices": 5, "unit_price_per_year": 1.0}}),
+     ["categories", "'audio'"]),
+    (dict(categories={"video": {"ordered_devices": 0, "unit_price_per_year": 1.0}}),
+     ["categories.video.ordered_devices 0 must be at least 1"]),
+    (dict(categories={"video": {"ordered_devices": 12.5, "unit_price_per_year": 1.0}}),
+     ["categories.video.ordered_devices 12.5 is not a whole number"]),
+    (dict(categories={"video": {"ordered_devices": 10, "unit_price_per_year": -1.0}}),
+     ["categories.video.unit_price_per_year -1.0 must be at least 0"]),
+    (dict(categories={"video": {"ordered_devices": 10, "installed_devices": 9,
+                                "growth_rate_pct": 5, "unit_price_per_year": 1.0}}),
+     ["categories.video", "not both"]),
+    (dict(categories={"voice": {"installed_devices": 9, "unit_price_per_year": 1.0}}),
+     ["categories.voice", "installed_devices and growth_rate_pct"]),
+    (dict(categories={"video": {"ordered_devices": 10, "unit_price_per_year": 1.234}}),
+     ["unit_price_per_year 1.234 has more than two decimal places"]),
+    (dict(ordred_devices=5), ["ordred_devices is not a known key"]),
+]
+
+
+@pytest.mark.parametrize("changes, words", CONTRACT_CASES)
+def test_bad_contract_exits_2_naming_file_customer_and_key(tmp_path, capsys, changes, words):
+    entry = _broken_contract(**changes)
+    workspace = make_workspace(tmp_path, [entry])
+    assert cli(workspace, "run", "--month", "2026-03") == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    label = "customer 'acme'" if entry["id"] == "acme" else "customer 'ACME GmbH'"
+    assert error.startswith(f"contracts.yaml: {label}: "), error
+    for word in words:
+        assert word in error, error
+    assert "(line " in error
+
+
+@pytest.mark.parametrize("policy, words", [
+    ({"proration_start": "first_of_year"}, ["policy.proration_start first_of_year must be",
+                                           "'report_month' or 'next_month'"]),
+    ({"true_up_trigger_pct": 0}, ["policy.true_up_trigger_pct 0 must be more than 0"]),
+    ({"baseline_buffer_pct": "five"}, ["policy.baseline_buffer_pct five is not a number"]),
+])
+def test_bad_policy_exits_2(tmp_path, capsys, policy, words):
+    workspace = make_workspace(tmp_path, [contract("acme")], policy)
+    assert cli(workspace, "reconcile", "--month", "2026-03") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("partner.yaml: ") and len(error.splitlines()) == 1
+    for word in words:
+        assert word in error, error
+
+
+def test_secret_in_partner_file_is_refused(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    write_yaml(workspace.partner_file, {"lens": {"client_secret": "s3cr3t-value"}})
+    assert cli(workspace, "ingest") == 2
+    error = capsys.readouterr().err
+    assert "lens.client_secret: secrets do not belong in this file" in error
+    assert "s3cr3t-value" not in error
+
+
+def test_duplicate_customer_ids(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme"), contract("acme")])
+    assert cli(workspace, "ingest") == 2
+    assert "customer id 'acme' is used twice" in capsys.readouterr().err
+
+
+def test_duplicate_yaml_key_names_its_line(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    workspace.partner_file.write_text("policy:\n  true_up_trigger_pct: 5\n"
+                                      "  true_up_trigger_pct: 7\n")
+    assert cli(workspace, "ingest") == 2
+    assert capsys.readouterr().err.strip() == (
+        "partner.yaml: line 3: key 'true_up_trigger_pct' appears twice (first on line 2)")
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    workspace.contracts_file.write_text("customers:\n  - id: acme\n    name: [unclosed\n")
+    assert cli(workspace, "ingest") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("contracts.yaml: line ") and "not valid YAML" in error
+
+
+def test_missing_contracts_file(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    workspace.contracts_file.unlink()
+    assert cli(workspace, "status") == 2
+    assert "contracts.yaml: file not found" in capsys.readouterr().err
+
+
+def test_ineligible_contract_names_customer_and_categories(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme", categories={
+        "video": {"ordered_devices": 10, "unit_price_per_year": 1.0},
+        "voice": {"ordered_devices": 20, "unit_price_per_year": 1.0}})],
+        {"eligibility_min_devices": 50})
+    assert cli(workspace, "ingest") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("contracts.yaml: customer 'acme': not eligible")
+    assert "video (10 ordered)" in error and "voice (20 ordered)" in error
+
+
+def test_eligible_when_one_category_reaches_the_minimum(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme", categories={
+        "video": {"ordered_devices": 10, "unit_price_per_year": 1.0},
+        "voice": {"ordered_devices": 50, "unit_price_per_year": 1.0}})],
+        {"eligibility_min_devices": 50})
+    assert cli(workspace, "ingest") == 0
+
+
+def test_bad_catalog_override_names_line_and_column(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    workspace.catalog_file.write_text("model,category,end_of_service\n"
+                                      "Studio X30*,video,2026-13-01\n")
+    assert cli(workspace, "reconcile", "--month", "2026-03") == 2
+    assert capsys.readouterr().err.strip() == (
+        "catalog.csv: line 2, column end_of_service: '2026-13-01' is not a date "
+        "(YYYY-MM-DD, or empty)")
+
+
+def test_unknown_customer_argument(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    assert cli(workspace, "run", "--month", "2026-03", "--customer", "nobody") == 2
+    assert "no customer 'nobody'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "--month", "2026-13"],
+                                  ["reconcile", "--month", "March"], ["frobnicate"]])
+def test_bad_arguments_exit_2(tmp_path, args):
+    with pytest.raises(SystemExit) as stop:
+        cli(make_workspace(tmp_path, [contract("acme")]), *args)
+    assert stop.value.code == 2
+
+
+def test_no_traceback_from_the_real_command(tmp_path):
+    workspace = make_workspace(tmp_path, [_broken_contract(**{"term.end": "2026-02-30"})])
+    done = subprocess.run([sys.executable, "-m", "pipelines", "run", "--month", "2026-03",
+                           "--home", str(workspace.home)], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("contracts.yaml: customer 'acme': term.end 2026-02-30 is "
+                                   "not a date (expected YYYY-MM-DD) (line 15)")
+    assert "Traceback" not in done.stderr
