@@ -119,9 +119,12 @@ def _demo(workspace: Workspace, args) -> int:
         log.info("== monthly job for %s", month)
         monthly = run_month(config, month)
     _print_outcome(workspace, monthly.result, monthly.written)
-    print(f"Demo workspace: {workspace.home}")
-    print(f"Reconciliations for {demo.months[0]} .. {demo.months[-1]}: "
-          f"{workspace.home / 'reports'}/<YYYY-MM>/reconciliation.csv")
+    reports = workspace.home / "reports"
+    print(f"\nDemo workspace: {workspace.home}")
+    print(f"Reconciliations, {demo.months[0]} .. {demo.months[-1]}: "
+          f"{reports}/<YYYY-MM>/reconciliation.csv and rma.csv")
+    for renewal in sorted(reports.glob("*/renewal-*.yaml")):
+        print(f"Renewal proposal: {renewal}")
     return 0
 
 

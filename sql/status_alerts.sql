@@ -4,12 +4,12 @@ WITH latest AS (
 )
 SELECT r.month, r.customer_id, r.category || ' TRUE_UP' AS subject,
        format('+{} devices, {} {}, new baseline {}', r.true_up_devices,
-              r.prorated_amount, r.currency, r.new_baseline) AS detail
+              r.prorated_amount::VARCHAR, r.currency, r.new_baseline::VARCHAR) AS detail
 FROM reconciliation AS r JOIN latest USING (customer_id, month)
 WHERE r.status = 'TRUE_UP'
 UNION ALL
 SELECT m.month, m.customer_id, 'RMA ' || m.status,
-       format('{} % ({} headset RMAs, {} headsets)', m.rma_rate_pct, m.headset_rmas,
+       format('{} % ({} headset RMAs, {} headsets)', m.rma_rate_pct::VARCHAR, m.headset_rmas,
               m.headset_base)
 FROM rma_results AS m JOIN latest USING (customer_id, month)
 WHERE m.status <> 'OK'

@@ -1,0 +1,77 @@
+"""The demo workspace through the real CLI: every status and list appears, and it is repeatable."""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo") / "ws"
+    done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home),
+                           "--month", "2026-10"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return home, done.stdout
+
+
+def _rows(home: Path, name: str) -> list[dict]:
+    rows = []
+    for path in sorted((home / "reports").glob(f"*/{name}")):
+        with path.open(newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
+
+
+def test_demo_prints_where_the_files_are(demo):
+    home, out = demo
+    assert f"{home}/reports/<YYYY-MM>/reconciliation.csv" in out
+    assert f"Renewal proposal: {home}/reports/2026-10/renewal-lakeshore-health.yaml" in out
+
+
+def test_every_status_appears_over_the_demo_year(demo):
+    home, _ = demo
+    statuses = {row["status"] for row in _rows(home, "reconciliation.csv")}
+    assert statuses == {"OK", "WATCH", "TRUE_UP", "NO_DATA", "NOT_COVERED", "QUOTE_REQUIRED",
+                        "UNCLASSIFIED"}
+    assert {row["status"] for row in _rows(home, "rma.csv")} >= {"OK", "WATCH", "BREACH"}
+    months = sorted(p.name for p in (home / "reports").iterdir())
+    assert len(months) == 12 and months[-1] == "2026-10"
+
+
+def test_every_list_has_members(demo):
+    import duckdb
+
+    home, _ = demo
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM snapshot_devices WHERE times_listed > 1"
+                       ).fetchone()[0] > 0
+    reasons = {r for (r,) in con.execute("SELECT DISTINCT reject_reason FROM inventory_rows "
+                                         "WHERE reject_reason IS NOT NULL").fetchall()}
+    assert reasons == {"no model", "no serial number, MAC address or Lens device id"}
+    eol = [row for row in _rows(home, "reconciliation.csv") if row["eol_excluded"] not in ("", "0")]
+    assert eol
+    assert list((home / "quarantine").rglob("*.reason.txt"))
+    # Several export styles and separators were taken in.
+    names = {p.name for p in (home / "archive").rglob("*") if p.is_file()}
+    assert any(n.endswith(".txt") for n in names) and any(" " in n for n in names)
+
+
+def test_demo_is_repeatable(demo, tmp_path):
+    home, _ = demo
+    again = tmp_path / "again"
+    assert subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(again),
+                           "--month", "2026-10"], cwd=ROOT, capture_output=True).returncode == 0
+    for path in sorted((home / "reports").rglob("*")):
+        if path.is_file():
+            assert (again / path.relative_to(home)).read_bytes() == path.read_bytes(), path
+
+
+def test_demo_refuses_an_existing_workspace(demo):
+    home, _ = demo
+    done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "already has a contracts.yaml" in done.stderr
