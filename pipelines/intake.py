@@ -18,7 +18,7 @@ from pipelines.config import Contracts
 from pipelines.ingest_lens import UnreadableExport, read_inventory_export, read_rma_log
 from pipelines.months import Month, month_in_name
 from pipelines.progress import track
-from pipelines.warehouse import open_warehouse, run_sql, transaction
+from pipelines.warehouse import SnapshotLoad, load_frame, open_warehouse, run_sql, transaction
 from pipelines.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
@@ -130,19 +130,16 @@ def _take(con, workspace: Workspace, contracts: Contracts, path: Path) -> Intake
     with transaction(con):
         receipt = _log_intake(con, arrival, digest, received_at, "loaded",
                               workspace.relative(target), None)
-        con.register("staged_rows", parsed.rows)
-        try:
-            if arrival.kind == "rma":
-                run_sql(con, "load_rma_log.sql", sha256=digest, customer_id=customer_id,
-                        file_name=arrival.name)
-            else:
-                run_sql(con, "load_inventory_snapshot.sql",
-                        snapshot_id=f"{customer_id}/{arrival.month}/{digest}", customer_id=customer_id,
-                        month=str(arrival.month), receipt_seq=receipt, received_at=received_at,
-                        source="lens_csv", source_name=arrival.name, sha256=digest,
-                        row_count=len(parsed.rows))
-        finally:
-            con.unregister("staged_rows")
+        if arrival.kind == "rma":
+            load_frame(con, "load_rma_log.sql", parsed.rows, sha256=digest,
+                       customer_id=customer_id, file_name=arrival.name)
+        else:
+            load = SnapshotLoad(f"{customer_id}/{arrival.month}/{digest}", customer_id,
+                                str(arrival.month), receipt, received_at, "lens_csv",
+                                arrival.name, digest)
+            load.start(con)
+            load.add_rows(con, parsed.rows)
+            load.finish(con, len(parsed.rows))
     _move(path, target)
     what = "RMA log" if arrival.kind == "rma" else f"inventory for {arrival.month}"
     return IntakeResult(shown, customer_id, "loaded", f"{what}, {len(parsed.rows)} rows")

@@ -17,7 +17,7 @@ from pipelines.catalog import CatalogRow
 from pipelines.config import CATEGORIES, Config, Customer, Policy
 from pipelines.months import Month, month_range
 from pipelines.progress import track
-from pipelines.warehouse import open_warehouse, run_sql, transaction
+from pipelines.warehouse import load_frame, open_warehouse, run_sql, transaction
 
 log = logging.getLogger("polyrecon")
 
@@ -287,9 +287,7 @@ def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow]) -> 
     ids = [c.id for c in customers]
     with open_warehouse(config.workspace) as con:
         with transaction(con):
-            con.register("catalog_rows", _catalog_frame(catalog))
-            run_sql(con, "replace_catalog.sql")
-            con.unregister("catalog_rows")
+            load_frame(con, "replace_catalog.sql", _catalog_frame(catalog))
         counts = _read_counts(con, ids)
         rmas = dict(run_sql(con, "headset_rmas.sql", customer_ids=ids,
                             year_start=date(month.year, 1, 1),
@@ -322,11 +320,11 @@ def _reconcile_customer(customer: Customer, month: Month, counts: dict[Month, Mo
 def _store(con, result: MonthResult) -> None:
     import pandas as pd
 
+    def frame(row_type, rows):
+        return pd.DataFrame([r.__dict__ for r in rows], columns=list(row_type.__dataclass_fields__))
+
     with transaction(con):
-        con.register("staged_results", pd.DataFrame([r.__dict__ for r in result.rows],
-                                                     columns=list(ReconciliationRow.__dataclass_fields__)))
-        con.register("staged_rma", pd.DataFrame([r.__dict__ for r in result.rma],
-                                                columns=list(RmaRow.__dataclass_fields__)))
-        run_sql(con, "store_results.sql", month=str(result.month))
-        con.unregister("staged_results")
-        con.unregister("staged_rma")
+        load_frame(con, "store_reconciliation.sql", frame(ReconciliationRow, result.rows),
+                   month=str(result.month))
+        load_frame(con, "store_rma_results.sql", frame(RmaRow, result.rma),
+                   month=str(result.month))

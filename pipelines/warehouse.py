@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,6 +36,40 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.
         wanted = {key: params[key] for key in _PARAMETER.findall(statement)}
         result = con.execute(statement, wanted) if wanted else con.execute(statement)
     return result
+
+
+def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) -> None:
+    """Run `sql/<name>` with `frame` (a pandas DataFrame) visible to it as `staged_rows`."""
+    con.register("staged_rows", frame)
+    try:
+        run_sql(con, name, **params)
+    finally:
+        con.unregister("staged_rows")
+
+
+@dataclass(frozen=True)
+class SnapshotLoad:
+    """One inventory snapshot loaded as a partition: `start`, rows (all at once, or page by
+    page), `finish`. The caller holds one transaction around all three, so a snapshot is
+    either there whole or not at all."""
+
+    snapshot_id: str
+    customer_id: str
+    month: str
+    receipt_seq: int
+    received_at: datetime
+    source: str  # lens_csv | lens_api
+    source_name: str
+    sha256: str | None = None
+
+    def start(self, con: duckdb.DuckDBPyConnection) -> None:
+        run_sql(con, "delete_snapshot.sql", snapshot_id=self.snapshot_id)
+
+    def add_rows(self, con: duckdb.DuckDBPyConnection, frame) -> None:
+        load_frame(con, "insert_raw_inventory.sql", frame, snapshot_id=self.snapshot_id)
+
+    def finish(self, con: duckdb.DuckDBPyConnection, row_count: int) -> None:
+        run_sql(con, "insert_snapshot.sql", **asdict(self), row_count=row_count)
 
 
 @contextmanager

@@ -1,5 +1,5 @@
--- The catalog in force for this reconciliation, from the registered `catalog_rows`.
+-- The catalog in force for this reconciliation, from `staged_rows`.
 DELETE FROM catalog;
 INSERT INTO catalog
 SELECT model, category, CAST(end_of_service AS DATE), origin, position
-FROM catalog_rows;
+FROM staged_rows;

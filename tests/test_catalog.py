@@ -6,15 +6,14 @@ from builders import cli, contract, devices, drop, export_text, make_workspace, 
     row_for
 from pipelines.catalog import SHIPPED_CATALOG, load_catalog, read_catalog_file
 from pipelines.reconcile import _catalog_frame
-from pipelines.warehouse import run_sql
+from pipelines.warehouse import load_frame, run_sql
 
 
 def classify(models, catalog_rows):
     con = duckdb.connect()
     run_sql(con, "schema.sql")
     run_sql(con, "views.sql")
-    con.register("catalog_rows", _catalog_frame(catalog_rows))
-    run_sql(con, "replace_catalog.sql")
+    load_frame(con, "replace_catalog.sql", _catalog_frame(catalog_rows))
     for i, model in enumerate(models):
         con.execute("INSERT INTO raw_inventory (snapshot_id, row_number, serial, model) "
                     "VALUES ('s', ?, 'X', ?)", [i, model])
