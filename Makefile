@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 DEMO_HOME ?= var/demo
 
-.PHONY: demo test venv
+.PHONY: demo test venv bench-lens
 
 venv: $(VENV)/.installed
 
@@ -23,3 +23,7 @@ demo: venv
 
 test: venv
 	$(VPY) -m pytest -q
+
+# Lens API pull throughput and peak memory against the loopback fake (prints a table).
+bench-lens: venv
+	$(VPY) benchmarks/lens_pull.py

@@ -49,14 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
                                   "monthly job on it")
     demo.add_argument("--month", type=_month, help="the demo's latest month "
                                                    "(default: last month, UTC)")
-    run = command("run", _run, "the monthly job: take in the inbox, reconcile the month, "
-                               "write its files")
+    run = command("run", _run, "the monthly job: take in the inbox, pull Lens, reconcile the "
+                               "month, write its files")
     run.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
-    run.add_argument("--customer", metavar="ID", help="take in only this customer's inbox")
-    ingest = command("ingest", _ingest, "only take in the inbox")
+    run.add_argument("--customer", metavar="ID",
+                     help="take in only this customer (the month is reconciled for all)")
+    ingest = command("ingest", _ingest, "only take in the inbox and pull the Lens API")
     ingest.add_argument("--month", type=_month,
                         help="month a Lens API pull is attributed to (default: this month, UTC)")
-    ingest.add_argument("--customer", metavar="ID", help="only this customer's inbox")
+    ingest.add_argument("--customer", metavar="ID", help="only this customer")
     reconcile = command("reconcile", _reconcile,
                         "only reconcile (writes reconciliation.csv and rma.csv)")
     reconcile.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
@@ -134,14 +135,25 @@ def _run(workspace: Workspace, args) -> int:
     monthly = run_month(_config(workspace), args.month, args.customer)
     _print_intake(monthly.intake)
     _print_outcome(workspace, monthly.result, monthly.written)
-    return 0
+    return _pull_failures(monthly.intake)
 
 
 def _ingest(workspace: Workspace, args) -> int:
     from pipelines.jobs import ingest
 
-    _print_intake(ingest(_config(workspace), args.customer))
-    return 0
+    month = args.month or Month.of(datetime.now(timezone.utc).date())
+    intake = ingest(_config(workspace), month, args.customer)
+    _print_intake(intake)
+    return _pull_failures(intake)
+
+
+def _pull_failures(intake) -> int:
+    """Exit 1 when a Lens pull failed: the rest of the run is done, but a month is missing."""
+    failed = intake.failed_pulls
+    if failed:
+        print(f"{len(failed)} Lens API pull(s) failed; their customers keep the snapshots "
+              f"stored before", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _reconcile(workspace: Workspace, args) -> int:
@@ -152,15 +164,17 @@ def _reconcile(workspace: Workspace, args) -> int:
     return 0
 
 
-def _print_intake(results) -> None:
-    if not results:
+def _print_intake(intake) -> None:
+    if intake.files:
+        tally = Counter(r.outcome for r in intake.files)
+        print("Inbox: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items())))
+    else:
         print("Inbox: no new files")
-        return
-    tally = Counter(r.outcome for r in results)
-    print("Inbox: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(tally.items())))
-    for result in results:
+    for result in intake.files:
         if result.outcome == "quarantined":
             print(f"  quarantined {result.path}: {result.detail}")
+    for pull in intake.pulls:
+        print(f"Lens API {pull.customer_id} (tenant {pull.tenant_id}): {pull.detail}")
 
 
 def _print_outcome(workspace: Workspace, result, written) -> None:

@@ -41,6 +41,8 @@ RMA_ALIASES: dict[str, tuple[str, ...]] = {
     "model": INVENTORY_ALIASES["model"],
 }
 SEPARATORS = (",", ";", "\t")
+# The raw layer's inventory columns, as stored per snapshot (see sql/insert_raw_inventory.sql).
+RAW_COLUMNS = ("row_number", *INVENTORY_ALIASES, "extra_json")
 MAX_FIELD_CHARS = 100_000
 
 
@@ -278,9 +280,15 @@ class LensClient:
             if tenant is None:
                 raise LensError(f"Lens knows no tenant {tenant_id!r} (or these credentials "
                                 f"cannot reach it)")
-            search = tenant["inventory"]["deviceSearch"]
-            info = search["pageInfo"]
-            yield DevicePage([edge["node"] for edge in search["edges"]], info["totalCount"])
+            try:
+                search = tenant["inventory"]["deviceSearch"]
+                info = search["pageInfo"]
+                page = DevicePage([edge["node"] for edge in search["edges"]],
+                                  int(info["totalCount"]))
+            except (KeyError, TypeError, ValueError) as error:
+                raise LensError(f"unexpected answer from Lens (no {error} in deviceSearch)"
+                                ) from None
+            yield page
             if not info["hasNextPage"]:
                 return
             next_token = info.get("nextToken")

@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.api_intake import PullResult, pull_lens
 from pipelines.catalog import load_catalog
 from pipelines.config import Config
 from pipelines.errors import ConfigError
@@ -17,8 +18,18 @@ log = logging.getLogger("polyrecon")
 
 
 @dataclass(frozen=True)
+class Intake:
+    files: list[IntakeResult]
+    pulls: list[PullResult]
+
+    @property
+    def failed_pulls(self) -> list[PullResult]:
+        return [p for p in self.pulls if p.outcome == "failed"]
+
+
+@dataclass(frozen=True)
 class MonthlyRun:
-    intake: list[IntakeResult]
+    intake: Intake
     result: MonthResult
     written: list[Path]
 
@@ -28,9 +39,11 @@ def check_customer(config: Config, customer_id: str | None) -> None:
         raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
 
 
-def ingest(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
+def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
+    """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
-    return take_inbox(config.workspace, config.contracts, customer_id)
+    files = take_inbox(config.workspace, config.contracts, customer_id)
+    return Intake(files, pull_lens(config, month, customer_id))
 
 
 def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:
@@ -40,11 +53,11 @@ def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:
 
 
 def run_month(config: Config, month: Month, customer_id: str | None = None) -> MonthlyRun:
-    """The monthly job: take in the inbox, then reconcile the month and write its files.
+    """The monthly job: take in the inbox and pull Lens, then reconcile and write the files.
 
-    With `customer_id` only that customer's inbox is taken in; the month is still reconciled
-    for every customer, so reconciliation.csv is always whole.
+    With `customer_id` only that customer is taken in; the month is still reconciled for
+    every customer, so reconciliation.csv is always whole.
     """
-    intake = ingest(config, customer_id)
+    intake = ingest(config, month, customer_id)
     result, written = reconcile(config, month)
     return MonthlyRun(intake, result, written)

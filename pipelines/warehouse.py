@@ -21,6 +21,9 @@ from pipelines.workspace import Workspace
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _COMMENT = re.compile(r"--[^\n]*")
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+# DuckDB would take 80 % of the machine; the pipeline shares it with Airflow workers. Beyond
+# this, DuckDB spills to disk instead of growing.
+MEMORY_LIMIT = "1GB"
 
 
 @lru_cache(maxsize=None)
@@ -68,18 +71,24 @@ class SnapshotLoad:
     def add_rows(self, con: duckdb.DuckDBPyConnection, frame) -> None:
         load_frame(con, "insert_raw_inventory.sql", frame, snapshot_id=self.snapshot_id)
 
+    def add_rows_from_csv(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """Rows from a raw-layer CSV file (columns as RAW_COLUMNS), read by DuckDB itself."""
+        run_sql(con, "insert_raw_inventory_csv.sql", snapshot_id=self.snapshot_id,
+                path=str(path))
+
     def finish(self, con: duckdb.DuckDBPyConnection, row_count: int) -> None:
         run_sql(con, "insert_snapshot.sql", **asdict(self), row_count=row_count)
 
 
 @contextmanager
-def open_warehouse(workspace: Workspace, read_only: bool = False
-                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(workspace: Workspace, read_only: bool = False,
+                   memory_limit: str = MEMORY_LIMIT) -> Iterator[duckdb.DuckDBPyConnection]:
     path = workspace.warehouse
     if read_only and not path.exists():
         raise RunError(f"no warehouse yet at {path}: run `python -m pipelines ingest` first")
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only,
+                             config={"memory_limit": memory_limit})
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise RunError(f"the warehouse {path} is in use by another polyrecon process; "

@@ -109,3 +109,16 @@ CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
             THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))
         WHEN nullif(trim(lens_device_id), '') IS NOT NULL THEN 'ID:' || trim(lens_device_id)
     END;
+
+-- Every Lens API pull, complete or failed (a failed pull loads no rows).
+CREATE TABLE IF NOT EXISTS lens_pulls (
+    customer_id   VARCHAR   NOT NULL,
+    tenant_id     VARCHAR   NOT NULL,
+    month         VARCHAR   NOT NULL,
+    started_at    TIMESTAMP NOT NULL,
+    finished_at   TIMESTAMP NOT NULL,
+    outcome       VARCHAR   NOT NULL,  -- loaded | failed
+    devices       INTEGER   NOT NULL,
+    snapshot_id   VARCHAR,
+    error         VARCHAR
+);
