@@ -29,6 +29,7 @@ def describe(config: Config) -> str:
         months = dict(run_sql(con, "status_months.sql").fetchall())
         alerts = run_sql(con, "status_alerts.sql").fetchall()
         quarantined = run_sql(con, "status_quarantine.sql").fetchall()
+        failed_pulls = run_sql(con, "status_lens_pulls.sql").fetchall()
     lines.append(f"Customers ({len(config.contracts.customers)}):")
     for customer in config.contracts.customers:
         data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
@@ -37,6 +38,10 @@ def describe(config: Config) -> str:
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
     lines += [f"  {month} {customer_id} {subject}: {detail}"
               for month, customer_id, subject, detail in alerts]
+    if failed_pulls:
+        lines.append(f"Failed Lens API pulls ({len(failed_pulls)}):")
+        lines += [f"  {month} {customer_id} (tenant {tenant}): {error}"
+                  for month, customer_id, tenant, error in failed_pulls]
     lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
                  else "Quarantined files: none")
     lines += [f"  {path}: {reason}" for path, reason in quarantined]

@@ -123,6 +123,9 @@ def test_unknown_tenant_is_named_and_other_customers_are_right(tmp_path, monkeyp
         for category, count in expected_counts(total).items():
             assert row_for(rows, customer_id, category)["devices_counted"] == str(count)
     assert row_for(rows, "ghost", "video")["status"] == "NO_DATA"
+    assert cli(workspace, "status") == 0
+    assert "ghost (tenant t-nowhere): Lens answered with an error: Tenant t-nowhere not found" \
+        in capsys.readouterr().out
 
 
 def test_pull_window(tmp_path):
