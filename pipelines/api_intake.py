@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from pipelines.audit import audit_snapshot
+from pipelines.catalog import CatalogRow, load_catalog, store_catalog
 from pipelines.config import Config, Customer
 from pipelines.ingest_lens import RAW_COLUMNS, LensClient, LensCredentials, LensError, RetryPolicy, \
     device_row
 from pipelines.months import Month
 from pipelines.progress import track
-from pipelines.warehouse import SnapshotLoad, open_warehouse, run_sql, transaction
+from pipelines.quality import QualityGate
+from pipelines.warehouse import SnapshotLoad, next_receipt, open_warehouse, run_sql, transaction
 from pipelines.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
@@ -46,7 +49,8 @@ def pull_window_open(month: Month, today: date, window_days: int) -> bool:
 
 def pull_lens(config: Config, month: Month, customer_id: str | None = None,
               credentials: LensCredentials | None = None, today: date | None = None,
-              retry: RetryPolicy = RetryPolicy()) -> list[PullResult]:
+              retry: RetryPolicy = RetryPolicy(), catalog: list[CatalogRow] | None = None
+              ) -> list[PullResult]:
     customers = [c for c in config.contracts.customers
                  if c.lens_tenant_id and customer_id in (None, c.id)]
     if not customers:
@@ -67,6 +71,8 @@ def pull_lens(config: Config, month: Month, customer_id: str | None = None,
     try:
         # Loading a pull only streams rows into the file: a small cache keeps memory flat.
         with open_warehouse(config.workspace, memory_limit="128MB") as con:
+            with transaction(con):  # the audit classifies models
+                store_catalog(con, catalog or load_catalog(config.workspace.catalog_file))
             for customer in track(customers, f"Pulling Lens inventories for {month}"):
                 result = _pull_customer(con, client, config.workspace, customer, month,
                                         settings.page_size)
@@ -85,10 +91,11 @@ def _now() -> datetime:
 def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Customer,
                    month: Month, page_size: int) -> PullResult:
     started = _now()
-    receipt = con.execute("SELECT nextval('receipt_seq')").fetchone()[0]
+    receipt = next_receipt(con)
     name = f"lens-api-{customer.lens_tenant_id}-{started:%Y%m%dT%H%M%SZ}-{receipt}.csv"
     final = workspace.archive / customer.id / str(month) / name
     partial = final.with_name(f".{name}.partial")
+    rejected = workspace.quarantine / customer.id / f"{name}.rejected.csv"
     load = SnapshotLoad(f"{customer.id}/{month}/lens-api-{receipt}", customer.id, str(month),
                         receipt, started, "lens_api", f"Lens tenant {customer.lens_tenant_id}")
     try:
@@ -97,6 +104,7 @@ def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Cust
             load.start(con)
             load.add_rows_from_csv(con, partial)
             load.finish(con, devices)
+            findings = audit_snapshot(con, QualityGate.shared(), load, rejected)
             _log_pull(con, customer, month, started, "loaded", devices, load.snapshot_id, None)
     except LensError as error:
         partial.unlink(missing_ok=True)
@@ -105,9 +113,10 @@ def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Cust
         return PullResult(customer.id, customer.lens_tenant_id, "failed", 0,
                           f"pull failed, nothing stored: {error}")
     os.replace(partial, final)
+    notes = "".join(f"; {f.message}" for f in findings if not f.passed)
     return PullResult(customer.id, customer.lens_tenant_id, "loaded", devices,
                       f"inventory for {month}, {devices} devices "
-                      f"(kept as {workspace.relative(final)})")
+                      f"(kept as {workspace.relative(final)}){notes}")
 
 
 def _download(client: LensClient, tenant_id: str, page_size: int, target: Path) -> int:

@@ -76,3 +76,16 @@ def load_catalog(workspace_catalog: Path | None) -> list[CatalogRow]:
     if workspace_catalog is not None and workspace_catalog.exists():
         rows += read_catalog_file(workspace_catalog, "workspace")
     return rows
+
+
+def store_catalog(con, rows: list[CatalogRow]) -> None:
+    """Make `rows` the catalog the warehouse's views classify models with."""
+    import pandas as pd
+
+    from pipelines.warehouse import load_frame
+
+    load_frame(con, "replace_catalog.sql", pd.DataFrame({
+        "model": [r.model for r in rows], "category": [r.category for r in rows],
+        "end_of_service": [r.end_of_service.isoformat() if r.end_of_service else None
+                           for r in rows],
+        "origin": [r.origin for r in rows], "position": list(range(len(rows)))}))

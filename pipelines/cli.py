@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _log_to_stderr()
     workspace = Workspace.resolve(getattr(args, "home", None))
     try:
         return args.handler(workspace, args) or 0
@@ -78,6 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _log_to_stderr() -> None:
+    """Our progress lines on stderr; other libraries' chatter (GX, Airflow) stays quiet."""
+    if not any(getattr(h, "polyrecon", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.polyrecon = True
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _config(workspace: Workspace):

@@ -14,7 +14,10 @@ import logging
 import os
 import random
 import re
+import tempfile
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -41,9 +44,16 @@ RMA_ALIASES: dict[str, tuple[str, ...]] = {
     "model": INVENTORY_ALIASES["model"],
 }
 SEPARATORS = (",", ";", "\t")
+MAX_FIELD_CHARS = 100_000
+MAX_LINE_CHARS = 1_000_000
+MAX_COLUMNS = 1_000
+_LONG_LINE = re.compile(r"[^\n]{%d}" % MAX_LINE_CHARS)
+MAX_ZIP_ENTRIES = 100
+MAX_ZIP_RATIO = 100  # CSV compresses 5-20 fold; far more is a zip bomb
+ZIP_RATIO_FREE_BYTES = 1 << 20  # tiny entries may compress better, harmlessly
+MAX_UNZIPPED_BYTES = 2 << 30
 # The raw layer's inventory columns, as stored per snapshot (see sql/insert_raw_inventory.sql).
 RAW_COLUMNS = ("row_number", *INVENTORY_ALIASES, "extra_json")
-MAX_FIELD_CHARS = 100_000
 
 
 class UnreadableExport(Exception):
@@ -109,12 +119,41 @@ def _map_columns(headers: list[str], aliases: dict[str, tuple[str, ...]]) -> dic
     return found
 
 
-def _read_table(path: Path, aliases: dict[str, tuple[str, ...]]
-                ) -> tuple[list[str], dict[str, int], list[tuple[int, list[str]]], str, str]:
-    text, encoding = decode_export(path.read_bytes())
+@dataclass(frozen=True)
+class _Table:
+    label: str  # how messages name it: "" for a plain file, "in entry 'x.csv' " inside a zip
+    entry: str | None
+    headers: list[str]
+    header_row: int
+    columns: dict[str, int]
+    records: list[tuple[int, list[str]]]
+    encoding: str
+    separator: str
+
+    def require(self, field: str, problem: str) -> None:
+        if field not in self.columns:
+            raise UnreadableExport(
+                f"{self.label}{problem} in the header row (row {self.header_row}), found: "
+                f"{', '.join(repr(h) for h in self.headers) or 'nothing'}")
+
+
+def _read_table(path: Path, aliases: dict[str, tuple[str, ...]], entry: str | None = None
+                ) -> _Table:
+    label = f"in zip entry {entry!r}: " if entry else ""
+    raw = path.read_bytes()
+    try:
+        text, encoding = decode_export(raw)
+    except UnreadableExport as error:
+        raise UnreadableExport(f"{label}{error}") from None
+    long_line = _LONG_LINE.search(text)
+    if long_line:
+        line = text.count("\n", 0, long_line.start()) + 1
+        raise UnreadableExport(f"{label}line {line} is longer than {MAX_LINE_CHARS:,} "
+                               f"characters: this is not a device export")
     separator = _separator(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     headers: list[str] | None = None
+    header_row = 0
     records: list[tuple[int, list[str]]] = []
     row_number = 0
     try:
@@ -122,68 +161,137 @@ def _read_table(path: Path, aliases: dict[str, tuple[str, ...]]
             row_number += 1  # spreadsheet numbering: blank lines keep their row
             if not any(cell.strip() for cell in record):
                 continue
+            if len(record) > MAX_COLUMNS:
+                raise UnreadableExport(f"{label}row {row_number} has {len(record):,} columns "
+                                       f"(at most {MAX_COLUMNS} make sense): this is not a "
+                                       f"device export")
             if headers is None:
-                headers = [cell.strip() for cell in record]
+                headers, header_row = [cell.strip() for cell in record], row_number
                 continue
             records.append((row_number, record))
     except csv.Error as error:
-        raise UnreadableExport(f"row {row_number + 1}: the CSV structure is broken ({error}); "
-                               f"re-export the file") from None
+        raise UnreadableExport(f"{label}row {row_number + 1}: the CSV structure is broken "
+                               f"({error}); re-export the file") from None
     if headers is None:
-        raise UnreadableExport("the file is empty: no header row")
-    return headers, _map_columns(headers, aliases), records, encoding, separator
+        raise UnreadableExport(f"{label}the file is empty: no header row")
+    return _Table(label, entry, headers, header_row, _map_columns(headers, aliases), records,
+                  encoding, separator)
 
 
-def _frame(headers: list[str], columns: dict[str, int], records: list[tuple[int, list[str]]],
-           fields: tuple[str, ...]) -> pd.DataFrame:
-    used = set(columns.values())
+def _tables(path: Path, aliases: dict[str, tuple[str, ...]]) -> list[_Table]:
+    """The CSV tables of an upload: the file itself, or each CSV inside a `.zip`."""
+    if path.suffix.lower() in (".xlsx", ".xls", ".xlsm", ".numbers", ".ods"):
+        raise UnreadableExport("this is a spreadsheet workbook, not CSV: export the device "
+                               "list from Poly Lens as CSV (or save the sheet as CSV)")
+    if not zipfile.is_zipfile(path):
+        return [_read_table(path, aliases)]
+    with tempfile.TemporaryDirectory(prefix="polyrecon-zip-") as private:
+        return [_read_table(extracted, aliases, entry)
+                for entry, extracted in _unzip(path, Path(private))]
+
+
+def _unzip(path: Path, folder: Path) -> list[tuple[str, Path]]:
+    """Copy a zip's CSV entries into `folder` under names of our own (so no entry name can
+    reach outside it), bounded in entry count, size and compression ratio."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > MAX_ZIP_ENTRIES:
+                raise UnreadableExport(f"the zip holds {len(entries):,} entries (at most "
+                                       f"{MAX_ZIP_ENTRIES}): upload the CSV exports themselves")
+            wanted = [e for e in entries if not e.is_dir() and not e.filename.startswith(
+                "__MACOSX/") and e.filename.lower().endswith((".csv", ".txt", ".tsv"))]
+            if not wanted:
+                names = ", ".join(repr(e.filename) for e in entries[:5]) or "nothing"
+                raise UnreadableExport(f"the zip holds no CSV file (found {names}); zip the "
+                                       f"Lens CSV export itself")
+            extracted, total = [], 0
+            for number, entry in enumerate(wanted, start=1):
+                if entry.flag_bits & 0x1:
+                    raise UnreadableExport(f"zip entry {entry.filename!r} is encrypted: upload "
+                                           f"it without a password")
+                target = folder / f"entry-{number:03d}.csv"
+                total = _copy_bounded(archive, entry, target, total)
+                extracted.append((entry.filename, target))
+            return extracted
+    except UnreadableExport:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            NotImplementedError, ValueError, RuntimeError) as error:
+        raise UnreadableExport(f"the zip file is damaged or uses a feature we cannot read "
+                               f"({type(error).__name__}); zip it again or upload the CSV"
+                               ) from None
+
+
+def _copy_bounded(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path,
+                  total: int) -> int:
+    written = 0
+    with archive.open(entry) as source, target.open("wb") as sink:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            total += len(chunk)
+            if written > ZIP_RATIO_FREE_BYTES and written > entry.compress_size * MAX_ZIP_RATIO:
+                raise UnreadableExport(f"zip entry {entry.filename!r} expands more than "
+                                       f"{MAX_ZIP_RATIO}-fold: refused as a possible zip bomb")
+            if total > MAX_UNZIPPED_BYTES:
+                raise UnreadableExport(f"the zip expands to more than "
+                                       f"{MAX_UNZIPPED_BYTES // 2**30} GiB: upload the CSV "
+                                       f"exports themselves")
+            sink.write(chunk)
+    return total
+
+
+def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
+    used = set(table.columns.values())
+    headers, records = table.headers, table.records
     data: dict[str, list] = {"row_number": [n for n, _ in records]}
     for field in fields:
-        index = columns.get(field)
+        index = table.columns.get(field)
         data[field] = [(cells[index].strip() if index is not None and index < len(cells) else None)
                        for _, cells in records]
+    extra_base = {"zip_entry": table.entry} if table.entry else {}
     data["extra_json"] = [
-        json.dumps({(headers[i] if i < len(headers) else f"column {i + 1}"): cell
-                    for i, cell in enumerate(cells)
-                    if i not in used and (i < len(headers) or cell.strip())},
+        json.dumps({**extra_base, **{(headers[i] if i < len(headers) else f"column {i + 1}"): cell
+                                     for i, cell in enumerate(cells)
+                                     if i not in used and (i < len(headers) or cell.strip())}},
                    ensure_ascii=False, sort_keys=True)
         for _, cells in records]
     return pd.DataFrame(data)
 
 
+def _parsed(tables: list[_Table], fields: tuple[str, ...], drop: tuple[str, ...] = ()
+            ) -> ParsedExport:
+    frames = [_frame(table, fields).drop(columns=list(drop)) for table in tables]
+    first = tables[0]
+    return ParsedExport(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],
+                        first.encoding, first.separator,
+                        {field: first.headers[i] for field, i in first.columns.items()})
+
+
 def read_inventory_export(path: Path) -> ParsedExport:
-    """A Lens device export: needs a model column and a serial, MAC or Lens id column."""
+    """A Lens device export (or a zip of them): a model column, and a serial, MAC or Lens id
+    column. Raises `UnreadableExport`, and nothing else, for anything it cannot use."""
     csv.field_size_limit(MAX_FIELD_CHARS)
-    headers, columns, records, encoding, separator = _read_table(path, INVENTORY_ALIASES)
-    if "model" not in columns:
-        raise UnreadableExport(
-            f"no model column: expected one of 'device_model', 'Model', 'hardwareModel', "
-            f"'Hardware Model' or 'Product' in the header row (row 1), found: "
-            f"{', '.join(repr(h) for h in headers)}")
-    if not {"serial", "mac", "lens_device_id"} & columns.keys():
-        raise UnreadableExport(
-            f"no device identity column: expected a serial number ('Serial Number'), MAC "
-            f"address ('MAC Address') or Lens device id ('Device ID') column in the header row "
-            f"(row 1), found: {', '.join(repr(h) for h in headers)}")
-    frame = _frame(headers, columns, records, tuple(INVENTORY_ALIASES))
-    return ParsedExport(frame, encoding, separator,
-                        {field: headers[i] for field, i in columns.items()})
+    tables = _tables(path, INVENTORY_ALIASES)
+    for table in tables:
+        table.require("model", "no model column: expected one of 'device_model', 'Model', "
+                               "'hardwareModel', 'Hardware Model' or 'Product'")
+        if not {"serial", "mac", "lens_device_id"} & table.columns.keys():
+            table.require("serial", "no device identity column: expected a serial number "
+                                    "('Serial Number'), MAC address ('MAC Address') or Lens "
+                                    "device id ('Device ID') column")
+    return _parsed(tables, tuple(INVENTORY_ALIASES))
 
 
 def read_rma_log(path: Path) -> ParsedExport:
     """An RMA log: rma number, date (YYYY-MM-DD), serial, model."""
     csv.field_size_limit(MAX_FIELD_CHARS)
-    headers, columns, records, encoding, separator = _read_table(path, RMA_ALIASES)
-    missing = [field for field in ("rma_number", "rma_date", "model") if field not in columns]
-    if missing:
-        wanted = {"rma_number": "'rma_number'", "rma_date": "'date'", "model": "'model'"}
-        raise UnreadableExport(
-            f"not an RMA log: the header row (row 1) lacks "
-            f"{', '.join(wanted[m] for m in missing)}; found: "
-            f"{', '.join(repr(h) for h in headers)}")
-    frame = _frame(headers, columns, records, tuple(RMA_ALIASES)).drop(columns="extra_json")
-    return ParsedExport(frame, encoding, separator,
-                        {field: headers[i] for field, i in columns.items()})
+    tables = _tables(path, RMA_ALIASES)
+    for table in tables:
+        for field, header in (("rma_number", "'rma_number'"), ("rma_date", "'date'"),
+                              ("model", "'model'")):
+            table.require(field, f"not an RMA log: no {header} column")
+    return _parsed(tables, tuple(RMA_ALIASES), drop=("extra_json",))
 
 
 # --- the Lens GraphQL API ---------------------------------------------------------------------

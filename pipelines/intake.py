@@ -1,27 +1,37 @@
 """Taking files in from the drop folder: inbox/<customer>/ → raw layer → archive/ or quarantine/.
 
-Order of work per file, so that a crash at any point loses nothing and counts nothing twice:
-the rows and the intake record are committed in one transaction, *then* the file is moved to
-archive/. A file still in the inbox whose content was already loaded is archived as a
-duplicate on the next run. No file is ever deleted.
+Exactly once, and nothing lost, whatever lands in the folder:
+1. claim: the file is renamed into inbox/.claimed/<customer>/ (atomic; a second process
+   finds it gone and skips it); a crash leaves it there and the next run takes it first;
+2. load: rows, intake record and quality findings are committed in one transaction;
+3. archive: only then is the file moved to archive/ (or quarantine/ with a reason file).
+A claimed file whose content was already committed is moved to where the record says it
+went: the crash fell between 2 and 3. No file is ever deleted.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipelines.audit import audit_rma_log, audit_snapshot
+from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import Contracts
 from pipelines.ingest_lens import UnreadableExport, read_inventory_export, read_rma_log
 from pipelines.months import Month, month_in_name
 from pipelines.progress import track
-from pipelines.warehouse import SnapshotLoad, load_frame, open_warehouse, run_sql, transaction
+from pipelines.quality import QualityGate
+from pipelines.warehouse import SnapshotLoad, fetch_value, load_frame, next_receipt, open_warehouse, \
+    run_sql, transaction
 from pipelines.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
+CLAIMED = ".claimed"
+NO_CUSTOMER = "_no-customer"  # cannot clash: customer ids start with a letter or digit
 
 
 @dataclass(frozen=True)
@@ -34,70 +44,134 @@ class IntakeResult:
 
 @dataclass(frozen=True)
 class _Arrival:
-    path: Path
+    claimed: Path
+    shown: str  # inbox/<customer>/<name>, as the partner put it
     customer_id: str | None
-    name: str
     month: Month
     kind: str  # inventory | rma
+
+    @property
+    def name(self) -> str:
+        return self.claimed.name
 
 
 def is_rma_log(name: str) -> bool:
     return name.lower().startswith("rma")
 
 
+def _visible(path: Path) -> bool:
+    # The operating system's own files (".DS_Store", Office's "~$" locks) stay where they are.
+    return not path.name.startswith((".", "~$"))
+
+
+def _modified(path: Path) -> int:
+    return path.lstat().st_mtime_ns
+
+
 def inbox_files(workspace: Workspace, customer_id: str | None = None) -> list[Path]:
-    """Files waiting in the inbox, in the order they are taken: modification time, then name.
+    """What waits in the inbox, in the order it is taken: modification time, then name.
 
-    Hidden files (".DS_Store", editors' "~$" lock files) are the operating system's, not the
-    partner's uploads: they are left where they are.
+    Everything in a customer folder counts, links and folders included (they are quarantined,
+    never followed); at the top of the inbox everything but the customer folders does.
     """
-    if not workspace.inbox.exists():
+    inbox = workspace.inbox
+    if not inbox.is_dir():
         return []
-    folders = [workspace.inbox / customer_id] if customer_id else [workspace.inbox]
     found: list[Path] = []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for entry in folder.iterdir():
-            if entry.name.startswith((".", "~$")):
-                continue
-            if entry.is_dir() and not entry.is_symlink() and folder == workspace.inbox:
-                found += [p for p in entry.iterdir() if not p.name.startswith((".", "~$"))
-                          and (p.is_file() or p.is_symlink())]
-            elif entry.is_file() or entry.is_symlink():
-                found.append(entry)
-    return sorted(found, key=lambda p: (p.lstat().st_mtime_ns, p.name))
+    for entry in filter(_visible, inbox.iterdir()):
+        is_folder = entry.is_dir() and not entry.is_symlink()
+        if is_folder and customer_id in (None, entry.name):
+            found += filter(_visible, entry.iterdir())
+        elif not is_folder and customer_id is None:
+            found.append(entry)
+    return sorted(found, key=lambda p: (_modified(p), p.name))
 
 
-def take_inbox(workspace: Workspace, contracts: Contracts,
-               customer_id: str | None = None) -> list[IntakeResult]:
-    files = inbox_files(workspace, customer_id)
-    if not files:
+def claimed_files(workspace: Workspace, customer_id: str | None = None) -> list[Path]:
+    """Files claimed by a run that did not finish: they are taken first."""
+    root = workspace.inbox / CLAIMED
+    if not root.is_dir():
+        return []
+    folders = [root / customer_id] if customer_id else sorted(root.iterdir())
+    found = [p for folder in folders if folder.is_dir() for p in folder.iterdir()]
+    return sorted(found, key=lambda p: (_modified(p), p.name))
+
+
+def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
+               customer_id: str | None = None, gate: QualityGate | None = None
+               ) -> list[IntakeResult]:
+    waiting = claimed_files(workspace, customer_id) + inbox_files(workspace, customer_id)
+    if not waiting:
         log.info("Inbox: no new files")
         return []
+    gate = gate or QualityGate.shared()
     results = []
     with open_warehouse(workspace) as con:
-        for path in track(files, "Taking in inbox files"):
-            result = _take(con, workspace, contracts, path)
+        with transaction(con):
+            store_catalog(con, catalog)  # the audit classifies models
+        for path in track(waiting, "Taking in inbox files"):
+            arrival = _claim(workspace, path)
+            if arrival is None:
+                continue
+            result = _take(con, workspace, contracts, gate, arrival)
             log.info("%s %s: %s", result.outcome, result.path, result.detail)
             results.append(result)
     return results
 
 
-def _take(con, workspace: Workspace, contracts: Contracts, path: Path) -> IntakeResult:
-    customer_id = path.parent.name if path.parent != workspace.inbox else None
-    modified = datetime.fromtimestamp(path.lstat().st_mtime, tz=timezone.utc)
-    arrival = _Arrival(path, customer_id, path.name,
-                       month_in_name(path.name) or Month.of(modified.date()),
-                       "rma" if is_rma_log(path.name) else "inventory")
-    shown = workspace.relative(path)
-    received_at = datetime.now(timezone.utc).replace(tzinfo=None)
+def _claim(workspace: Workspace, path: Path) -> _Arrival | None:
+    claim_root = workspace.inbox / CLAIMED
+    if path.parent.parent == claim_root:  # claimed before a crash
+        claimed, folder = path, path.parent.name
+    else:
+        folder = path.parent.name if path.parent != workspace.inbox else NO_CUSTOMER
+        claimed = claim_root / folder / path.name
+        claimed.parent.mkdir(parents=True, exist_ok=True)
+        if claimed.exists() or claimed.is_symlink():  # same name already waiting: keep both
+            claimed = _free_path(claimed)
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:  # another run took it first
+            return None
+    customer_id = None if folder == NO_CUSTOMER else folder
+    shown = f"inbox/{customer_id}/{path.name}" if customer_id else f"inbox/{path.name}"
+    modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=timezone.utc)
+    return _Arrival(claimed, shown, customer_id,
+                    month_in_name(claimed.name) or Month.of(modified.date()),
+                    "rma" if is_rma_log(claimed.name) else "inventory")
 
-    if path.is_symlink() or not path.is_file():
-        return _quarantine(con, workspace, arrival, "", received_at,
-                           "this is a link or special file, not an uploaded file; copy the "
-                           "export itself into the folder")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+
+def _sha256(path: Path) -> str:
+    """The content hash, read without following a link swapped in after the check."""
+    digest = hashlib.sha256()
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _not_a_plain_file(path: Path) -> str | None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return ("this is a link, not an uploaded file: it was not followed; copy the export "
+                "itself into the folder")
+    if stat.S_ISDIR(mode):
+        return (f"this is a folder: put the files directly into "
+                f"inbox/<customer_id>/ (the folder is kept here as it was)")
+    if not stat.S_ISREG(mode):
+        return "this is not a regular file (a device, pipe or socket): it was not opened"
+    return None
+
+
+def _take(con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
+          arrival: _Arrival) -> IntakeResult:
+    received_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    problem = _not_a_plain_file(arrival.claimed)
+    if problem:
+        return _quarantine(con, workspace, arrival, "", received_at, problem)
+    digest = _sha256(arrival.claimed)
+    customer_id = arrival.customer_id
     if customer_id is None:
         return _quarantine(con, workspace, arrival, digest, received_at,
                            "files must be put in the customer's folder, inbox/<customer_id>/")
@@ -108,31 +182,27 @@ def _take(con, workspace: Workspace, contracts: Contracts, path: Path) -> Intake
     # A duplicate is the same content for the same customer and month. The same bytes named
     # for another month are that month's snapshot: a small, stable customer's export can be
     # identical two months running, and that month must not show NO_DATA.
-    already = con.execute(
-        "SELECT count(*) FROM intake_log WHERE customer_id = ? AND sha256 = ? AND month = ? "
-        "AND kind = ? AND outcome = 'loaded'",
-        [customer_id, digest, str(arrival.month), arrival.kind]).fetchone()[0]
-    if already:
-        target = _free_path(workspace.archive / customer_id / "duplicates" / arrival.name)
-        _move(path, target)
-        _log_intake(con, arrival, digest, received_at, "duplicate", workspace.relative(target),
-                    "the same content was already taken in; nothing changed")
-        return IntakeResult(shown, customer_id, "duplicate",
-                            f"same content as an earlier file for {arrival.month}, archived as "
-                            f"{workspace.relative(target)}")
+    loaded = fetch_value(con, "find_loaded_file.sql", customer_id=customer_id, sha256=digest,
+                         month=str(arrival.month), kind=arrival.kind)
+    if loaded:
+        return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
     try:
-        parsed = read_rma_log(path) if arrival.kind == "rma" else read_inventory_export(path)
+        parsed = read_rma_log(arrival.claimed) if arrival.kind == "rma" \
+            else read_inventory_export(arrival.claimed)
     except UnreadableExport as error:
         return _quarantine(con, workspace, arrival, digest, received_at, str(error))
 
     folder = "rma" if arrival.kind == "rma" else str(arrival.month)
     target = _free_path(workspace.archive / customer_id / folder / arrival.name)
+    rejected = workspace.quarantine / customer_id / f"{target.name}.rejected.csv"
     with transaction(con):
         receipt = _log_intake(con, arrival, digest, received_at, "loaded",
                               workspace.relative(target), None)
         if arrival.kind == "rma":
             load_frame(con, "load_rma_log.sql", parsed.rows, sha256=digest,
                        customer_id=customer_id, file_name=arrival.name)
+            findings = audit_rma_log(con, gate, customer_id, digest, str(arrival.month),
+                                     arrival.name, rejected)
         else:
             load = SnapshotLoad(f"{customer_id}/{arrival.month}/{digest}", customer_id,
                                 str(arrival.month), receipt, received_at, "lens_csv",
@@ -140,14 +210,37 @@ def _take(con, workspace: Workspace, contracts: Contracts, path: Path) -> Intake
             load.start(con)
             load.add_rows(con, parsed.rows)
             load.finish(con, len(parsed.rows))
-    _move(path, target)
+            findings = audit_snapshot(con, gate, load, rejected)
+    _move(arrival.claimed, target)
     what = "RMA log" if arrival.kind == "rma" else f"inventory for {arrival.month}"
-    return IntakeResult(shown, customer_id, "loaded", f"{what}, {len(parsed.rows)} rows")
+    notes = [f.message for f in findings if not f.passed]
+    if rejected.exists():
+        notes.append(f"rejected rows listed in {workspace.relative(rejected)}")
+    return IntakeResult(arrival.shown, customer_id, "loaded",
+                        f"{what}, {len(parsed.rows)} rows" + "".join(f"; {n}" for n in notes))
+
+
+def _already_loaded(workspace: Workspace, arrival: _Arrival, recorded: Path, con, digest: str,
+                    received_at: datetime) -> IntakeResult:
+    recorded_path = workspace.home / recorded
+    if not recorded_path.exists():
+        # The run that loaded it stopped before archiving it: finish that move.
+        _move(arrival.claimed, recorded_path)
+        return IntakeResult(arrival.shown, arrival.customer_id, "loaded",
+                            f"was loaded by an interrupted run; archived as {recorded}")
+    target = _free_path(workspace.archive / arrival.customer_id / "duplicates" / arrival.name)
+    _move(arrival.claimed, target)
+    with transaction(con):
+        _log_intake(con, arrival, digest, received_at, "duplicate", workspace.relative(target),
+                    "the same content was already taken in; nothing changed")
+    return IntakeResult(arrival.shown, arrival.customer_id, "duplicate",
+                        f"same content as an earlier file for {arrival.month}, archived as "
+                        f"{workspace.relative(target)}")
 
 
 def _log_intake(con, arrival: _Arrival, digest: str, received_at: datetime, outcome: str,
                 stored_path: str, reason: str | None) -> int:
-    receipt = con.execute("SELECT nextval('receipt_seq')").fetchone()[0]
+    receipt = next_receipt(con)
     run_sql(con, "log_intake.sql", receipt_seq=receipt, customer_id=arrival.customer_id,
             file_name=arrival.name, sha256=digest, kind=arrival.kind, month=str(arrival.month),
             received_at=received_at, outcome=outcome, stored_path=stored_path, reason=reason)
@@ -156,21 +249,22 @@ def _log_intake(con, arrival: _Arrival, digest: str, received_at: datetime, outc
 
 def _quarantine(con, workspace: Workspace, arrival: _Arrival, digest: str,
                 received_at: datetime, reason: str) -> IntakeResult:
-    folder = workspace.quarantine / (arrival.customer_id or "_unsorted")
+    folder = workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
     target = _free_path(folder / arrival.name)
-    _move(arrival.path, target)
+    _move(arrival.claimed, target)
     reason_file = target.with_name(target.name + ".reason.txt")
     reason_file.write_text(
-        f"File:       {workspace.relative(arrival.path)}\n"
+        f"File:       {arrival.shown}\n"
         f"Customer:   {arrival.customer_id or '(none: not in a customer folder)'}\n"
         f"Received:   {received_at:%Y-%m-%d %H:%M:%S} UTC\n"
         f"SHA-256:    {digest or '(not read)'}\n"
         f"Problem:    {reason}\n"
         f"What to do: correct the file and put it into inbox/<customer_id>/ again; this copy "
         f"stays here for reference.\n", encoding="utf-8")
-    _log_intake(con, arrival, digest, received_at, "quarantined", workspace.relative(target),
-                reason)
-    return IntakeResult(workspace.relative(arrival.path), arrival.customer_id, "quarantined",
+    with transaction(con):
+        _log_intake(con, arrival, digest, received_at, "quarantined",
+                    workspace.relative(target), reason)
+    return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
                         f"{reason} (kept as {workspace.relative(target)})")
 
 

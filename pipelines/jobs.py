@@ -42,8 +42,9 @@ def check_customer(config: Config, customer_id: str | None) -> None:
 def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
     """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
-    files = take_inbox(config.workspace, config.contracts, customer_id)
-    return Intake(files, pull_lens(config, month, customer_id))
+    catalog = load_catalog(config.workspace.catalog_file)
+    files = take_inbox(config.workspace, config.contracts, catalog, customer_id)
+    return Intake(files, pull_lens(config, month, customer_id, catalog=catalog))
 
 
 def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from pipelines.catalog import CatalogRow
+from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import CATEGORIES, Config, Customer, Policy
 from pipelines.months import Month, month_range
 from pipelines.progress import track
@@ -257,16 +257,6 @@ def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]
     return RenewalProposal(customer, start, end, tuple(proposed))
 
 
-def _catalog_frame(rows: list[CatalogRow]):
-    import pandas as pd
-
-    return pd.DataFrame({
-        "model": [r.model for r in rows], "category": [r.category for r in rows],
-        "end_of_service": [r.end_of_service.isoformat() if r.end_of_service else None
-                           for r in rows],
-        "origin": [r.origin for r in rows], "position": list(range(len(rows)))})
-
-
 def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCounts]]:
     counts: dict[str, dict[Month, MonthCounts]] = {cid: {} for cid in customer_ids}
     for customer_id, month in run_sql(con, "months_with_data.sql",
@@ -287,7 +277,7 @@ def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow]) -> 
     ids = [c.id for c in customers]
     with open_warehouse(config.workspace) as con:
         with transaction(con):
-            load_frame(con, "replace_catalog.sql", _catalog_frame(catalog))
+            store_catalog(con, catalog)
         counts = _read_counts(con, ids)
         rmas = dict(run_sql(con, "headset_rmas.sql", customer_ids=ids,
                             year_start=date(month.year, 1, 1),

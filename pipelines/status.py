@@ -30,6 +30,7 @@ def describe(config: Config) -> str:
         alerts = run_sql(con, "status_alerts.sql").fetchall()
         quarantined = run_sql(con, "status_quarantine.sql").fetchall()
         failed_pulls = run_sql(con, "status_lens_pulls.sql").fetchall()
+        suspect = run_sql(con, "status_suspect.sql").fetchall()
     lines.append(f"Customers ({len(config.contracts.customers)}):")
     for customer in config.contracts.customers:
         data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
@@ -38,6 +39,10 @@ def describe(config: Config) -> str:
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
     lines += [f"  {month} {customer_id} {subject}: {detail}"
               for month, customer_id, subject, detail in alerts]
+    if suspect:
+        lines.append(f"Suspect snapshots ({len(suspect)}):")
+        lines += [f"  {month} {customer_id} {source}: {message}"
+                  for month, customer_id, source, message in suspect]
     if failed_pulls:
         lines.append(f"Failed Lens API pulls ({len(failed_pulls)}):")
         lines += [f"  {month} {customer_id} (tenant {tenant}): {error}"

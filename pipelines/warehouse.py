@@ -41,6 +41,18 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.
     return result
 
 
+def fetch_value(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Any:
+    """The first value of `sql/<name>`'s answer, or None; the result is read to its end (DuckDB
+    refuses other work on a connection with an unfinished result)."""
+    rows = run_sql(con, name, **params).fetchall()
+    return rows[0][0] if rows else None
+
+
+def next_receipt(con: duckdb.DuckDBPyConnection) -> int:
+    """The next receipt number: later receipts are the more recently received."""
+    return con.execute("SELECT nextval('receipt_seq')").fetchall()[0][0]
+
+
 def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) -> None:
     """Run `sql/<name>` with `frame` (a pandas DataFrame) visible to it as `staged_rows`."""
     con.register("staged_rows", frame)

@@ -122,3 +122,17 @@ CREATE TABLE IF NOT EXISTS lens_pulls (
     snapshot_id   VARCHAR,
     error         VARCHAR
 );
+
+-- Data-quality findings per snapshot or RMA log (subject), as the GX suites reported them.
+CREATE TABLE IF NOT EXISTS quality_checks (
+    subject      VARCHAR NOT NULL,  -- a snapshot_id, or rma:<customer>/<sha256>
+    customer_id  VARCHAR NOT NULL,
+    month        VARCHAR NOT NULL,
+    source_name  VARCHAR NOT NULL,
+    check_name   VARCHAR NOT NULL,
+    severity     VARCHAR NOT NULL,  -- rejected | warning | suspect
+    passed       BOOLEAN NOT NULL,
+    checked      INTEGER NOT NULL,
+    failing      INTEGER NOT NULL,
+    message      VARCHAR NOT NULL
+);

@@ -14,8 +14,12 @@ SELECT
     r.model,
     normalize_model(r.model) AS model_key,
     device_identity(r.serial, r.mac, r.lens_device_id) AS identity,
+    r.serial,
+    r.mac,
     r.site,
     r.room,
+    r.lens_device_id,
+    r.device_name,
     CASE
         WHEN identity IS NULL THEN 'no serial number, MAC address or Lens device id'
         WHEN model_key IS NULL THEN 'no model'
@@ -69,15 +73,35 @@ QUALIFY row_number() OVER (
     PARTITION BY seen.model_key
     ORDER BY p.is_prefix ASC NULLS LAST, length(p.pattern) DESC) = 1;
 
+-- Every RMA row with its keys; a row without RMA number, date or model is rejected.
+CREATE OR REPLACE VIEW rma_rows AS
+SELECT
+    r.sha256,
+    r.customer_id,
+    r.file_name,
+    r.row_number,
+    nullif(upper(trim(r.rma_number)), '') AS rma_key,
+    try_strptime(trim(r.rma_date), '%Y-%m-%d')::DATE AS rma_date,
+    normalize_model(r.model) AS model_key,
+    r.rma_number,
+    r.rma_date AS rma_date_text,
+    r.serial,
+    r.model,
+    CASE
+        WHEN rma_key IS NULL THEN 'no RMA number'
+        WHEN rma_date IS NULL THEN 'no date in the form YYYY-MM-DD'
+        WHEN model_key IS NULL THEN 'no model'
+    END AS reject_reason
+FROM raw_rma AS r;
+
 -- rules.md RMA: each RMA number counts once per customer (its earliest valid date).
 CREATE OR REPLACE VIEW rma_records AS
 SELECT
     r.customer_id,
-    upper(trim(r.rma_number)) AS rma_number,
-    min(try_strptime(trim(r.rma_date), '%Y-%m-%d')::DATE) AS rma_date,
+    r.rma_key AS rma_number,
+    min(r.rma_date) AS rma_date,
     bool_or(c.category = 'headset') AS is_headset
-FROM raw_rma AS r
-LEFT JOIN model_classes AS c ON c.model_key = normalize_model(r.model)
-WHERE nullif(trim(r.rma_number), '') IS NOT NULL
-  AND try_strptime(trim(r.rma_date), '%Y-%m-%d') IS NOT NULL
+FROM rma_rows AS r
+LEFT JOIN model_classes AS c USING (model_key)
+WHERE r.reject_reason IS NULL
 GROUP BY ALL;

@@ -4,16 +4,15 @@ import pytest
 
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
     row_for
-from pipelines.catalog import SHIPPED_CATALOG, load_catalog, read_catalog_file
-from pipelines.reconcile import _catalog_frame
-from pipelines.warehouse import load_frame, run_sql
+from pipelines.catalog import SHIPPED_CATALOG, load_catalog, read_catalog_file, store_catalog
+from pipelines.warehouse import run_sql
 
 
 def classify(models, catalog_rows):
     con = duckdb.connect()
     run_sql(con, "schema.sql")
     run_sql(con, "views.sql")
-    load_frame(con, "replace_catalog.sql", _catalog_frame(catalog_rows))
+    store_catalog(con, catalog_rows)
     for i, model in enumerate(models):
         con.execute("INSERT INTO raw_inventory (snapshot_id, row_number, serial, model) "
                     "VALUES ('s', ?, 'X', ?)", [i, model])

@@ -143,7 +143,7 @@ def test_unreadable_files_are_quarantined_with_a_reason_and_the_run_goes_on(tmp_
     assert "row 1" in reasons["acme/notes-2026-03.csv.reason.txt"]
     assert "binary data" in reasons["acme/photo-2026-03.csv.reason.txt"]
     assert "no customer 'ghost' in contracts.yaml" in reasons["ghost/lens-2026-03.csv.reason.txt"]
-    assert "customer's folder" in reasons["_unsorted/stray-2026-03.csv.reason.txt"]
+    assert "customer's folder" in reasons["_no-customer/stray-2026-03.csv.reason.txt"]
     for name in reasons:
         assert (workspace.quarantine / name.removesuffix(".reason.txt")).exists()
     assert not [p for p in workspace.inbox.rglob("*") if p.is_file()]
