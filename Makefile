@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 DEMO_HOME ?= var/demo
 
-.PHONY: demo test venv bench-lens
+.PHONY: demo test venv bench-lens bench-validation
 
 venv: $(VENV)/.installed
 
@@ -27,3 +27,7 @@ test: venv
 # Lens API pull throughput and peak memory against the loopback fake (prints a table).
 bench-lens: venv
 	$(VPY) benchmarks/lens_pull.py
+
+# Validating a 1,000,000-row snapshot against the time to read its file.
+bench-validation: venv
+	$(VPY) benchmarks/validation.py

@@ -184,6 +184,9 @@ def _tables(path: Path, aliases: dict[str, tuple[str, ...]]) -> list[_Table]:
         raise UnreadableExport("this is a spreadsheet workbook, not CSV: export the device "
                                "list from Poly Lens as CSV (or save the sheet as CSV)")
     if not zipfile.is_zipfile(path):
+        if path.suffix.lower() == ".zip":
+            raise UnreadableExport("the zip file is damaged (perhaps cut off during the "
+                                   "upload): zip the export again or upload the CSV")
         return [_read_table(path, aliases)]
     with tempfile.TemporaryDirectory(prefix="polyrecon-zip-") as private:
         return [_read_table(extracted, aliases, entry)

@@ -110,9 +110,20 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
         if not read_only:
             run_sql(con, "schema.sql")
             run_sql(con, "views.sql")
+        elif _missing_tables(con):
+            raise RunError(f"the warehouse {path} was made by an older polyrecon: run "
+                           f"`python -m pipelines ingest` once to bring it up to date")
         yield con
     finally:
         con.close()
+
+
+def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    wanted = set(re.findall(r"CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)",
+                            (SQL_DIR / "schema.sql").read_text() + (SQL_DIR / "views.sql").read_text()))
+    present = {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    return wanted - present
 
 
 @contextmanager

@@ -74,25 +74,34 @@ QUALIFY row_number() OVER (
     ORDER BY p.is_prefix ASC NULLS LAST, length(p.pattern) DESC) = 1;
 
 -- Every RMA row with its keys; a row without RMA number, date or model is rejected.
+-- (A CTE, so the parsed date never mixes with the raw text column of the same name.)
 CREATE OR REPLACE VIEW rma_rows AS
+WITH keyed AS (
+    SELECT
+        r.*,
+        nullif(upper(trim(r.rma_number)), '') AS rma_key,
+        try_strptime(trim(r.rma_date), '%Y-%m-%d')::DATE AS rma_day,
+        normalize_model(r.model) AS model_key
+    FROM raw_rma AS r
+)
 SELECT
-    r.sha256,
-    r.customer_id,
-    r.file_name,
-    r.row_number,
-    nullif(upper(trim(r.rma_number)), '') AS rma_key,
-    try_strptime(trim(r.rma_date), '%Y-%m-%d')::DATE AS rma_date,
-    normalize_model(r.model) AS model_key,
-    r.rma_number,
-    r.rma_date AS rma_date_text,
-    r.serial,
-    r.model,
+    sha256,
+    customer_id,
+    file_name,
+    row_number,
+    rma_key,
+    rma_day AS rma_date,
+    model_key,
+    rma_number,
+    rma_date AS rma_date_text,
+    serial,
+    model,
     CASE
         WHEN rma_key IS NULL THEN 'no RMA number'
-        WHEN rma_date IS NULL THEN 'no date in the form YYYY-MM-DD'
+        WHEN rma_day IS NULL THEN 'no date in the form YYYY-MM-DD'
         WHEN model_key IS NULL THEN 'no model'
     END AS reject_reason
-FROM raw_rma AS r;
+FROM keyed;
 
 -- rules.md RMA: each RMA number counts once per customer (its earliest valid date).
 CREATE OR REPLACE VIEW rma_records AS
