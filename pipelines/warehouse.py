@@ -19,7 +19,7 @@ from pipelines.errors import RunError
 from pipelines.workspace import Workspace
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-_COMMENT = re.compile(r"--[^\n]*")
+_TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|;|[^';-]+|-")  # a string literal is one token
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 # DuckDB would take 80 % of the machine; the pipeline shares it with Airflow workers. Beyond
 # this, DuckDB spills to disk instead of growing.
@@ -28,8 +28,19 @@ MEMORY_LIMIT = "1GB"
 
 @lru_cache(maxsize=None)
 def _statements(name: str) -> tuple[str, ...]:
-    text = _COMMENT.sub("", (SQL_DIR / name).read_text(encoding="utf-8"))
-    return tuple(part.strip() for part in text.split(";") if part.strip())
+    """The statements of a SQL file: split on `;` and stripped of `--` comments, both only
+    outside string literals."""
+    statements, current = [], []
+    for token in _TOKEN.findall((SQL_DIR / name).read_text(encoding="utf-8")):
+        if token.startswith("--"):
+            continue
+        if token == ";":
+            statements.append("".join(current).strip())
+            current = []
+        else:
+            current.append(token)
+    statements.append("".join(current).strip())
+    return tuple(statement for statement in statements if statement)
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:

@@ -99,11 +99,18 @@ CREATE OR REPLACE MACRO normalize_model(model) AS
         lower(regexp_replace(regexp_replace(model, '^\s+|\s+$', '', 'g'), '\s+', ' ', 'g')),
         '^(poly|polycom) ', ''), '');
 
+-- A serial that says there is none ("N/A", "unknown", "0" ...) is no serial: taken as an
+-- identity it would merge every such device into one.
+CREATE OR REPLACE MACRO usable_serial(serial) AS
+    CASE WHEN upper(trim(serial)) NOT IN ('', '-', '--', '?', '0', 'N/A', 'NA', 'N.A.', 'NONE',
+                                          'NULL', 'UNKNOWN', 'TBD', 'NOT AVAILABLE')
+         THEN upper(trim(serial)) END;
+
 -- rules.md 2: serial (trimmed, upper-case), else MAC (12 hex digits once separators are
 -- removed), else the Lens device id. Prefixed so a serial never collides with a MAC or id.
 CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
     CASE
-        WHEN nullif(trim(serial), '') IS NOT NULL THEN 'SN:' || upper(trim(serial))
+        WHEN usable_serial(serial) IS NOT NULL THEN 'SN:' || usable_serial(serial)
         WHEN regexp_full_match(upper(regexp_replace(coalesce(mac, ''), '[\s:.\-]', '', 'g')),
                                '[0-9A-F]{12}')
             THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))

@@ -73,14 +73,18 @@ def test_identity_serial_then_mac_then_lens_id_and_duplicates_count_once(workspa
         {"mac_address": "0004F2-AABBCC", "device_model": "Poly Studio X30"},  # same MAC
         {"lens_device_id": "9b2c-1", "device_model": "Poly Studio X30"},
         {"mac_address": "not-a-mac", "device_model": "Poly Studio X30"},     # no identity
+        {"serial_number": "N/A", "lens_device_id": "9b2c-2",
+         "device_model": "Poly Studio X30"},                                  # placeholder
         {"serial_number": "ZZ1", "device_model": "  "},                       # no model
     ]
     drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
-    assert _counted(workspace, "2026-03") == "3"
+    assert _counted(workspace, "2026-03") == "4"
     con = duckdb.connect(str(workspace.warehouse), read_only=True)
     rejected = con.execute("SELECT row_number, reject_reason FROM inventory_rows "
                            "WHERE reject_reason IS NOT NULL ORDER BY 1").fetchall()
-    assert rejected == [(7, "no serial number, MAC address or Lens device id"), (8, "no model")]
+    assert rejected == [(7, "no serial number, MAC address or Lens device id"), (9, "no model")]
+    assert con.execute("SELECT identity FROM inventory_rows WHERE row_number = 8").fetchall() \
+        == [("ID:9b2c-2",)]
     listed = con.execute("SELECT identity, times_listed FROM snapshot_devices "
                          "WHERE times_listed > 1 ORDER BY 1").fetchall()
     assert listed == [("MAC:0004F2AABBCC", 2), ("SN:ABC123", 2)]
