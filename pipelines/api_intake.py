@@ -69,8 +69,10 @@ def pull_lens(config: Config, month: Month, customer_id: str | None = None,
     client = LensClient(settings.token_url, settings.graphql_url, credentials, retry)
     results = []
     try:
-        # Loading a pull only streams rows into the file: a small cache keeps memory flat.
+        # Loading a pull only streams rows into the file: a small cache, and no row-order
+        # bookkeeping (rows carry their number), keep memory flat.
         with open_warehouse(config.workspace, memory_limit="128MB") as con:
+            con.execute("SET preserve_insertion_order = false")
             with transaction(con):  # the audit classifies models
                 store_catalog(con, catalog or load_catalog(config.workspace.catalog_file))
             for customer in track(customers, f"Pulling Lens inventories for {month}"):

@@ -6,20 +6,25 @@ import csv
 from dataclasses import asdict
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
 from pipelines.months import Month
+
+AUDIT_CHUNK_VECTORS = 50  # about 100,000 rows per validated chunk
 from pipelines.quality import Finding, QualityGate
 from pipelines.warehouse import SnapshotLoad, fetch_value, load_frame, run_sql
 
 
 def audit_snapshot(con, gate: QualityGate, load: SnapshotLoad, rejected_file: Path
                    ) -> list[Finding]:
-    rows = run_sql(con, "audit_inventory.sql", snapshot_id=load.snapshot_id).df()
+    devices = fetch_value(con, "snapshot_device_count.sql", snapshot_id=load.snapshot_id)
     previous = fetch_value(con, "previous_month_devices.sql", customer_id=load.customer_id,
                            month=str(Month.parse(load.month).plus(-1)))
-    findings = gate.check_inventory(rows, previous or None)
+    findings = gate.check_inventory(
+        _chunks(run_sql(con, "audit_inventory.sql", snapshot_id=load.snapshot_id)), devices,
+        previous or None)
     _store(con, load.snapshot_id, load.customer_id, load.month, load.source_name, findings)
     _write_rejected(run_sql(con, "rejected_inventory_rows.sql",
                             snapshot_id=load.snapshot_id).df(), rejected_file)
@@ -30,13 +35,26 @@ def audit_rma_log(con, gate: QualityGate, customer_id: str, sha256: str, month: 
                   file_name: str, rejected_file: Path, today: date | None = None
                   ) -> list[Finding]:
     today = today or datetime.now(timezone.utc).date()
-    rows = run_sql(con, "audit_rma.sql", customer_id=customer_id, sha256=sha256,
-                   today=today).df()
-    findings = gate.check_rma(rows)
+    findings = gate.check_rma(_chunks(run_sql(con, "audit_rma.sql", customer_id=customer_id,
+                                              sha256=sha256, today=today)))
     _store(con, f"rma:{customer_id}/{sha256}", customer_id, month, file_name, findings)
     _write_rejected(run_sql(con, "rejected_rma_rows.sql", customer_id=customer_id,
                             sha256=sha256).df(), rejected_file)
     return findings
+
+
+def _chunks(result, vectors: int = AUDIT_CHUNK_VECTORS) -> Iterator[pd.DataFrame]:
+    """A query's rows as DataFrames of at most `vectors` × 2048 rows; at least one, even empty
+    (so every expectation reports)."""
+    first = True
+    while True:
+        chunk = result.fetch_df_chunk(vectors)
+        if chunk.empty and not first:
+            return
+        yield chunk
+        if chunk.empty:
+            return
+        first = False
 
 
 def _store(con, subject: str, customer_id: str, month: str, source_name: str,

@@ -272,23 +272,27 @@ def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCou
 
 def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow]) -> MonthResult:
     """Reconcile every customer whose term covers `month`, and store the result."""
-    policy = config.policy
-    customers = [c for c in config.contracts.customers if c.term.covers(month)]
-    ids = [c.id for c in customers]
     with open_warehouse(config.workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)
-        counts = _read_counts(con, ids)
-        rmas = dict(run_sql(con, "headset_rmas.sql", customer_ids=ids,
-                            year_start=date(month.year, 1, 1),
-                            month_end=month.last_day).fetchall())
-        result = MonthResult(month, [], [], [], {})
-        for customer in track(customers, f"Reconciling {month}"):
-            _reconcile_customer(customer, month, counts[customer.id],
-                                rmas.get(customer.id, 0), policy, result)
-        result.rows.sort(key=lambda r: (r.customer_id, ROW_CATEGORIES.index(r.category)))
-        result.rma.sort(key=lambda r: r.customer_id)
+        result = compute_month(con, config, month)
         _store(con, result)
+    return result
+
+
+def compute_month(con, config: Config, month: Month) -> MonthResult:
+    """The month's result from the warehouse as it is (a read-only connection will do)."""
+    customers = [c for c in config.contracts.customers if c.term.covers(month)]
+    ids = [c.id for c in customers]
+    counts = _read_counts(con, ids)
+    rmas = dict(run_sql(con, "headset_rmas.sql", customer_ids=ids,
+                        year_start=date(month.year, 1, 1), month_end=month.last_day).fetchall())
+    result = MonthResult(month, [], [], [], {})
+    for customer in track(customers, f"Reconciling {month}"):
+        _reconcile_customer(customer, month, counts[customer.id], rmas.get(customer.id, 0),
+                            config.policy, result)
+    result.rows.sort(key=lambda r: (r.customer_id, ROW_CATEGORIES.index(r.category)))
+    result.rma.sort(key=lambda r: r.customer_id)
     return result
 
 

@@ -1,6 +1,5 @@
 -- Write-audit-publish: the rows of an RMA log just written, as the quality suite sees them.
 SELECT
-    row_number,
     rma_key,
     rma_date,
     date_diff('day', CAST($today AS DATE), rma_date) AS days_ahead,

@@ -1,0 +1,66 @@
+"""The GX suites' findings, stored per snapshot, and the month-over-month guard in `status`."""
+import duckdb
+
+from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
+    row_for
+
+
+def _findings(workspace, source_name):
+    con = duckdb.connect(str(workspace.warehouse), read_only=True)
+    try:
+        return {name: (passed, checked, failing) for name, passed, checked, failing in
+                con.execute("SELECT check_name, passed, checked, failing FROM quality_checks "
+                            "WHERE source_name = ?", [source_name]).fetchall()}
+    finally:
+        con.close()
+
+
+def test_inventory_findings_are_counted_and_stored(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    rows = devices("Poly Studio X30", 8) + devices("Mystery Box", 2, prefix="MB") + [
+        {"serial_number": "SN000001", "device_model": "Poly Studio X30"},        # listed twice
+        {"serial_number": "sn000002 ", "device_model": "Poly Studio X30"},       # listed twice
+        {"serial_number": "X!", "device_model": "Poly Studio X30"},              # odd serial
+        {"mac_address": "00:04:F2:ZZ:00:01", "device_model": "Poly Studio X30"},  # bad MAC
+        {"serial_number": "NM1", "device_model": ""}]                            # no model
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
+    assert cli(workspace, "ingest") == 0
+    found = _findings(workspace, "lens-2026-03.csv")
+    assert found["identity"] == (False, 15, 1)
+    assert found["model"] == (False, 15, 1)
+    assert found["duplicates"] == (False, 15, 2)
+    assert found["serial_format"][2] == 2  # "X!" and "NM1"
+    assert found["mac_format"] == (False, 15, 1)
+    assert found["unclassified_share"] == (False, 15, 2)  # 2 of the 14 with a model: over 10 %
+    assert "month_over_month" not in found  # no previous month
+
+
+def test_a_partial_export_is_suspect_but_counts(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 100)))
+    drop(workspace, "acme", "lens-2026-04.csv", export_text(devices("Poly Studio X30", 49)))
+    drop(workspace, "acme", "lens-2026-05.csv", export_text(devices("Poly Studio X30", 25)))
+    assert cli(workspace, "run", "--month", "2026-04") == 0
+    assert _findings(workspace, "lens-2026-04.csv")["month_over_month"] == (False, 1, 1)
+    assert "month_over_month" not in _findings(workspace, "lens-2026-05.csv")  # April < 50
+    row = row_for(reconciliation(workspace, "2026-04"), "acme", "video")
+    assert row["devices_counted"] == "49"
+    capsys.readouterr()
+    assert cli(workspace, "status") == 0
+    out = capsys.readouterr().out
+    assert "Suspect snapshots (1):" in out
+    assert "2026-04 acme lens-2026-04.csv: 49 devices against 100 the month before" in out
+    # A complete re-export replaces the suspect one, and the flag goes with it.
+    drop(workspace, "acme", "lens-2026-04-complete.csv", export_text(devices("Studio X30", 98)))
+    assert cli(workspace, "ingest") == 0
+    capsys.readouterr()
+    assert cli(workspace, "status") == 0
+    assert "Suspect snapshots" not in capsys.readouterr().out
+
+
+def test_half_exactly_is_not_suspect(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 100)))
+    drop(workspace, "acme", "lens-2026-04.csv", export_text(devices("Poly Studio X30", 50)))
+    assert cli(workspace, "ingest") == 0
+    assert _findings(workspace, "lens-2026-04.csv")["month_over_month"] == (True, 1, 0)
