@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--month", type=_month, help="the demo's latest month "
                                                    "(default: last month, UTC)")
     run = command("run", _run, "the monthly job: take in the inbox, pull Lens, reconcile the "
-                               "month, write its files")
+                               "month, write its files, render the reports")
     run.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
     run.add_argument("--customer", metavar="ID",
                      help="take in only this customer (the month is reconciled for all)")
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = command("reconcile", _reconcile,
                         "only reconcile (writes reconciliation.csv and rma.csv)")
     reconcile.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
+    report = command("report", _report, "only render the month's reports (HTML and PDF)")
+    report.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
+    report.add_argument("--customer", metavar="ID", help="only this customer's report")
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
     return parser
@@ -129,15 +132,18 @@ def _demo(workspace: Workspace, args) -> int:
     for month_text in demo.months:
         month = Month.parse(month_text)
         log.info("== monthly job for %s", month)
-        monthly = run_month(config, month)
+        # Reports for the latest month only: the earlier ones would look the same, slower.
+        monthly = run_month(config, month, render=month_text == demo.months[-1])
     _print_outcome(workspace, monthly.result, monthly.written)
     reports = workspace.home / "reports"
-    print(f"\nDemo workspace: {workspace.home}")
+    print(f"\nReports for {demo.months[-1]}: {reports / demo.months[-1]}/<customer>.html and "
+          f".pdf, portfolio.html and .pdf")
+    print(f"Demo workspace: {workspace.home}")
     print(f"Reconciliations, {demo.months[0]} .. {demo.months[-1]}: "
           f"{reports}/<YYYY-MM>/reconciliation.csv and rma.csv")
     for renewal in sorted(reports.glob("*/renewal-*.yaml")):
         print(f"Renewal proposal: {renewal}")
-    return 0
+    return _report_failures(monthly.reports)
 
 
 def _run(workspace: Workspace, args) -> int:
@@ -146,7 +152,23 @@ def _run(workspace: Workspace, args) -> int:
     monthly = run_month(_config(workspace), args.month, args.customer)
     _print_intake(monthly.intake)
     _print_outcome(workspace, monthly.result, monthly.written)
-    return _pull_failures(monthly.intake)
+    return max(_pull_failures(monthly.intake), _report_failures(monthly.reports))
+
+
+def _report(workspace: Workspace, args) -> int:
+    from pipelines.jobs import report
+
+    outcome = report(_config(workspace), args.month, args.customer)
+    for path in outcome.written:
+        print(f"wrote {path}")
+    return _report_failures(outcome)
+
+
+def _report_failures(outcome) -> int:
+    """Exit 1 when a report could not be rendered (the others were)."""
+    for customer_id, problem in outcome.failed:
+        print(f"report for {customer_id} failed: {problem}", file=sys.stderr)
+    return 1 if outcome.failed else 0
 
 
 def _ingest(workspace: Workspace, args) -> int:

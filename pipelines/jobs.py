@@ -12,6 +12,7 @@ from pipelines.errors import ConfigError
 from pipelines.intake import IntakeResult, take_inbox
 from pipelines.months import Month
 from pipelines.reconcile import MonthResult, reconcile_month
+from pipelines.render import RenderOutcome, render_month
 from pipelines.result_files import write_month_results
 
 log = logging.getLogger("polyrecon")
@@ -32,6 +33,7 @@ class MonthlyRun:
     intake: Intake
     result: MonthResult
     written: list[Path]
+    reports: RenderOutcome | None
 
 
 def check_customer(config: Config, customer_id: str | None) -> None:
@@ -53,12 +55,21 @@ def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:
     return result, write_month_results(config.workspace, result)
 
 
-def run_month(config: Config, month: Month, customer_id: str | None = None) -> MonthlyRun:
-    """The monthly job: take in the inbox and pull Lens, then reconcile and write the files.
+def report(config: Config, month: Month, customer_id: str | None = None,
+           result: MonthResult | None = None) -> RenderOutcome:
+    check_customer(config, customer_id)
+    return render_month(config, month, customer_id, result)
 
-    With `customer_id` only that customer is taken in; the month is still reconciled for
-    every customer, so reconciliation.csv is always whole.
+
+def run_month(config: Config, month: Month, customer_id: str | None = None,
+              render: bool = True) -> MonthlyRun:
+    """The monthly job: take in the inbox and pull Lens, reconcile and write the files, then
+    render the reports.
+
+    With `customer_id` only that customer is taken in and rendered; the month is still
+    reconciled for every customer, so reconciliation.csv is always whole.
     """
     intake = ingest(config, month, customer_id)
     result, written = reconcile(config, month)
-    return MonthlyRun(intake, result, written)
+    reports = report(config, month, customer_id, result) if render else None
+    return MonthlyRun(intake, result, written, reports)

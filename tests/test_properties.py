@@ -65,7 +65,8 @@ def test_the_latest_snapshot_of_a_month_replaces_earlier_ones(counts):
             drop(workspace, "acme", f"lens-2026-03-v{number}.csv",
                  export_text(_fleet({"Poly Studio X30": count, "Poly Sync 20-M": number})),
                  mtime=1_770_000_000 + number * 3600)
-            assert cli(workspace, "run", "--month", "2026-03") == 0
+            assert cli(workspace, "ingest") == 0
+            assert cli(workspace, "reconcile", "--month", "2026-03") == 0
             rows = {r["category"]: r for r in reconciliation(workspace, "2026-03")}
             assert rows["video"]["devices_counted"] == str(count)
             assert rows["headset"]["devices_counted"] == str(number)
@@ -85,7 +86,8 @@ def test_counts_do_not_depend_on_row_order_or_repeated_lines(fleet, data):
                                                 contract("messy", categories=CATEGORIES)])
         drop(workspace, "plain", "lens-2026-03.csv", export_text(rows))
         drop(workspace, "messy", "lens-2026-03.csv", export_text(shuffled, separator=";"))
-        assert cli(workspace, "run", "--month", "2026-03") == 0
+        assert cli(workspace, "ingest") == 0
+        assert cli(workspace, "reconcile", "--month", "2026-03") == 0
         by_customer = {}
         for row in reconciliation(workspace, "2026-03"):
             by_customer.setdefault(row.pop("customer_id"), []).append(row)
