@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 DEMO_HOME ?= var/demo
 
-.PHONY: demo test venv bench-lens bench-validation
+.PHONY: demo test venv bench-lens bench-validation bench-render
 
 venv: $(VENV)/.installed
 
@@ -31,3 +31,7 @@ bench-lens: venv
 # Validating a 1,000,000-row snapshot against the time to read its file.
 bench-validation: venv
 	$(VPY) benchmarks/validation.py
+
+# Rendering one customer's report (HTML + PDF) on the demo data.
+bench-render: venv
+	$(VPY) benchmarks/render.py
