@@ -28,7 +28,7 @@ def main() -> None:
         demo = build_demo_workspace(Path(root), "2026-10")
         config = load_config(Workspace.resolve(root))
         for month in demo.months:
-            monthly = run_month(config, Month.parse(month), render=False)
+            monthly = run_month(config, Month.parse(month), publish=False)
         times = []
         for customer_id in demo.customer_ids:
             started = time.perf_counter()

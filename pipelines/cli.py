@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
     run.add_argument("--customer", metavar="ID",
                      help="take in only this customer (the month is reconciled for all)")
+    run.add_argument("--resend", action="store_true",
+                     help="send the month's e-mails again, even those already sent")
     ingest = command("ingest", _ingest, "only take in the inbox and pull the Lens API")
     ingest.add_argument("--month", type=_month,
                         help="month a Lens API pull is attributed to (default: this month, UTC)")
@@ -132,12 +134,13 @@ def _demo(workspace: Workspace, args) -> int:
     for month_text in demo.months:
         month = Month.parse(month_text)
         log.info("== monthly job for %s", month)
-        # Reports for the latest month only: the earlier ones would look the same, slower.
-        monthly = run_month(config, month, render=month_text == demo.months[-1])
+        # Reports and e-mails for the latest month only: earlier ones would look the same.
+        monthly = run_month(config, month, publish=month_text == demo.months[-1])
     _print_outcome(workspace, monthly.result, monthly.written)
     reports = workspace.home / "reports"
     print(f"\nReports for {demo.months[-1]}: {reports / demo.months[-1]}/<customer>.html and "
           f".pdf, portfolio.html and .pdf")
+    print(f"E-mails (no SMTP server configured): {workspace.outbox / demo.months[-1]}/*.eml")
     print(f"Demo workspace: {workspace.home}")
     print(f"Reconciliations, {demo.months[0]} .. {demo.months[-1]}: "
           f"{reports}/<YYYY-MM>/reconciliation.csv and rma.csv")
@@ -149,10 +152,18 @@ def _demo(workspace: Workspace, args) -> int:
 def _run(workspace: Workspace, args) -> int:
     from pipelines.jobs import run_month
 
-    monthly = run_month(_config(workspace), args.month, args.customer)
+    monthly = run_month(_config(workspace), args.month, args.customer, resend=args.resend)
     _print_intake(monthly.intake)
     _print_outcome(workspace, monthly.result, monthly.written)
-    return max(_pull_failures(monthly.intake), _report_failures(monthly.reports))
+    return max(_pull_failures(monthly.intake), _report_failures(monthly.reports),
+               _mail_failures(monthly.mail))
+
+
+def _mail_failures(outcome) -> int:
+    """Exit 1 when messages could not go out: they stay queued for the next run."""
+    print(f"E-mail: {outcome.queued} new, {outcome.sent} sent, {outcome.still_queued} still "
+          f"queued, {outcome.rejected} rejected")
+    return 1 if outcome.still_queued else 0
 
 
 def _report(workspace: Workspace, args) -> int:

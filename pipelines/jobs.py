@@ -10,6 +10,7 @@ from pipelines.catalog import load_catalog
 from pipelines.config import Config
 from pipelines.errors import ConfigError
 from pipelines.intake import IntakeResult, take_inbox
+from pipelines.mail import MailOutcome, send_month
 from pipelines.months import Month
 from pipelines.reconcile import MonthResult, reconcile_month
 from pipelines.render import RenderOutcome, render_month
@@ -34,6 +35,7 @@ class MonthlyRun:
     result: MonthResult
     written: list[Path]
     reports: RenderOutcome | None
+    mail: MailOutcome | None
 
 
 def check_customer(config: Config, customer_id: str | None) -> None:
@@ -62,14 +64,17 @@ def report(config: Config, month: Month, customer_id: str | None = None,
 
 
 def run_month(config: Config, month: Month, customer_id: str | None = None,
-              render: bool = True) -> MonthlyRun:
+              publish: bool = True, resend: bool = False) -> MonthlyRun:
     """The monthly job: take in the inbox and pull Lens, reconcile and write the files, then
-    render the reports.
+    publish: render the reports and send the e-mails (`resend`: again, on purpose).
 
     With `customer_id` only that customer is taken in and rendered; the month is still
     reconciled for every customer, so reconciliation.csv is always whole.
     """
     intake = ingest(config, month, customer_id)
     result, written = reconcile(config, month)
-    reports = report(config, month, customer_id, result) if render else None
-    return MonthlyRun(intake, result, written, reports)
+    if not publish:
+        return MonthlyRun(intake, result, written, None, None)
+    reports = report(config, month, customer_id, result)
+    mail = send_month(config, result, intake.files, resend)
+    return MonthlyRun(intake, result, written, reports, mail)

@@ -31,6 +31,7 @@ def describe(config: Config) -> str:
         quarantined = run_sql(con, "status_quarantine.sql").fetchall()
         failed_pulls = run_sql(con, "status_lens_pulls.sql").fetchall()
         suspect = run_sql(con, "status_suspect.sql").fetchall()
+        unsent = run_sql(con, "status_mail.sql").fetchall()
     lines.append(f"Customers ({len(config.contracts.customers)}):")
     for customer in config.contracts.customers:
         data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
@@ -47,6 +48,11 @@ def describe(config: Config) -> str:
         lines.append(f"Failed Lens API pulls ({len(failed_pulls)}):")
         lines += [f"  {month} {customer_id} (tenant {tenant}): {error}"
                   for month, customer_id, tenant, error in failed_pulls]
+    if unsent:
+        lines.append(f"E-mails not delivered ({len(unsent)}):")
+        lines += [f"  {status} {month} {kind} {customer_id}: {subject}" + (f" ({answer})"
+                                                                         if answer else "")
+                  for status, month, kind, customer_id, subject, answer in unsent]
     lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
                  else "Quarantined files: none")
     lines += [f"  {path}: {reason}" for path, reason in quarantined]

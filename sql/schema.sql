@@ -143,3 +143,20 @@ CREATE TABLE IF NOT EXISTS quality_checks (
     failing      INTEGER NOT NULL,
     message      VARCHAR NOT NULL
 );
+
+-- Every message composed, keyed by kind, customer, month and content: a re-run sends nothing
+-- twice, and a message that could not go out stays queued for the next run.
+CREATE TABLE IF NOT EXISTS mail_ledger (
+    message_key  VARCHAR   NOT NULL,
+    kind         VARCHAR   NOT NULL,  -- report | true_up | rma | missing_inventory | file_rejected
+    customer_id  VARCHAR,
+    month        VARCHAR   NOT NULL,
+    subject      VARCHAR   NOT NULL,
+    recipients   VARCHAR   NOT NULL,
+    status       VARCHAR   NOT NULL,  -- queued | sent | rejected
+    attempts     INTEGER   NOT NULL,
+    answer       VARCHAR,             -- the server's last answer, or who was refused
+    queued_at    TIMESTAMP NOT NULL,
+    sent_at      TIMESTAMP,
+    message      BLOB      NOT NULL
+);

@@ -1,0 +1,269 @@
+"""E-mail: the monthly report to each CSM, and alerts to the partner — exactly once.
+
+Every message is composed from one customer's data only, keyed in the warehouse's ledger by
+(kind, customer, month, content) and queued; delivery then sends what is queued, through SMTP
+when partner.yaml has `smtp`, else as `.eml` files in outbox/. A re-run finds the keys already
+sent and sends nothing twice; `--resend` queues the month's messages again on purpose. A message
+that cannot go out (server down, 4xx) stays queued for the next run; a 5xx rejection is
+recorded with the server's answer and shown by `status`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from pipelines.config import Config, Customer
+from pipelines.intake import IntakeResult
+from pipelines.months import Month
+from pipelines.reconcile import NO_DATA, TRUE_UP, MonthResult
+from pipelines.result_files import TEMPLATES
+from pipelines.warehouse import fetch_value, open_warehouse, run_sql, transaction
+
+log = logging.getLogger("polyrecon")
+
+
+@dataclass
+class Draft:
+    kind: str
+    customer_id: str | None
+    subject: str
+    to: list[str]
+    heading: str
+    paragraphs: list[str]
+    content: str  # what makes the message what it is: the ledger key hashes it
+    cc: list[str] = field(default_factory=list)
+    table_head: list[str] = field(default_factory=list)
+    table: list[list[str]] = field(default_factory=list)
+    attachment: Path | None = None
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    queued: int  # newly composed this run
+    sent: int
+    still_queued: int
+    rejected: int
+
+
+def _contacts(config: Config, customer: Customer | None) -> list[str]:
+    contacts = list(customer.partner_contacts) if customer else []
+    fallback = config.partner.partner.contact_email
+    return contacts or ([fallback] if fallback else [])
+
+
+def compose(config: Config, result: MonthResult, intake: list[IntakeResult] = ()
+            ) -> list[Draft]:
+    """The month's messages, each built from one customer's rows only."""
+    partner = config.partner.partner.name
+    month = result.month
+    drafts: list[Draft] = []
+    folder = config.workspace.reports_for(month)
+    for customer in config.contracts.customers:
+        rows = [r for r in result.rows if r.customer_id == customer.id]
+        if not rows:
+            continue
+        rma = next((r for r in result.rma if r.customer_id == customer.id), None)
+        contacts = _contacts(config, customer)
+        table = [[r.category, r.status, r.devices_counted or "-", r.ordered_devices or "-",
+                  r.baseline or "-", r.growth_pct or "-"] for r in rows]
+        pdf = folder / f"{customer.id}.pdf"
+        drafts.append(Draft(
+            "report", customer.id,
+            f"[{partner}] Poly+ Enterprise report {month}: {customer.name}",
+            [customer.csm.email], f"Monthly report {month}: {customer.name}",
+            [f"Hello {customer.csm.name},",
+             f"attached is the Poly+ Enterprise report of {customer.name} for {month}."
+             + (f" Headset RMA rate {rma.rma_rate_pct} % ({rma.status})." if rma else "")],
+            repr((rows, rma)), cc=contacts,
+            table_head=["Category", "Status", "Counted", "Ordered", "Baseline", "Growth %"],
+            table=table, attachment=pdf if pdf.exists() else None))
+        for row in rows:
+            if row.status != TRUE_UP:
+                continue
+            drafts.append(Draft(
+                "true_up", customer.id,
+                f"[{partner}] True-up {customer.name} {row.category} {month}: "
+                f"+{row.true_up_devices} devices, {row.prorated_amount} {row.currency}",
+                [customer.csm.email, *contacts], f"True-up: {customer.name}, {row.category}",
+                [f"{row.devices_counted} {row.category} devices counted in {month} against "
+                 f"{row.ordered_devices} ordered: growth {row.growth_pct} % reached the "
+                 f"trigger.",
+                 f"{row.true_up_devices} devices to add, prorated amount {row.prorated_amount} "
+                 f"{row.currency}. New ordered devices {row.new_ordered_devices}, new baseline "
+                 f"{row.new_baseline} from the month after {month}."], repr(row)))
+        if rma and rma.status != "OK":
+            drafts.append(Draft(
+                "rma", customer.id,
+                f"[{partner}] RMA {rma.status} {customer.name} {rma.year}: "
+                f"{rma.rma_rate_pct} % headset RMAs",
+                [customer.csm.email, *contacts], f"Headset RMA rate {rma.status}: {customer.name}",
+                [f"{rma.headset_rmas} headset RMAs in {rma.year} up to {month} against "
+                 f"{rma.headset_base} ordered headsets: {rma.rma_rate_pct} % (threshold "
+                 f"{config.policy.rma_threshold_pct} %). Above it, Poly may bill replacements "
+                 f"at list price."], repr(rma)))
+        missing = [r.category for r in rows if r.status == NO_DATA]
+        if missing and contacts:
+            drafts.append(Draft(
+                "missing_inventory", customer.id,
+                f"[{partner}] Missing Lens inventory {customer.name} {month}",
+                contacts, f"Missing inventory: {customer.name}, {month}",
+                [f"There is no Poly Lens inventory for {customer.name} for {month} "
+                 f"({', '.join(missing)}). Please export the device list from Poly Lens and "
+                 f"put it into inbox/{customer.id}/ (footnote 6: the partner owes the monthly "
+                 f"inventory report)."], repr(missing)))
+    for item in intake:
+        if item.outcome != "quarantined":
+            continue
+        customer = config.contracts.get(item.customer_id) if item.customer_id else None
+        contacts = _contacts(config, customer)
+        if not contacts:
+            continue
+        who = customer.name if customer else "no customer"
+        drafts.append(Draft(
+            "file_rejected", customer.id if customer else None,
+            f"[{partner}] File rejected for {who}: {Path(item.path).name}", contacts,
+            f"File rejected: {item.path}",
+            [f"The file {item.path} could not be taken in.", f"Problem: {item.detail}",
+             "Correct the file and put it into the customer's inbox folder again."],
+            repr((item.path, item.detail))))
+    return drafts
+
+
+def _key(draft: Draft, month: Month) -> str:
+    return hashlib.sha256("\x1f".join(
+        [draft.kind, draft.customer_id or "", str(month), draft.subject, draft.content,
+         ",".join(draft.to + draft.cc)]).encode()).hexdigest()
+
+
+def _message(config: Config, draft: Draft) -> EmailMessage:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    loader = FileSystemLoader(TEMPLATES / "mail")
+    values = dict(m=draft, partner=config.partner.partner)
+    text = Environment(loader=loader, undefined=StrictUndefined, autoescape=False) \
+        .get_template("message.txt.j2").render(values)
+    html = Environment(loader=loader, undefined=StrictUndefined, autoescape=True) \
+        .get_template("message.html.j2").render(values)
+    message = EmailMessage()
+    message["Subject"] = draft.subject
+    message["From"] = _sender(config)
+    message["To"] = ", ".join(draft.to)
+    if draft.cc:
+        message["Cc"] = ", ".join(draft.cc)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain="polyrecon.invalid")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if draft.attachment:
+        message.add_attachment(draft.attachment.read_bytes(), maintype="application",
+                               subtype="pdf", filename=draft.attachment.name)
+    return message
+
+
+def _sender(config: Config) -> str:
+    if config.partner.smtp:
+        return config.partner.smtp.sender
+    return config.partner.partner.contact_email or "polyrecon@localhost"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def send_month(config: Config, result: MonthResult, intake: list[IntakeResult] = (),
+               resend: bool = False) -> MailOutcome:
+    """Queue the month's messages that were never sent (all of them with `resend`), then
+    deliver everything queued, this month's and earlier runs' alike."""
+    drafts = compose(config, result, intake)
+    queued = 0
+    with open_warehouse(config.workspace) as con:
+        for draft in drafts:
+            key = _key(draft, result.month)
+            if not resend and fetch_value(con, "mail_find.sql", message_key=key) is not None:
+                continue
+            message = _message(config, draft)
+            with transaction(con):
+                run_sql(con, "mail_queue.sql", message_key=key, kind=draft.kind,
+                        customer_id=draft.customer_id, month=str(result.month),
+                        subject=draft.subject, recipients=", ".join(draft.to + draft.cc),
+                        queued_at=_now(), message=message.as_bytes())
+            queued += 1
+        return _deliver(config, con, queued)
+
+
+def _deliver(config: Config, con, queued: int) -> MailOutcome:
+    from email import message_from_bytes, policy
+
+    waiting = run_sql(con, "mail_queued.sql").fetchall()
+    outcomes = {"sent": 0, "queued": 0, "rejected": 0}
+
+    def record(key: str, status: str, answer: str | None) -> None:
+        with transaction(con):
+            run_sql(con, "mail_outcome.sql", message_key=key, status=status, answer=answer,
+                    now=_now())
+        outcomes[status] += 1
+
+    if not waiting:
+        return MailOutcome(queued, 0, 0, 0)
+    if config.partner.smtp is None:
+        for key, kind, customer_id, month, raw in waiting:
+            path = config.workspace.outbox / month / f"{kind}-{customer_id or 'partner'}-{key[:12]}.eml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(raw)
+            record(key, "sent", f"written to {config.workspace.relative(path)}")
+        return MailOutcome(queued, outcomes["sent"], 0, 0)
+    try:
+        server = _connect(config)
+    except (OSError, smtplib.SMTPException) as error:
+        answer = f"could not reach {config.partner.smtp.host}:{config.partner.smtp.port}: " \
+                 f"{type(error).__name__}"
+        log.warning("E-mail: %s; %d messages stay queued for the next run", answer,
+                    len(waiting))
+        for key, *_ in waiting:
+            record(key, "queued", answer)
+        return MailOutcome(queued, 0, len(waiting), 0)
+    with server:
+        for key, kind, customer_id, month, raw in waiting:
+            message = message_from_bytes(raw, policy=policy.default)
+            try:
+                refused = server.send_message(message)
+            except smtplib.SMTPRecipientsRefused as error:
+                codes = [code for code, _ in error.recipients.values()]
+                status = "rejected" if all(code >= 500 for code in codes) else "queued"
+                record(key, status, "; ".join(f"{who}: {code} {text.decode(errors='replace')}"
+                                              for who, (code, text) in error.recipients.items()))
+            except smtplib.SMTPResponseException as error:
+                status = "rejected" if error.smtp_code >= 500 else "queued"
+                record(key, status, f"{error.smtp_code} "
+                                    f"{error.smtp_error.decode(errors='replace')}")
+            except (OSError, smtplib.SMTPException) as error:
+                record(key, "queued", f"{type(error).__name__}: {error}")
+            else:
+                record(key, "sent", "; ".join(
+                    f"refused {who}: {code} {text.decode(errors='replace')}"
+                    for who, (code, text) in refused.items()) or None)
+    return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"])
+
+
+def _connect(config: Config) -> smtplib.SMTP:
+    settings = config.partner.smtp
+    context = ssl.create_default_context()
+    if settings.port == 465:
+        server: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30,
+                                               context=context)
+    else:
+        server = smtplib.SMTP(settings.host, settings.port, timeout=30)
+        if settings.starttls:
+            server.starttls(context=context)
+    user, password = os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD")
+    if user and password:
+        server.login(user, password)
+    return server

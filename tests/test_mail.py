@@ -1,0 +1,204 @@
+"""E-mail through a real SMTP server (aiosmtpd) on loopback: who gets what, exactly once,
+through an outage, with one bad recipient, and never another customer's data."""
+import socket
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from builders import cli, write_yaml
+from pipelines.config import load_config
+from pipelines.demo_data import build_demo_workspace
+from pipelines.jobs import run_month
+from pipelines.months import Month
+from pipelines.workspace import Workspace
+
+MONTH = "2026-10"
+
+
+class Inbox:
+    """An SMTP handler that keeps every delivered message; one address bounces (550)."""
+
+    bouncing = "bounce@example.com"
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == self.bouncing:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos),
+                              message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A real SMTP server on loopback that can go down and come back on the same port."""
+
+    def __init__(self):
+        self.inbox, self.port, self.controller = Inbox(), _free_port(), None
+
+    def start(self):
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp():
+    server = Server()
+    server.start()
+    yield server.inbox, server
+    server.stop()
+
+
+def _demo_with_smtp(root: Path, port: int, bouncing_csm: str | None = None) -> Workspace:
+    demo = build_demo_workspace(root, MONTH)
+    workspace = Workspace.resolve(root)
+    partner = yaml.safe_load(workspace.partner_file.read_text())
+    partner["smtp"] = {"host": "127.0.0.1", "port": port, "starttls": False,
+                       "from": "reports@nordlicht.example"}
+    write_yaml(workspace.partner_file, partner)
+    if bouncing_csm:
+        text = workspace.contracts_file.read_text()
+        workspace.contracts_file.write_text(text.replace(bouncing_csm, Inbox.bouncing))
+    config = load_config(workspace)
+    for month in demo.months[:-1]:
+        run_month(config, Month.parse(month), publish=False)
+    return workspace
+
+
+def _customers(workspace) -> dict:
+    data = yaml.safe_load(workspace.contracts_file.read_text())
+    return {c["id"]: c for c in data["customers"]}
+
+
+def _text(message) -> str:
+    return "\n".join(part.get_content() for part in message.walk()
+                     if part.get_content_type() in ("text/plain", "text/html"))
+
+
+def test_who_receives_what_exactly_once(tmp_path, smtp):
+    inbox, controller = smtp
+    workspace = _demo_with_smtp(tmp_path, controller.port)
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    customers = _customers(workspace)
+    reports = {m["Subject"]: (to, m) for to, m in inbox.messages if "report" in m["Subject"]}
+    assert len(reports) == len(customers)
+    for customer in customers.values():
+        to, message = next(v for k, v in reports.items() if k.endswith(customer["name"]))
+        assert message["To"] == customer["csm"]["email"]
+        assert message["Cc"] == ", ".join(customer["partner_contacts"])
+        assert sorted(to) == sorted([customer["csm"]["email"], *customer["partner_contacts"]])
+        [pdf] = [part for part in message.iter_attachments()]
+        assert pdf.get_filename() == f"{customer['id']}.pdf"
+        assert pdf.get_content().startswith(b"%PDF")
+    subjects = [m["Subject"] for _, m in inbox.messages]
+    assert [s for s in subjects if "True-up" in s] == [
+        "[Nordlicht Kommunikation GmbH] True-up Rheintal Präzisionstechnik AG voice 2026-10: "
+        "+6 devices, 22.00 CHF"]
+    assert sorted(s.split(" RMA ")[1].split(":")[0] for s in subjects if " RMA " in s) == [
+        "BREACH Hanseatische Logistik GmbH & Co. KG 2026", "WATCH Thames Valley Legal LLP 2026"]
+    delivered = len(inbox.messages)
+    # A re-run sends nothing twice; --resend does, on purpose.
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    assert len(inbox.messages) == delivered
+    assert cli(workspace, "run", "--month", MONTH, "--resend") == 0
+    assert len(inbox.messages) == 2 * delivered
+
+
+def test_each_message_holds_only_its_own_customer(tmp_path, smtp):
+    inbox, controller = smtp
+    workspace = _demo_with_smtp(tmp_path, controller.port)
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    customers = _customers(workspace)
+    for to, message in inbox.messages:
+        text = message["Subject"] + _text(message)
+        mine = [cid for cid, c in customers.items() if c["name"] in text]
+        assert len(mine) == 1, message["Subject"]
+        own = customers[mine[0]]
+        allowed = {own["csm"]["email"], *own["partner_contacts"]}
+        assert set(to) <= allowed
+        for other_id, other in customers.items():
+            if other_id != mine[0]:
+                assert other_id not in text and other["csm"]["email"] not in text
+
+
+def test_an_outage_loses_nothing_and_sends_each_message_once(tmp_path, smtp, capsys):
+    inbox, controller = smtp
+    workspace = _demo_with_smtp(tmp_path, controller.port)
+    controller.stop()
+    assert cli(workspace, "run", "--month", MONTH) == 1
+    out = capsys.readouterr().out
+    assert "0 sent" in out and "still queued" in out and inbox.messages == []
+    assert cli(workspace, "status") == 0
+    assert "queued 2026-10 report" in capsys.readouterr().out
+    controller.start()
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    subjects = [m["Subject"] for _, m in inbox.messages]
+    assert len(subjects) == len(set(subjects)) >= 10
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    assert len(inbox.messages) == len(subjects)
+
+
+def test_a_refused_recipient_does_not_block_the_others(tmp_path, smtp, capsys):
+    inbox, controller = smtp
+    workspace = _demo_with_smtp(tmp_path, controller.port,
+                                bouncing_csm="marta.keller@example.com")
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    report = next(m for _, m in inbox.messages
+                  if m["Subject"].endswith("report 2026-10: Rheintal Präzisionstechnik AG"))
+    assert report["To"] == Inbox.bouncing
+    recipients = next(to for to, m in inbox.messages if m is report)
+    assert Inbox.bouncing not in recipients and recipients  # the partner contacts got it
+    assert len(inbox.messages) >= 10  # every other message went out too
+
+
+def test_without_smtp_messages_are_eml_files_in_the_outbox(tmp_path):
+    demo = build_demo_workspace(tmp_path, MONTH)
+    workspace = Workspace.resolve(tmp_path)
+    config = load_config(workspace)
+    for month in demo.months:
+        run_month(config, Month.parse(month), publish=month == demo.months[-1])
+    files = sorted((workspace.outbox / MONTH).glob("*.eml"))
+    assert len(files) >= 10
+    message = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert message["Subject"] and message["To"]
+    run_month(config, Month.parse(MONTH))
+    assert sorted((workspace.outbox / MONTH).glob("*.eml")) == files
+
+
+def test_a_5xx_rejection_is_recorded_with_the_answer_and_shown(tmp_path, smtp, capsys):
+    from builders import contract, devices, drop, export_text, make_workspace
+
+    inbox, server = smtp
+    workspace = make_workspace(tmp_path, [contract(
+        "acme", csm={"name": "Nobody", "email": Inbox.bouncing}, partner_contacts=[])])
+    write_yaml(workspace.partner_file, {"smtp": {"host": "127.0.0.1", "port": server.port,
+                                                 "starttls": False,
+                                                 "from": "reports@partner.example"}})
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 3)))
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    assert inbox.messages == []
+    capsys.readouterr()
+    assert cli(workspace, "status") == 0
+    out = capsys.readouterr().out
+    assert "rejected 2026-03 report acme" in out and "550 5.1.1 no such user here" in out
+    assert cli(workspace, "run", "--month", "2026-03") == 0  # not retried: it was final
+    assert inbox.messages == []
