@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.api_intake import PullResult, pull_lens
+from pipelines.ingest_lens import LensCredentials
 from pipelines.catalog import load_catalog
 from pipelines.config import Config
 from pipelines.errors import ConfigError
 from pipelines.intake import IntakeResult, take_inbox
 from pipelines.mail import MailOutcome, send_month
 from pipelines.months import Month
-from pipelines.reconcile import MonthResult, reconcile_month
+from pipelines.reconcile import MonthResult, compute_month, reconcile_month
+from pipelines.warehouse import open_warehouse
 from pipelines.render import RenderOutcome, render_month
 from pipelines.result_files import write_month_results
 
@@ -78,3 +80,36 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
     reports = report(config, month, customer_id, result)
     mail = send_month(config, result, intake.files, resend)
     return MonthlyRun(intake, result, written, reports, mail)
+
+
+# --- the steps one Airflow task each runs (keys and paths in, plain results out) -----------
+
+def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
+    check_customer(config, customer_id)
+    return take_inbox(config.workspace, config.contracts,
+                      load_catalog(config.workspace.catalog_file), customer_id)
+
+
+def pull_customer(config: Config, month: Month, customer_id: str,
+                  credentials: LensCredentials | None) -> PullResult:
+    [result] = pull_lens(config, month, customer_id, credentials=credentials) or [
+        PullResult(customer_id, "", "skipped", 0, "outside the pull window: nothing pulled")]
+    return result
+
+
+def lens_customers(config: Config, customer_id: str | None = None) -> list[str]:
+    return [c.id for c in config.contracts.customers
+            if c.lens_tenant_id and customer_id in (None, c.id)]
+
+
+def customers_of_month(config: Config, month: Month, customer_id: str | None = None
+                       ) -> list[str]:
+    return [c.id for c in config.contracts.customers
+            if c.term.covers(month) and customer_id in (None, c.id)]
+
+
+def send(config: Config, month: Month, intake: list[IntakeResult] = (), resend: bool = False,
+         kinds: set[str] | None = None) -> MailOutcome:
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = compute_month(con, config, month)
+    return send_month(config, result, intake, resend, kinds)

@@ -179,10 +179,10 @@ def _now() -> datetime:
 
 
 def send_month(config: Config, result: MonthResult, intake: list[IntakeResult] = (),
-               resend: bool = False) -> MailOutcome:
-    """Queue the month's messages that were never sent (all of them with `resend`), then
-    deliver everything queued, this month's and earlier runs' alike."""
-    drafts = compose(config, result, intake)
+               resend: bool = False, kinds: set[str] | None = None) -> MailOutcome:
+    """Queue the month's messages that were never sent (all of them with `resend`; only
+    `kinds` when given), then deliver everything queued, this month's and earlier runs'."""
+    drafts = [d for d in compose(config, result, intake) if kinds is None or d.kind in kinds]
     queued = 0
     with open_warehouse(config.workspace) as con:
         for draft in drafts:

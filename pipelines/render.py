@@ -59,9 +59,7 @@ def _pdf(html: str, target: Path) -> None:
 def render_month(config: Config, month: Month, customer_id: str | None = None,
                  result: MonthResult | None = None) -> RenderOutcome:
     environment = _environment()
-    common = dict(partner=config.partner.partner, policy=config.policy, logo=_logo(config),
-                  css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
-                  generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}")
+    common = _common(config)
     start = config.policy.proration_start
     folder = config.workspace.reports_for(month)
     outcome = RenderOutcome()
@@ -86,11 +84,28 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                           type(error).__name__, error)
                 outcome.failed.append((customer.id, f"{type(error).__name__}: {error}"))
     if customer_id is None:
-        lines, totals = portfolio(config, result)
-        html = environment.get_template("portfolio.html.j2").render(
-            **common, month=month, lines=lines, totals=totals, categories=CATEGORIES)
-        outcome.written += _write(folder / "portfolio", html)
+        outcome.written += _render_portfolio(config, result, environment, common)
     return outcome
+
+
+def render_portfolio(config: Config, month: Month) -> list[Path]:
+    """Only the partner's portfolio report of the month."""
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = compute_month(con, config, month)
+    return _render_portfolio(config, result, _environment(), _common(config))
+
+
+def _render_portfolio(config: Config, result: MonthResult, environment, common) -> list[Path]:
+    lines, totals = portfolio(config, result)
+    html = environment.get_template("portfolio.html.j2").render(
+        **common, month=result.month, lines=lines, totals=totals, categories=CATEGORIES)
+    return _write(config.workspace.reports_for(result.month) / "portfolio", html)
+
+
+def _common(config: Config) -> dict:
+    return dict(partner=config.partner.partner, policy=config.policy, logo=_logo(config),
+                css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+                generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}")
 
 
 def _write(stem: Path, html: str) -> list[Path]:

@@ -1,0 +1,65 @@
+"""What the Airflow DAGs need from the pipeline, as plain functions of plain values (no Airflow
+import here): the DAG files stay thin and pass only keys, months and paths between tasks."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from datetime import date, datetime
+
+import yaml
+
+from pipelines.months import Month
+from pipelines.workspace import Workspace
+
+DEFAULT_RUN_DAY = 3
+
+
+def workspace_home(variable: str | None = None) -> str:
+    """POLYRECON_HOME from the environment, else the Airflow Variable's value, else ./var."""
+    return str(Workspace.resolve(os.environ.get("POLYRECON_HOME") or variable).home)
+
+
+def _partner_yaml(home: str) -> dict:
+    try:
+        data = yaml.safe_load((Workspace.resolve(home).partner_file).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def monthly_cron(home: str) -> str:
+    """06:00 UTC on `schedule.run_day` (default the 3rd) of each month."""
+    run_day = (_partner_yaml(home).get("schedule") or {}).get("run_day", DEFAULT_RUN_DAY)
+    if not isinstance(run_day, int) or not 1 <= run_day <= 28:
+        run_day = DEFAULT_RUN_DAY
+    return f"0 6 {run_day} * *"
+
+
+def alert_recipients(home: str) -> list[str]:
+    """Who hears of a failed run: the partner's contact address and every partner contact."""
+    found = []
+    contact = (_partner_yaml(home).get("partner") or {}).get("contact_email")
+    if contact:
+        found.append(contact)
+    try:
+        contracts = yaml.safe_load(Workspace.resolve(home).contracts_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        contracts = {}
+    for customer in contracts.get("customers") or []:
+        for address in (customer or {}).get("partner_contacts") or []:
+            if address not in found:
+                found.append(address)
+    return found
+
+
+def report_month(requested: str | None, run_after: datetime | date) -> str:
+    """The month a run reconciles: the `month` param, else the month before the run."""
+    if requested:
+        return str(Month.parse(requested))
+    day = run_after.date() if isinstance(run_after, datetime) else run_after
+    return str(Month.of(day).plus(-1))
+
+
+def as_records(items) -> list[dict]:
+    """Dataclass results as plain dicts (what XCom carries)."""
+    return [asdict(item) for item in items]
