@@ -40,6 +40,8 @@ class IntakeResult:
     customer_id: str | None
     outcome: str  # loaded | duplicate | quarantined
     detail: str
+    month: str | None = None  # the month a loaded inventory snapshot counts for
+    kind: str = "inventory"
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,8 @@ def _take(con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
     if rejected.exists():
         notes.append(f"rejected rows listed in {workspace.relative(rejected)}")
     return IntakeResult(arrival.shown, customer_id, "loaded",
-                        f"{what}, {len(parsed.rows)} rows" + "".join(f"; {n}" for n in notes))
+                        f"{what}, {len(parsed.rows)} rows" + "".join(f"; {n}" for n in notes),
+                        str(arrival.month), arrival.kind)
 
 
 def _already_loaded(workspace: Workspace, arrival: _Arrival, recorded: Path, con, digest: str,

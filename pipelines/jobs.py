@@ -113,3 +113,29 @@ def send(config: Config, month: Month, intake: list[IntakeResult] = (), resend: 
     with open_warehouse(config.workspace, read_only=True) as con:
         result = compute_month(con, config, month)
     return send_month(config, result, intake, resend, kinds)
+
+
+def refresh_after_uploads(config: Config, intake: list[IntakeResult]) -> list[Path]:
+    """Re-reconcile each month that got a new snapshot and re-render its customers' reports."""
+    affected: dict[str, set[str]] = {}
+    for item in intake:
+        if item.outcome == "loaded" and item.kind == "inventory" and item.month:
+            affected.setdefault(item.month, set()).add(item.customer_id)
+    written: list[Path] = []
+    for month_text, customer_ids in sorted(affected.items()):
+        month = Month.parse(month_text)
+        result, files = reconcile(config, month)
+        written += files
+        for customer_id in sorted(customer_ids & {r.customer_id for r in result.rows}):
+            written += report(config, month, customer_id, result).written
+    return written
+
+
+def send_rejection_notices(config: Config, intake: list[IntakeResult]) -> int:
+    """The partner's notice of each quarantined upload; returns how many were sent."""
+    from datetime import datetime, timezone
+
+    if not any(item.outcome == "quarantined" for item in intake):
+        return 0
+    month = Month.of(datetime.now(timezone.utc).date())
+    return send(config, month, intake, kinds={"file_rejected"}).sent
