@@ -1,0 +1,144 @@
+"""The DAGs under real Airflow: a real metadata DB, `airflow dags test`, the fake Lens API and a
+real SMTP server on loopback; the DAG's outputs equal `python -m pipelines run`'s."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builders import write_yaml
+from fake_lens import FakeLens, expected_counts
+from test_mail import Server
+
+ROOT = Path(__file__).resolve().parent.parent
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PYTHONPATH": str(ROOT),
+           "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}})}
+    for command in (["db", "migrate"],
+                    ["pools", "set", "polyrecon_duckdb", "1", "polyrecon DuckDB writer"]):
+        done = subprocess.run([AIRFLOW, *command], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    return env
+
+
+def _airflow(env, *args, timeout=300):
+    return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
+    env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
+    errors = _airflow(env, "dags", "list-import-errors", "-o", "json")
+    assert errors.returncode == 0
+    assert json.loads(errors.stdout.strip().splitlines()[-1]) == []  # after any warnings
+    monthly = _airflow(env, "tasks", "list", "polylens_monthly_reconciliation")
+    assert set(monthly.stdout.split()) >= {"plan", "take_inbox", "lens_customers", "pull_lens",
+                                           "reconcile", "customers", "render", "portfolio",
+                                           "send"}
+    upload = _airflow(env, "tasks", "list", "polylens_partner_upload")
+    assert set(upload.stdout.split()) >= {"wait_for_upload", "take_uploads", "refresh",
+                                          "notify_rejections"}
+
+
+def _demo(root: Path, fake: FakeLens, smtp_port: int) -> str:
+    from pipelines.config import load_config
+    from pipelines.demo_data import build_demo_workspace
+    from pipelines.jobs import run_month
+    from pipelines.months import Month
+    from pipelines.workspace import Workspace
+
+    this_month = Month.of(datetime.now(timezone.utc).date())
+    demo = build_demo_workspace(root, str(this_month.plus(-1)))
+    workspace = Workspace.resolve(root)
+    partner = yaml.safe_load(workspace.partner_file.read_text())
+    partner["lens"] = {"token_url": fake.token_url, "graphql_url": fake.graphql_url,
+                       "page_size": 200}
+    partner["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "starttls": False,
+                       "from": "reports@nordlicht.example"}
+    write_yaml(workspace.partner_file, partner)
+    contracts = yaml.safe_load(workspace.contracts_file.read_text())
+    contracts["customers"][0]["lens_tenant_id"] = "t-demo"
+    write_yaml(workspace.contracts_file, contracts)
+    config = load_config(workspace)
+    for month in demo.months:
+        run_month(config, Month.parse(month), publish=False)
+    return str(this_month)
+
+
+def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
+    server = Server()
+    server.start()
+    try:
+        with FakeLens({"t-demo": 700}) as fake:
+            month = _demo(tmp_path / "dag", fake, server.port)
+            shutil.copytree(tmp_path / "dag", tmp_path / "cli")
+            env = {**airflow_env, "POLYRECON_HOME": str(tmp_path / "dag"),
+                   "AIRFLOW_CONN_POLYLENS_API": json.dumps({
+                       "conn_type": "http", "login": fake.client_id,
+                       "password": fake.client_secret})}
+            done = _airflow(env, "dags", "test", "polylens_monthly_reconciliation", "--conf",
+                            json.dumps({"month": month}))
+            assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
+            by_dag = sorted(m["Subject"] for _, m in server.inbox.messages)
+            server.inbox.messages.clear()
+            cli = subprocess.run([sys.executable, "-m", "pipelines", "run", "--month", month,
+                                  "--home", str(tmp_path / "cli")], cwd=ROOT,
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "LENS_CLIENT_ID": fake.client_id,
+                                      "LENS_CLIENT_SECRET": fake.client_secret})
+            assert cli.returncode == 0, cli.stderr[-3000:]
+            by_cli = sorted(m["Subject"] for _, m in server.inbox.messages)
+    finally:
+        server.stop()
+    dag_reports, cli_reports = (tmp_path / side / "reports" / month for side in ("dag", "cli"))
+    for name in ("reconciliation.csv", "rma.csv"):
+        assert (dag_reports / name).read_bytes() == (cli_reports / name).read_bytes()
+    assert sorted(p.name for p in dag_reports.iterdir()) == \
+        sorted(p.name for p in cli_reports.iterdir())
+    pulled = {line.split(",")[2]: line.split(",")[4] for line in
+              (dag_reports / "reconciliation.csv").read_text().splitlines()
+              if line.startswith("alpenblick-versicherung,")}
+    expected = expected_counts(700)
+    assert (pulled["video"], pulled["voice"]) == (str(expected["video"]), str(expected["voice"]))
+    assert by_dag == by_cli and by_dag
+
+
+def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path):
+    from pipelines.demo_data import build_demo_workspace
+    from pipelines.workspace import Workspace
+
+    build_demo_workspace(tmp_path, "2026-10")
+    workspace = Workspace.resolve(tmp_path)
+    for path in workspace.inbox.rglob("*.*"):  # start from an empty drop folder
+        path.unlink()
+    folder = workspace.inbox / "lakeshore-health"
+    (folder / "upload-2026-10.csv").write_text("serial_number,device_model\n"
+                                               "U1,Poly Studio X30\nU2,Poly Studio X30\n")
+    (folder / "broken-2026-10.csv").write_text("just some notes\n")
+    env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
+    done = _airflow(env, "dags", "test", "polylens_partner_upload")
+    assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
+    assert (workspace.archive / "lakeshore-health/2026-10/upload-2026-10.csv").exists()
+    assert (workspace.quarantine / "lakeshore-health/broken-2026-10.csv.reason.txt").exists()
+    rows = (workspace.home / "reports/2026-10/reconciliation.csv").read_text()
+    assert "lakeshore-health,2026-10,video,OK,2," in rows
+    assert (workspace.home / "reports/2026-10/lakeshore-health.pdf").exists()
+    [notice] = workspace.outbox.rglob("file_rejected-lakeshore-health-*.eml")
+    assert "broken-2026-10.csv" in notice.read_text()
+
+
+def test_dags_pass_ruffs_airflow_3_rules():
+    done = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "dags/",
+                           "--select", "AIR3"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
