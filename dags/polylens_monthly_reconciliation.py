@@ -13,7 +13,8 @@ sends nothing twice — and with `customer` to take in and render a single custo
    credentials from the connection `polylens_api`: login = client id, password = secret);
 3. `reconcile`: the rules, writing `reconciliation.csv`, `rma.csv` and renewal proposals;
 4. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio;
-5. `send`: reports and alerts by e-mail (`smtp` in partner.yaml), else `.eml` in `outbox/`.
+5. `send`: reports and alerts by e-mail through the connection `smtp_default` (else `smtp` in
+   partner.yaml, else `.eml` files in `outbox/`).
 
 Every task that writes the DuckDB warehouse runs in the pool `polyrecon_duckdb` (one slot:
 DuckDB allows one writing process per file); tasks pass months, customer ids and paths, never
@@ -164,8 +165,9 @@ def polylens_monthly_reconciliation():
         from pipelines.jobs import send
         from pipelines.months import Month
 
-        outcome = send(_config(), Month.parse(plan["month"]),
-                       [IntakeResult(**item) for item in intake])
+        config, login = _with_smtp_connection(_config())
+        outcome = send(config, Month.parse(plan["month"]),
+                       [IntakeResult(**item) for item in intake], login=login)
         if outcome.still_queued:
             raise RuntimeError(f"{outcome.still_queued} e-mails could not be sent; they stay "
                                f"queued and go out with the retry or the next run")
@@ -194,6 +196,24 @@ def _lens_credentials():
     if connection and connection.login and connection.password:
         return LensCredentials(connection.login, connection.password)
     return None
+
+
+def _with_smtp_connection(config):
+    """The connection `smtp_default`, when it names a host, carries the e-mail."""
+    from airflow.sdk import Connection
+
+    from pipelines.dag_support import with_smtp
+
+    try:
+        connection = Connection.get("smtp_default")
+    except Exception:  # noqa: BLE001 - no such connection: partner.yaml's smtp stands
+        return config, None
+    if not connection or not connection.host:
+        return config, None
+    extra = connection.extra_dejson
+    login = (connection.login, connection.password) if connection.login else None
+    return with_smtp(config, connection.host, connection.port,
+                     not extra.get("disable_tls", False), extra.get("from_email")), login
 
 
 polylens_monthly_reconciliation()

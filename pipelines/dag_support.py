@@ -63,3 +63,14 @@ def report_month(requested: str | None, run_after: datetime | date) -> str:
 def as_records(items) -> list[dict]:
     """Dataclass results as plain dicts (what XCom carries)."""
     return [asdict(item) for item in items]
+
+
+def with_smtp(config, host: str, port: int | None, starttls: bool, sender: str | None):
+    """`config` sending through the given server (an Airflow connection's), not partner.yaml's."""
+    from pipelines.config import Config, SmtpSettings
+
+    sender = sender or (config.partner.smtp.sender if config.partner.smtp
+                        else config.partner.partner.contact_email) or "polyrecon@localhost"
+    smtp = SmtpSettings(host=host, port=port or 587, starttls=starttls, **{"from": sender})
+    return Config(config.workspace, config.partner.model_copy(update={"smtp": smtp}),
+                  config.contracts)

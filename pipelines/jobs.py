@@ -109,10 +109,10 @@ def customers_of_month(config: Config, month: Month, customer_id: str | None = N
 
 
 def send(config: Config, month: Month, intake: list[IntakeResult] = (), resend: bool = False,
-         kinds: set[str] | None = None) -> MailOutcome:
+         kinds: set[str] | None = None, login: tuple[str, str] | None = None) -> MailOutcome:
     with open_warehouse(config.workspace, read_only=True) as con:
         result = compute_month(con, config, month)
-    return send_month(config, result, intake, resend, kinds)
+    return send_month(config, result, intake, resend, kinds, login)
 
 
 def refresh_after_uploads(config: Config, intake: list[IntakeResult]) -> list[Path]:

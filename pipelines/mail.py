@@ -179,7 +179,8 @@ def _now() -> datetime:
 
 
 def send_month(config: Config, result: MonthResult, intake: list[IntakeResult] = (),
-               resend: bool = False, kinds: set[str] | None = None) -> MailOutcome:
+               resend: bool = False, kinds: set[str] | None = None,
+               login: tuple[str, str] | None = None) -> MailOutcome:
     """Queue the month's messages that were never sent (all of them with `resend`; only
     `kinds` when given), then deliver everything queued, this month's and earlier runs'."""
     drafts = [d for d in compose(config, result, intake) if kinds is None or d.kind in kinds]
@@ -196,10 +197,11 @@ def send_month(config: Config, result: MonthResult, intake: list[IntakeResult] =
                         subject=draft.subject, recipients=", ".join(draft.to + draft.cc),
                         queued_at=_now(), message=message.as_bytes())
             queued += 1
-        return _deliver(config, con, queued)
+        return _deliver(config, con, queued, login)
 
 
-def _deliver(config: Config, con, queued: int) -> MailOutcome:
+def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
+             ) -> MailOutcome:
     from email import message_from_bytes, policy
 
     waiting = run_sql(con, "mail_queued.sql").fetchall()
@@ -221,7 +223,7 @@ def _deliver(config: Config, con, queued: int) -> MailOutcome:
             record(key, "sent", f"written to {config.workspace.relative(path)}")
         return MailOutcome(queued, outcomes["sent"], 0, 0)
     try:
-        server = _connect(config)
+        server = _connect(config, login)
     except (OSError, smtplib.SMTPException) as error:
         answer = f"could not reach {config.partner.smtp.host}:{config.partner.smtp.port}: " \
                  f"{type(error).__name__}"
@@ -253,7 +255,8 @@ def _deliver(config: Config, con, queued: int) -> MailOutcome:
     return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"])
 
 
-def _connect(config: Config) -> smtplib.SMTP:
+def _connect(config: Config, login: tuple[str, str] | None) -> smtplib.SMTP:
+    """`login` (an Airflow connection's) wins over SMTP_USER / SMTP_PASSWORD."""
     settings = config.partner.smtp
     context = ssl.create_default_context()
     if settings.port == 465:
@@ -263,7 +266,7 @@ def _connect(config: Config) -> smtplib.SMTP:
         server = smtplib.SMTP(settings.host, settings.port, timeout=30)
         if settings.starttls:
             server.starttls(context=context)
-    user, password = os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD")
+    user, password = login or (os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD"))
     if user and password:
         server.login(user, password)
     return server

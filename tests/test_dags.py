@@ -83,10 +83,20 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
         with FakeLens({"t-demo": 700}) as fake:
             month = _demo(tmp_path / "dag", fake, server.port)
             shutil.copytree(tmp_path / "dag", tmp_path / "cli")
+            # The DAG's e-mail must go through the connection smtp_default: the workspace's
+            # own smtp setting points nowhere.
+            partner_file = tmp_path / "dag" / "config" / "partner.yaml"
+            partner = yaml.safe_load(partner_file.read_text())
+            partner["smtp"]["port"] = Server().port
+            write_yaml(partner_file, partner)
             env = {**airflow_env, "POLYRECON_HOME": str(tmp_path / "dag"),
                    "AIRFLOW_CONN_POLYLENS_API": json.dumps({
                        "conn_type": "http", "login": fake.client_id,
-                       "password": fake.client_secret})}
+                       "password": fake.client_secret}),
+                   "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+                       "conn_type": "smtp", "host": "127.0.0.1", "port": server.port,
+                       "extra": {"disable_tls": True,
+                                 "from_email": "reports@nordlicht.example"}})}
             done = _airflow(env, "dags", "test", "polylens_monthly_reconciliation", "--conf",
                             json.dumps({"month": month}))
             assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
