@@ -159,8 +159,8 @@ def _not_a_plain_file(path: Path) -> str | None:
         return ("this is a link, not an uploaded file: it was not followed; copy the export "
                 "itself into the folder")
     if stat.S_ISDIR(mode):
-        return (f"this is a folder: put the files directly into "
-                f"inbox/<customer_id>/ (the folder is kept here as it was)")
+        return ("this is a folder: put the files directly into "
+                "inbox/<customer_id>/ (the folder is kept here as it was)")
     if not stat.S_ISREG(mode):
         return "this is not a regular file (a device, pipe or socket): it was not opened"
     return None

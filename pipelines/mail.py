@@ -233,7 +233,7 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
             record(key, "queued", answer)
         return MailOutcome(queued, 0, len(waiting), 0)
     with server:
-        for key, kind, customer_id, month, raw in waiting:
+        for key, *_, raw in waiting:
             message = message_from_bytes(raw, policy=policy.default)
             try:
                 refused = server.send_message(message)
