@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import re
+import struct
 import tempfile
 import time
 import zipfile
@@ -219,8 +220,9 @@ def _unzip(path: Path, folder: Path) -> list[tuple[str, Path]]:
             return extracted
     except UnreadableExport:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
-            NotImplementedError, ValueError, RuntimeError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError,
+            OSError, NotImplementedError, ValueError, RuntimeError, IndexError, KeyError,
+            OverflowError) as error:  # a damaged zip breaks zipfile in many ways
         raise UnreadableExport(f"the zip file is damaged or uses a feature we cannot read "
                                f"({type(error).__name__}); zip it again or upload the CSV"
                                ) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from builders import cli, contract, make_workspace
 from pipelines.ingest_lens import UnreadableExport, read_inventory_export, read_rma_log
@@ -220,7 +220,8 @@ def test_a_crash_after_the_claim_loses_nothing(tmp_path):
     assert con.execute("SELECT count(*) FROM snapshots").fetchall() == [(1,)]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(
     st.binary(max_size=2000),
     st.text(alphabet=st.sampled_from('ab,;\t"\r\n \x00é'), max_size=400).map(str.encode),
@@ -233,6 +234,8 @@ def test_a_crash_after_the_claim_loses_nothing(tmp_path):
     st.builds(lambda blob, cut: blob[:cut], st.just(_zip({"d.csv": GOOD.encode()})),
               st.integers(0, 300)),
 ), suffix=st.sampled_from([".csv", ".zip", ".txt"]))
+@example(data=b"PK\x01\x02" + b"\x00" * 42 + b"PK\x05\x06" + b"\x00" * 8 + b"." + b"\x00" * 9,
+         suffix=".csv")  # an entry without a name once broke zipfile with an IndexError
 def test_the_reader_raises_only_its_own_clear_error(tmp_path_factory, data, suffix):
     path = tmp_path_factory.mktemp("fuzz") / f"upload{suffix}"
     path.write_bytes(data)
