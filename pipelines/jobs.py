@@ -78,7 +78,7 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
     if not publish:
         return MonthlyRun(intake, result, written, None, None)
     reports = report(config, month, customer_id, result)
-    mail = send_month(config, result, intake.files, resend)
+    mail = send_month(config, result, intake.files, resend, customer_id=customer_id)
     return MonthlyRun(intake, result, written, reports, mail)
 
 

@@ -180,10 +180,13 @@ def _now() -> datetime:
 
 def send_month(config: Config, result: MonthResult, intake: list[IntakeResult] = (),
                resend: bool = False, kinds: set[str] | None = None,
-               login: tuple[str, str] | None = None) -> MailOutcome:
+               login: tuple[str, str] | None = None, customer_id: str | None = None
+               ) -> MailOutcome:
     """Queue the month's messages that were never sent (all of them with `resend`; only
-    `kinds` when given), then deliver everything queued, this month's and earlier runs'."""
-    drafts = [d for d in compose(config, result, intake) if kinds is None or d.kind in kinds]
+    `kinds`, or only one customer's, when given), then deliver everything queued, this
+    month's and earlier runs' alike."""
+    drafts = [d for d in compose(config, result, intake)
+              if (kinds is None or d.kind in kinds) and customer_id in (None, d.customer_id)]
     queued = 0
     with open_warehouse(config.workspace) as con:
         for draft in drafts:

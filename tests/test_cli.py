@@ -48,6 +48,11 @@ def test_customer_option_takes_in_only_that_inbox(tmp_path):
     assert not (workspace.inbox / "acme" / "lens-2026-03.csv").exists()
     text = (workspace.home / "reports/2026-03/reconciliation.csv").read_text()
     assert "acme,2026-03,video,OK,3," in text and "bolt,2026-03,video,NO_DATA" in text
+    # Reports and e-mails: that customer's only.
+    reports = sorted(p.name for p in (workspace.home / "reports/2026-03").glob("*.pdf"))
+    assert reports == ["acme.pdf"]
+    mails = sorted(p.name.split("-")[1] for p in workspace.outbox.rglob("*.eml"))
+    assert mails and set(mails) == {"acme"}
 
 
 def test_status_lists_data_alerts_and_quarantine(tmp_path, capsys):
