@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import lru_cache
 from pathlib import Path
 
 from pipelines.config import Config, Customer
@@ -143,15 +144,21 @@ def _key(draft: Draft, month: Month) -> str:
          ",".join(draft.to + draft.cc)]).encode()).hexdigest()
 
 
-def _message(config: Config, draft: Draft) -> EmailMessage:
+@lru_cache(maxsize=1)
+def _templates():
+    """The plain-text and HTML templates, compiled once (text unescaped, HTML escaped)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     loader = FileSystemLoader(TEMPLATES / "mail")
+    return tuple(Environment(loader=loader, undefined=StrictUndefined, autoescape=escape)
+                 .get_template(name)
+                 for name, escape in (("message.txt.j2", False), ("message.html.j2", True)))
+
+
+def _message(config: Config, draft: Draft) -> EmailMessage:
     values = dict(m=draft, partner=config.partner.partner)
-    text = Environment(loader=loader, undefined=StrictUndefined, autoescape=False) \
-        .get_template("message.txt.j2").render(values)
-    html = Environment(loader=loader, undefined=StrictUndefined, autoescape=True) \
-        .get_template("message.html.j2").render(values)
+    text_template, html_template = _templates()
+    text, html = text_template.render(values), html_template.render(values)
     message = EmailMessage()
     message["Subject"] = draft.subject
     message["From"] = _sender(config)
