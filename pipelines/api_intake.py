@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from pipelines.audit import audit_snapshot
 from pipelines.catalog import CatalogRow, load_catalog, store_catalog
 from pipelines.config import Config, Customer
 from pipelines.ingest_lens import RAW_COLUMNS, LensClient, LensCredentials, LensError, RetryPolicy, \
@@ -28,7 +27,8 @@ from pipelines.ingest_lens import RAW_COLUMNS, LensClient, LensCredentials, Lens
 from pipelines.months import Month
 from pipelines.progress import track
 from pipelines.quality import QualityGate
-from pipelines.warehouse import SnapshotLoad, next_receipt, open_warehouse, run_sql, transaction
+from pipelines.snapshot_batch import SnapshotBatch, StagedSnapshot, stage_pulled_csv
+from pipelines.warehouse import next_receipt, open_warehouse, run_sql, transaction
 from pipelines.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
@@ -98,16 +98,16 @@ def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Cust
     final = workspace.archive / customer.id / str(month) / name
     partial = final.with_name(f".{name}.partial")
     rejected = workspace.quarantine / customer.id / f"{name}.rejected.csv"
-    load = SnapshotLoad(f"{customer.id}/{month}/lens-api-{receipt}", customer.id, str(month),
-                        receipt, started, "lens_api", f"Lens tenant {customer.lens_tenant_id}")
+    snapshot_id = f"{customer.id}/{month}/lens-api-{receipt}"
     try:
         devices = _download(client, customer.lens_tenant_id, page_size, partial)
-        with transaction(con):
-            load.start(con)
-            load.add_rows_from_csv(con, partial)
-            load.finish(con, devices)
-            findings = audit_snapshot(con, QualityGate.shared(), load, rejected)
-            _log_pull(con, customer, month, started, "loaded", devices, load.snapshot_id, None)
+        stage_pulled_csv(con, snapshot_id, partial)
+        batch = SnapshotBatch(con, QualityGate.shared())
+        batch.add(StagedSnapshot(snapshot_id, customer.id, str(month), receipt, started,
+                                 "lens_api", f"Lens tenant {customer.lens_tenant_id}", None,
+                                 devices, rejected))
+        findings = batch.publish(lambda: _log_pull(con, customer, month, started, "loaded",
+                                                   devices, snapshot_id, None))[snapshot_id]
     except LensError as error:
         partial.unlink(missing_ok=True)
         with transaction(con):

@@ -1,33 +1,39 @@
-"""Audit a just-written snapshot or RMA log inside its load transaction (write-audit-publish):
-run the quality suites on it, store the findings, and hand the partner the rejected rows."""
+"""Audit staged snapshots and just-written RMA logs before they are published
+(write-audit-publish): measure them with the warehouse's SQL rules, let the GX suites judge the
+measurements, store the findings, and hand the partner the rejected rows."""
 from __future__ import annotations
 
 import csv
 from dataclasses import asdict
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipelines.months import Month
+from pipelines.quality import MAC_PATTERN, SERIAL_PATTERN, SUSPECT_DROP, SUSPECT_MINIMUM, \
+    Finding, QualityGate
+from pipelines.warehouse import load_frame, run_sql
 
-AUDIT_CHUNK_VECTORS = 50  # about 100,000 rows per validated chunk
-from pipelines.quality import Finding, QualityGate
-from pipelines.warehouse import SnapshotLoad, fetch_value, load_frame, run_sql
+if TYPE_CHECKING:
+    from pipelines.snapshot_batch import StagedSnapshot
 
 
-def audit_snapshot(con, gate: QualityGate, load: SnapshotLoad, rejected_file: Path
-                   ) -> list[Finding]:
-    devices = fetch_value(con, "snapshot_device_count.sql", snapshot_id=load.snapshot_id)
-    previous = fetch_value(con, "previous_month_devices.sql", customer_id=load.customer_id,
-                           month=str(Month.parse(load.month).plus(-1)))
-    findings = gate.check_inventory(
-        _chunks(run_sql(con, "audit_inventory.sql", snapshot_id=load.snapshot_id)), devices,
-        previous or None)
-    _store(con, load.snapshot_id, load.customer_id, load.month, load.source_name, findings)
-    _write_rejected(run_sql(con, "rejected_inventory_rows.sql",
-                            snapshot_id=load.snapshot_id).df(), rejected_file)
+def audit_staged_snapshots(con, gate: QualityGate, snapshots: list["StagedSnapshot"]
+                           ) -> dict[str, list[Finding]]:
+    """Findings per snapshot_id of the batch in `staged_snapshots` / `staged_inventory`."""
+    measurements = run_sql(con, "measure_staged_snapshots.sql", serial_pattern=SERIAL_PATTERN,
+                           mac_pattern=MAC_PATTERN, suspect_minimum=SUSPECT_MINIMUM,
+                           suspect_drop=SUSPECT_DROP).df()
+    findings = gate.check_snapshots(measurements)
+    _store(con, [(s.snapshot_id, s.customer_id, s.month, s.source_name, findings[s.snapshot_id])
+                 for s in snapshots])
+    rejected = dict(zip(measurements["subject"],
+                        measurements["without_identity"] + measurements["without_model"]))
+    for snapshot in snapshots:
+        if rejected[snapshot.snapshot_id]:
+            _write_rejected(run_sql(con, "rejected_staged_rows.sql",
+                                    snapshot_id=snapshot.snapshot_id).df(), snapshot.rejected_file)
     return findings
 
 
@@ -35,35 +41,25 @@ def audit_rma_log(con, gate: QualityGate, customer_id: str, sha256: str, month: 
                   file_name: str, rejected_file: Path, today: date | None = None
                   ) -> list[Finding]:
     today = today or datetime.now(timezone.utc).date()
-    findings = gate.check_rma(_chunks(run_sql(con, "audit_rma.sql", customer_id=customer_id,
-                                              sha256=sha256, today=today)))
-    _store(con, f"rma:{customer_id}/{sha256}", customer_id, month, file_name, findings)
+    subject = f"rma:{customer_id}/{sha256}"
+    findings = gate.check_rma_logs(run_sql(
+        con, "measure_rma_log.sql", subject=subject, customer_id=customer_id, sha256=sha256,
+        today=today).df())[subject]
+    _store(con, [(subject, customer_id, month, file_name, findings)])
     _write_rejected(run_sql(con, "rejected_rma_rows.sql", customer_id=customer_id,
                             sha256=sha256).df(), rejected_file)
     return findings
 
 
-def _chunks(result, vectors: int = AUDIT_CHUNK_VECTORS) -> Iterator[pd.DataFrame]:
-    """A query's rows as DataFrames of at most `vectors` × 2048 rows; at least one, even empty
-    (so every expectation reports)."""
-    first = True
-    while True:
-        chunk = result.fetch_df_chunk(vectors)
-        if chunk.empty and not first:
-            return
-        yield chunk
-        if chunk.empty:
-            return
-        first = False
-
-
-def _store(con, subject: str, customer_id: str, month: str, source_name: str,
-           findings: list[Finding]) -> None:
-    frame = pd.DataFrame([asdict(f) for f in findings],
-                         columns=["check", "severity", "passed", "checked", "failing",
-                                  "message"])
-    load_frame(con, "store_quality_checks.sql", frame, subject=subject,
-               customer_id=customer_id, month=month, source_name=source_name)
+def _store(con, subjects: list[tuple[str, str, str, str, list[Finding]]]) -> None:
+    frame = pd.DataFrame(
+        [{"subject": subject, "customer_id": customer_id, "month": month,
+          "source_name": source_name, **asdict(finding)}
+         for subject, customer_id, month, source_name, findings in subjects
+         for finding in findings],
+        columns=["subject", "customer_id", "month", "source_name", "check", "severity",
+                 "passed", "checked", "failing", "message"])
+    load_frame(con, "store_quality_checks.sql", frame)
 
 
 def _write_rejected(rows: pd.DataFrame, target: Path) -> None:

@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipelines import stage_clock
 from pipelines.errors import ConfigError, UserError
 from pipelines.months import Month
 from pipelines.workspace import Workspace
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()
     workspace = Workspace.resolve(getattr(args, "home", None))
     try:
-        return args.handler(workspace, args) or 0
+        code = args.handler(workspace, args) or 0
+        if stage_clock.summary():
+            log.info("Time per stage: %s", stage_clock.summary())
+        return code
     except UserError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code

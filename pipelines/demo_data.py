@@ -705,3 +705,101 @@ def build_demo_workspace(home: Path, last_month: str, seed: int = 7) -> DemoWork
     for index, customer in enumerate(_CUSTOMERS):
         _build_customer(gen, customer, index, home / "inbox")
     return DemoWorkspace(home, tuple(months), tuple(c.id for c in _CUSTOMERS))
+
+
+# --- a large partner, for benchmarks ------------------------------------------------------
+
+_CATEGORY_OF_FAMILY = {_HEADSET: "headset", _VIDEO: "video", _PHONE: "voice",
+                       "Conference Phone": "voice"}
+_PRICES = {"headset": "12.00", "video": "180.00", "voice": "24.00"}
+# Growth against the ordered devices, customer by customer: OK, WATCH, TRUE_UP, shrinking.
+_GROWTH = (0.0, 0.045, 0.06, -0.08)
+
+
+def build_partner_workspace(home: Path, month: str, customers: int, devices_per_customer: int,
+                            seed: int = 7) -> DemoWorkspace:
+    """A large partner: `customers` customers, each with one Lens export of about
+    `devices_per_customer` devices for `month`, written in the demo customers' export styles,
+    sites and models in turn (messy rows included where the demo customer has them). Contracts
+    order each category so that the customers come out OK, WATCH, TRUE_UP and shrinking in
+    turn. The same arguments always give byte-identical files."""
+    home = Path(home)
+    contracts = home / "config" / "contracts.yaml"
+    if contracts.exists():
+        raise FileExistsError(f"{contracts} already exists: choose an empty folder")
+    for folder in ("config", "inbox", "archive", "quarantine", "reports", "outbox"):
+        (home / folder).mkdir(parents=True, exist_ok=True)
+    configured = _epoch(_add_months(month, -4), 1, 9)
+    _write(home / "config" / "partner.yaml", _PARTNER_YAML, "utf-8", configured)
+    rng = random.Random(seed)
+    entries, ids = [], []
+    for index in range(customers):
+        template = _CUSTOMERS[index % len(_CUSTOMERS)]
+        customer_id = f"{template.id}-{index + 1:04d}"
+        counts = _write_partner_export(rng, home / "inbox" / customer_id, template, index,
+                                       month, devices_per_customer)
+        entries.append(_partner_contract(template, customer_id, index, month, counts))
+        ids.append(customer_id)
+    _write(contracts, "\n".join(["customers:", *entries]), "utf-8", configured)
+    return DemoWorkspace(home, (month,), tuple(ids))
+
+
+def _write_partner_export(rng: random.Random, folder: Path, template: _Customer, index: int,
+                          month: str, devices: int) -> dict[str, int]:
+    separator, encoding, line_end, columns = _STYLES[template.style]
+    models = [model for fleet in template.fleets for model, _ in fleet.models]
+    weights = [weight for fleet in template.fleets for _, weight in fleet.models]
+    sites = [site for site, _ in template.sites]
+    days = _days_in(month)
+    counts: dict[str, int] = {}
+    records = []
+    for number, model in enumerate(rng.choices(models, weights, k=devices)):
+        spec = _MODELS[model]
+        category = _CATEGORY_OF_FAMILY.get(spec.family)
+        if category:
+            counts[category] = counts.get(category, 0) + 1
+        mac = f"{_OUIS[index % 2]}{(index * devices + number) % 0x1000000:06X}" \
+            if spec.networked else ""
+        room = "" if spec.personal else \
+            f"{template.room_words[number % len(template.room_words)]} {number % 6}.{number % 40:02d}"
+        records.append({
+            "serial": mac if spec.mac_is_serial else
+            f"{_SERIAL_CHARS[number % 33]}{index:05d}{number:07d}",
+            "mac": _mac_text(mac, number % 3 if template.style == 4 else template.style - 1),
+            "lens_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "model": model, "site": sites[number % len(sites)], "room": room,
+            "name": f"{room} {model}".strip(), "software": spec.software,
+            "family": spec.family, "connected": "true",
+            "last_detected": f"{month}-{days:02d} {8 + number % 10:02d}:{number % 60:02d}"})
+    if template.messy:  # a device listed twice, and a row without identity
+        records += [dict(records[0], serial=f" {records[0]['serial'].lower()} ", lens_id=""),
+                    dict(records[1], serial="", mac="", lens_id="")]
+    rows = [[name for name, _ in columns]]
+    rows += [[record[field] for _, field in columns] for record in records]
+    folder.mkdir(parents=True)
+    _write(folder / template.file_name.format(month=month), _csv_text(rows, separator, line_end),
+           encoding, _epoch(_add_months(month, 1), 2, 8, index % 60))
+    return counts
+
+
+def _partner_contract(template: _Customer, customer_id: str, index: int, month: str,
+                      counts: dict[str, int]) -> str:
+    growth = _GROWTH[index % len(_GROWTH)]
+    first, last = _add_months(month, -4), _add_months(month, 7)
+    csm_name, csm_email = template.csm
+    categories = [f"      {category}: {{ordered_devices: {max(1, round(count / (1 + growth)))}, "
+                  f"unit_price_per_year: {_PRICES[category]}}}"
+                  for category, count in sorted(counts.items())]
+    return "\n".join([
+        f"  - id: {customer_id}",
+        f'    name: "{template.name} ({index + 1})"',
+        f"    master_account_id: MA-{200000 + index}",
+        f"    site_ids: [{', '.join(template.site_ids)}]",
+        "    lens_tenant_id: null",
+        f'    csm: {{name: "{csm_name}", email: {csm_email}}}',
+        f"    partner_contacts: [{', '.join(template.contacts)}]",
+        f"    currency: {template.currency}",
+        f"    term: {{start: {first}-01, end: {last}-{_days_in(last):02d}}}",
+        "    categories:",
+        *categories,
+        ""])

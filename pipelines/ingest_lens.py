@@ -19,6 +19,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -49,6 +50,10 @@ MAX_FIELD_CHARS = 100_000
 MAX_LINE_CHARS = 1_000_000
 MAX_COLUMNS = 1_000
 _LONG_LINE = re.compile(r"[^\n]{%d}" % MAX_LINE_CHARS)
+_LONG_FIELD = re.compile(r"[^\n]{%d}" % (MAX_FIELD_CHARS + 1))  # a line that could hold one
+# NUL, and control characters JSON escapes differently in Python and DuckDB (\u000b, \u000B).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+WHITESPACE = " \t\r\n\f\v"  # what cells are trimmed of, in Python and in SQL alike
 MAX_ZIP_ENTRIES = 100
 MAX_ZIP_RATIO = 100  # CSV compresses 5-20 fold; far more is a zip bomb
 ZIP_RATIO_FREE_BYTES = 1 << 20  # tiny entries may compress better, harmlessly
@@ -121,29 +126,58 @@ def _map_columns(headers: list[str], aliases: dict[str, tuple[str, ...]]) -> dic
 
 
 @dataclass(frozen=True)
-class _Table:
-    label: str  # how messages name it: "" for a plain file, "in entry 'x.csv' " inside a zip
+class _Source:
+    """One CSV of an upload, decoded: the file itself, or an entry of a `.zip`."""
+    label: str  # how messages name it: "" for a plain file, "in zip entry 'x.csv': " in a zip
     entry: str | None
+    path: Path
+    text: str
+    encoding: str
+
+
+@dataclass
+class _Table:
+    source: _Source
     headers: list[str]
     header_row: int
     columns: dict[str, int]
-    records: list[tuple[int, list[str]]]
-    encoding: str
     separator: str
+    reader: Iterator[list[str]]  # positioned after the header record
+    lines_read: int  # physical lines up to and including the header
 
     def require(self, field: str, problem: str) -> None:
         if field not in self.columns:
             raise UnreadableExport(
-                f"{self.label}{problem} in the header row (row {self.header_row}), found: "
+                f"{self.source.label}{problem} in the header row (row {self.header_row}), found: "
                 f"{', '.join(repr(h) for h in self.headers) or 'nothing'}")
 
+    def records(self) -> list[tuple[int, list[str]]]:
+        """The data records after the header, numbered as a spreadsheet shows them (blank
+        records keep their number but are left out)."""
+        label, records, row_number = self.source.label, [], self.header_row
+        try:
+            for record in self.reader:
+                row_number += 1
+                if not any(cell.strip(WHITESPACE) for cell in record):
+                    continue
+                _check_width(label, row_number, record)
+                records.append((row_number, record))
+        except csv.Error as error:
+            raise UnreadableExport(f"{label}row {row_number + 1}: the CSV structure is broken "
+                                   f"({error}); re-export the file") from None
+        return records
 
-def _read_table(path: Path, aliases: dict[str, tuple[str, ...]], entry: str | None = None
-                ) -> _Table:
+
+def _check_width(label: str, row_number: int, record: list[str]) -> None:
+    if len(record) > MAX_COLUMNS:
+        raise UnreadableExport(f"{label}row {row_number} has {len(record):,} columns (at most "
+                               f"{MAX_COLUMNS} make sense): this is not a device export")
+
+
+def _read_source(path: Path, entry: str | None = None) -> _Source:
     label = f"in zip entry {entry!r}: " if entry else ""
-    raw = path.read_bytes()
     try:
-        text, encoding = decode_export(raw)
+        text, encoding = decode_export(path.read_bytes())
     except UnreadableExport as error:
         raise UnreadableExport(f"{label}{error}") from None
     long_line = _LONG_LINE.search(text)
@@ -151,36 +185,33 @@ def _read_table(path: Path, aliases: dict[str, tuple[str, ...]], entry: str | No
         line = text.count("\n", 0, long_line.start()) + 1
         raise UnreadableExport(f"{label}line {line} is longer than {MAX_LINE_CHARS:,} "
                                f"characters: this is not a device export")
-    separator = _separator(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
-    headers: list[str] | None = None
-    header_row = 0
-    records: list[tuple[int, list[str]]] = []
+    return _Source(label, entry, path, text, encoding)
+
+
+def _open_table(source: _Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
+    """The table's header: the first record that is not blank."""
+    separator = _separator(source.text)
+    lines = io.StringIO(source.text, newline="")
+    reader = csv.reader(lines, delimiter=separator)
     row_number = 0
     try:
         for record in reader:
             row_number += 1  # spreadsheet numbering: blank lines keep their row
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > MAX_COLUMNS:
-                raise UnreadableExport(f"{label}row {row_number} has {len(record):,} columns "
-                                       f"(at most {MAX_COLUMNS} make sense): this is not a "
-                                       f"device export")
-            if headers is None:
-                headers, header_row = [cell.strip() for cell in record], row_number
-                continue
-            records.append((row_number, record))
+            if any(cell.strip(WHITESPACE) for cell in record):
+                _check_width(source.label, row_number, record)
+                headers = [cell.strip(WHITESPACE) for cell in record]
+                return _Table(source, headers, row_number, _map_columns(headers, aliases),
+                              separator, reader, reader.line_num)
     except csv.Error as error:
-        raise UnreadableExport(f"{label}row {row_number + 1}: the CSV structure is broken "
-                               f"({error}); re-export the file") from None
-    if headers is None:
-        raise UnreadableExport(f"{label}the file is empty: no header row")
-    return _Table(label, entry, headers, header_row, _map_columns(headers, aliases), records,
-                  encoding, separator)
+        raise UnreadableExport(f"{source.label}row {row_number + 1}: the CSV structure is "
+                               f"broken ({error}); re-export the file") from None
+    raise UnreadableExport(f"{source.label}the file is empty: no header row")
 
 
-def _tables(path: Path, aliases: dict[str, tuple[str, ...]]) -> list[_Table]:
-    """The CSV tables of an upload: the file itself, or each CSV inside a `.zip`."""
+@contextmanager
+def _sources(path: Path) -> Iterator[list[_Source]]:
+    """The CSV sources of an upload: the file itself, or each CSV inside a `.zip` (extracted
+    to a private folder that lives as long as the context)."""
     if path.suffix.lower() in (".xlsx", ".xls", ".xlsm", ".numbers", ".ods"):
         raise UnreadableExport("this is a spreadsheet workbook, not CSV: export the device "
                                "list from Poly Lens as CSV (or save the sheet as CSV)")
@@ -188,10 +219,10 @@ def _tables(path: Path, aliases: dict[str, tuple[str, ...]]) -> list[_Table]:
         if path.suffix.lower() == ".zip":
             raise UnreadableExport("the zip file is damaged (perhaps cut off during the "
                                    "upload): zip the export again or upload the CSV")
-        return [_read_table(path, aliases)]
+        yield [_read_source(path)]
+        return
     with tempfile.TemporaryDirectory(prefix="polyrecon-zip-") as private:
-        return [_read_table(extracted, aliases, entry)
-                for entry, extracted in _unzip(path, Path(private))]
+        yield [_read_source(extracted, entry) for entry, extracted in _unzip(path, Path(private))]
 
 
 def _unzip(path: Path, folder: Path) -> list[tuple[str, Path]]:
@@ -246,20 +277,35 @@ def _copy_bounded(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path
     return total
 
 
-def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
+def _extra_columns(table: _Table) -> dict[str, int]:
+    """The unused columns kept in extra_json, header -> index (0: the zip entry's name)."""
     used = set(table.columns.values())
-    headers, records = table.headers, table.records
+    extra = {"zip_entry": 0} if table.source.entry else {}
+    extra.update({header: index + 1 for index, header in enumerate(table.headers)
+                  if index not in used})
+    return dict(sorted(extra.items()))
+
+
+def _extra_json(values: dict[str, str]) -> str:
+    # Compact, sorted and unescaped as DuckDB's to_json writes it (sql/stage_export_cells.sql).
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
+    records, headers = table.records(), table.headers
+    used = set(table.columns.values())
     data: dict[str, list] = {"row_number": [n for n, _ in records]}
     for field in fields:
         index = table.columns.get(field)
-        data[field] = [(cells[index].strip() if index is not None and index < len(cells) else None)
+        data[field] = [(cells[index].strip(WHITESPACE)
+                        if index is not None and index < len(cells) else None)
                        for _, cells in records]
-    extra_base = {"zip_entry": table.entry} if table.entry else {}
+    extra_base = {"zip_entry": table.source.entry} if table.source.entry else {}
     data["extra_json"] = [
-        json.dumps({**extra_base, **{(headers[i] if i < len(headers) else f"column {i + 1}"): cell
-                                     for i, cell in enumerate(cells)
-                                     if i not in used and (i < len(headers) or cell.strip())}},
-                   ensure_ascii=False, sort_keys=True)
+        _extra_json({**extra_base, **{(headers[i] if i < len(headers) else f"column {i + 1}"): cell
+                                      for i, cell in enumerate(cells)
+                                      if i not in used and (i < len(headers)
+                                                            or cell.strip(WHITESPACE))}})
         for _, cells in records]
     return pd.DataFrame(data)
 
@@ -269,15 +315,12 @@ def _parsed(tables: list[_Table], fields: tuple[str, ...], drop: tuple[str, ...]
     frames = [_frame(table, fields).drop(columns=list(drop)) for table in tables]
     first = tables[0]
     return ParsedExport(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],
-                        first.encoding, first.separator,
+                        first.source.encoding, first.separator,
                         {field: first.headers[i] for field, i in first.columns.items()})
 
 
-def read_inventory_export(path: Path) -> ParsedExport:
-    """A Lens device export (or a zip of them): a model column, and a serial, MAC or Lens id
-    column. Raises `UnreadableExport`, and nothing else, for anything it cannot use."""
-    csv.field_size_limit(MAX_FIELD_CHARS)
-    tables = _tables(path, INVENTORY_ALIASES)
+def _inventory_tables(sources: list[_Source]) -> list[_Table]:
+    tables = [_open_table(source, INVENTORY_ALIASES) for source in sources]
     for table in tables:
         table.require("model", "no model column: expected one of 'device_model', 'Model', "
                                "'hardwareModel', 'Hardware Model' or 'Product'")
@@ -285,18 +328,102 @@ def read_inventory_export(path: Path) -> ParsedExport:
             table.require("serial", "no device identity column: expected a serial number "
                                     "('Serial Number'), MAC address ('MAC Address') or Lens "
                                     "device id ('Device ID') column")
-    return _parsed(tables, tuple(INVENTORY_ALIASES))
+    return tables
+
+
+def read_inventory_export(path: Path) -> ParsedExport:
+    """A Lens device export (or a zip of them): a model column, and a serial, MAC or Lens id
+    column. Raises `UnreadableExport`, and nothing else, for anything it cannot use.
+
+    This is the reference reader, record by record in Python; `stage_inventory_export` gives
+    the same rows, mostly through DuckDB's CSV reader."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    with _sources(path) as sources:
+        return _parsed(_inventory_tables(sources), tuple(INVENTORY_ALIASES))
 
 
 def read_rma_log(path: Path) -> ParsedExport:
     """An RMA log: rma number, date (YYYY-MM-DD), serial, model."""
     csv.field_size_limit(MAX_FIELD_CHARS)
-    tables = _tables(path, RMA_ALIASES)
-    for table in tables:
-        for field, header in (("rma_number", "'rma_number'"), ("rma_date", "'date'"),
-                              ("model", "'model'")):
-            table.require(field, f"not an RMA log: no {header} column")
-    return _parsed(tables, tuple(RMA_ALIASES), drop=("extra_json",))
+    with _sources(path) as sources:
+        tables = [_open_table(source, RMA_ALIASES) for source in sources]
+        for table in tables:
+            for field, header in (("rma_number", "'rma_number'"), ("rma_date", "'date'"),
+                                  ("model", "'model'")):
+                table.require(field, f"not an RMA log: no {header} column")
+        return _parsed(tables, tuple(RMA_ALIASES), drop=("extra_json",))
+
+
+@dataclass(frozen=True)
+class StagedExport:
+    rows: int
+    encoding: str
+    separator: str
+    columns: dict[str, str]  # field -> the header it was read from
+
+
+def stage_inventory_export(con, path: Path, snapshot_id: str) -> StagedExport:
+    """Read a Lens device export into the staging table `staged_inventory` under
+    `snapshot_id`: the same rows as `read_inventory_export`, and the same errors.
+
+    A table whose every record is one line goes through DuckDB's CSV reader (strict: any
+    irregularity makes it decline); anything else (blank lines, line breaks inside quotes,
+    ragged rows, NUL bytes, very long fields) is read record by record by the reference
+    reader. Either way nothing is left staged when it raises."""
+    from pipelines.warehouse import load_frame, run_sql
+
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    try:
+        with _sources(path) as sources:
+            tables = _inventory_tables(sources)
+            rows = 0
+            for table in tables:
+                staged = _stage_with_duckdb(con, table, snapshot_id)
+                if staged is None:
+                    frame = _frame(table, tuple(INVENTORY_ALIASES))
+                    load_frame(con, "stage_inventory_frame.sql", frame, snapshot_id=snapshot_id)
+                    staged = len(frame)
+                rows += staged
+    except UnreadableExport:
+        run_sql(con, "unstage_snapshot.sql", snapshot_id=snapshot_id)
+        raise
+    first = tables[0]
+    return StagedExport(rows, first.source.encoding, first.separator,
+                        {field: first.headers[i] for field, i in first.columns.items()})
+
+
+def _stage_with_duckdb(con, table: _Table, snapshot_id: str) -> int | None:
+    """The table's rows staged by DuckDB's reader, or None (nothing staged) where it could
+    differ from the reference reader."""
+    import duckdb
+
+    from pipelines.warehouse import fetch_value, run_sql
+
+    source, text = table.source, table.source.text
+    if (table.lines_read != table.header_row or _CONTROL.search(text)
+            or text.count("\r") != text.count("\r\n") or _LONG_FIELD.search(text)):
+        return None
+    data_lines = text.count("\n") + (not text.endswith("\n")) - table.lines_read
+    extra = _extra_columns(table)
+    with tempfile.TemporaryDirectory(prefix="polyrecon-utf8-") as private:
+        path = source.path
+        if source.encoding != "utf-8":  # DuckDB reads UTF-8: hand it a converted copy
+            path = Path(private) / "export.csv"
+            path.write_text(text, encoding="utf-8", newline="")
+        try:
+            run_sql(con, "read_export_cells.sql", path=str(path), skip=table.lines_read,
+                    delim=table.separator, max_line_size=MAX_LINE_CHARS * 4 + 1,
+                    columns={f"c{i}": "VARCHAR" for i in range(len(table.headers))})
+        except duckdb.Error:
+            return None
+    if fetch_value(con, "export_cell_rows.sql") != data_lines:
+        return None  # blank lines or line breaks inside quotes: record numbers need Python
+    return fetch_value(con, "stage_export_cells.sql", snapshot_id=snapshot_id,
+                       first_row=table.header_row + 1, whitespace=WHITESPACE,
+                       **{f"{field}_at": table.columns.get(field, -1) + 1
+                          for field in INVENTORY_ALIASES},
+                       extra_keys=list(extra), extra_at=list(extra.values()),
+                       zip_entry=source.entry or "")
 
 
 # --- the Lens GraphQL API ---------------------------------------------------------------------

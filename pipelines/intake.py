@@ -3,7 +3,8 @@
 Exactly once, and nothing lost, whatever lands in the folder:
 1. claim: the file is renamed into inbox/.claimed/<customer>/ (atomic; a second process
    finds it gone and skips it); a crash leaves it there and the next run takes it first;
-2. load: rows, intake record and quality findings are committed in one transaction;
+2. load: rows, intake record and quality findings are committed in one transaction (for
+   inventory exports, one transaction per batch of files: see snapshot_batch.py);
 3. archive: only then is the file moved to archive/ (or quarantine/ with a reason file).
 A claimed file whose content was already committed is moved to where the record says it
 went: the crash fell between 2 and 3. No file is ever deleted.
@@ -18,20 +19,26 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.audit import audit_rma_log, audit_snapshot
+from pipelines.audit import audit_rma_log
 from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import Contracts
-from pipelines.ingest_lens import UnreadableExport, read_inventory_export, read_rma_log
+from pipelines.ingest_lens import UnreadableExport, read_rma_log, stage_inventory_export
 from pipelines.months import Month, month_in_name
 from pipelines.progress import track
 from pipelines.quality import QualityGate
-from pipelines.warehouse import SnapshotLoad, fetch_value, load_frame, next_receipt, open_warehouse, \
-    run_sql, transaction
+from pipelines.snapshot_batch import SnapshotBatch, StagedSnapshot
+from pipelines.stage_clock import timed
+from pipelines.warehouse import fetch_value, load_frame, next_receipt, open_warehouse, run_sql, \
+    transaction
 from pipelines.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
 CLAIMED = ".claimed"
 NO_CUSTOMER = "_no-customer"  # cannot clash: customer ids start with a letter or digit
+# An intake batch is published when it holds this many files or rows: large enough to spread
+# a transaction and a GX validation over many files, small enough for DuckDB's memory limit.
+BATCH_FILES = 500
+BATCH_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -106,19 +113,16 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
     if not waiting:
         log.info("Inbox: no new files")
         return []
-    gate = gate or QualityGate.shared()
-    results = []
     with open_warehouse(workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)  # the audit classifies models
+        intake = _Intake(con, workspace, contracts, gate or QualityGate.shared())
         for path in track(waiting, "Taking in inbox files"):
             arrival = _claim(workspace, path)
-            if arrival is None:
-                continue
-            result = _take(con, workspace, contracts, gate, arrival)
-            log.info("%s %s: %s", result.outcome, result.path, result.detail)
-            results.append(result)
-    return results
+            if arrival is not None:
+                intake.take(arrival)
+        intake.publish()
+    return intake.results()
 
 
 def _claim(workspace: Workspace, path: Path) -> _Arrival | None:
@@ -166,61 +170,134 @@ def _not_a_plain_file(path: Path) -> str | None:
     return None
 
 
-def _take(con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
-          arrival: _Arrival) -> IntakeResult:
-    received_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    problem = _not_a_plain_file(arrival.claimed)
-    if problem:
-        return _quarantine(con, workspace, arrival, "", received_at, problem)
-    digest = _sha256(arrival.claimed)
-    customer_id = arrival.customer_id
-    if customer_id is None:
-        return _quarantine(con, workspace, arrival, digest, received_at,
-                           "files must be put in the customer's folder, inbox/<customer_id>/")
-    if contracts.get(customer_id) is None:
-        return _quarantine(con, workspace, arrival, digest, received_at,
-                           f"there is no customer '{customer_id}' in contracts.yaml; add the "
-                           f"contract, or put the file in the right customer's folder")
-    # A duplicate is the same content for the same customer and month. The same bytes named
-    # for another month are that month's snapshot: a small, stable customer's export can be
-    # identical two months running, and that month must not show NO_DATA.
-    loaded = fetch_value(con, "find_loaded_file.sql", customer_id=customer_id, sha256=digest,
-                         month=str(arrival.month), kind=arrival.kind)
-    if loaded:
-        return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
-    try:
-        parsed = read_rma_log(arrival.claimed) if arrival.kind == "rma" \
-            else read_inventory_export(arrival.claimed)
-    except UnreadableExport as error:
-        return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+@dataclass(frozen=True)
+class _Staged:
+    arrival: _Arrival
+    snapshot: StagedSnapshot
+    target: Path
+    slot: int  # its place among the results
 
-    folder = "rma" if arrival.kind == "rma" else str(arrival.month)
-    target = _free_path(workspace.archive / customer_id / folder / arrival.name)
-    rejected = workspace.quarantine / customer_id / f"{target.name}.rejected.csv"
-    with transaction(con):
-        receipt = _log_intake(con, arrival, digest, received_at, "loaded",
-                              workspace.relative(target), None)
+
+class _Intake:
+    """Files settled in arrival order. Readable inventory exports are staged and published in
+    batches (one transaction each, see snapshot_batch.py); everything else is settled at once.
+    A file's result is reported once its batch is published."""
+
+    def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate):
+        self.con, self.workspace, self.contracts, self.gate = con, workspace, contracts, gate
+        self.batch = SnapshotBatch(con, gate)
+        self.staged: list[_Staged] = []
+        self.slots: list[IntakeResult | None] = []
+
+    def results(self) -> list[IntakeResult]:
+        return [result for result in self.slots if result is not None]
+
+    def take(self, arrival: _Arrival) -> None:
+        self.slots.append(None)
+        with timed("intake"):
+            result = self._settle(arrival)
+        if result is not None:
+            self._report(len(self.slots) - 1, result)
+        if len(self.staged) >= BATCH_FILES or self.batch.rows >= BATCH_ROWS:
+            self.publish()
+
+    def _report(self, slot: int, result: IntakeResult) -> None:
+        log.info("%s %s: %s", result.outcome, result.path, result.detail)
+        self.slots[slot] = result
+
+    def _settle(self, arrival: _Arrival) -> IntakeResult | None:
+        con, workspace = self.con, self.workspace
+        received_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        problem = _not_a_plain_file(arrival.claimed)
+        if problem:
+            return _quarantine(con, workspace, arrival, "", received_at, problem)
+        digest = _sha256(arrival.claimed)
+        customer_id = arrival.customer_id
+        if customer_id is None:
+            return _quarantine(con, workspace, arrival, digest, received_at,
+                               "files must be put in the customer's folder, "
+                               "inbox/<customer_id>/")
+        if self.contracts.get(customer_id) is None:
+            return _quarantine(con, workspace, arrival, digest, received_at,
+                               f"there is no customer '{customer_id}' in contracts.yaml; add "
+                               f"the contract, or put the file in the right customer's folder")
+        # A duplicate is the same content for the same customer and month. The same bytes
+        # named for another month are that month's snapshot: a small, stable customer's export
+        # can be identical two months running, and that month must not show NO_DATA.
+        snapshot_id = f"{customer_id}/{arrival.month}/{digest}"
+        if any(s.snapshot.snapshot_id == snapshot_id for s in self.staged):
+            self.publish()  # the same content twice in one batch: settle the first one first
+        loaded = fetch_value(con, "find_loaded_file.sql", customer_id=customer_id,
+                             sha256=digest, month=str(arrival.month), kind=arrival.kind)
+        if loaded:
+            return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
         if arrival.kind == "rma":
+            return self._take_rma_log(arrival, digest, received_at)
+        receipt = next_receipt(con)
+        try:
+            staged = stage_inventory_export(con, arrival.claimed, snapshot_id)
+        except UnreadableExport as error:
+            return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+        target = _free_path(workspace.archive / customer_id / str(arrival.month) / arrival.name,
+                            {s.target for s in self.staged})
+        self.batch.add(StagedSnapshot(
+            snapshot_id, customer_id, str(arrival.month), receipt, received_at, "lens_csv",
+            arrival.name, digest, staged.rows,
+            workspace.quarantine / customer_id / f"{target.name}.rejected.csv"))
+        self.staged.append(_Staged(arrival, self.batch.snapshots[-1], target,
+                                   len(self.slots) - 1))
+        return None
+
+    def _take_rma_log(self, arrival: _Arrival, digest: str, received_at: datetime
+                      ) -> IntakeResult:
+        con, workspace, customer_id = self.con, self.workspace, arrival.customer_id
+        try:
+            parsed = read_rma_log(arrival.claimed)
+        except UnreadableExport as error:
+            return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+        target = _free_path(workspace.archive / customer_id / "rma" / arrival.name)
+        rejected = workspace.quarantine / customer_id / f"{target.name}.rejected.csv"
+        with transaction(con):
+            _log_intake(con, arrival, next_receipt(con), digest, received_at, "loaded",
+                        workspace.relative(target), None)
             load_frame(con, "load_rma_log.sql", parsed.rows, sha256=digest,
                        customer_id=customer_id, file_name=arrival.name)
-            findings = audit_rma_log(con, gate, customer_id, digest, str(arrival.month),
+            findings = audit_rma_log(con, self.gate, customer_id, digest, str(arrival.month),
                                      arrival.name, rejected)
-        else:
-            load = SnapshotLoad(f"{customer_id}/{arrival.month}/{digest}", customer_id,
-                                str(arrival.month), receipt, received_at, "lens_csv",
-                                arrival.name, digest)
-            load.start(con)
-            load.add_rows(con, parsed.rows)
-            load.finish(con, len(parsed.rows))
-            findings = audit_snapshot(con, gate, load, rejected)
-    _move(arrival.claimed, target)
-    what = "RMA log" if arrival.kind == "rma" else f"inventory for {arrival.month}"
+        _move(arrival.claimed, target)
+        return IntakeResult(arrival.shown, customer_id, "loaded",
+                            f"RMA log, {len(parsed.rows)} rows" + _notes(workspace, findings,
+                                                                        rejected),
+                            str(arrival.month), arrival.kind)
+
+    def publish(self) -> None:
+        """Publish the staged exports in one transaction, then archive them."""
+        if not self.staged:
+            return
+        staged, self.staged = self.staged, []
+        workspace = self.workspace
+
+        def log_intake() -> None:
+            for s in staged:
+                _log_intake(self.con, s.arrival, s.snapshot.receipt_seq, s.snapshot.sha256,
+                            s.snapshot.received_at, "loaded", workspace.relative(s.target),
+                            None)
+
+        findings = self.batch.publish(log_intake)
+        for s in staged:
+            _move(s.arrival.claimed, s.target)
+            self._report(s.slot, IntakeResult(
+                s.arrival.shown, s.arrival.customer_id, "loaded",
+                f"inventory for {s.arrival.month}, {s.snapshot.row_count} rows"
+                + _notes(workspace, findings[s.snapshot.snapshot_id], s.snapshot.rejected_file),
+                str(s.arrival.month), s.arrival.kind))
+
+
+def _notes(workspace: Workspace, findings: list, rejected: Path) -> str:
     notes = [f.message for f in findings if not f.passed]
     if rejected.exists():
         notes.append(f"rejected rows listed in {workspace.relative(rejected)}")
-    return IntakeResult(arrival.shown, customer_id, "loaded",
-                        f"{what}, {len(parsed.rows)} rows" + "".join(f"; {n}" for n in notes),
-                        str(arrival.month), arrival.kind)
+    return "".join(f"; {note}" for note in notes)
 
 
 def _already_loaded(workspace: Workspace, arrival: _Arrival, recorded: Path, con, digest: str,
@@ -234,20 +311,19 @@ def _already_loaded(workspace: Workspace, arrival: _Arrival, recorded: Path, con
     target = _free_path(workspace.archive / arrival.customer_id / "duplicates" / arrival.name)
     _move(arrival.claimed, target)
     with transaction(con):
-        _log_intake(con, arrival, digest, received_at, "duplicate", workspace.relative(target),
+        _log_intake(con, arrival, next_receipt(con), digest, received_at, "duplicate",
+                    workspace.relative(target),
                     "the same content was already taken in; nothing changed")
     return IntakeResult(arrival.shown, arrival.customer_id, "duplicate",
                         f"same content as an earlier file for {arrival.month}, archived as "
                         f"{workspace.relative(target)}")
 
 
-def _log_intake(con, arrival: _Arrival, digest: str, received_at: datetime, outcome: str,
-                stored_path: str, reason: str | None) -> int:
-    receipt = next_receipt(con)
+def _log_intake(con, arrival: _Arrival, receipt: int, digest: str, received_at: datetime,
+                outcome: str, stored_path: str, reason: str | None) -> None:
     run_sql(con, "log_intake.sql", receipt_seq=receipt, customer_id=arrival.customer_id,
             file_name=arrival.name, sha256=digest, kind=arrival.kind, month=str(arrival.month),
             received_at=received_at, outcome=outcome, stored_path=stored_path, reason=reason)
-    return receipt
 
 
 def _quarantine(con, workspace: Workspace, arrival: _Arrival, digest: str,
@@ -265,16 +341,17 @@ def _quarantine(con, workspace: Workspace, arrival: _Arrival, digest: str,
         f"What to do: correct the file and put it into inbox/<customer_id>/ again; this copy "
         f"stays here for reference.\n", encoding="utf-8")
     with transaction(con):
-        _log_intake(con, arrival, digest, received_at, "quarantined",
+        _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
                     workspace.relative(target), reason)
     return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
                         f"{reason} (kept as {workspace.relative(target)})")
 
 
-def _free_path(wanted: Path) -> Path:
-    """`wanted`, or `name (2).ext`, `name (3).ext` … if taken: nothing is overwritten."""
+def _free_path(wanted: Path, reserved: set[Path] = frozenset()) -> Path:
+    """`wanted`, or `name (2).ext`, `name (3).ext` … if taken (or `reserved` for a file not
+    moved yet): nothing is overwritten."""
     candidate, number = wanted, 1
-    while candidate.exists() or candidate.is_symlink() \
+    while candidate in reserved or candidate.exists() or candidate.is_symlink() \
             or candidate.with_name(candidate.name + ".reason.txt").exists():
         number += 1
         candidate = wanted.with_name(f"{wanted.stem} ({number}){wanted.suffix}")

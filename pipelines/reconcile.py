@@ -17,6 +17,7 @@ from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import CATEGORIES, Config, Customer, Policy
 from pipelines.months import Month, month_range
 from pipelines.progress import track
+from pipelines.stage_clock import timed
 from pipelines.warehouse import load_frame, open_warehouse, run_sql, transaction
 
 log = logging.getLogger("polyrecon")
@@ -272,7 +273,7 @@ def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCou
 
 def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow]) -> MonthResult:
     """Reconcile every customer whose term covers `month`, and store the result."""
-    with open_warehouse(config.workspace) as con:
+    with timed("reconcile"), open_warehouse(config.workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)
         result = compute_month(con, config, month)

@@ -17,6 +17,7 @@ from pipelines.progress import track
 from pipelines.reconcile import MonthResult, compute_month
 from pipelines.report_data import customer_report, portfolio
 from pipelines.result_files import TEMPLATES, write_atomically
+from pipelines.stage_clock import timed
 from pipelines.warehouse import open_warehouse
 
 log = logging.getLogger("polyrecon")
@@ -71,14 +72,14 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
         template = environment.get_template("customer_report.html.j2")
         for customer in track(customers, f"Rendering reports for {month}"):
             try:
-                data = customer_report(con, config, result, customer)
-                charts = {s.row.category: category_chart(s.history,
-                                                         config.partner.partner.primary_color)
-                          for s in data.summaries}
-                html = template.render(**common, r=data, c=customer, charts=charts,
-                                       proration_start=lambda m: m if start == "report_month"
-                                       else m.plus(1))
-                outcome.written += _write(folder / customer.id, html)
+                with timed("render"):
+                    data = customer_report(con, config, result, customer)
+                    charts = {s.row.category: category_chart(
+                        s.history, config.partner.partner.primary_color) for s in data.summaries}
+                    html = template.render(**common, r=data, c=customer, charts=charts,
+                                           proration_start=lambda m: m if start == "report_month"
+                                           else m.plus(1))
+                    outcome.written += _write(folder / customer.id, html)
             except Exception as error:  # noqa: BLE001 - one report must not stop the others
                 log.error("report for %s failed: %s: %s", customer.id,
                           type(error).__name__, error)

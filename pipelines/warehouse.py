@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -71,36 +69,6 @@ def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) 
         run_sql(con, name, **params)
     finally:
         con.unregister("staged_rows")
-
-
-@dataclass(frozen=True)
-class SnapshotLoad:
-    """One inventory snapshot loaded as a partition: `start`, rows (all at once, or page by
-    page), `finish`. The caller holds one transaction around all three, so a snapshot is
-    either there whole or not at all."""
-
-    snapshot_id: str
-    customer_id: str
-    month: str
-    receipt_seq: int
-    received_at: datetime
-    source: str  # lens_csv | lens_api
-    source_name: str
-    sha256: str | None = None
-
-    def start(self, con: duckdb.DuckDBPyConnection) -> None:
-        run_sql(con, "delete_snapshot.sql", snapshot_id=self.snapshot_id)
-
-    def add_rows(self, con: duckdb.DuckDBPyConnection, frame) -> None:
-        load_frame(con, "insert_raw_inventory.sql", frame, snapshot_id=self.snapshot_id)
-
-    def add_rows_from_csv(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
-        """Rows from a raw-layer CSV file (columns as RAW_COLUMNS), read by DuckDB itself."""
-        run_sql(con, "insert_raw_inventory_csv.sql", snapshot_id=self.snapshot_id,
-                path=str(path))
-
-    def finish(self, con: duckdb.DuckDBPyConnection, row_count: int) -> None:
-        run_sql(con, "insert_snapshot.sql", **asdict(self), row_count=row_count)
 
 
 @contextmanager

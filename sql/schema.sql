@@ -28,8 +28,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     source        VARCHAR   NOT NULL,  -- lens_csv | lens_api
     source_name   VARCHAR   NOT NULL,  -- file name, or the Lens tenant
     sha256        VARCHAR,
-    row_count     INTEGER   NOT NULL
+    row_count     INTEGER   NOT NULL,
+    devices       INTEGER              -- distinct devices it lists (rows with identity and model)
 );
+-- Warehouses made before snapshots carried their device count: null there, which only means
+-- the month-over-month check has no previous figure for those snapshots.
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS devices INTEGER;
 
 -- The raw layer: every inventory row as received, with its provenance.
 CREATE TABLE IF NOT EXISTS raw_inventory (
@@ -44,6 +48,14 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
     device_name     VARCHAR,
     extra_json      VARCHAR            -- the columns we do not use, kept as received
 );
+
+-- Where an intake batch is read and audited before it is published (write-audit-publish):
+-- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
+CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
+
+-- A CSV cell as a field: trimmed of `whitespace`; null where the export has no such column.
+CREATE OR REPLACE MACRO export_field(cells, field_index, whitespace) AS
+    CASE WHEN field_index > 0 THEN trim(coalesce(cells[field_index], ''), whitespace) END;
 
 CREATE TABLE IF NOT EXISTS raw_rma (
     sha256       VARCHAR NOT NULL,
@@ -115,6 +127,13 @@ CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
                                '[0-9A-F]{12}')
             THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))
         WHEN nullif(trim(lens_device_id), '') IS NOT NULL THEN 'ID:' || trim(lens_device_id)
+    END;
+
+-- Why a raw inventory row does not count (null: it counts).
+CREATE OR REPLACE MACRO inventory_reject_reason(identity, model_key) AS
+    CASE
+        WHEN identity IS NULL THEN 'no serial number, MAC address or Lens device id'
+        WHEN model_key IS NULL THEN 'no model'
     END;
 
 -- Every Lens API pull, complete or failed (a failed pull loads no rows).

@@ -20,10 +20,7 @@ SELECT
     r.room,
     r.lens_device_id,
     r.device_name,
-    CASE
-        WHEN identity IS NULL THEN 'no serial number, MAC address or Lens device id'
-        WHEN model_key IS NULL THEN 'no model'
-    END AS reject_reason
+    inventory_reject_reason(identity, model_key) AS reject_reason
 FROM raw_inventory AS r;
 
 -- One row per device and snapshot. Of duplicate rows the representative is chosen by value,
@@ -53,25 +50,31 @@ QUALIFY row_number() OVER (
     PARTITION BY normalize_model(rtrim(model, '*')), ends_with(model, '*')
     ORDER BY origin = 'workspace' DESC, position DESC) = 1;
 
--- Every model seen anywhere, classified: the exact match wins, then the longest prefix.
+-- A normalised model's catalog row: the exact match wins, then the longest prefix (null when
+-- the catalog does not know it).
+CREATE OR REPLACE MACRO model_class(model_key) AS (
+    SELECT {'category': p.category, 'end_of_service': p.end_of_service}
+    FROM catalog_patterns AS p
+    WHERE (p.is_prefix AND starts_with(model_key, p.pattern))
+       OR (NOT p.is_prefix AND model_key = p.pattern)
+    ORDER BY p.is_prefix, length(p.pattern) DESC
+    LIMIT 1);
+
+-- Every model seen anywhere, classified.
 CREATE OR REPLACE VIEW model_classes AS
 WITH seen AS (
     SELECT DISTINCT normalize_model(model) AS model_key FROM raw_inventory
     UNION
     SELECT DISTINCT normalize_model(model) FROM raw_rma
+),
+classified AS (
+    SELECT model_key, model_class(model_key) AS class FROM seen WHERE model_key IS NOT NULL
 )
 SELECT
-    seen.model_key,
-    coalesce(p.category, 'unclassified') AS category,
-    p.end_of_service
-FROM seen
-LEFT JOIN catalog_patterns AS p
-    ON (p.is_prefix AND starts_with(seen.model_key, p.pattern))
-    OR (NOT p.is_prefix AND seen.model_key = p.pattern)
-WHERE seen.model_key IS NOT NULL
-QUALIFY row_number() OVER (
-    PARTITION BY seen.model_key
-    ORDER BY p.is_prefix ASC NULLS LAST, length(p.pattern) DESC) = 1;
+    model_key,
+    coalesce(class.category, 'unclassified') AS category,
+    class.end_of_service AS end_of_service
+FROM classified;
 
 -- Every RMA row with its keys; a row without RMA number, date or model is rejected.
 -- (A CTE, so the parsed date never mixes with the raw text column of the same name.)

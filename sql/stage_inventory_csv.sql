@@ -1,5 +1,5 @@
--- Idempotent partition load, step 2, from a raw-layer CSV file written by a Lens API pull.
-INSERT INTO raw_inventory
+-- Staging the rows of a raw-layer CSV file written by a Lens API pull (columns as RAW_COLUMNS).
+INSERT INTO staged_inventory
 SELECT $snapshot_id, CAST(row_number AS INTEGER), serial, mac, model, site, room,
        lens_device_id, device_name, extra_json
 FROM read_csv($path, header = true, all_varchar = true, quote = '"', escape = '"',

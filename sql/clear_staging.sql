@@ -1,0 +1,2 @@
+-- After a failed batch: the staging table starts empty again.
+DELETE FROM staged_inventory;

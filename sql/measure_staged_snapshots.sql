@@ -1,0 +1,74 @@
+-- Write-audit-publish: the quality measurements of each staged snapshot, one row per snapshot,
+-- with the SQL rules of the warehouse (identity, model, catalog category) for the GX suite.
+-- The previous month's devices are those of the customer's snapshot for that month as it stood
+-- when this one was received: published before, or earlier in the same batch.
+CREATE OR REPLACE TEMP TABLE staged_measurements AS
+WITH keyed AS (
+    SELECT
+        snapshot_id,
+        row_number,
+        normalize_model(model) AS model_key,
+        device_identity(serial, mac, lens_device_id) AS identity,
+        nullif(upper(trim(serial)), '') AS serial_key,
+        nullif(upper(regexp_replace(coalesce(mac, ''), '[\s:.\-]', '', 'g')), '') AS mac_key
+    FROM staged_inventory
+),
+classes AS (
+    SELECT model_key, coalesce(model_class(model_key).category, 'unclassified') AS category
+    FROM (SELECT DISTINCT model_key FROM keyed WHERE model_key IS NOT NULL)
+),
+flagged AS (
+    SELECT
+        k.*,
+        c.category,
+        k.identity IS NOT NULL AND row_number() OVER (
+            PARTITION BY k.snapshot_id, k.identity ORDER BY k.row_number) > 1 AS listed_again
+    FROM keyed AS k
+    LEFT JOIN classes AS c USING (model_key)
+),
+measured AS (
+    SELECT
+        snapshot_id,
+        count(*) AS rows,
+        count(*) FILTER (WHERE identity IS NULL) AS without_identity,
+        count(*) FILTER (WHERE model_key IS NULL) AS without_model,
+        count(*) FILTER (WHERE NOT regexp_full_match(serial_key, $serial_pattern)) AS odd_serials,
+        count(*) FILTER (WHERE NOT regexp_full_match(mac_key, $mac_pattern)) AS odd_macs,
+        count(*) FILTER (WHERE listed_again) AS listed_again,
+        count(*) FILTER (WHERE category = 'unclassified') AS unclassified,
+        count(DISTINCT identity) FILTER (WHERE model_key IS NOT NULL) AS devices
+    FROM flagged
+    GROUP BY snapshot_id
+),
+counted AS (  -- a snapshot without rows has no measured row: all its counts are 0
+    SELECT
+        s.*,
+        coalesce(m.rows, 0) AS rows,
+        coalesce(m.without_identity, 0) AS without_identity,
+        coalesce(m.without_model, 0) AS without_model,
+        coalesce(m.odd_serials, 0) AS odd_serials,
+        coalesce(m.odd_macs, 0) AS odd_macs,
+        coalesce(m.listed_again, 0) AS listed_again,
+        coalesce(m.unclassified, 0) AS unclassified,
+        coalesce(m.devices, 0) AS devices
+    FROM staged_snapshots AS s
+    LEFT JOIN measured AS m USING (snapshot_id)
+),
+earlier AS (
+    SELECT customer_id, month, receipt_seq, devices FROM snapshots
+    UNION ALL
+    SELECT customer_id, month, receipt_seq, devices FROM counted
+)
+SELECT
+    c.snapshot_id AS subject,
+    c.*,
+    c.unclassified / nullif(c.rows, 0) AS unclassified_share,
+    e.devices AS previous_devices,
+    CASE WHEN e.devices >= $suspect_minimum THEN ceil(e.devices * $suspect_drop)::INTEGER
+    END AS suspect_below
+FROM counted AS c
+ASOF LEFT JOIN earlier AS e
+    ON e.customer_id = c.customer_id AND e.month = c.previous_month
+   AND c.receipt_seq > e.receipt_seq
+ORDER BY c.receipt_seq;
+SELECT * FROM staged_measurements ORDER BY receipt_seq;
