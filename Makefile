@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 DEMO_HOME ?= var/demo
 
-.PHONY: demo test venv bench-lens bench-validation bench-render
+.PHONY: demo test venv bench bench-lens
 
 venv: $(VENV)/.installed
 
@@ -28,10 +28,8 @@ test: venv
 bench-lens: venv
 	$(VPY) benchmarks/lens_pull.py
 
-# Validating a 1,000,000-row snapshot against the time to read its file.
-bench-validation: venv
-	$(VPY) benchmarks/validation.py
-
-# Rendering one customer's report (HTML + PDF) on the demo data.
-bench-render: venv
-	$(VPY) benchmarks/render.py
+# The monthly job at 100k, 1M and 5M device rows against a DuckDB-only floor and a plain
+# pandas script; writes benchmarks/results.md. BENCH_SIZES=100000,1000000 for a quicker run.
+BENCH_SIZES ?= 100000,1000000,5000000
+bench: venv
+	$(VPY) benchmarks/run.py --sizes $(BENCH_SIZES)

@@ -28,12 +28,10 @@ def audit_staged_snapshots(con, gate: QualityGate, snapshots: list["StagedSnapsh
     findings = gate.check_snapshots(measurements)
     _store(con, [(s.snapshot_id, s.customer_id, s.month, s.source_name, findings[s.snapshot_id])
                  for s in snapshots])
-    rejected = dict(zip(measurements["subject"],
-                        measurements["without_identity"] + measurements["without_model"]))
+    rejected = run_sql(con, "rejected_staged_rows.sql").df()
     for snapshot in snapshots:
-        if rejected[snapshot.snapshot_id]:
-            _write_rejected(run_sql(con, "rejected_staged_rows.sql",
-                                    snapshot_id=snapshot.snapshot_id).df(), snapshot.rejected_file)
+        rows = rejected[rejected["snapshot_id"] == snapshot.snapshot_id]
+        _write_rejected(rows.drop(columns=["snapshot_id"]), snapshot.rejected_file)
     return findings
 
 

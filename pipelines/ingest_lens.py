@@ -49,11 +49,13 @@ SEPARATORS = (",", ";", "\t")
 MAX_FIELD_CHARS = 100_000
 MAX_LINE_CHARS = 1_000_000
 MAX_COLUMNS = 1_000
-_LONG_LINE = re.compile(r"[^\n]{%d}" % MAX_LINE_CHARS)
-_LONG_FIELD = re.compile(r"[^\n]{%d}" % (MAX_FIELD_CHARS + 1))  # a line that could hold one
-# NUL, and control characters JSON escapes differently in Python and DuckDB (\u000b, \u000B).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-WHITESPACE = " \t\r\n\f\v"  # what cells are trimmed of, in Python and in SQL alike
+# NUL, control characters JSON escapes differently in Python and DuckDB (\u000b, \u000B), and
+# the white space besides space and tab that the reference reader trims.
+_CONTROL_CHARACTERS = [chr(c) for c in range(32) if chr(c) not in "\t\n\r"]
+# What str.strip() trims, spelled out for SQL's trim(cell, characters).
+WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+# Of those, what DuckDB's plain trim(cell) leaves (it trims the Unicode spaces).
+_NOT_TRIMMED_BY_DUCKDB = ("\t", "\x85", "\u2028", "\u2029")
 MAX_ZIP_ENTRIES = 100
 MAX_ZIP_RATIO = 100  # CSV compresses 5-20 fold; far more is a zip bomb
 ZIP_RATIO_FREE_BYTES = 1 << 20  # tiny entries may compress better, harmlessly
@@ -108,7 +110,10 @@ def _decode(raw: bytes, encoding: str) -> str:
 
 
 def _separator(text: str) -> str:
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    head = text[:65536].splitlines()  # the first line is all it needs, not every line
+    first_line = next((line for line in head[:-1] if line.strip()), None)
+    if first_line is None:
+        first_line = next((line for line in text.splitlines() if line.strip()), "")
     counts = {sep: first_line.count(sep) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda sep: counts[sep])  # ties: comma first
     return best if counts[best] else ","
@@ -158,7 +163,7 @@ class _Table:
         try:
             for record in self.reader:
                 row_number += 1
-                if not any(cell.strip(WHITESPACE) for cell in record):
+                if not any(cell.strip() for cell in record):
                     continue
                 _check_width(label, row_number, record)
                 records.append((row_number, record))
@@ -180,11 +185,12 @@ def _read_source(path: Path, entry: str | None = None) -> _Source:
         text, encoding = decode_export(path.read_bytes())
     except UnreadableExport as error:
         raise UnreadableExport(f"{label}{error}") from None
-    long_line = _LONG_LINE.search(text)
-    if long_line:
-        line = text.count("\n", 0, long_line.start()) + 1
-        raise UnreadableExport(f"{label}line {line} is longer than {MAX_LINE_CHARS:,} "
-                               f"characters: this is not a device export")
+    if len(text) > MAX_LINE_CHARS:  # only then can a line be too long
+        lengths = list(map(len, text.split("\n")))
+        if max(lengths) > MAX_LINE_CHARS:
+            line = next(n for n, length in enumerate(lengths, 1) if length > MAX_LINE_CHARS)
+            raise UnreadableExport(f"{label}line {line} is longer than {MAX_LINE_CHARS:,} "
+                                   f"characters: this is not a device export")
     return _Source(label, entry, path, text, encoding)
 
 
@@ -197,9 +203,9 @@ def _open_table(source: _Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
     try:
         for record in reader:
             row_number += 1  # spreadsheet numbering: blank lines keep their row
-            if any(cell.strip(WHITESPACE) for cell in record):
+            if any(cell.strip() for cell in record):
                 _check_width(source.label, row_number, record)
-                headers = [cell.strip(WHITESPACE) for cell in record]
+                headers = [cell.strip() for cell in record]
                 return _Table(source, headers, row_number, _map_columns(headers, aliases),
                               separator, reader, reader.line_num)
     except csv.Error as error:
@@ -209,9 +215,9 @@ def _open_table(source: _Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
 
 
 @contextmanager
-def _sources(path: Path) -> Iterator[list[_Source]]:
-    """The CSV sources of an upload: the file itself, or each CSV inside a `.zip` (extracted
-    to a private folder that lives as long as the context)."""
+def _sources(path: Path, scratch: Path | None = None) -> Iterator[list[_Source]]:
+    """The CSV sources of an upload: the file itself, or each CSV inside a `.zip`, extracted
+    to a private folder in `scratch` (kept), or one that lives as long as the context."""
     if path.suffix.lower() in (".xlsx", ".xls", ".xlsm", ".numbers", ".ods"):
         raise UnreadableExport("this is a spreadsheet workbook, not CSV: export the device "
                                "list from Poly Lens as CSV (or save the sheet as CSV)")
@@ -220,6 +226,10 @@ def _sources(path: Path) -> Iterator[list[_Source]]:
             raise UnreadableExport("the zip file is damaged (perhaps cut off during the "
                                    "upload): zip the export again or upload the CSV")
         yield [_read_source(path)]
+        return
+    if scratch is not None:
+        private = tempfile.mkdtemp(prefix="zip-", dir=scratch)
+        yield [_read_source(extracted, entry) for entry, extracted in _unzip(path, Path(private))]
         return
     with tempfile.TemporaryDirectory(prefix="polyrecon-zip-") as private:
         yield [_read_source(extracted, entry) for entry, extracted in _unzip(path, Path(private))]
@@ -277,15 +287,6 @@ def _copy_bounded(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path
     return total
 
 
-def _extra_columns(table: _Table) -> dict[str, int]:
-    """The unused columns kept in extra_json, header -> index (0: the zip entry's name)."""
-    used = set(table.columns.values())
-    extra = {"zip_entry": 0} if table.source.entry else {}
-    extra.update({header: index + 1 for index, header in enumerate(table.headers)
-                  if index not in used})
-    return dict(sorted(extra.items()))
-
-
 def _extra_json(values: dict[str, str]) -> str:
     # Compact, sorted and unescaped as DuckDB's to_json writes it (sql/stage_export_cells.sql).
     return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -297,7 +298,7 @@ def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
     data: dict[str, list] = {"row_number": [n for n, _ in records]}
     for field in fields:
         index = table.columns.get(field)
-        data[field] = [(cells[index].strip(WHITESPACE)
+        data[field] = [(cells[index].strip()
                         if index is not None and index < len(cells) else None)
                        for _, cells in records]
     extra_base = {"zip_entry": table.source.entry} if table.source.entry else {}
@@ -305,7 +306,7 @@ def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
         _extra_json({**extra_base, **{(headers[i] if i < len(headers) else f"column {i + 1}"): cell
                                       for i, cell in enumerate(cells)
                                       if i not in used and (i < len(headers)
-                                                            or cell.strip(WHITESPACE))}})
+                                                            or cell.strip())}})
         for _, cells in records]
     return pd.DataFrame(data)
 
@@ -355,75 +356,89 @@ def read_rma_log(path: Path) -> ParsedExport:
 
 
 @dataclass(frozen=True)
-class StagedExport:
-    rows: int
+class TablePlan:
+    """One CSV table of an inventory export with its header read and checked, ready to stage."""
+    entry: str | None  # the zip entry it came from
+    source: Path  # the upload, or the zip entry extracted to the scratch folder
+    path: Path  # its text as UTF-8 for DuckDB: the source, or a converted copy in scratch
+    separator: str
+    headers: tuple[str, ...]
+    header_row: int  # also the physical lines up to the header, where duckdb_readable
+    columns: tuple[tuple[str, int], ...]  # field, column index
+    data_lines: int  # physical lines after the header
+    # Every record is one line and holds nothing DuckDB's reader could take differently from
+    # the reference reader (NUL and other control characters, lone CRs; overlong lines make
+    # DuckDB decline).
+    duckdb_readable: bool
+    # A cell may hold white space DuckDB's plain trim() keeps (a tab, say): its cells are then
+    # trimmed of every character str.strip() trims (the slower trim).
+    full_trim: bool
+
+    @property
+    def layout(self) -> tuple:
+        """Tables of one layout are read by DuckDB together."""
+        return self.separator, self.headers, self.header_row
+
+    def extra_columns(self) -> dict[str, int]:
+        """The unused columns kept in extra_json, header -> 1-based index (0: zip entry name),
+        in the order `_extra_json` writes them."""
+        used = {index for _, index in self.columns}
+        extra = {"zip_entry": 0} if self.entry else {}
+        extra.update({header: index + 1 for index, header in enumerate(self.headers)
+                      if index not in used})
+        return dict(sorted(extra.items()))
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    tables: tuple[TablePlan, ...]
     encoding: str
     separator: str
-    columns: dict[str, str]  # field -> the header it was read from
+    columns: dict[str, str]  # field -> the header it was read from (first table)
+
+    @property
+    def data_lines(self) -> int:
+        return sum(table.data_lines for table in self.tables)
 
 
-def stage_inventory_export(con, path: Path, snapshot_id: str) -> StagedExport:
-    """Read a Lens device export into the staging table `staged_inventory` under
-    `snapshot_id`: the same rows as `read_inventory_export`, and the same errors.
-
-    A table whose every record is one line goes through DuckDB's CSV reader (strict: any
-    irregularity makes it decline); anything else (blank lines, line breaks inside quotes,
-    ragged rows, NUL bytes, very long fields) is read record by record by the reference
-    reader. Either way nothing is left staged when it raises."""
-    from pipelines.warehouse import load_frame, run_sql
-
+def plan_inventory_export(path: Path, scratch: Path) -> ExportPlan:
+    """An inventory export's tables with their headers read and checked, without reading the
+    rows (export_staging.py does, many exports at a time). Raises `UnreadableExport` as
+    `read_inventory_export` does for anything wrong with the file as a whole or its header.
+    Zip entries and text not in UTF-8 are written to `scratch` as UTF-8 files."""
     csv.field_size_limit(MAX_FIELD_CHARS)
-    try:
-        with _sources(path) as sources:
-            tables = _inventory_tables(sources)
-            rows = 0
-            for table in tables:
-                staged = _stage_with_duckdb(con, table, snapshot_id)
-                if staged is None:
-                    frame = _frame(table, tuple(INVENTORY_ALIASES))
-                    load_frame(con, "stage_inventory_frame.sql", frame, snapshot_id=snapshot_id)
-                    staged = len(frame)
-                rows += staged
-    except UnreadableExport:
-        run_sql(con, "unstage_snapshot.sql", snapshot_id=snapshot_id)
-        raise
+    with _sources(path, scratch) as sources:
+        tables = _inventory_tables(sources)
+        plans = tuple(_plan(table, scratch) for table in tables)
     first = tables[0]
-    return StagedExport(rows, first.source.encoding, first.separator,
-                        {field: first.headers[i] for field, i in first.columns.items()})
+    return ExportPlan(plans, first.source.encoding, first.separator,
+                      {field: first.headers[i] for field, i in first.columns.items()})
 
 
-def _stage_with_duckdb(con, table: _Table, snapshot_id: str) -> int | None:
-    """The table's rows staged by DuckDB's reader, or None (nothing staged) where it could
-    differ from the reference reader."""
-    import duckdb
-
-    from pipelines.warehouse import fetch_value, run_sql
-
+def _plan(table: _Table, scratch: Path) -> TablePlan:
     source, text = table.source, table.source.text
-    if (table.lines_read != table.header_row or _CONTROL.search(text)
-            or text.count("\r") != text.count("\r\n") or _LONG_FIELD.search(text)):
-        return None
-    data_lines = text.count("\n") + (not text.endswith("\n")) - table.lines_read
-    extra = _extra_columns(table)
-    with tempfile.TemporaryDirectory(prefix="polyrecon-utf8-") as private:
-        path = source.path
-        if source.encoding != "utf-8":  # DuckDB reads UTF-8: hand it a converted copy
-            path = Path(private) / "export.csv"
-            path.write_text(text, encoding="utf-8", newline="")
-        try:
-            run_sql(con, "read_export_cells.sql", path=str(path), skip=table.lines_read,
-                    delim=table.separator, max_line_size=MAX_LINE_CHARS * 4 + 1,
-                    columns={f"c{i}": "VARCHAR" for i in range(len(table.headers))})
-        except duckdb.Error:
-            return None
-    if fetch_value(con, "export_cell_rows.sql") != data_lines:
-        return None  # blank lines or line breaks inside quotes: record numbers need Python
-    return fetch_value(con, "stage_export_cells.sql", snapshot_id=snapshot_id,
-                       first_row=table.header_row + 1, whitespace=WHITESPACE,
-                       **{f"{field}_at": table.columns.get(field, -1) + 1
-                          for field in INVENTORY_ALIASES},
-                       extra_keys=list(extra), extra_at=list(extra.values()),
-                       zip_entry=source.entry or "")
+    path = source.path
+    if source.encoding not in ("utf-8", "utf-8-sig"):  # DuckDB reads UTF-8 (a BOM sits in
+        handle, name = tempfile.mkstemp(suffix=".csv", dir=scratch)  # the skipped header)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as copy:
+            copy.write(text)
+        path = Path(name)
+    readable = (table.lines_read == table.header_row
+                and not any(character in text for character in _CONTROL_CHARACTERS)
+                and ("\r" not in text or text.count("\r") == text.count("\r\n")))
+    full_trim = any(character in text for character in _NOT_TRIMMED_BY_DUCKDB[1:]) or (
+        "\t" in text if table.separator != "\t" else '"' in text)  # a tab cell is quoted
+    return TablePlan(source.entry, source.path, path, table.separator, tuple(table.headers),
+                     table.header_row, tuple(table.columns.items()),
+                     text.count("\n") + (not text.endswith("\n")) - table.lines_read, readable,
+                     full_trim)
+
+
+def read_planned_table(table: TablePlan) -> pd.DataFrame:
+    """A planned table's rows by the reference reader (the path DuckDB declined)."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    opened = _open_table(_read_source(table.source, table.entry), INVENTORY_ALIASES)
+    return _frame(opened, tuple(INVENTORY_ALIASES))
 
 
 # --- the Lens GraphQL API ---------------------------------------------------------------------

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import stat
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +24,8 @@ from pathlib import Path
 from pipelines.audit import audit_rma_log
 from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import Contracts
-from pipelines.ingest_lens import UnreadableExport, read_rma_log, stage_inventory_export
+from pipelines.export_staging import stage_exports
+from pipelines.ingest_lens import ExportPlan, UnreadableExport, plan_inventory_export, read_rma_log
 from pipelines.months import Month, month_in_name
 from pipelines.progress import track
 from pipelines.quality import QualityGate
@@ -116,12 +119,14 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
     with open_warehouse(workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)  # the audit classifies models
-        intake = _Intake(con, workspace, contracts, gate or QualityGate.shared())
-        for path in track(waiting, "Taking in inbox files"):
-            arrival = _claim(workspace, path)
-            if arrival is not None:
-                intake.take(arrival)
-        intake.publish()
+        with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
+            intake = _Intake(con, workspace, contracts, gate or QualityGate.shared(),
+                             Path(scratch))
+            for path in track(waiting, "Taking in inbox files"):
+                arrival = _claim(workspace, path)
+                if arrival is not None:
+                    intake.take(arrival)
+            intake.publish()
     return intake.results()
 
 
@@ -171,22 +176,29 @@ def _not_a_plain_file(path: Path) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Staged:
+class _Planned:
     arrival: _Arrival
-    snapshot: StagedSnapshot
+    plan: ExportPlan
+    snapshot_id: str
+    receipt: int
+    digest: str
+    received_at: datetime
     target: Path
     slot: int  # its place among the results
 
 
 class _Intake:
-    """Files settled in arrival order. Readable inventory exports are staged and published in
-    batches (one transaction each, see snapshot_batch.py); everything else is settled at once.
-    A file's result is reported once its batch is published."""
+    """Files settled in arrival order. Inventory exports whose header is sound are planned, then
+    read (export_staging.py), audited and published in batches (one transaction each, see
+    snapshot_batch.py); everything else is settled at once. A file's result is reported once
+    its batch is published."""
 
-    def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate):
+    def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
+                 scratch: Path):
         self.con, self.workspace, self.contracts, self.gate = con, workspace, contracts, gate
+        self.scratch = scratch  # converted copies of planned exports, until they are staged
         self.batch = SnapshotBatch(con, gate)
-        self.staged: list[_Staged] = []
+        self.planned: list[_Planned] = []
         self.slots: list[IntakeResult | None] = []
 
     def results(self) -> list[IntakeResult]:
@@ -198,7 +210,8 @@ class _Intake:
             result = self._settle(arrival)
         if result is not None:
             self._report(len(self.slots) - 1, result)
-        if len(self.staged) >= BATCH_FILES or self.batch.rows >= BATCH_ROWS:
+        if len(self.planned) >= BATCH_FILES \
+                or sum(p.plan.data_lines for p in self.planned) >= BATCH_ROWS:
             self.publish()
 
     def _report(self, slot: int, result: IntakeResult) -> None:
@@ -225,7 +238,7 @@ class _Intake:
         # named for another month are that month's snapshot: a small, stable customer's export
         # can be identical two months running, and that month must not show NO_DATA.
         snapshot_id = f"{customer_id}/{arrival.month}/{digest}"
-        if any(s.snapshot.snapshot_id == snapshot_id for s in self.staged):
+        if any(p.snapshot_id == snapshot_id for p in self.planned):
             self.publish()  # the same content twice in one batch: settle the first one first
         loaded = fetch_value(con, "find_loaded_file.sql", customer_id=customer_id,
                              sha256=digest, month=str(arrival.month), kind=arrival.kind)
@@ -233,19 +246,14 @@ class _Intake:
             return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
         if arrival.kind == "rma":
             return self._take_rma_log(arrival, digest, received_at)
-        receipt = next_receipt(con)
         try:
-            staged = stage_inventory_export(con, arrival.claimed, snapshot_id)
+            plan = plan_inventory_export(arrival.claimed, self.scratch)
         except UnreadableExport as error:
             return _quarantine(con, workspace, arrival, digest, received_at, str(error))
         target = _free_path(workspace.archive / customer_id / str(arrival.month) / arrival.name,
-                            {s.target for s in self.staged})
-        self.batch.add(StagedSnapshot(
-            snapshot_id, customer_id, str(arrival.month), receipt, received_at, "lens_csv",
-            arrival.name, digest, staged.rows,
-            workspace.quarantine / customer_id / f"{target.name}.rejected.csv"))
-        self.staged.append(_Staged(arrival, self.batch.snapshots[-1], target,
-                                   len(self.slots) - 1))
+                            {p.target for p in self.planned})
+        self.planned.append(_Planned(arrival, plan, snapshot_id, next_receipt(con), digest,
+                                     received_at, target, len(self.slots) - 1))
         return None
 
     def _take_rma_log(self, arrival: _Arrival, digest: str, received_at: datetime
@@ -271,26 +279,42 @@ class _Intake:
                             str(arrival.month), arrival.kind)
 
     def publish(self) -> None:
-        """Publish the staged exports in one transaction, then archive them."""
-        if not self.staged:
+        """Read, audit and publish the planned exports (one transaction), then archive them."""
+        if not self.planned:
             return
-        staged, self.staged = self.staged, []
-        workspace = self.workspace
+        planned, self.planned = self.planned, []
+        con, workspace = self.con, self.workspace
+        with timed("intake"):
+            rows, unreadable = stage_exports(con, [(p.snapshot_id, p.plan) for p in planned])
+        shutil.rmtree(self.scratch)  # the converted copies are staged now
+        self.scratch.mkdir()
+        for p in planned:
+            if p.snapshot_id in unreadable:
+                self._report(p.slot, _quarantine(con, workspace, p.arrival, p.digest,
+                                                 p.received_at, str(unreadable[p.snapshot_id])))
+        planned = [p for p in planned if p.snapshot_id not in unreadable]
+        snapshots = {p.snapshot_id: StagedSnapshot(
+            p.snapshot_id, p.arrival.customer_id, str(p.arrival.month), p.receipt,
+            p.received_at, "lens_csv", p.arrival.name, p.digest, rows[p.snapshot_id],
+            workspace.quarantine / p.arrival.customer_id / f"{p.target.name}.rejected.csv")
+            for p in planned}
+        for snapshot in snapshots.values():
+            self.batch.add(snapshot)
 
         def log_intake() -> None:
-            for s in staged:
-                _log_intake(self.con, s.arrival, s.snapshot.receipt_seq, s.snapshot.sha256,
-                            s.snapshot.received_at, "loaded", workspace.relative(s.target),
-                            None)
+            for p in planned:
+                _log_intake(con, p.arrival, p.receipt, p.digest, p.received_at, "loaded",
+                            workspace.relative(p.target), None)
 
         findings = self.batch.publish(log_intake)
-        for s in staged:
-            _move(s.arrival.claimed, s.target)
-            self._report(s.slot, IntakeResult(
-                s.arrival.shown, s.arrival.customer_id, "loaded",
-                f"inventory for {s.arrival.month}, {s.snapshot.row_count} rows"
-                + _notes(workspace, findings[s.snapshot.snapshot_id], s.snapshot.rejected_file),
-                str(s.arrival.month), s.arrival.kind))
+        for p in planned:
+            _move(p.arrival.claimed, p.target)
+            snapshot = snapshots[p.snapshot_id]
+            self._report(p.slot, IntakeResult(
+                p.arrival.shown, p.arrival.customer_id, "loaded",
+                f"inventory for {p.arrival.month}, {snapshot.row_count} rows"
+                + _notes(workspace, findings[p.snapshot_id], snapshot.rejected_file),
+                str(p.arrival.month), p.arrival.kind))
 
 
 def _notes(workspace: Workspace, findings: list, rejected: Path) -> str:

@@ -77,6 +77,7 @@ class SnapshotBatch:
                 **vars(s), "previous_month": str(Month.parse(s.month).plus(-1))}
                 for s in self.snapshots]).drop(columns=["rejected_file"]))
             with timed("validation"):
+                run_sql(con, "key_staged_rows.sql")
                 findings = audit_staged_snapshots(con, self._gate, self.snapshots)
             with timed("load"):
                 if fetch_value(con, "staged_reloads.sql"):

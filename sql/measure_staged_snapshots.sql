@@ -1,44 +1,29 @@
 -- Write-audit-publish: the quality measurements of each staged snapshot, one row per snapshot,
--- with the SQL rules of the warehouse (identity, model, catalog category) for the GX suite.
+-- from its keyed rows (sql/key_staged_rows.sql) and the catalog, for the GX suite.
 -- The previous month's devices are those of the customer's snapshot for that month as it stood
 -- when this one was received: published before, or earlier in the same batch.
 CREATE OR REPLACE TEMP TABLE staged_measurements AS
-WITH keyed AS (
-    SELECT
-        snapshot_id,
-        row_number,
-        normalize_model(model) AS model_key,
-        device_identity(serial, mac, lens_device_id) AS identity,
-        nullif(upper(trim(serial)), '') AS serial_key,
-        nullif(upper(regexp_replace(coalesce(mac, ''), '[\s:.\-]', '', 'g')), '') AS mac_key
-    FROM staged_inventory
-),
-classes AS (
+WITH classes AS (
     SELECT model_key, coalesce(model_class(model_key).category, 'unclassified') AS category
-    FROM (SELECT DISTINCT model_key FROM keyed WHERE model_key IS NOT NULL)
-),
-flagged AS (
-    SELECT
-        k.*,
-        c.category,
-        k.identity IS NOT NULL AND row_number() OVER (
-            PARTITION BY k.snapshot_id, k.identity ORDER BY k.row_number) > 1 AS listed_again
-    FROM keyed AS k
-    LEFT JOIN classes AS c USING (model_key)
+    FROM (SELECT DISTINCT model_key FROM staged_keyed WHERE model_key IS NOT NULL)
 ),
 measured AS (
     SELECT
-        snapshot_id,
+        k.snapshot_id,
         count(*) AS rows,
-        count(*) FILTER (WHERE identity IS NULL) AS without_identity,
-        count(*) FILTER (WHERE model_key IS NULL) AS without_model,
-        count(*) FILTER (WHERE NOT regexp_full_match(serial_key, $serial_pattern)) AS odd_serials,
-        count(*) FILTER (WHERE NOT regexp_full_match(mac_key, $mac_pattern)) AS odd_macs,
-        count(*) FILTER (WHERE listed_again) AS listed_again,
-        count(*) FILTER (WHERE category = 'unclassified') AS unclassified,
-        count(DISTINCT identity) FILTER (WHERE model_key IS NOT NULL) AS devices
-    FROM flagged
-    GROUP BY snapshot_id
+        count(*) FILTER (WHERE k.identity IS NULL) AS without_identity,
+        count(*) FILTER (WHERE k.model_key IS NULL) AS without_model,
+        count(*) FILTER (WHERE NOT regexp_full_match(nullif(upper(trim(k.serial)), ''),
+                                                     $serial_pattern)) AS odd_serials,
+        count(*) FILTER (WHERE NOT regexp_full_match(
+            nullif(upper(regexp_replace(k.mac, '[\s:.\-]', '', 'g')), ''), $mac_pattern))
+            AS odd_macs,
+        count(k.identity) - count(DISTINCT k.identity) AS listed_again,
+        count(*) FILTER (WHERE c.category = 'unclassified') AS unclassified,
+        count(DISTINCT k.identity) FILTER (WHERE k.model_key IS NOT NULL) AS devices
+    FROM staged_keyed AS k
+    LEFT JOIN classes AS c USING (model_key)
+    GROUP BY k.snapshot_id
 ),
 counted AS (  -- a snapshot without rows has no measured row: all its counts are 0
     SELECT

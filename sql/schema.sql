@@ -46,16 +46,49 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
     room            VARCHAR,
     lens_device_id  VARCHAR,
     device_name     VARCHAR,
-    extra_json      VARCHAR            -- the columns we do not use, kept as received
+    extra_json      VARCHAR,           -- the columns we do not use, kept as received
+    identity        VARCHAR,           -- device_identity(serial, mac, lens_device_id), stored:
+    model_key       VARCHAR            -- normalize_model(model), so no query recomputes them
+);
+
+-- Distinct devices per snapshot and model (the device's representative model, as in
+-- snapshot_devices), kept as snapshots are published: counting a month never scans raw rows.
+CREATE TABLE IF NOT EXISTS snapshot_models (
+    snapshot_id  VARCHAR NOT NULL,
+    model_key    VARCHAR NOT NULL,
+    devices      INTEGER NOT NULL
+);
+
+-- Every normalised model the raw layer holds, kept as snapshots are published: classifying
+-- them (model_classes) never scans the raw layer.
+CREATE TABLE IF NOT EXISTS seen_models (
+    model_key  VARCHAR NOT NULL
 );
 
 -- Where an intake batch is read and audited before it is published (write-audit-publish):
 -- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
-CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
+CREATE TEMP TABLE IF NOT EXISTS staged_inventory (
+    snapshot_id     VARCHAR NOT NULL,
+    row_number      INTEGER NOT NULL,
+    serial          VARCHAR,
+    mac             VARCHAR,
+    model           VARCHAR,
+    site            VARCHAR,
+    room            VARCHAR,
+    lens_device_id  VARCHAR,
+    device_name     VARCHAR,
+    extra_json      VARCHAR
+);
 
--- A CSV cell as a field: trimmed of `whitespace`; null where the export has no such column.
-CREATE OR REPLACE MACRO export_field(cells, field_index, whitespace) AS
-    CASE WHEN field_index > 0 THEN trim(coalesce(cells[field_index], ''), whitespace) END;
+-- A CSV cell as a field, trimmed as str.strip() trims: DuckDB's plain trim() does where the
+-- file holds no other white space, else the slower trim of every such character (`whitespace`);
+-- null where the export has no such column.
+CREATE OR REPLACE MACRO export_field(cells, field_index, full_trim, whitespace) AS
+    CASE
+        WHEN field_index = 0 THEN NULL
+        WHEN full_trim THEN trim(cells[field_index], whitespace)
+        ELSE trim(cells[field_index])
+    END;
 
 CREATE TABLE IF NOT EXISTS raw_rma (
     sha256       VARCHAR NOT NULL,

@@ -1,20 +1,31 @@
--- Staging a CSV export, step 2: the fields trimmed as the Python reader trims them, the unused
--- columns as extra_json (0 in extra_at stands for the zip entry's name), blank records left
--- out but counted in the row numbers. Answers with the number of rows staged.
+-- Staging CSV exports of one layout, step 2, for the files in `staged_rows` (path, snapshot_id,
+-- first_row, zip_entry, full_trim): the fields trimmed as the Python reader trims them,
+-- the unused columns as extra_json (extra_at indexes the cells after the zip entry's name),
+-- blank records left out but counted in the row numbers (a record with a model is not blank:
+-- that cheap test spares the full one almost always).
 INSERT INTO staged_inventory
-SELECT
-    $snapshot_id,
-    $first_row + rowid,
-    export_field(cells, $serial_at, $whitespace),
-    export_field(cells, $mac_at, $whitespace),
-    export_field(cells, $model_at, $whitespace),
-    export_field(cells, $site_at, $whitespace),
-    export_field(cells, $room_at, $whitespace),
-    export_field(cells, $lens_device_id_at, $whitespace),
-    export_field(cells, $device_name_at, $whitespace),
-    to_json(map($extra_keys::VARCHAR[],
-                list_transform($extra_at::INTEGER[],
-                               lambda i: CASE WHEN i = 0 THEN $zip_entry
-                                              ELSE coalesce(cells[i], '') END)))
-FROM export_cells
-WHERE len(list_filter(cells, lambda c: trim(coalesce(c, ''), $whitespace) <> '')) > 0;
+WITH first_records AS (
+    SELECT filename, min(rowid) AS first_rowid FROM export_cells GROUP BY filename
+),
+fields AS (
+    SELECT
+        f.snapshot_id,
+        f.first_row + c.rowid - r.first_rowid AS row_number,
+        export_field(c.cells, $serial_at, f.full_trim, $whitespace) AS serial,
+        export_field(c.cells, $mac_at, f.full_trim, $whitespace) AS mac,
+        export_field(c.cells, $model_at, f.full_trim, $whitespace) AS model,
+        export_field(c.cells, $site_at, f.full_trim, $whitespace) AS site,
+        export_field(c.cells, $room_at, f.full_trim, $whitespace) AS room,
+        export_field(c.cells, $lens_device_id_at, f.full_trim, $whitespace) AS lens_device_id,
+        export_field(c.cells, $device_name_at, f.full_trim, $whitespace) AS device_name,
+        to_json(map($extra_keys::VARCHAR[],
+                    list_select(list_prepend(f.zip_entry, c.cells), $extra_at::INTEGER[])))
+            AS extra_json,
+        c.cells
+    FROM export_cells AS c
+    JOIN first_records AS r USING (filename)
+    JOIN staged_rows AS f ON f.path = c.filename
+)
+SELECT * EXCLUDE (cells)
+FROM fields
+WHERE model <> '' OR trim(array_to_string(cells, ''), $whitespace) <> '';

@@ -12,15 +12,15 @@ SELECT
     r.snapshot_id,
     r.row_number,
     r.model,
-    normalize_model(r.model) AS model_key,
-    device_identity(r.serial, r.mac, r.lens_device_id) AS identity,
+    r.model_key,
+    r.identity,
     r.serial,
     r.mac,
     r.site,
     r.room,
     r.lens_device_id,
     r.device_name,
-    inventory_reject_reason(identity, model_key) AS reject_reason
+    inventory_reject_reason(r.identity, r.model_key) AS reject_reason
 FROM raw_inventory AS r;
 
 -- One row per device and snapshot. Of duplicate rows the representative is chosen by value,
@@ -63,7 +63,7 @@ CREATE OR REPLACE MACRO model_class(model_key) AS (
 -- Every model seen anywhere, classified.
 CREATE OR REPLACE VIEW model_classes AS
 WITH seen AS (
-    SELECT DISTINCT normalize_model(model) AS model_key FROM raw_inventory
+    SELECT model_key FROM seen_models
     UNION
     SELECT DISTINCT normalize_model(model) FROM raw_rma
 ),

@@ -13,12 +13,12 @@ def classify(models, catalog_rows):
     run_sql(con, "schema.sql")
     run_sql(con, "views.sql")
     store_catalog(con, catalog_rows)
-    for i, model in enumerate(models):
-        con.execute("INSERT INTO raw_inventory (snapshot_id, row_number, serial, model) "
-                    "VALUES ('s', ?, 'X', ?)", [i, model])
+    keys = {model: con.execute("SELECT normalize_model(?)", [model]).fetchone()[0]
+            for model in models}
+    for key in filter(None, set(keys.values())):  # as publishing a snapshot records them
+        con.execute("INSERT INTO seen_models VALUES (?)", [key])
     found = dict(con.execute("SELECT model_key, category || coalesce(' ' || end_of_service, '') "
                              "FROM model_classes").fetchall())
-    keys = dict(con.execute("SELECT model, normalize_model(model) FROM raw_inventory").fetchall())
     return {model: found.get(keys[model], "rejected") for model in models}
 
 

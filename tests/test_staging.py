@@ -7,8 +7,9 @@ import zipfile
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from pipelines.ingest_lens import UnreadableExport, read_inventory_export, stage_inventory_export
-from pipelines.warehouse import fetch_value, open_warehouse
+from pipelines.export_staging import stage_exports
+from pipelines.ingest_lens import UnreadableExport, plan_inventory_export, read_inventory_export
+from pipelines.warehouse import open_warehouse
 from pipelines.workspace import Workspace
 
 COLUMNS = ["row_number", "serial", "mac", "model", "site", "room", "lens_device_id",
@@ -17,7 +18,8 @@ HEADERS = ["Serial Number", "MAC Address", "Hardware Model", "Site", "Room", "De
            "Note", "Note", "serial_number", "device_model", " model ", "zip_entry", ""]
 CELL = st.one_of(
     st.text(alphabet=st.sampled_from("ab1 é€=-+@.:"), max_size=8),  # mostly ordinary cells
-    st.text(alphabet=st.sampled_from('ab1 \t,;"\r\n\x00é€\xa0=-+@\x0b'), max_size=8))
+    st.text(alphabet=st.sampled_from('ab1 \t,;"\r\n\x00é€\xa0\x85\u2028\u3000=-+@\x0b'),
+            max_size=8))
 HEADER = st.builds(lambda identity, model, extra, order: order(
     [identity, model, *extra]),
     st.sampled_from(["Serial Number", "MAC Address", "Device ID", "serial_number"]),
@@ -32,15 +34,30 @@ def warehouse(tmp_path_factory):
         yield con
 
 
-def _staged(con, path):
+def _staged_many(con, paths, scratch):
+    """Each file's staged rows, or its error, staging all of them at once."""
     con.execute("DELETE FROM staged_inventory")
-    try:
-        stage_inventory_export(con, path, "s")
-    except UnreadableExport as error:
-        assert con.execute("SELECT count(*) FROM staged_inventory").fetchone()[0] == 0
-        return str(error)
-    frame = con.execute(f"SELECT {', '.join(COLUMNS)} FROM staged_inventory").df()
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    outcome, plans = {}, []
+    for path in paths:
+        try:
+            plans.append((str(path), plan_inventory_export(path, scratch)))
+        except UnreadableExport as error:
+            outcome[str(path)] = str(error)
+    rows, failed = stage_exports(con, plans)
+    for snapshot_id, error in failed.items():
+        outcome[snapshot_id] = str(error)
+    for snapshot_id, count in rows.items():
+        frame = con.execute(f"SELECT {', '.join(COLUMNS)} FROM staged_inventory "
+                            f"WHERE snapshot_id = ? ORDER BY row_number", [snapshot_id]).df()
+        assert len(frame) == count
+        outcome[snapshot_id] = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    assert con.execute("SELECT count(DISTINCT snapshot_id) FROM staged_inventory").fetchone()[0] \
+        == len([r for r in rows.values() if r])  # nothing staged for an unreadable export
+    return [outcome[str(path)] for path in paths]
+
+
+def _staged(con, path):
+    return _staged_many(con, [path], path.parent)[0]
 
 
 def _reference(path):
@@ -87,7 +104,7 @@ def test_a_clean_export_is_read_by_duckdb(warehouse, tmp_path):
                     + "".join(f" sn{i} ,Poly Studio X30,Köln,x{i}\n" for i in range(500)),
                     encoding="utf-8")
     rows = _staged(warehouse, path)
-    assert fetch_value(warehouse, "export_cell_rows.sql") == 500  # DuckDB read every record
+    assert warehouse.execute("SELECT count(*) FROM export_cells").fetchone()[0] == 500  # DuckDB
     assert rows == _reference(path)
     assert rows[0] == {"row_number": 2, "serial": "sn0", "mac": None,
                        "model": "Poly Studio X30", "site": "Köln", "room": None,
@@ -103,6 +120,20 @@ def test_blank_lines_and_quoted_line_breaks_keep_spreadsheet_row_numbers(warehou
     assert rows == _reference(path)
     assert [(r["row_number"], r["serial"], r["room"]) for r in rows] == [
         (3, "A1", "Room\n4"), (5, "A2", "R")]
+
+
+def test_exports_of_one_layout_are_read_together_and_a_bad_one_alone(warehouse, tmp_path):
+    header = "Serial Number;Hardware Model;Site\n"
+    texts = [header + "".join(f"S{n}x{i};Poly Trio 8800;Site {i}\n" for i in range(3))
+             for n in range(4)]
+    texts[2] = header + "S1;Poly Trio 8800;A;surplus cell\nS2;Poly Trio 8800;B\n"  # ragged
+    texts.append(header + "S1;Poly Trio 8800;A\n\nS2;Poly Trio 8800;B\n")  # a blank line
+    paths = []
+    for n, text in enumerate(texts):
+        paths.append(tmp_path / f"export-{n}.csv")
+        paths[-1].write_text(text, encoding="utf-8")
+    assert _staged_many(warehouse, paths, tmp_path) == [_reference(path) for path in paths]
+    assert [r["row_number"] for r in _reference(paths[4])] == [2, 4]
 
 
 def test_an_unreadable_second_zip_entry_leaves_nothing_staged(warehouse, tmp_path):

@@ -1,0 +1,267 @@
+"""Benchmark: the monthly job against the physical floor, at several partner sizes.
+
+Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--sizes 100000,1000000]`). For each
+size it generates a partner with the demo generator (5,000 devices per customer, one month),
+then measures as whole processes, each with its peak memory (RSS):
+- the floor: DuckDB alone reading the same CSV files and counting distinct serials per file
+  and model; and a plain pandas script doing the same counting (benchmarks/counting.py);
+- the pipeline: `ingest` (split by its in-process timers into intake, validation and load),
+  `reconcile`, and `report --customer` for one customer; plus the median time to render one
+  customer's report in a process that renders several;
+and checks the result: the devices the pipeline counted equal the floor's count, and a second
+`reconcile` writes byte-identical files. It prints a table and writes benchmarks/results.md
+with the machine it ran on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZES = (100_000, 1_000_000, 5_000_000)
+DEVICES_PER_CUSTOMER = 5_000
+MONTH = "2026-10"
+RENDER_SAMPLE = 8  # customers rendered in one process; the first pays the imports
+TARGETS = """\
+- ingest + validate + load + reconcile at the largest size within 4x the DuckDB floor, and
+  faster than the plain pandas script;
+- time grows linearly: 5M rows take at most 5.5x the time of 1M;
+- peak memory under 2 GB at 5M rows;
+- report rendering under 0.5 s per customer (median);
+- `python -m pipelines --help` under 1 s."""
+
+
+@dataclass
+class Process:
+    seconds: float
+    peak_mb: float
+    stdout: str
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def run_process(*args: str) -> Process:
+    """Run `python args…` from the project root; wall time, peak RSS and its stage timers."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out, stderr=err,
+                                 env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        raise SystemExit(f"`{' '.join(args)}` failed ({child.returncode}):\n{stderr[-3000:]}")
+    stages = {}
+    timing = re.search(r"Time per stage: (.*)", stderr)
+    if timing:
+        stages = {name: float(value) for name, value in
+                  re.findall(r"(\w+) ([\d.]+) s", timing.group(1))}
+    return Process(seconds, usage.ru_maxrss / 1024, stdout, stages)
+
+
+def render_sample(home: str, month: str) -> None:
+    """(In a child process.) Seconds to render each of the first customers' reports."""
+    from pipelines.config import load_config
+    from pipelines.months import Month
+    from pipelines.reconcile import compute_month
+    from pipelines.render import render_month
+    from pipelines.warehouse import open_warehouse
+    from pipelines.workspace import Workspace
+
+    config = load_config(Workspace.resolve(home))
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = compute_month(con, config, Month.parse(month))
+    times = []
+    for customer in config.contracts.customers[:RENDER_SAMPLE]:
+        started = time.perf_counter()
+        outcome = render_month(config, result.month, customer.id, result)
+        times.append(time.perf_counter() - started)
+        assert not outcome.failed, outcome.failed
+    print(json.dumps(times))
+
+
+@dataclass
+class SizeResult:
+    rows: int
+    files: int
+    floor: Process
+    pandas: Process
+    ingest: Process
+    reconcile: Process
+    report: Process
+    render_times: list[float]
+    devices_checked: int
+
+    @property
+    def pipeline_seconds(self) -> float:
+        return self.ingest.seconds + self.reconcile.seconds
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.ingest.peak_mb, self.reconcile.peak_mb, self.report.peak_mb)
+
+    @property
+    def render_median(self) -> float:
+        return statistics.median(self.render_times[1:])
+
+
+def measure(rows: int, scratch: Path) -> SizeResult:
+    from pipelines.demo_data import build_partner_workspace
+
+    home = scratch / f"partner-{rows}"
+    customers = rows // DEVICES_PER_CUSTOMER
+    print(f"\n{rows:,} rows: generating {customers} customers ...", flush=True)
+    demo = build_partner_workspace(home, MONTH, customers, DEVICES_PER_CUSTOMER)
+    inbox = str(home / "inbox")
+    floor = run_process("benchmarks/counting.py", "duckdb", inbox)
+    print(f"  floor (DuckDB)   {floor.seconds:8.2f} s", flush=True)
+    pandas = run_process("benchmarks/counting.py", "pandas", inbox)
+    print(f"  plain pandas     {pandas.seconds:8.2f} s", flush=True)
+    ingest = run_process("-m", "pipelines", "ingest", "--home", str(home))
+    print(f"  ingest           {ingest.seconds:8.2f} s  {ingest.stages}", flush=True)
+    reconcile = run_process("-m", "pipelines", "reconcile", "--home", str(home), "--month", MONTH)
+    print(f"  reconcile        {reconcile.seconds:8.2f} s", flush=True)
+    devices = _check(home, int(floor.stdout), int(pandas.stdout))
+    report = run_process("-m", "pipelines", "report", "--home", str(home), "--month", MONTH,
+                         "--customer", demo.customer_ids[-1])
+    times = json.loads(run_process(__file__, "render-sample", str(home), MONTH).stdout)
+    print(f"  report (1)       {report.seconds:8.2f} s; median per customer "
+          f"{statistics.median(times[1:]):.2f} s", flush=True)
+    shutil.rmtree(home)
+    return SizeResult(rows, customers, floor, pandas, ingest, reconcile, report, times, devices)
+
+
+def _check(home: Path, floor_devices: int, pandas_devices: int) -> int:
+    """No correctness traded for speed: every device the floor counts is counted once, and
+    reconciling again writes byte-identical files (the rules' rerun property)."""
+    import csv
+
+    folder = home / "reports" / MONTH
+    first = {name: (folder / name).read_bytes() for name in ("reconciliation.csv", "rma.csv")}
+    with (folder / "reconciliation.csv").open(encoding="utf-8") as handle:
+        counted = sum(int(row["devices_counted"] or 0) + int(row["eol_excluded"] or 0)
+                      for row in csv.DictReader(handle))
+    if not counted == floor_devices == pandas_devices:
+        raise SystemExit(f"devices differ: pipeline {counted}, DuckDB floor {floor_devices}, "
+                         f"pandas {pandas_devices}")
+    run_process("-m", "pipelines", "reconcile", "--home", str(home), "--month", MONTH)
+    if any((folder / name).read_bytes() != data for name, data in first.items()):
+        raise SystemExit("reconciling again changed reconciliation.csv or rma.csv")
+    return counted
+
+
+def help_seconds() -> float:
+    return statistics.median(run_process("-m", "pipelines", "--help").seconds for _ in range(5))
+
+
+def machine() -> str:
+    memory = next((int(line.split()[1]) // 1024 for line in
+                   Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    import duckdb
+    import pandas
+
+    return (f"{os.cpu_count()} cores ({cpu}), {memory / 1024:.1f} GiB memory, "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+            f"DuckDB {duckdb.__version__}, pandas {pandas.__version__}")
+
+
+def report(results: list[SizeResult], help_time: float) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (benchmarks/run.py) on {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {machine()}.",
+        "",
+        "Each size is one month of Lens exports from the demo generator, 5,000 devices per "
+        "customer. Times are whole processes (Python start and imports included); the stage "
+        "split comes from the pipeline's own timers. Pipeline = `ingest` + `reconcile`.",
+        "",
+        "| rows | files | DuckDB floor | pandas | ingest (intake / validation / load) | "
+        "reconcile | pipeline | x floor | x pandas | peak RSS | render median |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        s = r.ingest.stages
+        lines.append(
+            f"| {r.rows:,} | {r.files:,} | {r.floor.seconds:.2f} s | {r.pandas.seconds:.2f} s | "
+            f"{r.ingest.seconds:.2f} s ({s.get('intake', 0):.2f} / {s.get('validation', 0):.2f}"
+            f" / {s.get('load', 0):.2f}) | {r.reconcile.seconds:.2f} s | "
+            f"{r.pipeline_seconds:.2f} s | {r.pipeline_seconds / r.floor.seconds:.1f} | "
+            f"{r.pipeline_seconds / r.pandas.seconds:.2f} | {r.peak_mb:,.0f} MB | "
+            f"{r.render_median:.2f} s |")
+    lines += ["", f"`python -m pipelines --help`: {help_time:.2f} s (median of 5).", "",
+              "Every size was checked: the devices the pipeline counted equal the floor's and "
+              "the pandas script's count, and a second `reconcile` wrote byte-identical files.",
+              "", "## Targets", "", TARGETS, "", "## Outcome", ""]
+    lines += [f"- {verdict}" for verdict in verdicts(results, help_time)]
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(results: list[SizeResult], help_time: float) -> list[str]:
+    largest = results[-1]
+    by_rows = {r.rows: r for r in results}
+    out = [
+        _verdict(largest.pipeline_seconds <= 4 * largest.floor.seconds,
+                 f"{largest.rows:,} rows: pipeline {largest.pipeline_seconds:.1f} s = "
+                 f"{largest.pipeline_seconds / largest.floor.seconds:.1f}x the DuckDB floor "
+                 f"(target 4x)"),
+        _verdict(largest.pipeline_seconds < largest.pandas.seconds,
+                 f"{largest.rows:,} rows: {largest.pipeline_seconds / largest.pandas.seconds:.2f}"
+                 f"x the plain pandas script (target: under 1x)"),
+        _verdict(largest.peak_mb < 2048,
+                 f"{largest.rows:,} rows: peak memory {largest.peak_mb:,.0f} MB (target 2 GB)"),
+        _verdict(all(r.render_median < 0.5 for r in results),
+                 "render median per customer: " + ", ".join(
+                     f"{r.render_median:.2f} s" for r in results) + " (target 0.5 s)"),
+        _verdict(help_time < 1, f"--help {help_time:.2f} s (target 1 s)"),
+    ]
+    if 1_000_000 in by_rows and 5_000_000 in by_rows:
+        ratio = by_rows[5_000_000].pipeline_seconds / by_rows[1_000_000].pipeline_seconds
+        out.insert(2, _verdict(ratio <= 5.5, f"5M rows take {ratio:.2f}x the time of 1M "
+                                             f"(target 5.5x)"))
+    return out
+
+
+def _verdict(met: bool, text: str) -> str:
+    return f"{'met' if met else 'NOT MET'}: {text}"
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["render-sample"]:
+        render_sample(*sys.argv[2:4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="device rows per size, comma separated (default: %(default)s)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.md")
+    args = parser.parse_args()
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    with tempfile.TemporaryDirectory(prefix="polyrecon-bench-") as scratch:
+        results = [measure(rows, Path(scratch)) for rows in sizes]
+    text = report(results, help_seconds())
+    args.output.write_text(text, encoding="utf-8")
+    print("\n" + text)
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
