@@ -68,11 +68,16 @@ def _store(con, subject: str, customer_id: str, month: str, source_name: str,
 
 def _write_rejected(rows: pd.DataFrame, target: Path) -> None:
     """`<file>.rejected.csv` beside the quarantined files: the rows that do not count, why."""
+    from pipelines.safe_csv import neutralise
+
     if rows.empty:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Every cell but the row number is the partner's (or names it): neutralised, so a cell
+    # like `=HYPERLINK(…)` is text when the file is opened in a spreadsheet.
     with target.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(rows.columns)
-        writer.writerows(rows.astype(object).where(rows.notna(), "").itertuples(
-            index=False, name=None))
+        for record in rows.astype(object).where(rows.notna(), "").itertuples(index=False,
+                                                                                name=None):
+            writer.writerow([record[0], *(neutralise(cell) for cell in record[1:])])

@@ -13,6 +13,7 @@ from dataclasses import astuple, fields
 from pathlib import Path
 
 from pipelines.reconcile import MonthResult, ReconciliationRow, RenewalProposal, RmaRow
+from pipelines.safe_csv import neutralise
 from pipelines.workspace import Workspace
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
@@ -34,11 +35,18 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+# The columns of our result files that come from outside (contracts.yaml). The configuration
+# check already keeps them to [a-z0-9-] and [A-Z]; the rule holds should that ever loosen.
+FROM_INPUT = {"customer_id", "currency"}
+
+
 def _csv_text(row_type, rows) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([f.name for f in fields(row_type)])
-    writer.writerows(astuple(row) for row in rows)
+    names = [f.name for f in fields(row_type)]
+    writer.writerow(names)
+    writer.writerows([neutralise(value) if name in FROM_INPUT else value
+                      for name, value in zip(names, astuple(row))] for row in rows)
     return buffer.getvalue()
 
 
