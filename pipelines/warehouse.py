@@ -113,7 +113,9 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
         con = duckdb.connect(str(path), read_only=read_only,
                              config={"memory_limit": memory_limit})
     except duckdb.Error as error:
-        if "lock" in str(error).lower():
+        # DuckDB's words for its file lock ("Could not set lock … Conflicting lock"); a bare
+        # "lock" would also match a damaged file's "block at location …".
+        if re.search(r"\b(set|conflicting) lock\b", str(error), re.IGNORECASE):
             raise RunError(f"the warehouse {path} is in use by another polyrecon process; "
                            f"wait for it to finish and run again") from None
         raise _storage_error(path, error) or RunError(

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import MONTH, ROOT, assert_same, copy_workspace, fingerprint, polyrecon, start
+from harness import MONTH, ROOT, assert_same, copy_workspace, fingerprint, polyrecon, start
 
 RUN = ("run", "--month", MONTH)
 

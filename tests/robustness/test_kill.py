@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import MONTH, assert_same, copy_workspace, fingerprint, polyrecon, start
+from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon, start
 
 RUN = ("run", "--month", MONTH)
 SOAK_KILLS = int(os.environ.get("SOAK_KILLS", 0))
