@@ -20,15 +20,32 @@ MONTH = "2026-10"
 
 # --- workspaces and runs --------------------------------------------------------------------
 
+# Four of the demo's seven customers: a quarantined upload, a true-up, an RMA breach and a
+# renewal among them.
+KEPT_CUSTOMERS = ("cobalt-ridge-engineering", "hanseatische-logistik", "lakeshore-health",
+                  "rheintal-praezision")
+
+
 def small_demo(root: Path, months_from: str = "2026-09") -> Path:
-    """The demo workspace with only its last months' uploads (and its one broken file): the
-    same shapes of data, a run of a few seconds."""
+    """The demo workspace with four customers and only their last months' inventories (their
+    RMA logs and the one broken file kept): the same shapes of data, a run of a few seconds."""
+    import yaml
+
     from pipelines.demo_data import build_demo_workspace
 
     build_demo_workspace(root, MONTH)
+    contracts = root / "config" / "contracts.yaml"
+    data = yaml.safe_load(contracts.read_text(encoding="utf-8"))
+    data["customers"] = [c for c in data["customers"] if c["id"] in KEPT_CUSTOMERS]
+    contracts.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+                         encoding="utf-8")
+    for folder in (root / "inbox").iterdir():
+        if folder.name not in KEPT_CUSTOMERS:
+            shutil.rmtree(folder)
     for path in (root / "inbox").rglob("*"):
         found = re.search(r"\d{4}-\d{2}", path.name)
-        if path.is_file() and found and found[0] < months_from and "notes" not in path.name:
+        if path.is_file() and found and found[0] < months_from \
+                and not path.name.lower().startswith(("rma", "notes")):
             path.unlink()
     return root
 
