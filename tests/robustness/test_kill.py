@@ -80,7 +80,7 @@ CHAINS = {
         ("SIGKILL of `run` while reconciling", RUN, r"Reconciling \S+: 3/"),
         ("SIGKILL of `run` while rendering the reports", RUN, r"Rendering reports for \S+: 2/"),
         ("SIGKILL of `run` after the last customer report (portfolio, e-mail)", RUN,
-         r"Rendering reports for \S+: 7/7"),
+         r"Rendering reports for \S+: 4/4"),
     ],
     "steps": [
         ("SIGKILL of `ingest` alone, part way", ("ingest", "--month", MONTH),
