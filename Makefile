@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 DEMO_HOME ?= var/demo
 
-.PHONY: demo test venv bench bench-lens
+.PHONY: demo test soak venv bench bench-lens
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ demo: venv
 
 test: venv
 	$(VPY) -m pytest -q
+
+# The robustness suite with many more SIGKILL moments (SOAK_KILLS, SOAK_SEED to vary them).
+SOAK_KILLS ?= 200
+soak: venv
+	SOAK_KILLS=$(SOAK_KILLS) $(VPY) -m pytest -q tests/robustness
 
 # Lens API pull throughput and peak memory against the loopback fake (prints a table).
 bench-lens: venv

@@ -161,13 +161,13 @@ def polylens_monthly_reconciliation():
     def send(plan: dict, intake: list[dict], reports: list[str]) -> dict:
         from dataclasses import asdict
 
-        from pipelines.intake import IntakeResult
         from pipelines.jobs import send
         from pipelines.months import Month
 
+        # The notices of quarantined uploads come from the intake ledger: `intake` only
+        # orders this task after the inbox was taken.
         config, login = _with_smtp_connection(_config())
-        outcome = send(config, Month.parse(plan["month"]),
-                       [IntakeResult(**item) for item in intake], login=login)
+        outcome = send(config, Month.parse(plan["month"]), login=login)
         if outcome.still_queued:
             raise RuntimeError(f"{outcome.still_queued} e-mails could not be sent; they stay "
                                f"queued and go out with the retry or the next run")

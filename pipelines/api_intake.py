@@ -90,35 +90,55 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def pull_file_name(tenant_id: str, started: datetime, receipt: int) -> str:
+    return f"lens-api-{tenant_id}-{started:%Y%m%dT%H%M%SZ}-{receipt}.csv"
+
+
 def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Customer,
                    month: Month, page_size: int) -> PullResult:
     started = _now()
     receipt = next_receipt(con)
-    name = f"lens-api-{customer.lens_tenant_id}-{started:%Y%m%dT%H%M%SZ}-{receipt}.csv"
+    name = pull_file_name(customer.lens_tenant_id, started, receipt)
     final = workspace.archive / customer.id / str(month) / name
     partial = final.with_name(f".{name}.partial")
-    rejected = workspace.quarantine / customer.id / f"{name}.rejected.csv"
-    snapshot_id = f"{customer.id}/{month}/lens-api-{receipt}"
     try:
         devices = _download(client, customer.lens_tenant_id, page_size, partial)
-        stage_pulled_csv(con, snapshot_id, partial)
-        batch = SnapshotBatch(con, QualityGate.shared())
-        batch.add(StagedSnapshot(snapshot_id, customer.id, str(month), receipt, started,
-                                 "lens_api", f"Lens tenant {customer.lens_tenant_id}", None,
-                                 devices, rejected))
-        findings = batch.publish(lambda: _log_pull(con, customer, month, started, "loaded",
-                                                   devices, snapshot_id, None))[snapshot_id]
+        findings = load_pull_file(con, workspace, customer, month, partial, name, receipt,
+                                  started, devices, archive_to=final)
     except LensError as error:
         partial.unlink(missing_ok=True)
         with transaction(con):
             _log_pull(con, customer, month, started, "failed", 0, None, str(error))
         return PullResult(customer.id, customer.lens_tenant_id, "failed", 0,
                           f"pull failed, nothing stored: {error}")
-    os.replace(partial, final)
     notes = "".join(f"; {f.message}" for f in findings if not f.passed)
     return PullResult(customer.id, customer.lens_tenant_id, "loaded", devices,
                       f"inventory for {month}, {devices} devices "
                       f"(kept as {workspace.relative(final)}){notes}")
+
+
+def load_pull_file(con, workspace: Workspace, customer: Customer, month: Month, path: Path,
+                   name: str, receipt: int, started: datetime, devices: int,
+                   archive_to: Path | None = None) -> list:
+    """Load a complete pull's raw file as the month's snapshot and audit it, in one
+    transaction (`rebuild` loads the pull files kept in archive/ the same way).
+
+    `archive_to`: the file is renamed there before the commit, so a committed snapshot always
+    has its file in archive/ (a crash in between leaves a file whose snapshot `rebuild` skips
+    when the old warehouse is readable, and a later pull supersedes)."""
+    rejected = workspace.quarantine / customer.id / f"{name}.rejected.csv"
+    snapshot_id = f"{customer.id}/{month}/lens-api-{receipt}"
+    stage_pulled_csv(con, snapshot_id, path)
+    batch = SnapshotBatch(con, QualityGate.shared())
+    batch.add(StagedSnapshot(snapshot_id, customer.id, str(month), receipt, started, "lens_api",
+                             f"Lens tenant {customer.lens_tenant_id}", None, devices, rejected))
+
+    def bookkeeping() -> None:
+        _log_pull(con, customer, month, started, "loaded", devices, snapshot_id, None)
+        if archive_to is not None:
+            os.replace(path, archive_to)
+
+    return batch.publish(bookkeeping)[snapshot_id]
 
 
 def _download(client: LensClient, tenant_id: str, page_size: int, target: Path) -> int:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipelines.quality import MAC_PATTERN, SERIAL_PATTERN, SUSPECT_DROP, SUSPECT_MINIMUM, \
     Finding, QualityGate
+from pipelines.safe_csv import neutralise
 from pipelines.warehouse import load_frame, run_sql
 
 if TYPE_CHECKING:
@@ -65,8 +66,11 @@ def _write_rejected(rows: pd.DataFrame, target: Path) -> None:
     if rows.empty:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Every cell but the row number is the partner's (or names it): neutralised, so a cell
+    # like `=HYPERLINK(…)` is text when the file is opened in a spreadsheet.
     with target.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(rows.columns)
-        writer.writerows(rows.astype(object).where(rows.notna(), "").itertuples(
-            index=False, name=None))
+        for record in rows.astype(object).where(rows.notna(), "").itertuples(index=False,
+                                                                                name=None):
+            writer.writerow([record[0], *(neutralise(cell) for cell in record[1:])])

@@ -7,7 +7,9 @@ are imported inside the commands so `--help` stays instant.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import shutil
 import sys
 from collections import Counter
@@ -45,36 +47,50 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    def waits(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                         help="wait this long for another run on the workspace to finish "
+                              "(default: give up at once)")
+        return sub
+
     command("init", _init, "create a workspace with commented example configuration")
     demo = command("demo", _demo, "create a demo workspace with generated data and run the "
                                   "monthly job on it")
     demo.add_argument("--month", type=_month, help="the demo's latest month "
                                                    "(default: last month, UTC)")
-    run = command("run", _run, "the monthly job: take in the inbox, pull Lens, reconcile the "
-                               "month, write its files, render the reports")
+    run = waits(command("run", _run, "the monthly job: take in the inbox, pull Lens, reconcile "
+                                     "the month, write its files, render the reports"))
     run.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
     run.add_argument("--customer", metavar="ID",
                      help="take in only this customer (the month is reconciled for all)")
     run.add_argument("--resend", action="store_true",
                      help="send the month's e-mails again, even those already sent")
-    ingest = command("ingest", _ingest, "only take in the inbox and pull the Lens API")
+    ingest = waits(command("ingest", _ingest, "only take in the inbox and pull the Lens API"))
     ingest.add_argument("--month", type=_month,
                         help="month a Lens API pull is attributed to (default: this month, UTC)")
     ingest.add_argument("--customer", metavar="ID", help="only this customer")
-    reconcile = command("reconcile", _reconcile,
-                        "only reconcile (writes reconciliation.csv and rma.csv)")
+    reconcile = waits(command("reconcile", _reconcile,
+                              "only reconcile (writes reconciliation.csv and rma.csv)"))
     reconcile.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
-    report = command("report", _report, "only render the month's reports (HTML and PDF)")
+    report = waits(command("report", _report, "only render the month's reports (HTML and PDF)"))
     report.add_argument("--month", type=_month, required=True, help="report month, YYYY-MM")
     report.add_argument("--customer", metavar="ID", help="only this customer's report")
+    waits(command("rebuild", _rebuild, "re-create a damaged warehouse from archive/ (the old "
+                                       "file is kept) and reconcile its months again"))
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
     return parser
 
 
+# A write the disk refused: no space, over quota, or over the process's file-size limit.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr()
+    # Files we create are the owner's only: the workspace holds CSM e-mail addresses.
+    os.umask(0o077)
     workspace = Workspace.resolve(getattr(args, "home", None))
     try:
         code = args.handler(workspace, args) or 0
@@ -84,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        print(f"could not write {error.filename or workspace.home}: {error.strerror}; nothing "
+              f"was lost: free space on the disk and run the same command again",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -156,7 +179,8 @@ def _demo(workspace: Workspace, args) -> int:
 def _run(workspace: Workspace, args) -> int:
     from pipelines.jobs import run_month
 
-    monthly = run_month(_config(workspace), args.month, args.customer, resend=args.resend)
+    monthly = run_month(_config(workspace), args.month, args.customer, resend=args.resend,
+                        wait=args.wait)
     _print_intake(monthly.intake)
     _print_outcome(workspace, monthly.result, monthly.written)
     return max(_pull_failures(monthly.intake), _report_failures(monthly.reports),
@@ -173,7 +197,7 @@ def _mail_failures(outcome) -> int:
 def _report(workspace: Workspace, args) -> int:
     from pipelines.jobs import report
 
-    outcome = report(_config(workspace), args.month, args.customer)
+    outcome = report(_config(workspace), args.month, args.customer, wait=args.wait)
     for path in outcome.written:
         print(f"wrote {path}")
     return _report_failures(outcome)
@@ -190,7 +214,7 @@ def _ingest(workspace: Workspace, args) -> int:
     from pipelines.jobs import ingest
 
     month = args.month or Month.of(datetime.now(timezone.utc).date())
-    intake = ingest(_config(workspace), month, args.customer)
+    intake = ingest(_config(workspace), month, args.customer, wait=args.wait)
     _print_intake(intake)
     return _pull_failures(intake)
 
@@ -207,7 +231,7 @@ def _pull_failures(intake) -> int:
 def _reconcile(workspace: Workspace, args) -> int:
     from pipelines.jobs import reconcile
 
-    result, written = reconcile(_config(workspace), args.month)
+    result, written = reconcile(_config(workspace), args.month, wait=args.wait)
     _print_outcome(workspace, result, written)
     return 0
 
@@ -241,6 +265,21 @@ def _print_outcome(workspace: Workspace, result, written) -> None:
                   f"({row.headset_rmas} of {row.headset_base} headsets)")
     for path in written:
         print(f"wrote {path}")
+
+
+def _rebuild(workspace: Workspace, args) -> int:
+    from pipelines.rebuild import rebuild
+
+    outcome = rebuild(_config(workspace), wait=args.wait)
+    print(f"Rebuilt {workspace.relative(workspace.warehouse)} from archive/: {outcome.files} "
+          f"files and {outcome.pulls} Lens API pulls, in the order they were received")
+    if outcome.kept_as:
+        print(f"The old warehouse is kept as {workspace.relative(outcome.kept_as)}")
+    print(f"E-mail: {outcome.mail}")
+    print(f"Reconciled again: {', '.join(outcome.months) or 'no month had results'}")
+    for path in outcome.written:
+        print(f"wrote {path}")
+    return 0
 
 
 def _status(workspace: Workspace, args) -> int:

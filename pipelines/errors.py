@@ -17,3 +17,7 @@ class RunError(UserError):
     """The run could not finish: exit code 1."""
 
     exit_code = 1
+
+
+class DamagedWarehouse(RunError):
+    """The warehouse file cannot be read: `rebuild` re-creates it from archive/."""

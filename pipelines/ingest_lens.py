@@ -60,7 +60,7 @@ MAX_ZIP_ENTRIES = 100
 MAX_ZIP_RATIO = 100  # CSV compresses 5-20 fold; far more is a zip bomb
 ZIP_RATIO_FREE_BYTES = 1 << 20  # tiny entries may compress better, harmlessly
 MAX_UNZIPPED_BYTES = 2 << 30
-# The raw layer's inventory columns, as stored per snapshot (see sql/insert_raw_inventory.sql).
+# The raw layer's inventory columns, as a Lens pull's raw file holds them (sql/stage_inventory_csv.sql).
 RAW_COLUMNS = ("row_number", *INVENTORY_ALIASES, "extra_json")
 
 
@@ -336,8 +336,8 @@ def read_inventory_export(path: Path) -> ParsedExport:
     """A Lens device export (or a zip of them): a model column, and a serial, MAC or Lens id
     column. Raises `UnreadableExport`, and nothing else, for anything it cannot use.
 
-    This is the reference reader, record by record in Python; `stage_inventory_export` gives
-    the same rows, mostly through DuckDB's CSV reader."""
+    This is the reference reader, record by record in Python; `plan_inventory_export` with
+    export_staging.py gives the same rows, mostly through DuckDB's CSV reader."""
     csv.field_size_limit(MAX_FIELD_CHARS)
     with _sources(path) as sources:
         return _parsed(_inventory_tables(sources), tuple(INVENTORY_ALIASES))

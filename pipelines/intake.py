@@ -61,6 +61,7 @@ class _Arrival:
     customer_id: str | None
     month: Month
     kind: str  # inventory | rma
+    recovered: bool = False  # left claimed by a run that stopped
 
     @property
     def name(self) -> str:
@@ -149,7 +150,8 @@ def _claim(workspace: Workspace, path: Path) -> _Arrival | None:
     modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=timezone.utc)
     return _Arrival(claimed, shown, customer_id,
                     month_in_name(claimed.name) or Month.of(modified.date()),
-                    "rma" if is_rma_log(claimed.name) else "inventory")
+                    "rma" if is_rma_log(claimed.name) else "inventory",
+                    recovered=claimed == path)
 
 
 def _sha256(path: Path) -> str:
@@ -222,9 +224,12 @@ class _Intake:
         con, workspace = self.con, self.workspace
         received_at = datetime.now(timezone.utc).replace(tzinfo=None)
         problem = _not_a_plain_file(arrival.claimed)
+        digest = "" if problem else _sha256(arrival.claimed)
+        unfinished = arrival.recovered and _finish_quarantine(con, workspace, arrival, digest)
+        if unfinished:
+            return unfinished
         if problem:
             return _quarantine(con, workspace, arrival, "", received_at, problem)
-        digest = _sha256(arrival.claimed)
         customer_id = arrival.customer_id
         if customer_id is None:
             return _quarantine(con, workspace, arrival, digest, received_at,
@@ -352,11 +357,20 @@ def _log_intake(con, arrival: _Arrival, receipt: int, digest: str, received_at: 
 
 def _quarantine(con, workspace: Workspace, arrival: _Arrival, digest: str,
                 received_at: datetime, reason: str) -> IntakeResult:
+    """Record first, then move: a crash in between leaves the file claimed, and the next run
+    finds the record and finishes the move (`_finish_quarantine`)."""
     folder = workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
     target = _free_path(folder / arrival.name)
-    _move(arrival.claimed, target)
-    reason_file = target.with_name(target.name + ".reason.txt")
-    reason_file.write_text(
+    with transaction(con):
+        _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
+                    workspace.relative(target), reason)
+    return _move_to_quarantine(workspace, arrival, target, digest, received_at, reason)
+
+
+def _move_to_quarantine(workspace: Workspace, arrival: _Arrival, target: Path, digest: str,
+                        received_at: datetime, reason: str) -> IntakeResult:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.with_name(target.name + ".reason.txt").write_text(
         f"File:       {arrival.shown}\n"
         f"Customer:   {arrival.customer_id or '(none: not in a customer folder)'}\n"
         f"Received:   {received_at:%Y-%m-%d %H:%M:%S} UTC\n"
@@ -364,11 +378,22 @@ def _quarantine(con, workspace: Workspace, arrival: _Arrival, digest: str,
         f"Problem:    {reason}\n"
         f"What to do: correct the file and put it into inbox/<customer_id>/ again; this copy "
         f"stays here for reference.\n", encoding="utf-8")
-    with transaction(con):
-        _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
-                    workspace.relative(target), reason)
+    _move(arrival.claimed, target)
     return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
                         f"{reason} (kept as {workspace.relative(target)})")
+
+
+def _finish_quarantine(con, workspace: Workspace, arrival: _Arrival, digest: str
+                       ) -> IntakeResult | None:
+    """A claimed file recorded as quarantined but never moved there (a crash in between):
+    moved now, to where the record says."""
+    found = run_sql(con, "find_unfinished_quarantine.sql", customer_id=arrival.customer_id,
+                    file_name=arrival.name, sha256=digest).fetchall()
+    for stored_path, received_at, reason in found:
+        target = workspace.home / stored_path
+        if not (target.exists() or target.is_symlink()):
+            return _move_to_quarantine(workspace, arrival, target, digest, received_at, reason)
+    return None
 
 
 def _free_path(wanted: Path, reserved: set[Path] = frozenset()) -> Path:

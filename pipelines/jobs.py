@@ -1,6 +1,12 @@
-"""The pipeline's steps as whole jobs, shared by the CLI, the demo and the Airflow DAGs."""
+"""The pipeline's steps as whole jobs, shared by the CLI, the demo and the Airflow DAGs.
+
+Every job that writes to the workspace holds its lock (run_lock.py) for its whole duration, so
+a CLI run and an Airflow task, or two of either, never work on one workspace at once; `wait`
+(seconds) lets a job wait for the other instead of failing at once.
+"""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +23,20 @@ from pipelines.reconcile import MonthResult, compute_month, reconcile_month
 from pipelines.warehouse import open_warehouse
 from pipelines.render import RenderOutcome, render_month
 from pipelines.result_files import write_month_results
+from pipelines.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
+
+
+def exclusive(command: str):
+    """The job runs holding the workspace lock; it takes a keyword `wait` (seconds)."""
+    def wrap(job):
+        @functools.wraps(job)
+        def locked(config: Config, *args, wait: float = 0, **kwargs):
+            with workspace_lock(config.workspace, command, wait):
+                return job(config, *args, **kwargs)
+        return locked
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,7 @@ def check_customer(config: Config, customer_id: str | None) -> None:
         raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
 
 
+@exclusive("ingest")
 def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
     """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
@@ -53,18 +72,21 @@ def ingest(config: Config, month: Month, customer_id: str | None = None) -> Inta
     return Intake(files, pull_lens(config, month, customer_id, catalog=catalog))
 
 
+@exclusive("reconcile")
 def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:
     catalog = load_catalog(config.workspace.catalog_file)
     result = reconcile_month(config, month, catalog)
     return result, write_month_results(config.workspace, result)
 
 
+@exclusive("report")
 def report(config: Config, month: Month, customer_id: str | None = None,
            result: MonthResult | None = None) -> RenderOutcome:
     check_customer(config, customer_id)
     return render_month(config, month, customer_id, result)
 
 
+@exclusive("run")
 def run_month(config: Config, month: Month, customer_id: str | None = None,
               publish: bool = True, resend: bool = False) -> MonthlyRun:
     """The monthly job: take in the inbox and pull Lens, reconcile and write the files, then
@@ -78,18 +100,20 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
     if not publish:
         return MonthlyRun(intake, result, written, None, None)
     reports = report(config, month, customer_id, result)
-    mail = send_month(config, result, intake.files, resend, customer_id=customer_id)
+    mail = send_month(config, result, resend, customer_id=customer_id)
     return MonthlyRun(intake, result, written, reports, mail)
 
 
 # --- the steps one Airflow task each runs (keys and paths in, plain results out) -----------
 
+@exclusive("take_inbox")
 def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
     check_customer(config, customer_id)
     return take_inbox(config.workspace, config.contracts,
                       load_catalog(config.workspace.catalog_file), customer_id)
 
 
+@exclusive("pull_lens")
 def pull_customer(config: Config, month: Month, customer_id: str,
                   credentials: LensCredentials | None) -> PullResult:
     [result] = pull_lens(config, month, customer_id, credentials=credentials) or [
@@ -108,13 +132,15 @@ def customers_of_month(config: Config, month: Month, customer_id: str | None = N
             if c.term.covers(month) and customer_id in (None, c.id)]
 
 
-def send(config: Config, month: Month, intake: list[IntakeResult] = (), resend: bool = False,
-         kinds: set[str] | None = None, login: tuple[str, str] | None = None) -> MailOutcome:
+@exclusive("send")
+def send(config: Config, month: Month, resend: bool = False, kinds: set[str] | None = None,
+         login: tuple[str, str] | None = None) -> MailOutcome:
     with open_warehouse(config.workspace, read_only=True) as con:
         result = compute_month(con, config, month)
-    return send_month(config, result, intake, resend, kinds, login)
+    return send_month(config, result, resend, kinds, login)
 
 
+@exclusive("refresh")
 def refresh_after_uploads(config: Config, intake: list[IntakeResult]) -> list[Path]:
     """Re-reconcile each month that got a new snapshot and re-render its customers' reports."""
     affected: dict[str, set[str]] = {}
@@ -131,6 +157,7 @@ def refresh_after_uploads(config: Config, intake: list[IntakeResult]) -> list[Pa
     return written
 
 
+@exclusive("send")
 def send_rejection_notices(config: Config, intake: list[IntakeResult]) -> int:
     """The partner's notice of each quarantined upload; returns how many were sent."""
     from datetime import datetime, timezone
@@ -138,4 +165,4 @@ def send_rejection_notices(config: Config, intake: list[IntakeResult]) -> int:
     if not any(item.outcome == "quarantined" for item in intake):
         return 0
     month = Month.of(datetime.now(timezone.utc).date())
-    return send(config, month, intake, kinds={"file_rejected"}).sent
+    return send(config, month, kinds={"file_rejected"}).sent

@@ -25,7 +25,7 @@ from pipelines.config import Config, Customer
 from pipelines.intake import IntakeResult
 from pipelines.months import Month
 from pipelines.reconcile import NO_DATA, TRUE_UP, MonthResult
-from pipelines.result_files import TEMPLATES
+from pipelines.result_files import TEMPLATES, write_bytes_atomically
 from pipelines.warehouse import fetch_value, open_warehouse, run_sql, transaction
 
 log = logging.getLogger("polyrecon")
@@ -60,9 +60,10 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
     return contacts or ([fallback] if fallback else [])
 
 
-def compose(config: Config, result: MonthResult, intake: list[IntakeResult] = ()
+def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = ()
             ) -> list[Draft]:
-    """The month's messages, each built from one customer's rows only."""
+    """The month's messages, each built from one customer's rows only, and a notice for each
+    of the `rejected` (quarantined) uploads."""
     partner = config.partner.partner.name
     month = result.month
     drafts: list[Draft] = []
@@ -120,9 +121,7 @@ def compose(config: Config, result: MonthResult, intake: list[IntakeResult] = ()
                  f"({', '.join(missing)}). Please export the device list from Poly Lens and "
                  f"put it into inbox/{customer.id}/ (footnote 6: the partner owes the monthly "
                  f"inventory report)."], repr(missing)))
-    for item in intake:
-        if item.outcome != "quarantined":
-            continue
+    for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
         contacts = _contacts(config, customer)
         if not contacts:
@@ -138,9 +137,12 @@ def compose(config: Config, result: MonthResult, intake: list[IntakeResult] = ()
     return drafts
 
 
-def _key(draft: Draft, month: Month) -> str:
+def ledger_key(draft: Draft, month: Month) -> str:
+    # A file-rejected notice is about one quarantined file (its content names where it is
+    # kept), not about the month of the run that happens to send it.
+    about = "" if draft.kind == "file_rejected" else str(month)
     return hashlib.sha256("\x1f".join(
-        [draft.kind, draft.customer_id or "", str(month), draft.subject, draft.content,
+        [draft.kind, draft.customer_id or "", about, draft.subject, draft.content,
          ",".join(draft.to + draft.cc)]).encode()).hexdigest()
 
 
@@ -155,7 +157,7 @@ def _templates():
                  for name, escape in (("message.txt.j2", False), ("message.html.j2", True)))
 
 
-def _message(config: Config, draft: Draft) -> EmailMessage:
+def build_message(config: Config, draft: Draft) -> EmailMessage:
     values = dict(m=draft, partner=config.partner.partner)
     text_template, html_template = _templates()
     text, html = text_template.render(values), html_template.render(values)
@@ -185,22 +187,30 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def send_month(config: Config, result: MonthResult, intake: list[IntakeResult] = (),
-               resend: bool = False, kinds: set[str] | None = None,
-               login: tuple[str, str] | None = None, customer_id: str | None = None
-               ) -> MailOutcome:
+def quarantined_uploads(con) -> list[IntakeResult]:
+    """The quarantined uploads as the run that took them reported them."""
+    return [IntakeResult(f"inbox/{customer_id}/{name}" if customer_id else f"inbox/{name}",
+                         customer_id, "quarantined", f"{reason} (kept as {stored_path})")
+            for customer_id, name, reason, stored_path
+            in run_sql(con, "mail_rejected_files.sql").fetchall()]
+
+
+def send_month(config: Config, result: MonthResult, resend: bool = False,
+               kinds: set[str] | None = None, login: tuple[str, str] | None = None,
+               customer_id: str | None = None) -> MailOutcome:
     """Queue the month's messages that were never sent (all of them with `resend`; only
-    `kinds`, or only one customer's, when given), then deliver everything queued, this
-    month's and earlier runs' alike."""
-    drafts = [d for d in compose(config, result, intake)
-              if (kinds is None or d.kind in kinds) and customer_id in (None, d.customer_id)]
+    `kinds`, or only one customer's, when given) and the notice of every quarantined upload
+    not yet noticed, then deliver everything queued, this month's and earlier runs' alike."""
     queued = 0
     with open_warehouse(config.workspace) as con:
+        drafts = [d for d in compose(config, result, quarantined_uploads(con))
+                  if (kinds is None or d.kind in kinds)
+                  and customer_id in (None, d.customer_id)]
         for draft in drafts:
-            key = _key(draft, result.month)
+            key = ledger_key(draft, result.month)
             if not resend and fetch_value(con, "mail_find.sql", message_key=key) is not None:
                 continue
-            message = _message(config, draft)
+            message = build_message(config, draft)
             with transaction(con):
                 run_sql(con, "mail_queue.sql", message_key=key, kind=draft.kind,
                         customer_id=draft.customer_id, month=str(result.month),
@@ -228,8 +238,7 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
     if config.partner.smtp is None:
         for key, kind, customer_id, month, raw in waiting:
             path = config.workspace.outbox / month / f"{kind}-{customer_id or 'partner'}-{key[:12]}.eml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(raw)
+            write_bytes_atomically(path, raw)
             record(key, "sent", f"written to {config.workspace.relative(path)}")
         return MailOutcome(queued, outcomes["sent"], 0, 0)
     try:

@@ -13,23 +13,40 @@ from dataclasses import astuple, fields
 from pathlib import Path
 
 from pipelines.reconcile import MonthResult, ReconciliationRow, RenewalProposal, RmaRow
+from pipelines.safe_csv import neutralise
 from pipelines.workspace import Workspace
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
 
 
 def write_atomically(path: Path, text: str) -> None:
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write a temporary name, flush it to disk, rename: a crash leaves the old file or the
+    new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8", newline="")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+# The columns of our result files that come from outside (contracts.yaml). The configuration
+# check already keeps them to [a-z0-9-] and [A-Z]; the rule holds should that ever loosen.
+FROM_INPUT = {"customer_id", "currency"}
 
 
 def _csv_text(row_type, rows) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([f.name for f in fields(row_type)])
-    writer.writerows(astuple(row) for row in rows)
+    names = [f.name for f in fields(row_type)]
+    writer.writerow(names)
+    writer.writerows([neutralise(value) if name in FROM_INPUT else value
+                      for name, value in zip(names, astuple(row))] for row in rows)
     return buffer.getvalue()
 
 

@@ -1,8 +1,8 @@
 """Publishing inventory snapshots: staged, audited, then published together (write-audit-publish).
 
-Rows are staged first (`ingest_lens.stage_inventory_export` for uploads, `stage_pulled_csv` for
-Lens pulls) into the connection's temporary `staged_inventory`. `SnapshotBatch.publish` audits
-every staged snapshot and moves them into the raw layer in one transaction: a batch is there
+Rows are staged first (export_staging.py for uploads, `stage_pulled_csv` for Lens pulls) into
+the connection's temporary `staged_inventory`. `SnapshotBatch.publish` audits every staged
+snapshot and moves them into the raw layer in one transaction: a batch is there
 whole or not at all, and a crash leaves only the staging table behind, which dies with the
 connection. One transaction and one GX validation per batch, not per file, is what keeps a
 partner with a thousand small exports fast.

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from pipelines.errors import RunError
+from pipelines.errors import DamagedWarehouse, RunError
 from pipelines.workspace import Workspace
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -80,11 +80,14 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
     try:
         con = duckdb.connect(str(path), read_only=read_only,
                              config={"memory_limit": memory_limit})
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
+    except duckdb.Error as error:
+        # DuckDB's words for its file lock ("Could not set lock … Conflicting lock"); a bare
+        # "lock" would also match a damaged file's "block at location …".
+        if re.search(r"\b(set|conflicting) lock\b", str(error), re.IGNORECASE):
             raise RunError(f"the warehouse {path} is in use by another polyrecon process; "
                            f"wait for it to finish and run again") from None
-        raise RunError(f"cannot open the warehouse {path}: {error}") from None
+        raise _storage_error(path, error) or RunError(
+            f"cannot open the warehouse {path}: {error}") from None
     try:
         if not read_only:
             run_sql(con, "schema.sql")
@@ -96,8 +99,34 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
             raise RunError(f"the warehouse {path} was made by an older polyrecon: run "
                            f"`python -m pipelines ingest` once to bring it up to date")
         yield con
+    except duckdb.Error as error:
+        # Damage or a full disk can surface at any read or write, not only at connect.
+        problem = _storage_error(path, error)
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         con.close()
+
+
+_DAMAGED = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes",
+            "failed to read", "invalid block", "serialization error")
+_FULL = ("no space left", "file too large", "disk quota")
+
+
+def _storage_error(path: Path, error: Exception) -> RunError | None:
+    """One sentence for a damaged warehouse file or a full disk; None for anything else."""
+    text = str(error).lower()
+    if any(words in text for words in _FULL):
+        return RunError(f"the disk holding {path} is full ({str(error).splitlines()[0]}); "
+                        f"nothing was lost: the unfinished step was rolled back, free space "
+                        f"and run the same command again")
+    if any(words in text for words in _DAMAGED):
+        return DamagedWarehouse(
+            f"the warehouse {path} is damaged ({str(error).splitlines()[0]}); rebuild it from "
+            f"archive/ with `python -m pipelines rebuild --home {path.parent}` (the damaged "
+            f"file is kept beside it)")
+    return None
 
 
 def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -220,6 +220,28 @@ def test_a_crash_after_the_claim_loses_nothing(tmp_path):
     assert con.execute("SELECT count(*) FROM snapshots").fetchall() == [(1,)]
 
 
+def test_a_crash_between_recording_and_moving_a_quarantined_file_is_finished(tmp_path):
+    """The record is committed before the file moves: stopped in between, the file waits in
+    .claimed and the next run moves it where the record says, once, with its reason."""
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    claimed = workspace.inbox / ".claimed" / "acme"
+    claimed.mkdir(parents=True)
+    (claimed / "notes-2026-03.csv").write_bytes(b"date,note\n2026-03-01,hello\n")
+    assert cli(workspace, "ingest") == 0
+    kept = workspace.quarantine / "acme" / "notes-2026-03.csv"
+    assert kept.exists()
+    kept.rename(claimed / "notes-2026-03.csv")  # as if the run stopped before the move
+    kept.with_name(kept.name + ".reason.txt").unlink()
+    assert cli(workspace, "ingest") == 0
+    assert kept.read_bytes() == b"date,note\n2026-03-01,hello\n"
+    assert "no model column" in kept.with_name(kept.name + ".reason.txt").read_text()
+    assert not list(claimed.iterdir())
+    assert sorted(p.name for p in (workspace.quarantine / "acme").iterdir()) == [
+        "notes-2026-03.csv", "notes-2026-03.csv.reason.txt"]
+    con = duckdb.connect(str(workspace.warehouse), read_only=True)
+    assert con.execute("SELECT count(*) FROM intake_log").fetchall() == [(1,)]
+
+
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(

@@ -26,7 +26,8 @@ def _counted(workspace, month, category="video"):
 
 def _all_files(workspace):
     return sorted(p.relative_to(workspace.home).as_posix() for p in workspace.home.rglob("*")
-                  if p.is_file() and p.suffix not in (".duckdb", ".html", ".pdf", ".eml"))
+                  if p.is_file() and p.suffix not in (".duckdb", ".html", ".pdf", ".eml")
+                  and p.name != ".polyrecon.lock")
 
 
 LENS_UI = ("Device Name", "Serial Number", "MAC Address", "Hardware Model", "Site", "Room",

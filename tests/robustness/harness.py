@@ -1,0 +1,129 @@
+"""The robustness suite's tools: real CLI subprocesses on real workspaces, and a fingerprint
+of everything a run leaves that must not depend on crashes, concurrency or faults."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[2]
+MONTH = "2026-10"
+
+
+# --- workspaces and runs --------------------------------------------------------------------
+
+# Four of the demo's seven customers: a quarantined upload, a true-up, an RMA breach and a
+# renewal among them.
+KEPT_CUSTOMERS = ("cobalt-ridge-engineering", "hanseatische-logistik", "lakeshore-health",
+                  "rheintal-praezision")
+
+
+def small_demo(root: Path, months_from: str = "2026-09") -> Path:
+    """The demo workspace with four customers and only their last months' inventories (their
+    RMA logs and the one broken file kept): the same shapes of data, a run of a few seconds."""
+    import yaml
+
+    from pipelines.demo_data import build_demo_workspace
+
+    build_demo_workspace(root, MONTH)
+    contracts = root / "config" / "contracts.yaml"
+    data = yaml.safe_load(contracts.read_text(encoding="utf-8"))
+    data["customers"] = [c for c in data["customers"] if c["id"] in KEPT_CUSTOMERS]
+    contracts.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True),
+                         encoding="utf-8")
+    for folder in (root / "inbox").iterdir():
+        if folder.name not in KEPT_CUSTOMERS:
+            shutil.rmtree(folder)
+    for path in (root / "inbox").rglob("*"):
+        found = re.search(r"\d{4}-\d{2}", path.name)
+        if path.is_file() and found and found[0] < months_from \
+                and not path.name.lower().startswith(("rma", "notes")):
+            path.unlink()
+    return root
+
+
+def copy_workspace(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)  # copy2 keeps modification times
+    return target
+
+
+def polyrecon(home: Path, *args: str, env: dict | None = None, timeout: float = 300,
+              **popen) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines", *args, "--home", str(home)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, **popen)
+
+
+def start(home: Path, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipelines", *args, "--home", str(home)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})}, **popen)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if not any(
+        part.startswith(".") for part in p.relative_to(folder).parts) and
+        (p.is_file() or p.is_symlink()))
+
+
+def fingerprint(home: Path) -> dict:
+    """Everything a run leaves that must not depend on crashes: result files byte for byte,
+    where every input went (byte for byte), each e-mail once, the warehouse's ledgers."""
+    print_ = {}
+    for path in _visible_files(home / "reports"):
+        name = path.relative_to(home).as_posix()
+        if path.suffix in (".csv", ".yaml"):
+            print_[name] = _sha(path)
+        else:  # HTML and PDF carry their render time: they must exist
+            print_[name] = "rendered" if path.stat().st_size > 0 else "empty"
+    for folder in ("archive", "quarantine"):
+        for path in _visible_files(home / folder):
+            name = path.relative_to(home).as_posix()
+            if name.endswith(".reason.txt"):  # holds the time of receipt
+                print_[name] = re.sub(r"(?m)^Received:.*$", "", path.read_text())
+            else:
+                print_[name] = _sha(path)
+    print_["inbox left"] = sorted(p.relative_to(home).as_posix()
+                                  for p in (home / "inbox").rglob("*") if p.is_file())
+    messages = Counter()
+    for path in (home / "outbox").rglob("*.eml"):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        attachments = tuple(sorted(a.get_filename() for a in message.iter_attachments()))
+        messages[(path.parent.name, message["Subject"], message["To"], message["Cc"] or "",
+                  attachments)] += 1
+    print_["outbox"] = sorted(messages.items())
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        print_["intake"] = sorted(con.execute(
+            "SELECT customer_id, file_name, sha256, outcome, stored_path FROM intake_log"
+        ).fetchall(), key=repr)
+        print_["snapshots"] = sorted(con.execute(
+            "SELECT customer_id, month, sha256, row_count FROM snapshots").fetchall(), key=repr)
+        print_["mail"] = sorted(con.execute(
+            "SELECT kind, customer_id, month, subject, status FROM mail_ledger").fetchall(),
+            key=repr)
+    finally:
+        con.close()
+    status = polyrecon(home, "status")
+    print_["status"] = status.stdout.replace(str(home), "<home>")
+    return print_
+
+
+def assert_same(found: dict, clean: dict) -> None:
+    assert found.keys() == clean.keys(), sorted(set(found) ^ set(clean))
+    different = [key for key in clean if found[key] != clean[key]]
+    assert not different, {key: (found[key], clean[key]) for key in different[:3]}
+
+

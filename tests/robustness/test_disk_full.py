@@ -1,0 +1,53 @@
+"""A full disk: the run stops with exit 1 and a clear message, loses nothing, and once there is
+space again the same command ends as an undisturbed run.
+
+Mounting a small tmpfs needs privileges a test cannot count on, so the disk is made "full" for
+the pipeline's process alone with RLIMIT_FSIZE: every write past the limit fails with EFBIG
+("File too large"), as a write to a full disk fails with ENOSPC (SIGXFSZ is ignored so the
+process sees the error instead of being killed). Both take the same path in the pipeline.
+"""
+import resource
+import signal
+
+import pytest
+
+from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon
+
+RUN = ("run", "--month", MONTH)
+
+
+def _limited(limit_bytes: int):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+CASES = [
+    ("disk full while the inbox is taken in (warehouse cannot grow)", "inbox intake",
+     None, RUN, 300_000, "is full"),
+    ("disk full after intake, while reconciling", "reconcile",
+     ("ingest", "--month", MONTH), RUN, 40_000, "is full"),
+    ("disk full while rendering reports", "reports",
+     ("ingest", "--month", MONTH), ("report", "--month", MONTH), 30_000, "File too large"),
+]
+
+
+@pytest.mark.parametrize("label, where, before, args, limit, says", CASES,
+                         ids=[c[1] for c in CASES])
+def test_full_disk_stops_cleanly_and_the_rerun_ends_as_a_clean_run(
+        demo_template, clean_run, tmp_path, reliability, label, where, before, args, limit,
+        says):
+    _, clean, _ = clean_run
+    home = copy_workspace(demo_template, tmp_path / "ws")
+    if before:
+        assert polyrecon(home, *before).returncode == 0
+    full = polyrecon(home, *args, preexec_fn=_limited(limit))
+    assert full.returncode == 1, full.stderr[-2000:]
+    assert "Traceback" not in full.stderr
+    assert says in full.stderr
+    done = polyrecon(home, *RUN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_same(fingerprint(home), clean)
+    reliability(label, where, "exit 1 with a message saying the disk is full; after space "
+                              "returned, `run` ended as an undisturbed run")
