@@ -6,6 +6,7 @@ Run: `python benchmarks/counting.py duckdb|pandas <inbox folder>`.
 """
 from __future__ import annotations
 
+import codecs
 import sys
 from pathlib import Path
 
@@ -17,27 +18,28 @@ def _key(header: str) -> str:
     return "".join(c for c in header.lower() if c.isalnum())
 
 
-def _layout(path: Path) -> tuple[str, str]:
-    """Separator and encoding, read off the file's first line (as a script author would)."""
-    head = path.read_bytes()[:4096]
+def _layout(path: Path) -> tuple[str, str, bytes]:
+    """Separator, encoding and header line, read off the file's start (as a script author
+    would): files sharing all three are read together."""
+    head = path.read_bytes()[:65536]
     line = head.split(b"\n", 1)[0]
     separator = max((",", ";", "\t"), key=lambda s: line.count(s.encode()))
     try:
-        head.decode("utf-8")
-        return separator, "utf-8"
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return separator, "utf-8", line
     except UnicodeDecodeError:
-        return separator, "cp1252"
+        return separator, "cp1252", line
 
 
 def count_with_duckdb(files: list[Path]) -> int:
     import duckdb
 
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str, bytes], list[str]] = {}
     for path in files:
         groups.setdefault(_layout(path), []).append(str(path))
     con = duckdb.connect()
     devices = 0
-    for (separator, encoding), paths in groups.items():
+    for (separator, encoding, _), paths in groups.items():
         options = dict(paths=paths, delim=separator,
                        encoding="latin-1" if encoding == "cp1252" else "utf-8")
         scan = ("read_csv($paths, delim = $delim, encoding = $encoding, header = true, "
@@ -57,7 +59,7 @@ def count_with_pandas(files: list[Path]) -> int:
 
     devices = 0
     for path in files:
-        separator, encoding = _layout(path)
+        separator, encoding, _ = _layout(path)
         frame = pd.read_csv(path, sep=separator, encoding=f"{encoding}-sig"
                             if encoding == "utf-8" else encoding, dtype=str)
         serial = next(h for h in frame.columns if _key(h) in SERIAL)

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pipelines.quality import MAC_PATTERN, SERIAL_PATTERN, SUSPECT_DROP, SUSPECT_MINIMUM, \
-    Finding, QualityGate
+from pipelines.quality import SUSPECT_DROP, SUSPECT_MINIMUM, Finding, QualityGate
 from pipelines.safe_csv import neutralise
 from pipelines.warehouse import load_frame, run_sql
 
@@ -23,9 +22,8 @@ if TYPE_CHECKING:
 def audit_staged_snapshots(con, gate: QualityGate, snapshots: list["StagedSnapshot"]
                            ) -> dict[str, list[Finding]]:
     """Findings per snapshot_id of the batch in `staged_snapshots` / `staged_inventory`."""
-    measurements = run_sql(con, "measure_staged_snapshots.sql", serial_pattern=SERIAL_PATTERN,
-                           mac_pattern=MAC_PATTERN, suspect_minimum=SUSPECT_MINIMUM,
-                           suspect_drop=SUSPECT_DROP).df()
+    measurements = run_sql(con, "measure_staged_snapshots.sql",
+                           suspect_minimum=SUSPECT_MINIMUM, suspect_drop=SUSPECT_DROP).df()
     findings = gate.check_snapshots(measurements)
     _store(con, [(s.snapshot_id, s.customer_id, s.month, s.source_name, findings[s.snapshot_id])
                  for s in snapshots])

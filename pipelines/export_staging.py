@@ -76,7 +76,7 @@ def _stage_with_duckdb(con: duckdb.DuckDBPyConnection, members: list[_Member]) -
             "path": [str(t.path) for _, t in read], "snapshot_id": [s for s, _ in read],
             "first_row": [t.header_row + 1 for _, t in read],
             "zip_entry": [t.entry or "" for _, t in read],
-            "full_trim": [t.full_trim for _, t in read]}),
+            "trim": [t.trim for _, t in read]}),
             whitespace=WHITESPACE, extra_keys=list(extra),
             extra_at=[index + 1 for index in extra.values()],  # after the zip entry's name
             **{f"{field}_at": columns.get(field, -1) + 1 for field in INVENTORY_ALIASES})

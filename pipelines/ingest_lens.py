@@ -370,9 +370,10 @@ class TablePlan:
     # the reference reader (NUL and other control characters, lone CRs; overlong lines make
     # DuckDB decline).
     duckdb_readable: bool
-    # A cell may hold white space DuckDB's plain trim() keeps (a tab, say): its cells are then
-    # trimmed of every character str.strip() trims (the slower trim).
-    full_trim: bool
+    # How cells are trimmed to match str.strip(): "all" where a cell may hold white space
+    # DuckDB's plain trim() keeps (a tab, say: the slower trim of every such character), else
+    # "spaces" (DuckDB's plain trim(), which trims the Unicode spaces).
+    trim: str
 
     @property
     def layout(self) -> tuple:
@@ -426,12 +427,19 @@ def _plan(table: _Table, scratch: Path) -> TablePlan:
     readable = (table.lines_read == table.header_row
                 and not any(character in text for character in _CONTROL_CHARACTERS)
                 and ("\r" not in text or text.count("\r") == text.count("\r\n")))
-    full_trim = any(character in text for character in _NOT_TRIMMED_BY_DUCKDB[1:]) or (
-        "\t" in text if table.separator != "\t" else '"' in text)  # a tab cell is quoted
     return TablePlan(source.entry, source.path, path, table.separator, tuple(table.headers),
                      table.header_row, tuple(table.columns.items()),
                      text.count("\n") + (not text.endswith("\n")) - table.lines_read, readable,
-                     full_trim)
+                     _trimming(text, table.separator))
+
+
+def _trimming(text: str, separator: str) -> str:
+    """How cells must be trimmed to match str.strip() (TablePlan.trim). (Telling which files
+    need no trimming at all costs more in substring tests than the trimming itself.)"""
+    if any(character in text for character in _NOT_TRIMMED_BY_DUCKDB[1:]) or (
+            "\t" in text if separator != "\t" else '"' in text):  # a tab in a cell is quoted
+        return "all"
+    return "spaces"
 
 
 def read_planned_table(table: TablePlan) -> pd.DataFrame:

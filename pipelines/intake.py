@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from pipelines.audit import audit_rma_log
 from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import Contracts
@@ -31,7 +33,7 @@ from pipelines.progress import track
 from pipelines.quality import QualityGate
 from pipelines.snapshot_batch import SnapshotBatch, StagedSnapshot
 from pipelines.stage_clock import timed
-from pipelines.warehouse import fetch_value, load_frame, next_receipt, open_warehouse, run_sql, \
+from pipelines.warehouse import load_frame, next_receipt, open_warehouse, run_sql, \
     transaction
 from pipelines.workspace import Workspace
 
@@ -202,6 +204,11 @@ class _Intake:
         self.batch = SnapshotBatch(con, gate)
         self.planned: list[_Planned] = []
         self.slots: list[IntakeResult | None] = []
+        # Where each (customer, content, month, kind) went when loaded: read once, kept up to
+        # date here (this process holds the workspace lock), not queried file by file.
+        self.loaded: dict[tuple, str] = {
+            (customer_id, sha256, month, kind): stored_path for customer_id, sha256, month, kind,
+            stored_path in run_sql(con, "loaded_files.sql").fetchall()}
 
     def results(self) -> list[IntakeResult]:
         return [result for result in self.slots if result is not None]
@@ -245,8 +252,7 @@ class _Intake:
         snapshot_id = f"{customer_id}/{arrival.month}/{digest}"
         if any(p.snapshot_id == snapshot_id for p in self.planned):
             self.publish()  # the same content twice in one batch: settle the first one first
-        loaded = fetch_value(con, "find_loaded_file.sql", customer_id=customer_id,
-                             sha256=digest, month=str(arrival.month), kind=arrival.kind)
+        loaded = self.loaded.get((customer_id, digest, str(arrival.month), arrival.kind))
         if loaded:
             return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
         if arrival.kind == "rma":
@@ -277,6 +283,8 @@ class _Intake:
                        customer_id=customer_id, file_name=arrival.name)
             findings = audit_rma_log(con, self.gate, customer_id, digest, str(arrival.month),
                                      arrival.name, rejected)
+        self.loaded[(customer_id, digest, str(arrival.month), arrival.kind)] = \
+            workspace.relative(target)
         _move(arrival.claimed, target)
         return IntakeResult(arrival.shown, customer_id, "loaded",
                             f"RMA log, {len(parsed.rows)} rows" + _notes(workspace, findings,
@@ -306,12 +314,16 @@ class _Intake:
         for snapshot in snapshots.values():
             self.batch.add(snapshot)
 
-        def log_intake() -> None:
-            for p in planned:
-                _log_intake(con, p.arrival, p.receipt, p.digest, p.received_at, "loaded",
-                            workspace.relative(p.target), None)
-
-        findings = self.batch.publish(log_intake)
+        records = [{"receipt_seq": p.receipt, "customer_id": p.arrival.customer_id,
+                    "file_name": p.arrival.name, "sha256": p.digest, "kind": p.arrival.kind,
+                    "month": str(p.arrival.month), "received_at": p.received_at,
+                    "outcome": "loaded", "stored_path": workspace.relative(p.target),
+                    "reason": None} for p in planned]
+        findings = self.batch.publish(lambda: load_frame(con, "log_intakes.sql",
+                                                         pd.DataFrame(records)))
+        for record in records:
+            self.loaded[(record["customer_id"], record["sha256"], record["month"],
+                         record["kind"])] = record["stored_path"]
         for p in planned:
             _move(p.arrival.claimed, p.target)
             snapshot = snapshots[p.snapshot_id]

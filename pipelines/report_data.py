@@ -12,7 +12,7 @@ from pipelines.reconcile import (NO_DATA, TRUE_UP, WATCH, CategoryMonth, MonthRe
                                  ReconciliationRow, RenewalProposal, RmaRow, to_cents)
 from pipelines.warehouse import run_sql
 
-LIST_LIMIT = 200  # devices per list in the report; the rest are counted, not listed
+LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
 ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "NO_DATA": 1, "WATCH": 2, "OK": 3}
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipelines.audit import audit_staged_snapshots
 from pipelines.months import Month
-from pipelines.quality import Finding, QualityGate
+from pipelines.quality import MAC_PATTERN, SERIAL_PATTERN, Finding, QualityGate
 from pipelines.stage_clock import timed
 from pipelines.warehouse import fetch_value, load_frame, run_sql, transaction
 
@@ -77,7 +77,8 @@ class SnapshotBatch:
                 **vars(s), "previous_month": str(Month.parse(s.month).plus(-1))}
                 for s in self.snapshots]).drop(columns=["rejected_file"]))
             with timed("validation"):
-                run_sql(con, "key_staged_rows.sql")
+                run_sql(con, "key_staged_rows.sql", serial_pattern=SERIAL_PATTERN,
+                        mac_pattern=MAC_PATTERN)
                 findings = audit_staged_snapshots(con, self._gate, self.snapshots)
             with timed("load"):
                 if fetch_value(con, "staged_reloads.sql"):

@@ -91,10 +91,10 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
     try:
         if not read_only:
             run_sql(con, "schema.sql")
-            if fetch_value(con, "needs_key_migration.sql"):
-                with transaction(con):
-                    run_sql(con, "migrate_raw_keys.sql")
             run_sql(con, "views.sql")
+            if fetch_value(con, "older_snapshots.sql"):
+                with transaction(con):
+                    run_sql(con, "count_older_snapshots.sql")
         elif _missing_tables(con):
             raise RunError(f"the warehouse {path} was made by an older polyrecon: run "
                            f"`python -m pipelines ingest` once to bring it up to date")

@@ -1,29 +1,35 @@
 -- Write-audit-publish: the quality measurements of each staged snapshot, one row per snapshot,
--- from its keyed rows (sql/key_staged_rows.sql) and the catalog, for the GX suite.
+-- from its rows' keys (sql/key_staged_rows.sql) and the catalog, for the GX suite.
 -- The previous month's devices are those of the customer's snapshot for that month as it stood
 -- when this one was received: published before, or earlier in the same batch.
 CREATE OR REPLACE TEMP TABLE staged_measurements AS
 WITH classes AS (
     SELECT model_key, coalesce(model_class(model_key).category, 'unclassified') AS category
-    FROM (SELECT DISTINCT model_key FROM staged_keyed WHERE model_key IS NOT NULL)
+    FROM (SELECT DISTINCT model_key FROM staged_keys WHERE model_key IS NOT NULL)
 ),
-measured AS (
+measured_rows AS (
     SELECT
         k.snapshot_id,
         count(*) AS rows,
         count(*) FILTER (WHERE k.identity IS NULL) AS without_identity,
         count(*) FILTER (WHERE k.model_key IS NULL) AS without_model,
-        count(*) FILTER (WHERE NOT regexp_full_match(nullif(upper(trim(k.serial)), ''),
-                                                     $serial_pattern)) AS odd_serials,
-        count(*) FILTER (WHERE NOT regexp_full_match(
-            nullif(upper(regexp_replace(k.mac, '[\s:.\-]', '', 'g')), ''), $mac_pattern))
-            AS odd_macs,
-        count(k.identity) - count(DISTINCT k.identity) AS listed_again,
-        count(*) FILTER (WHERE c.category = 'unclassified') AS unclassified,
-        count(DISTINCT k.identity) FILTER (WHERE k.model_key IS NOT NULL) AS devices
-    FROM staged_keyed AS k
+        count(*) FILTER (WHERE k.odd_serial) AS odd_serials,
+        count(*) FILTER (WHERE k.odd_mac) AS odd_macs,
+        count(*) FILTER (WHERE c.category = 'unclassified') AS unclassified
+    FROM staged_keys AS k
     LEFT JOIN classes AS c USING (model_key)
     GROUP BY k.snapshot_id
+),
+measured_devices AS (
+    SELECT
+        snapshot_id,
+        sum(times_listed) - count(*) AS listed_again,
+        count(*) FILTER (WHERE model_key IS NOT NULL) AS devices
+    FROM staged_devices
+    GROUP BY snapshot_id
+),
+measured AS (
+    SELECT * FROM measured_rows LEFT JOIN measured_devices USING (snapshot_id)
 ),
 counted AS (  -- a snapshot without rows has no measured row: all its counts are 0
     SELECT

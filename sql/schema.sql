@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
     row_count     INTEGER   NOT NULL,
     devices       INTEGER              -- distinct devices it lists (rows with identity and model)
 );
--- Warehouses made before snapshots carried their device count: null there, which only means
--- the month-over-month check has no previous figure for those snapshots.
+-- Warehouses made before snapshots carried their device count get it (and their per-model
+-- counts) once: sql/count_older_snapshots.sql.
 ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS devices INTEGER;
 
 -- The raw layer: every inventory row as received, with its provenance.
@@ -46,9 +46,7 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
     room            VARCHAR,
     lens_device_id  VARCHAR,
     device_name     VARCHAR,
-    extra_json      VARCHAR,           -- the columns we do not use, kept as received
-    identity        VARCHAR,           -- device_identity(serial, mac, lens_device_id), stored:
-    model_key       VARCHAR            -- normalize_model(model), so no query recomputes them
+    extra_json      VARCHAR            -- the columns we do not use, kept as received
 );
 
 -- Distinct devices per snapshot and model (the device's representative model, as in
@@ -80,14 +78,14 @@ CREATE TEMP TABLE IF NOT EXISTS staged_inventory (
     extra_json      VARCHAR
 );
 
--- A CSV cell as a field, trimmed as str.strip() trims: DuckDB's plain trim() does where the
--- file holds no other white space, else the slower trim of every such character (`whitespace`);
--- null where the export has no such column.
-CREATE OR REPLACE MACRO export_field(cells, field_index, full_trim, whitespace) AS
+-- A CSV cell as a field, trimmed as str.strip() trims: by DuckDB's plain trim() (the Unicode
+-- spaces) unless the file holds other white space, then of every such character (`whitespace`,
+-- slower); null where the export has no such column.
+CREATE OR REPLACE MACRO export_field(cells, field_index, trimming, whitespace) AS
     CASE
         WHEN field_index = 0 THEN NULL
-        WHEN full_trim THEN trim(cells[field_index], whitespace)
-        ELSE trim(cells[field_index])
+        WHEN trimming = 'spaces' THEN trim(cells[field_index])
+        ELSE trim(cells[field_index], whitespace)
     END;
 
 CREATE TABLE IF NOT EXISTS raw_rma (

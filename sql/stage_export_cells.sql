@@ -1,8 +1,8 @@
 -- Staging CSV exports of one layout, step 2, for the files in `staged_rows` (path, snapshot_id,
--- first_row, zip_entry, full_trim): the fields trimmed as the Python reader trims them,
--- the unused columns as extra_json (extra_at indexes the cells after the zip entry's name),
--- blank records left out but counted in the row numbers (a record with a model is not blank:
--- that cheap test spares the full one almost always).
+-- first_row, zip_entry, trim): the fields trimmed as the Python reader trims them, where they
+-- may need it (TablePlan.trim); the unused columns as extra_json (extra_at indexes the cells
+-- after the zip entry's name); blank records left out but counted in the row numbers (a
+-- record with a model is not blank: that cheap test spares the full one almost always).
 INSERT INTO staged_inventory
 WITH first_records AS (
     SELECT filename, min(rowid) AS first_rowid FROM export_cells GROUP BY filename
@@ -11,13 +11,13 @@ fields AS (
     SELECT
         f.snapshot_id,
         f.first_row + c.rowid - r.first_rowid AS row_number,
-        export_field(c.cells, $serial_at, f.full_trim, $whitespace) AS serial,
-        export_field(c.cells, $mac_at, f.full_trim, $whitespace) AS mac,
-        export_field(c.cells, $model_at, f.full_trim, $whitespace) AS model,
-        export_field(c.cells, $site_at, f.full_trim, $whitespace) AS site,
-        export_field(c.cells, $room_at, f.full_trim, $whitespace) AS room,
-        export_field(c.cells, $lens_device_id_at, f.full_trim, $whitespace) AS lens_device_id,
-        export_field(c.cells, $device_name_at, f.full_trim, $whitespace) AS device_name,
+        export_field(c.cells, $serial_at, f.trim, $whitespace) AS serial,
+        export_field(c.cells, $mac_at, f.trim, $whitespace) AS mac,
+        export_field(c.cells, $model_at, f.trim, $whitespace) AS model,
+        export_field(c.cells, $site_at, f.trim, $whitespace) AS site,
+        export_field(c.cells, $room_at, f.trim, $whitespace) AS room,
+        export_field(c.cells, $lens_device_id_at, f.trim, $whitespace) AS lens_device_id,
+        export_field(c.cells, $device_name_at, f.trim, $whitespace) AS device_name,
         to_json(map($extra_keys::VARCHAR[],
                     list_select(list_prepend(f.zip_entry, c.cells), $extra_at::INTEGER[])))
             AS extra_json,

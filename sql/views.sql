@@ -7,20 +7,22 @@ FROM snapshots
 QUALIFY row_number() OVER (PARTITION BY customer_id, month ORDER BY receipt_seq DESC) = 1;
 
 -- Every raw row with its identity and normalised model; a row without either is rejected.
+-- (Computed here, not stored: queries through this view look at one snapshot at a time;
+-- counting whole months uses the per-model counts kept with each snapshot.)
 CREATE OR REPLACE VIEW inventory_rows AS
 SELECT
     r.snapshot_id,
     r.row_number,
     r.model,
-    r.model_key,
-    r.identity,
+    normalize_model(r.model) AS model_key,
+    device_identity(r.serial, r.mac, r.lens_device_id) AS identity,
     r.serial,
     r.mac,
     r.site,
     r.room,
     r.lens_device_id,
     r.device_name,
-    inventory_reject_reason(r.identity, r.model_key) AS reject_reason
+    inventory_reject_reason(identity, model_key) AS reject_reason
 FROM raw_inventory AS r;
 
 -- One row per device and snapshot. Of duplicate rows the representative is chosen by value,

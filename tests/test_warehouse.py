@@ -1,4 +1,4 @@
-"""The warehouse schema: a warehouse made before raw rows carried their keys is brought up to
+"""The warehouse schema: a warehouse made before snapshots carried their counts is brought up to
 date by the first writing connection, and then counts as a fresh one would."""
 import duckdb
 
@@ -22,18 +22,19 @@ INSERT INTO snapshots VALUES ('s1', 'acme', '2026-03', 1, '2026-04-01', 'lens_cs
 """
 
 
-def test_an_older_warehouse_gets_its_keys_once(tmp_path):
+def test_an_older_warehouse_gets_its_counts_once(tmp_path):
     workspace = Workspace.resolve(tmp_path)
     old = duckdb.connect(str(workspace.warehouse))
     old.execute(OLD_TABLES)
     old.close()
     with open_warehouse(workspace) as con:
-        assert con.execute("SELECT row_number, identity, model_key FROM raw_inventory "
-                           "ORDER BY row_number").fetchall() == [
-            (2, "SN:SN1", "studio x30"), (3, "MAC:0004F2AABBCC", "vvx 450"), (4, None, "trio 8800")]
+        assert con.execute("SELECT devices FROM snapshots").fetchall() == [(2,)]
+        assert sorted(con.execute("SELECT model_key, devices FROM snapshot_models").fetchall()) \
+            == [("studio x30", 1), ("vvx 450", 1)]  # the N/A serial has no identity
         assert sorted(r[0] for r in con.execute("SELECT model_key FROM seen_models").fetchall()) \
             == ["studio x30", "trio 8800", "vvx 450"]
-        assert con.execute("SELECT devices FROM snapshots").fetchall() == [(None,)]
-        assert con.execute("SELECT count(*) FROM snapshot_devices").fetchone()[0] == 2
+        assert con.execute("SELECT identity FROM snapshot_devices ORDER BY identity").fetchall() \
+            == [("MAC:0004F2AABBCC",), ("SN:SN1",)]
     with open_warehouse(workspace) as con:  # the second time, nothing changes
         assert con.execute("SELECT count(*) FROM seen_models").fetchone()[0] == 3
+        assert con.execute("SELECT count(*) FROM snapshot_models").fetchone()[0] == 2
