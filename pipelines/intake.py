@@ -119,12 +119,13 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
     if not waiting:
         log.info("Inbox: no new files")
         return []
+    gate = gate or QualityGate.shared()
+    gate.warm_up()
     with open_warehouse(workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)  # the audit classifies models
         with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
-            intake = _Intake(con, workspace, contracts, gate or QualityGate.shared(),
-                             Path(scratch))
+            intake = _Intake(con, workspace, contracts, gate, Path(scratch))
             for path in track(waiting, "Taking in inbox files"):
                 arrival = _claim(workspace, path)
                 if arrival is not None:

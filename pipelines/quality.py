@@ -18,6 +18,7 @@ latest snapshot stands — but every finding is stored per snapshot and shown to
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -63,6 +64,12 @@ class QualityGate:
         if _SHARED is None:
             _SHARED = cls()
         return _SHARED
+
+    def warm_up(self) -> None:
+        """Build the suites in a background thread: importing GX takes about two seconds of
+        Python, which can overlap the DuckDB work (it releases the GIL) before the first
+        validation, which then waits for it (cached_property holds a lock)."""
+        threading.Thread(target=lambda: self._suites, name="gx-warm-up", daemon=True).start()
 
     @cached_property
     def _gx(self):

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import duckdb
 
 from pipelines.errors import DamagedWarehouse, RunError
+from pipelines.stage_clock import timed_statement
 from pipelines.workspace import Workspace
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -44,9 +45,10 @@ def _statements(name: str) -> tuple[str, ...]:
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
     """Run every statement of `sql/<name>`, each with the parameters it names."""
     result = con
-    for statement in _statements(name):
-        wanted = {key: params[key] for key in _PARAMETER.findall(statement)}
-        result = con.execute(statement, wanted) if wanted else con.execute(statement)
+    with timed_statement(name):
+        for statement in _statements(name):
+            wanted = {key: params[key] for key in _PARAMETER.findall(statement)}
+            result = con.execute(statement, wanted) if wanted else con.execute(statement)
     return result
 
 
