@@ -59,9 +59,19 @@ def fetch_value(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Any
     return rows[0][0] if rows else None
 
 
+# Receipt numbers drawn from the sequence a hundred at a time per connection (one query each,
+# not one per file); numbers left unused when the connection closes are gaps, never reused.
+_RECEIPT_BLOCK = 100
+_drawn_receipts: dict[int, list[int]] = {}
+
+
 def next_receipt(con: duckdb.DuckDBPyConnection) -> int:
     """The next receipt number: later receipts are the more recently received."""
-    return con.execute("SELECT nextval('receipt_seq')").fetchall()[0][0]
+    drawn = _drawn_receipts.setdefault(id(con), [])
+    if not drawn:
+        drawn += [receipt for (receipt,) in run_sql(con, "draw_receipts.sql",
+                                                    count=_RECEIPT_BLOCK).fetchall()]
+    return drawn.pop(0)
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) -> None:
@@ -108,6 +118,7 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
             raise
         raise problem from None
     finally:
+        _drawn_receipts.pop(id(con), None)
         con.close()
 
 
