@@ -120,13 +120,14 @@ class QualityGate:
                                                           **row)))
         return findings
 
+    def _none(self, column: str):
+        """The expectation that a snapshot counts no rows of this kind."""
+        gx, _, _ = self._gx
+        return gx.expectations.ExpectColumnValuesToBeBetween(column=column, max_value=0)
+
     def _inventory_checks(self) -> list[_Check]:
         gx, _, _ = self._gx
-        e = gx.expectations
-
-        def none(column: str):
-            return e.ExpectColumnValuesToBeBetween(column=column, max_value=0)
-
+        e, none = gx.expectations, self._none
         return [
             _Check("identity", "rejected", none("without_identity"), "without_identity",
                    "rows", "{failing} of {checked} rows have no serial number, MAC address or "
@@ -161,12 +162,7 @@ class QualityGate:
         ]
 
     def _rma_checks(self) -> list[_Check]:
-        gx, _, _ = self._gx
-        e = gx.expectations
-
-        def none(column: str):
-            return e.ExpectColumnValuesToBeBetween(column=column, max_value=0)
-
+        none = self._none
         return [
             _Check("rma_number", "rejected", none("without_number"), "without_number", "rows",
                    "{failing} of {checked} rows have no RMA number: they are not counted"),

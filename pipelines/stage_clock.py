@@ -13,12 +13,17 @@ _STATEMENTS: dict[str, float] = defaultdict(float)
 
 
 @contextmanager
-def timed(stage: str) -> Iterator[None]:
+def _adding_to(totals: dict[str, float], name: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
     finally:
-        _SECONDS[stage] += time.perf_counter() - started
+        totals[name] += time.perf_counter() - started
+
+
+def timed(stage: str):
+    """A pipeline stage: intake, validation, load, reconcile, render."""
+    return _adding_to(_SECONDS, stage)
 
 
 def summary() -> str:
@@ -26,13 +31,9 @@ def summary() -> str:
     return " · ".join(f"{stage} {seconds:.2f} s" for stage, seconds in _SECONDS.items())
 
 
-@contextmanager
-def timed_statement(name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        _STATEMENTS[name] += time.perf_counter() - started
+def timed_statement(name: str):
+    """A SQL file run by warehouse.run_sql."""
+    return _adding_to(_STATEMENTS, name)
 
 
 def stage_seconds() -> dict[str, float]:

@@ -65,18 +65,7 @@ CREATE TABLE IF NOT EXISTS seen_models (
 
 -- Where an intake batch is read and audited before it is published (write-audit-publish):
 -- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
-CREATE TEMP TABLE IF NOT EXISTS staged_inventory (
-    snapshot_id     VARCHAR NOT NULL,
-    row_number      INTEGER NOT NULL,
-    serial          VARCHAR,
-    mac             VARCHAR,
-    model           VARCHAR,
-    site            VARCHAR,
-    room            VARCHAR,
-    lens_device_id  VARCHAR,
-    device_name     VARCHAR,
-    extra_json      VARCHAR
-);
+CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
 
 -- A CSV cell as a field, trimmed as str.strip() trims: by DuckDB's plain trim() (the Unicode
 -- spaces) unless the file holds other white space, then of every such character (`whitespace`,
