@@ -393,9 +393,6 @@ class TablePlan:
 @dataclass(frozen=True)
 class ExportPlan:
     tables: tuple[TablePlan, ...]
-    encoding: str
-    separator: str
-    columns: dict[str, str]  # field -> the header it was read from (first table)
 
     @property
     def data_lines(self) -> int:
@@ -410,10 +407,7 @@ def plan_inventory_export(path: Path, scratch: Path) -> ExportPlan:
     csv.field_size_limit(MAX_FIELD_CHARS)
     with _sources(path, scratch) as sources:
         tables = _inventory_tables(sources)
-        plans = tuple(_plan(table, scratch) for table in tables)
-    first = tables[0]
-    return ExportPlan(plans, first.source.encoding, first.separator,
-                      {field: first.headers[i] for field, i in first.columns.items()})
+        return ExportPlan(tuple(_plan(table, scratch) for table in tables))
 
 
 def _plan(table: _Table, scratch: Path) -> TablePlan:

@@ -47,10 +47,6 @@ class SnapshotBatch:
         self._con, self._gate = con, gate
         self.snapshots: list[StagedSnapshot] = []
 
-    @property
-    def rows(self) -> int:
-        return sum(snapshot.row_count for snapshot in self.snapshots)
-
     def add(self, snapshot: StagedSnapshot) -> None:
         """A snapshot whose rows are staged under its snapshot_id."""
         self.snapshots.append(snapshot)
