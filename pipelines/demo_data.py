@@ -11,39 +11,48 @@ term (its export is kept, not used) and L is not the last month. Defaults of rul
 
 What each customer demonstrates:
 
+Every model is spelled as Poly Lens's own product catalog spells it ("G 7500 Video Endpoint",
+"Voyager Focus 2 Series", "Poly VVX 450", "Sync 20-M"; data/README.md), and the exports carry
+the header labels Lens's docs, UI and API use, and a German partner's own labels.
+
 - alpenblick-versicherung (CHF; snake_case Lens API dump, comma, UTF-8): video ordered 40
   reaches TRUE_UP twice: L-7 (43 devices, +3) and, against the reset baseline of 43, L-3
   (46, +3); WATCH at L-4 (45 vs 43). Voice from installed 183 + 4 % growth (ordered 191),
-  always OK. Quote-only RealPresence DMA 7000 and Collaboration Server (QUOTE_REQUIRED).
-- hanseatische-logistik (EUR; Lens UI export, semicolon, UTF-8 with BOM): headset-only,
-  installed 200 + 5 % (ordered 210). Its Lens tenant also shows VVX and Trio phones
-  (voice NOT_COVERED). Every export has a duplicate device (the same serial again, lower-case
-  with spaces, under a second Lens id), Lens id-only headsets, MAC-only phones, a row without
-  any identity and a row without a model (both rejected), and a "Lens Desktop Client"
-  (UNCLASSIFIED, from L-7). L-5 has a corrected re-export a week after the first one, which
-  lacked the Bremen site: the correction (219 headsets, WATCH) is the month's snapshot.
+  always OK; its Trio C60 expansion microphones are accessories (not counted). Quote-only
+  RealPresence DMA 7000 and Collaboration Server (QUOTE_REQUIRED).
+- hanseatische-logistik (EUR; Lens UI export with the docs' "Device Type" label, semicolon,
+  UTF-8 with BOM): headset-only, installed 200 + 5 % (ordered 210). Its Lens tenant also
+  shows VVX and Trio phones (voice NOT_COVERED), Voyager 5200 charge cases and, from L-7,
+  Lens Desktop (both not counted, listed in the report). Every export has a duplicate device
+  (the same serial again, lower-case with spaces, under a second Lens id), Lens id-only
+  headsets, MAC-only phones, a row without any identity and a row without a model (both
+  rejected). L-5 has a corrected re-export a week after the first one, which lacked the
+  Bremen site: the correction (219 headsets, WATCH) is the month's snapshot.
   Headset RMA rate 12 / 210 = 5.71 % at L: BREACH (plus RMAs of the previous calendar year
   when the window reaches into it, which do not count at L).
 - thames-valley-legal (GBP; camelCase API dump, tab separated): headset ordered 60, video
   ordered 25. No export for L-6: NO_DATA. Video 26 at L: WATCH at exactly 4.00 %. Headset
   RMA rate 3 / 60 = 5.00 % at L: WATCH (not above 5 %); its log also holds one video-device
   RMA (video, not counted) and, when in the window, one RMA of the previous calendar year.
-- rheintal-praezision (CHF; "Serial,MAC Address,Model,Site,Room", Windows-1252 with
-  München / Zürich sites): voice ordered 120 with end-of-life SoundPoint IP 501 / IP 301
-  phones (excluded, listed), serials sometimes lower-case with spaces, mixed MAC notations,
-  MAC-only rows. Voice 126 at L: TRUE_UP, exactly at the baseline 126.00 (+6 devices,
-  2 remaining months x 22.00 -> 22.00).
+- rheintal-praezision (CHF; the partner's own German list "Seriennummer,MAC-Adresse,Modell,
+  Standort,Raum", Windows-1252 with München / Zürich sites): voice ordered 120 with
+  end-of-life SoundPoint IP 501 / IP 301 phones (excluded, listed), serials sometimes
+  lower-case with spaces, mixed MAC notations, MAC-only rows. Voice 126 at L: TRUE_UP,
+  exactly at the baseline 126.00 (+6 devices, 2 remaining months x 22.00 -> 22.00).
 - lakeshore-health (USD; snake_case, site names with commas, quoted): the term runs L-11 … L,
   so L carries a renewal proposal. Video ordered 30: TRUE_UP at L-5 (32, +2, 195.00 prorated),
   then 33 against 32: OK (renewal 33). Voice installed 88 + 6 % (ordered 94) ends at 92: OK
   (renewal stays 94, never below the ordered value). Poly Medialign carts: QUOTE_REQUIRED.
-- nordwind-energie (EUR; camelCase, tab separated inside a .csv): the term starts at L-5, so
-  the roll-out months before it are outside the term. Headset ordered 140, OK. Voice
-  installed 61 + 8 % (ordered 66): 69 at L is WATCH (4.55 %). Headset RMA rate 5 / 140 =
-  3.57 %: OK, with one RMA number listed twice in its log (counts once).
-- cobalt-ridge-engineering (USD; Lens UI export, semicolon, BOM): video ordered 80 shrinking
-  to 66 (-17.50 %, OK: shrinking never lowers ordered). A "Poly Studio Z9 Prototype" from L-7
-  (UNCLASSIFIED). notes-<L-6>.csv has no model column: the pipeline quarantines it.
+- nordwind-energie (EUR; camelCase, tab separated inside a .csv, files named with German
+  month names: "Lens Export März 2026.csv"): the term starts at L-5, so the roll-out months
+  before it are outside the term. Headset ordered 140, OK. Voice installed 61 + 8 % (ordered
+  66): 69 at L is WATCH (4.55 %). Headset RMA rate 5 / 140 = 3.57 %: OK, with one RMA number
+  listed twice in its log (counts once); the log is the partner's German list (RMA-Nummer,
+  Datum as DD.MM.YYYY, Seriennummer, Modell).
+- cobalt-ridge-engineering (USD; Lens UI export with "Device Type", semicolon, BOM): video
+  ordered 80 shrinking to 66 (-17.50 %, OK: shrinking never lowers ordered). A "Poly Studio
+  Z9 Prototype" from L-7 is a product the catalog truly does not know (UNCLASSIFIED).
+  notes-<L-6>.csv has no model column: the pipeline quarantines it.
 """
 from __future__ import annotations
 
@@ -80,6 +89,16 @@ def _days_in(month: str) -> int:
     return Month.parse(month).last_day.day
 
 
+_GERMAN_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
+                  "September", "Oktober", "November", "Dezember")
+
+
+def _german_month(month: str) -> str:
+    """"März 2026": how a German-speaking partner names a month in a file name."""
+    parsed = Month.parse(month)
+    return f"{_GERMAN_MONTHS[parsed.month - 1]} {parsed.year}"
+
+
 def _epoch(month: str, day: int, hour: int, minute: int = 0) -> int:
     parsed = Month.parse(month)
     return calendar.timegm((parsed.year, parsed.month, day, hour, minute, 0))
@@ -98,26 +117,29 @@ class _Model:
 
 _HEADSET, _VIDEO, _PHONE = "Headset", "Video Conferencing", "Desk Phone"
 _MODELS = {
-    "Poly Voyager Focus 2 Series": _Model(_HEADSET, False, True, "1.26"),
-    "Poly Savi 8220 Office": _Model(_HEADSET, False, True, "2.9.7"),
-    "Poly Blackwire 3220": _Model(_HEADSET, False, True, "1.13"),
-    "Poly Sync 20-M": _Model(_HEADSET, False, True, "1.4.1"),
+    "Voyager Focus 2 Series": _Model(_HEADSET, False, True, "1.26"),
+    "Savi 8220 Series": _Model(_HEADSET, False, True, "2.9.7"),
+    "Blackwire 3220": _Model(_HEADSET, False, True, "1.13"),
+    "Sync 20-M": _Model(_HEADSET, False, True, "1.4.1"),
     "Calisto 5300-M": _Model(_HEADSET, False, True, "1.4.0"),
     "Poly Studio X30": _Model(_VIDEO, True, False, "4.1.1-410080"),
     "Poly Studio X50": _Model(_VIDEO, True, False, "4.1.1-410080"),
-    "Poly G7500": _Model(_VIDEO, True, False, "4.1.1-410080"),
+    "G 7500 Video Endpoint": _Model(_VIDEO, True, False, "4.1.1-410080"),
     "Poly Studio USB": _Model(_VIDEO, False, False, "1.3.1-030"),
-    "Polycom VVX 450": _Model(_PHONE, True, False, "6.4.6.2153", mac_is_serial=True),
-    "Poly CCX 600": _Model(_PHONE, True, False, "8.1.3.1304"),
+    "Poly VVX 450": _Model(_PHONE, True, False, "6.4.6.2153", mac_is_serial=True),
+    "CCX 600": _Model(_PHONE, True, False, "8.1.3.1304"),
     "Poly Trio 8800": _Model("Conference Phone", True, False, "7.2.6.0141"),
-    "Poly Edge E320": _Model(_PHONE, True, False, "8.1.4.1045"),
+    "Edge E320": _Model(_PHONE, True, False, "8.1.4.1045"),
     "Polycom SoundPoint IP 501": _Model(_PHONE, True, False, "3.2.7.0198", mac_is_serial=True),
     "Polycom SoundPoint IP 301": _Model(_PHONE, True, False, "3.2.7.0198", mac_is_serial=True),
     "Poly RealPresence DMA 7000": _Model("Infrastructure", True, False, "10.2.0.1"),
     "Poly RealPresence Collaboration Server": _Model("Infrastructure", True, False, "8.11.0"),
     "Poly Medialign 55": _Model(_VIDEO, True, False, "4.1.1-410080"),
     "Poly Studio Z9 Prototype": _Model(_VIDEO, True, False, "0.9.2-dev"),
-    "Lens Desktop Client": _Model("Software", False, True, "1.3.2"),
+    "Lens Desktop Windows": _Model("Software", False, True, "1.3.2"),
+    # Lens lists accessories beside the devices they belong to: never counted (not_counted).
+    "Voyager 5200 Charge Case": _Model("Accessory", False, True, "1.0.4"),
+    "Poly Trio C60 Expansion Microphone": _Model("Accessory", False, False, "7.2.6.0141"),
 }
 
 # --- the customers -----------------------------------------------------------------------
@@ -139,6 +161,7 @@ class _Rma:
     other_family: str | None = None  # one RMA of a non-headset device
     repeated: bool = False  # one RMA number listed twice
     quarterly_name: bool = False  # RMA_<YYYY>-Q<n>_<YYYY-MM>.csv, else rma-log-<YYYY-MM>.csv
+    german: bool = False  # the partner's German list: RMA-Nummer;Datum (DD.MM.YYYY);…
 
 
 @dataclass(frozen=True)
@@ -154,7 +177,7 @@ class _Customer:
     categories: tuple[str, ...]  # YAML lines under `categories:`
     note: str  # YAML comment; {m[i]} is the month with index i
     style: int  # header style of the exports, see _STYLES
-    file_name: str  # with {month}
+    file_name: str  # with {month} (YYYY-MM) or {month_de} ("März 2026")
     sites: tuple[tuple[str, int], ...]  # Lens site, weight
     room_words: tuple[str, ...]
     fleets: tuple[_Fleet, ...]
@@ -184,13 +207,14 @@ _CUSTOMERS = (
         sites=(("Zürich Hauptsitz", 5), ("Bern", 3), ("Basel", 2)),
         room_words=("Sitzungszimmer", "Büro", "Schulungsraum", "Meeting Room"),
         fleets=(
-            _Fleet((("Poly G7500", 2), ("Poly Studio X50", 3), ("Poly Studio X30", 2),
+            _Fleet((("G 7500 Video Endpoint", 2), ("Poly Studio X50", 3), ("Poly Studio X30", 2),
                     ("Poly Studio USB", 1)),
                    (38, 39, 40, 41, 43, 43, 44, 45, 46, 46, 47, 47)),
-            _Fleet((("Polycom VVX 450", 4), ("Poly CCX 600", 3), ("Poly Trio 8800", 1)),
+            _Fleet((("Poly VVX 450", 4), ("CCX 600", 3), ("Poly Trio 8800", 1)),
                    (186, 187, 187, 188, 189, 188, 190, 190, 191, 189, 189, 188)),
             _Fleet((("Poly RealPresence DMA 7000", 1),), (1,) * 12),
             _Fleet((("Poly RealPresence Collaboration Server", 1),), (1,) * 12),
+            _Fleet((("Poly Trio C60 Expansion Microphone", 1),), (4,) * 12, churn=False),
         ),
     ),
     _Customer(
@@ -210,12 +234,13 @@ _CUSTOMERS = (
         sites=(("Hamburg", 5), ("Bremen", 2), ("Hannover", 2), ("Rostock", 1)),
         room_words=("Lager", "Büro", "Disposition", "Empfang"),
         fleets=(
-            _Fleet((("Poly Voyager Focus 2 Series", 4), ("Poly Savi 8220 Office", 3),
-                    ("Poly Blackwire 3220", 3), ("Poly Sync 20-M", 1)),
+            _Fleet((("Voyager Focus 2 Series", 4), ("Savi 8220 Series", 3),
+                    ("Blackwire 3220", 3), ("Sync 20-M", 1)),
                    (203, 205, 206, 206, 208, 212, 219, 217, 216, 216, 215, 214), id_only=3),
-            _Fleet((("Polycom VVX 450", 4), ("Poly Trio 8800", 1)),
+            _Fleet((("Poly VVX 450", 4), ("Poly Trio 8800", 1)),
                    (8, 8, 8, 9, 9, 9, 9, 9, 10, 10, 10, 10), mac_only=2),
-            _Fleet((("Lens Desktop Client", 1),), (0, 0, 0, 0) + (1,) * 8),
+            _Fleet((("Lens Desktop Windows", 1),), (0, 0, 0, 0) + (1,) * 8),
+            _Fleet((("Voyager 5200 Charge Case", 1),), (6, 6, 7, 7, 8, 8, 9, 9, 9, 10, 10, 11)),
         ),
         sloppy_serials=0.02, messy=True,
         correction=(6, "Bremen", "Device Inventory {month} (corrected).csv"),
@@ -236,11 +261,11 @@ _CUSTOMERS = (
         sites=(("London (Holborn)", 5), ("Reading", 3), ("Oxford", 2)),
         room_words=("Meeting Room", "Client Suite", "Huddle", "Boardroom"),
         fleets=(
-            _Fleet((("Poly Voyager Focus 2 Series", 3), ("Poly Blackwire 3220", 2),
+            _Fleet((("Voyager Focus 2 Series", 3), ("Blackwire 3220", 2),
                     ("Calisto 5300-M", 1)),
                    (57, 57, 58, 58, 59, 59, 59, 60, 60, 61, 61, 61)),
             _Fleet((("Poly Studio X30", 3), ("Poly Studio X50", 2), ("Poly Studio USB", 2),
-                    ("Poly G7500", 1)),
+                    ("G 7500 Video Endpoint", 1)),
                    (22, 23, 23, 24, 24, 24, 25, 25, 25, 25, 25, 26)),
         ),
         missing=(5,),
@@ -258,7 +283,7 @@ _CUSTOMERS = (
         sites=(("Zürich", 4), ("München", 3), ("St. Gallen", 2), ("Winterthur", 1)),
         room_words=("Büro", "Werkstätte", "Empfang", "Besprechung", "Prüffeld"),
         fleets=(
-            _Fleet((("Polycom VVX 450", 5), ("Poly Edge E320", 3), ("Poly CCX 600", 2),
+            _Fleet((("Poly VVX 450", 5), ("Edge E320", 3), ("CCX 600", 2),
                     ("Poly Trio 8800", 1)),
                    (114, 115, 116, 116, 118, 119, 119, 121, 122, 123, 124, 126), mac_only=2),
             _Fleet((("Polycom SoundPoint IP 501", 3), ("Polycom SoundPoint IP 301", 2)),
@@ -284,9 +309,9 @@ _CUSTOMERS = (
                ("Oak Park Clinic", 2)),
         room_words=("Conference Room", "Nurse Station", "Exam Room", "Huddle"),
         fleets=(
-            _Fleet((("Poly Studio X50", 3), ("Poly G7500", 2), ("Poly Studio X30", 2)),
+            _Fleet((("Poly Studio X50", 3), ("G 7500 Video Endpoint", 2), ("Poly Studio X30", 2)),
                    (28, 29, 29, 30, 30, 31, 32, 32, 32, 33, 33, 33)),
-            _Fleet((("Poly CCX 600", 3), ("Polycom VVX 450", 3), ("Poly Trio 8800", 1)),
+            _Fleet((("CCX 600", 3), ("Poly VVX 450", 3), ("Poly Trio 8800", 1)),
                    (90, 91, 91, 92, 93, 93, 94, 94, 93, 93, 92, 92)),
             _Fleet((("Poly Medialign 55", 1),), (2, 2, 2, 2) + (3,) * 8),
         ),
@@ -304,17 +329,17 @@ _CUSTOMERS = (
         ),
         note="The term starts in {m[6]}: earlier exports lie outside it. Voice WATCH in {m[11]}. "
              "One RMA number is listed twice.",
-        style=3, file_name="Lens Export {month}.csv",
+        style=3, file_name="Lens Export {month_de}.csv",
         sites=(("Hamburg", 4), ("Husum", 3), ("Kiel", 2), ("Bremerhaven", 1)),
         room_words=("Leitwarte", "Büro", "Besprechung", "Werkstatt"),
         fleets=(
-            _Fleet((("Poly Voyager Focus 2 Series", 3), ("Poly Blackwire 3220", 3),
-                    ("Poly Savi 8220 Office", 2), ("Calisto 5300-M", 1)),
+            _Fleet((("Voyager Focus 2 Series", 3), ("Blackwire 3220", 3),
+                    ("Savi 8220 Series", 2), ("Calisto 5300-M", 1)),
                    (120, 124, 126, 128, 131, 133, 134, 135, 136, 137, 137, 138)),
-            _Fleet((("Poly Edge E320", 4), ("Poly CCX 600", 2), ("Poly Trio 8800", 1)),
+            _Fleet((("Edge E320", 4), ("CCX 600", 2), ("Poly Trio 8800", 1)),
                    (58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69)),
         ),
-        rma=_Rma(counted=5, repeated=True),
+        rma=_Rma(counted=5, repeated=True, german=True),
     ),
     _Customer(
         id="cobalt-ridge-engineering", name="Cobalt Ridge Engineering, LLC",
@@ -329,7 +354,7 @@ _CUSTOMERS = (
         sites=(("Denver", 5), ("Salt Lake City", 3), ("Boise", 2)),
         room_words=("Conference Room", "Design Lab", "Huddle", "Training Room"),
         fleets=(
-            _Fleet((("Poly Studio X50", 3), ("Poly Studio X30", 3), ("Poly G7500", 2),
+            _Fleet((("Poly Studio X50", 3), ("Poly Studio X30", 3), ("G 7500 Video Endpoint", 2),
                     ("Poly Studio USB", 1)),
                    (79, 78, 78, 77, 76, 75, 73, 72, 71, 70, 68, 66)),
             _Fleet((("Poly Studio Z9 Prototype", 1),), (0, 0, 0, 0) + (1,) * 8),
@@ -348,15 +373,15 @@ _STYLES = {
         ("room_name", "room"), ("software_version", "software"))),
     2: (";", "utf-8-sig", "\r\n", (
         ("Device Name", "name"), ("Serial Number", "serial"), ("MAC Address", "mac"),
-        ("Hardware Model", "model"), ("Site", "site"), ("Room", "room"),
+        ("Device Type", "model"), ("Site", "site"), ("Room", "room"),
         ("Device ID", "lens_id"), ("Last Detected", "last_detected"))),
     3: ("\t", "utf-8", "\n", (
         ("id", "lens_id"), ("name", "name"), ("serialNumber", "serial"), ("macAddress", "mac"),
         ("hardwareModel", "model"), ("hardwareFamily", "family"), ("site", "site"),
         ("room", "room"), ("connected", "connected"))),
     4: (",", "cp1252", "\r\n", (
-        ("Serial", "serial"), ("MAC Address", "mac"), ("Model", "model"), ("Site", "site"),
-        ("Room", "room"))),
+        ("Seriennummer", "serial"), ("MAC-Adresse", "mac"), ("Modell", "model"),
+        ("Standort", "site"), ("Raum", "room"))),
 }
 
 
@@ -544,7 +569,7 @@ def _messy_extras(gen: _Generator, customer: _Customer, duplicate: _Device
          "software": _MODELS[duplicate.model].software,
          "family": _MODELS[duplicate.model].family},
         # No serial, MAC or Lens id: rejected (no identity).
-        {"serial": "", "lens_id": "", "model": "Poly Blackwire 3220", "site": site, "room": "",
+        {"serial": "", "lens_id": "", "model": "Blackwire 3220", "site": site, "room": "",
          "name": "Blackwire 3220", "software": "1.13", "family": _HEADSET},
         # No model: rejected.
         {"serial": gen.serial(), "lens_id": gen.lens_id(), "model": "", "site": site,
@@ -588,7 +613,7 @@ def _build_customer(gen: _Generator, customer: _Customer, index: int, inbox: Pat
             continue
         devices = [d for found in fleets for d in found]
         received = _epoch(_add_months(month, 1), 2, 8, index)
-        name = customer.file_name.format(month=month)
+        name = customer.file_name.format(month=month, month_de=_german_month(month))
         if customer.correction and customer.correction[0] == k:
             lacking = customer.correction[1]
             _write(folder / name, _csv_text([header] + _export_rows(
@@ -620,10 +645,15 @@ def _write_rma_logs(customer: _Customer, index: int, folder: Path,
     for (name, month), rows in logs.items():
         if repeat in rows:
             rows.append(repeat)  # the same RMA exported again at the end of the log
-        _write(folder / name,
-               _csv_text([["rma_number", "date", "serial", "model"]] + [list(r) for r in rows],
-                         ",", "\n"),
-               "utf-8", _epoch(_add_months(month, 1), 3, 8, index))
+        if customer.rma.german:
+            table = [["RMA-Nummer", "Datum", "Seriennummer", "Modell"]] + [
+                [number, f"{day[8:10]}.{day[5:7]}.{day[:4]}", serial, model]
+                for number, day, serial, model in rows]
+            text = _csv_text(table, ";", "\r\n")
+        else:
+            text = _csv_text([["rma_number", "date", "serial", "model"]]
+                             + [list(r) for r in rows], ",", "\n")
+        _write(folder / name, text, "utf-8", _epoch(_add_months(month, 1), 3, 8, index))
 
 
 # --- configuration files -------------------------------------------------------------------

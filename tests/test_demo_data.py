@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from pipelines.demo_data import build_demo_workspace
+from pipelines.months import month_in_name
 
 _CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-_MONTH_IN_NAME = re.compile(r"(?<!\d)(\d{4})-(0[1-9]|1[0-2])(?!\d)")
 
 
 def _files(home: Path) -> dict[str, tuple[bytes, int]]:
@@ -24,8 +24,7 @@ def _folders(home: Path) -> list[str]:
 
 def _inventory_months(home: Path) -> dict[str, list[str]]:
     """Customer -> the months named by its inventory exports (RMA logs left out)."""
-    return {folder.name: sorted(_MONTH_IN_NAME.search(path.name).group(0)
-                                for path in folder.iterdir()
+    return {folder.name: sorted(str(month_in_name(path.name)) for path in folder.iterdir()
                                 if not path.name.lower().startswith("rma"))
             for folder in sorted((home / "inbox").iterdir())}
 
