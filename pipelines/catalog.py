@@ -1,7 +1,8 @@
 """The product catalog: the shipped file plus the workspace's overrides, checked row by row.
 
-Matching a device model to a row (normalisation, exact before longest prefix) happens in SQL
-(`sql/catalog_match.sql`), so one normaliser serves inventories, RMA logs and the catalog.
+Matching a device model to a row (normalisation, brand prefixes and spacing variants, exact
+before longest prefix) happens in SQL (`catalog_key` in sql/schema.sql, `model_class` in
+sql/views.sql), so one normaliser serves inventories, RMA logs and the catalog.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 from pipelines.errors import ConfigError
 
 SHIPPED_CATALOG = Path(__file__).resolve().parent.parent / "data" / "product_catalog.csv"
-CATALOG_CATEGORIES = ("headset", "video", "voice", "quote_only")
+# not_counted: what Lens lists that is no covered device (accessories, Lens software, other
+# makers' products): never counted, never a catalog gap, listed in the report on its own.
+CATALOG_CATEGORIES = ("headset", "video", "voice", "quote_only", "not_counted")
 COLUMNS = ("model", "category", "end_of_service")
 
 

@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--customer", metavar="ID", help="only this customer's report")
     waits(command("rebuild", _rebuild, "re-create a damaged warehouse from archive/ (the old "
                                        "file is kept) and reconcile its months again"))
+    catalog = waits(command("catalog", _catalog, "the models the catalog does not know, and "
+                                                 "those it does not count: the list to extend "
+                                                 "config/catalog.csv from"))
+    catalog.add_argument("--csv", type=Path, metavar="FILE",
+                         help="also write the lists to this CSV file")
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
     return parser
@@ -245,6 +250,8 @@ def _print_intake(intake) -> None:
     for result in intake.files:
         if result.outcome == "quarantined":
             print(f"  quarantined {result.path}: {result.detail}")
+        elif not result.month_from_name:
+            print(f"  loaded {result.path}: {result.detail}")
     for pull in intake.pulls:
         print(f"Lens API {pull.customer_id} (tenant {pull.tenant_id}): {pull.detail}")
 
@@ -279,6 +286,18 @@ def _rebuild(workspace: Workspace, args) -> int:
     print(f"Reconciled again: {', '.join(outcome.months) or 'no month had results'}")
     for path in outcome.written:
         print(f"wrote {path}")
+    return 0
+
+
+def _catalog(workspace: Workspace, args) -> int:
+    from pipelines.catalog_gaps import describe, write_csv
+    from pipelines.jobs import review_catalog
+
+    models = review_catalog(_config(workspace), wait=args.wait)
+    print(describe(models))
+    if args.csv:
+        write_csv(args.csv, models)
+        print(f"wrote {args.csv}")
     return 0
 
 

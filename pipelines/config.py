@@ -61,7 +61,9 @@ class Policy(_Strict):
 class LensSettings(_Strict):
     token_url: str = "https://login.lens.poly.com/oauth/token"
     graphql_url: str = "https://api.silica-prod01.io.lens.poly.com/graphql"
-    page_size: int = Field(1000, ge=1, le=5000)
+    # Devices per request: Lens allows 1..5000; public clients page with 100..700 to stay
+    # inside the query-cost budget (lensctl-ops-deck: 700).
+    page_size: int = Field(700, ge=1, le=5000)
     pull_window_days: int = Field(10, ge=0, le=31)
 
 

@@ -17,6 +17,7 @@ import re
 import struct
 import tempfile
 import time
+import unicodedata
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -30,18 +31,23 @@ import requests
 log = logging.getLogger("polyrecon")
 
 INVENTORY_ALIASES: dict[str, tuple[str, ...]] = {
-    # field: header aliases, normalised (lower case, letters and digits only), best first
-    "serial": ("serialnumber", "serial", "serialno"),
-    "mac": ("macaddress", "mac"),
-    "model": ("devicemodel", "model", "hardwaremodel", "product", "hardwareproduct"),
-    "site": ("sitename", "site"),
-    "room": ("roomname", "room"),
-    "lens_device_id": ("lensdeviceid", "deviceid", "id"),
-    "device_name": ("devicename", "name"),
+    # field: header aliases, normalised by header_key, best first. Lens's UI and docs, its API
+    # field names, snake_case dumps, and the German labels of partners' own lists.
+    "serial": ("serialnumber", "serial", "serialno", "seriennummer", "seriennr"),
+    "mac": ("macaddress", "mac", "macadresse"),
+    # "Device Type" is what Lens's documentation calls the model column; a file with a model
+    # column as well reads the model from that one.
+    "model": ("devicemodel", "model", "hardwaremodel", "modelname", "product", "productname",
+              "hardwareproduct", "modell", "modellname", "devicetype", "geratetyp",
+              "geraetetyp"),
+    "site": ("sitename", "site", "standort"),
+    "room": ("roomname", "room", "raum", "raumname"),
+    "lens_device_id": ("lensdeviceid", "deviceid", "id", "gerateid", "geraeteid"),
+    "device_name": ("devicename", "name", "geratename", "geraetename"),
 }
 RMA_ALIASES: dict[str, tuple[str, ...]] = {
-    "rma_number": ("rmanumber", "rmano", "rmanr", "rma", "rmaid"),
-    "rma_date": ("date", "rmadate", "createddate", "created"),
+    "rma_number": ("rmanumber", "rmano", "rmanr", "rma", "rmaid", "rmanummer"),
+    "rma_date": ("date", "rmadate", "createddate", "created", "datum", "rmadatum"),
     "serial": INVENTORY_ALIASES["serial"],
     "model": INVENTORY_ALIASES["model"],
 }
@@ -77,7 +83,10 @@ class ParsedExport:
 
 
 def header_key(header: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", header.lower())
+    """A header as aliases are written: accents folded ("Gerätetyp" → "geratetyp"), then
+    letters and digits only, lower case."""
+    folded = unicodedata.normalize("NFKD", header.lower())
+    return re.sub(r"[^a-z0-9]", "", folded)
 
 
 def decode_export(raw: bytes) -> tuple[str, str]:
@@ -323,12 +332,14 @@ def _parsed(tables: list[_Table], fields: tuple[str, ...], drop: tuple[str, ...]
 def _inventory_tables(sources: list[_Source]) -> list[_Table]:
     tables = [_open_table(source, INVENTORY_ALIASES) for source in sources]
     for table in tables:
-        table.require("model", "no model column: expected one of 'device_model', 'Model', "
-                               "'hardwareModel', 'Hardware Model' or 'Product'")
+        table.require("model", "no model column: expected one of 'Device Type', 'Model', "
+                               "'Model Name', 'hardwareModel', 'Product', 'device_model' or "
+                               "'Modell'")
         if not {"serial", "mac", "lens_device_id"} & table.columns.keys():
             table.require("serial", "no device identity column: expected a serial number "
-                                    "('Serial Number'), MAC address ('MAC Address') or Lens "
-                                    "device id ('Device ID') column")
+                                    "('Serial Number', 'Seriennummer'), MAC address ('MAC "
+                                    "Address', 'MAC-Adresse') or Lens device id ('Device ID') "
+                                    "column")
     return tables
 
 
@@ -445,8 +456,12 @@ def read_planned_table(table: TablePlan) -> pd.DataFrame:
 
 # --- the Lens GraphQL API ---------------------------------------------------------------------
 
+# The tenant-scoped device search of Lens's public clients (polylens2otel, lensctl-ops-deck),
+# asking for the query-cost budget in the same document as lensctl-ops-deck does, and for the
+# search's own `error` field, which Lens fills instead of failing the whole answer.
 DEVICE_SEARCH = """
 query PolyreconDeviceSearch($tenantId: ID!, $params: DeviceFindArgs) {
+  calculateQueryCost { queryCost costUsed costRemaining secondsToReset }
   tenant(id: $tenantId) {
     inventory {
       deviceSearch(params: $params) {
@@ -459,11 +474,21 @@ query PolyreconDeviceSearch($tenantId: ID!, $params: DeviceFindArgs) {
           }
         }
         pageInfo { hasNextPage nextToken totalCount }
+        error
       }
     }
   }
 }
 """
+# A stable order for paging: a nextToken walks one order from page to page (AVI-SPL's adapter
+# sends exactly this with every page).
+DEVICE_SORT = {"fields": [{"name": "id", "direction": "ASC"}]}
+# The budget is spent per rolling minute; wait for it rather than be refused, when what is left
+# would not pay for another page with a margin (lensctl-ops-deck's rule).
+COST_MARGIN = 1.2
+LONGEST_BUDGET_WAIT = 65.0  # seconds: the budget window is 60 s
+# How Lens words a spent budget in an HTTP 400 (polylens2otel reads these three).
+_RATE_LIMIT_WORDS = ("rate limit", "rate-limit", "over limit")
 _AUTH_MESSAGES = ("you must be logged in", "authorization failed", "unauthorized",
                   "unauthenticated", "token expired")
 
@@ -494,6 +519,7 @@ class RetryPolicy:
     longest_wait: float = 30.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    budget_pad: float = 2.0  # seconds waited past the query budget's reset, for clock skew
 
 
 @dataclass(frozen=True)
@@ -511,7 +537,8 @@ class _Retry(Exception):
 class LensClient:
     """OAuth2 client credentials, a cached token renewed before expiry (and once more on an
     authentication error), timeouts, and retries with exponential backoff and jitter on
-    connection errors, 5xx, 429 (honouring Retry-After) and 400 "rate limit" answers."""
+    connection errors, 5xx, 429 (honouring Retry-After) and 400 answers that say the rate limit
+    is reached; and it waits for the query-cost budget when a page would overspend it."""
 
     def __init__(self, token_url: str, graphql_url: str, credentials: LensCredentials,
                  retry: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
@@ -529,7 +556,7 @@ class LensClient:
         """Every page of the tenant's inventory; complete or an error, never silently short."""
         next_token = None
         while True:
-            params = {"pageSize": page_size}
+            params = {"pageSize": page_size, "sort": DEVICE_SORT}
             if next_token:
                 params["nextToken"] = next_token
             data = self.query(DEVICE_SEARCH, {"tenantId": tenant_id, "params": params})
@@ -539,19 +566,36 @@ class LensClient:
                                 f"cannot reach it)")
             try:
                 search = tenant["inventory"]["deviceSearch"]
+                if search.get("error"):
+                    raise LensError(f"Lens could not search the inventory: "
+                                    f"{_error_text(search['error'])}")
                 info = search["pageInfo"]
                 page = DevicePage([edge["node"] for edge in search["edges"]],
                                   int(info["totalCount"]))
-            except (KeyError, TypeError, ValueError) as error:
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
                 raise LensError(f"unexpected answer from Lens (no {error} in deviceSearch)"
                                 ) from None
             yield page
             if not info["hasNextPage"]:
                 return
+            self._respect_budget(data.get("calculateQueryCost"))
             next_token = info.get("nextToken")
             if not next_token:
                 raise LensError("Lens said there is a next page but gave no nextToken; "
                                 "the inventory cannot be read completely")
+
+    def _respect_budget(self, cost) -> None:
+        """Wait for the query-cost budget to reset when it would not pay for the next page."""
+        try:
+            remaining, needed = float(cost["costRemaining"]), float(cost["queryCost"])
+            reset = float(cost.get("secondsToReset") or 60)
+        except (KeyError, TypeError, ValueError):
+            return  # no budget reported: Lens answers HTTP 400 "over limit" instead, retried
+        if remaining < needed * COST_MARGIN:
+            wait = min(max(reset, 0.0) + self._retry.budget_pad, LONGEST_BUDGET_WAIT)
+            log.info("Lens API: query budget nearly spent (%g left, a page costs %g); waiting "
+                     "%.0f s for it to reset", remaining, needed, wait)
+            self._sleep(wait)
 
     def query(self, query: str, variables: dict) -> dict:
         """The `data` of a GraphQL answer; its `errors` become one LensError."""
@@ -651,7 +695,14 @@ class _AuthenticationFailed(Exception):
 
 
 def _is_rate_limit(response: requests.Response) -> bool:
-    return response.status_code == 400 and "rate limit" in response.text.lower()
+    if response.status_code != 400:
+        return False
+    text = response.text.lower()
+    return any(words in text for words in _RATE_LIMIT_WORDS)
+
+
+def _error_text(error) -> str:
+    return str(error.get("message", error)) if isinstance(error, dict) else str(error)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -684,7 +735,10 @@ def device_row(position: int, node: dict) -> dict:
     extra.update(site_id=site.get("id"), room_id=room.get("id"))
     return {"row_number": position, "serial": node.get("serialNumber"),
             "mac": node.get("macAddress"),
-            "model": node.get("hardwareModel") or node.get("hardwareProduct"),
+            # Lens's product id is the model's name for room systems and phones ("Edge E350"):
+            # the model when the node has no hardwareModel.
+            "model": node.get("hardwareModel") or node.get("hardwareProduct")
+            or node.get("productId"),
             "site": site.get("name"), "room": room.get("name"),
             "lens_device_id": node.get("id"), "device_name": node.get("name"),
             "extra_json": json.dumps(extra, ensure_ascii=False, sort_keys=True)}

@@ -28,7 +28,7 @@ from pipelines.catalog import CatalogRow, store_catalog
 from pipelines.config import Contracts
 from pipelines.export_staging import stage_exports
 from pipelines.ingest_lens import ExportPlan, UnreadableExport, plan_inventory_export, read_rma_log
-from pipelines.months import Month, month_in_name
+from pipelines.months import MONTH_FORMS, Month, month_in_name
 from pipelines.progress import track
 from pipelines.quality import QualityGate
 from pipelines.snapshot_batch import SnapshotBatch, StagedSnapshot
@@ -54,6 +54,7 @@ class IntakeResult:
     detail: str
     month: str | None = None  # the month a loaded inventory snapshot counts for
     kind: str = "inventory"
+    month_from_name: bool = True  # else the month the file was last changed (said in detail)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class _Arrival:
     month: Month
     kind: str  # inventory | rma
     recovered: bool = False  # left claimed by a run that stopped
+    month_from_name: bool = True  # else the month the file was last changed
+
+    @property
+    def month_note(self) -> str:
+        """What a partner needs to know of a month the name did not give."""
+        return "" if self.month_from_name else "; " + month_by_modification(self.month)
 
     @property
     def name(self) -> str:
@@ -151,10 +158,15 @@ def _claim(workspace: Workspace, path: Path) -> _Arrival | None:
     customer_id = None if folder == NO_CUSTOMER else folder
     shown = f"inbox/{customer_id}/{path.name}" if customer_id else f"inbox/{path.name}"
     modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=timezone.utc)
-    return _Arrival(claimed, shown, customer_id,
-                    month_in_name(claimed.name) or Month.of(modified.date()),
+    named = month_in_name(claimed.name)
+    return _Arrival(claimed, shown, customer_id, named or Month.of(modified.date()),
                     "rma" if is_rma_log(claimed.name) else "inventory",
-                    recovered=claimed == path)
+                    recovered=claimed == path, month_from_name=named is not None)
+
+
+def month_by_modification(month: Month | str) -> str:
+    return (f"the name holds no month, so it was taken for {month}, the month it was last "
+            f"changed: to choose another, put the month in the name ({MONTH_FORMS})")
 
 
 def _sha256(path: Path) -> str:
@@ -331,8 +343,9 @@ class _Intake:
             self._report(p.slot, IntakeResult(
                 p.arrival.shown, p.arrival.customer_id, "loaded",
                 f"inventory for {p.arrival.month}, {snapshot.row_count} rows"
+                + p.arrival.month_note
                 + _notes(workspace, findings[p.snapshot_id], snapshot.rejected_file),
-                str(p.arrival.month), p.arrival.kind))
+                str(p.arrival.month), p.arrival.kind, p.arrival.month_from_name))
 
 
 def _notes(workspace: Workspace, findings: list, rejected: Path) -> str:

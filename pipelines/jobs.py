@@ -14,6 +14,7 @@ from pathlib import Path
 from pipelines.api_intake import PullResult, pull_lens
 from pipelines.ingest_lens import LensCredentials
 from pipelines.catalog import load_catalog
+from pipelines.catalog_gaps import ModelSeen, models_to_review
 from pipelines.config import Config
 from pipelines.errors import ConfigError
 from pipelines.intake import IntakeResult, take_inbox
@@ -77,6 +78,12 @@ def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:
     catalog = load_catalog(config.workspace.catalog_file)
     result = reconcile_month(config, month, catalog)
     return result, write_month_results(config.workspace, result)
+
+
+@exclusive("catalog")
+def review_catalog(config: Config) -> list[ModelSeen]:
+    """The models to review against the catalog (writes only the warehouse's catalog copy)."""
+    return models_to_review(config)
 
 
 @exclusive("report")

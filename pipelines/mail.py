@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pipelines.config import Config, Customer
 from pipelines.intake import IntakeResult
-from pipelines.months import Month
+from pipelines.months import Month, month_in_name
 from pipelines.reconcile import NO_DATA, TRUE_UP, MonthResult
 from pipelines.result_files import TEMPLATES, write_bytes_atomically
 from pipelines.warehouse import fetch_value, open_warehouse, run_sql, transaction
@@ -60,10 +60,12 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
     return contacts or ([fallback] if fallback else [])
 
 
-def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = ()
-            ) -> list[Draft]:
+def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = (),
+            uploads: dict[str, list[str]] | None = None) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, and a notice for each
-    of the `rejected` (quarantined) uploads."""
+    of the `rejected` (quarantined) uploads. `uploads` (missing_inventory_uploads) names, per
+    customer, the uploads a missing-inventory reminder must mention so it never hides why."""
+    uploads = uploads or {}
     partner = config.partner.partner.name
     month = result.month
     drafts: list[Draft] = []
@@ -120,7 +122,8 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
                 [f"There is no Poly Lens inventory for {customer.name} for {month} "
                  f"({', '.join(missing)}). Please export the device list from Poly Lens and "
                  f"put it into inbox/{customer.id}/ (footnote 6: the partner owes the monthly "
-                 f"inventory report)."], repr(missing)))
+                 f"inventory report).", *uploads.get(customer.id, [])],
+                repr((missing, uploads.get(customer.id, [])))))
     for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
         contacts = _contacts(config, customer)
@@ -195,6 +198,27 @@ def quarantined_uploads(con) -> list[IntakeResult]:
             in run_sql(con, "mail_rejected_files.sql").fetchall()]
 
 
+def missing_inventory_uploads(con, month: Month) -> dict[str, list[str]]:
+    """Per customer, why an upload did not become `month`'s inventory: it was rejected, or
+    its name held no month and it was taken for a later one."""
+    from pipelines.intake import month_by_modification
+
+    notes: dict[str, list[str]] = {}
+    for customer_id, name, outcome, taken_for, reason, stored_path in run_sql(
+            con, "mail_missing_inventory_uploads.sql", month=str(month),
+            until=str(month.plus(2))).fetchall():
+        shown = f"inbox/{customer_id}/{name}"
+        if outcome == "quarantined":
+            notes.setdefault(customer_id, []).append(
+                f"The upload {shown} for {month} was rejected: {reason} (kept as "
+                f"{stored_path}).")
+        elif month_in_name(name) is None:
+            notes.setdefault(customer_id, []).append(
+                f"The upload {shown} counts for {taken_for}, not {month}: "
+                f"{month_by_modification(taken_for)}.")
+    return notes
+
+
 def send_month(config: Config, result: MonthResult, resend: bool = False,
                kinds: set[str] | None = None, login: tuple[str, str] | None = None,
                customer_id: str | None = None) -> MailOutcome:
@@ -203,7 +227,8 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
     not yet noticed, then deliver everything queued, this month's and earlier runs' alike."""
     queued = 0
     with open_warehouse(config.workspace) as con:
-        drafts = [d for d in compose(config, result, quarantined_uploads(con))
+        drafts = [d for d in compose(config, result, quarantined_uploads(con),
+                                     missing_inventory_uploads(con, result.month))
                   if (kinds is None or d.kind in kinds)
                   and customer_id in (None, d.customer_id)]
         for draft in drafts:

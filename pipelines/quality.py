@@ -167,8 +167,8 @@ class QualityGate:
             _Check("rma_number", "rejected", none("without_number"), "without_number", "rows",
                    "{failing} of {checked} rows have no RMA number: they are not counted"),
             _Check("rma_date", "rejected", none("without_date"), "without_date", "rows",
-                   "{failing} of {checked} rows have no date in the form YYYY-MM-DD: they are "
-                   "not counted"),
+                   "{failing} of {checked} rows have no date in the form YYYY-MM-DD or "
+                   "DD.MM.YYYY: they are not counted"),
             _Check("rma_future", "warning", none("future_dates"), "future_dates", "rows",
                    "{failing} RMA dates lie in the future"),
             _Check("rma_model", "rejected", none("without_model"), "without_model", "rows",

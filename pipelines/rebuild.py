@@ -34,7 +34,8 @@ from pipelines.api_intake import load_pull_file
 from pipelines.catalog import load_catalog
 from pipelines.config import Config
 from pipelines.intake import CLAIMED, take_inbox
-from pipelines.mail import build_message, compose, ledger_key
+from pipelines.mail import build_message, compose, ledger_key, \
+    missing_inventory_uploads
 from pipelines.months import Month
 from pipelines.reconcile import reconcile_month
 from pipelines.result_files import write_month_results
@@ -198,7 +199,8 @@ def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Wor
     assumed = config.partner.smtp is not None
     marked = 0
     for result in results:
-        for draft in compose(config, result):
+        uploads = missing_inventory_uploads(con, result.month)
+        for draft in compose(config, result, (), uploads):
             key = ledger_key(draft, result.month)
             sent = outbox.get(key[:12])
             if sent is None and not assumed:

@@ -39,6 +39,13 @@ class DeviceList:
     total: int = 0
 
 
+@dataclass(frozen=True)
+class ModelCounts:
+    rows: list[tuple[str, int]]  # model as Lens names it, devices; most first, LIST_LIMIT at most
+    models: int
+    devices: int
+
+
 @dataclass
 class CustomerReport:
     customer: Customer
@@ -52,6 +59,8 @@ class CustomerReport:
     changes: tuple[int, int] | None  # devices added, removed against the month before
     lists: list[DeviceList]
     findings: list[tuple[str, str, str]]
+    # not_counted models (accessories, Lens software, other makers' products)
+    not_counted: ModelCounts | None = None
 
 
 def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection | None:
@@ -93,7 +102,9 @@ def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
         entry = {"identity": identity.split(":", 1)[1], "model": model, "site": site,
                  "category": category, "end_of_service": end_of_service,
                  "times_listed": times_listed}
-        if is_eol:
+        if category == "not_counted":
+            kind = None  # no covered device: counted per model (_not_counted), not listed
+        elif is_eol:
             kind = "eol"
         elif category in ("quote_only", "unclassified"):
             kind = category
@@ -107,6 +118,16 @@ def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
             if len(target.rows) < LIST_LIMIT:
                 target.rows.append(entry)
     return [found for found in lists.values() if found.total]
+
+
+def _not_counted(devices: list[tuple]) -> ModelCounts | None:
+    """Devices per not_counted model as Lens names it, most first."""
+    per_model = Counter(model for _, model, _, category, *_ in devices
+                        if category == "not_counted")
+    if not per_model:
+        return None
+    ranked = sorted(per_model.items(), key=lambda item: (-item[1], item[0]))
+    return ModelCounts(ranked[:LIST_LIMIT], len(ranked), sum(per_model.values()))
 
 
 def _sites(customer: Customer, devices: list[tuple]) -> list[tuple[str, dict[str, int], int]]:
@@ -146,7 +167,7 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         next((p for p in result.renewals if p.customer.id == customer.id), None),
         snapshot[0] if snapshot else None, _sites(customer, devices),
         (added, removed) if snapshot and had_previous else None,
-        _lists(customer, devices), findings)
+        _lists(customer, devices), findings, _not_counted(devices))
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from pipelines.config import Config
+from pipelines.months import MONTH_FORMS, Month, month_in_name
 from pipelines.warehouse import open_warehouse, run_sql
+
+STATUS_LIST_LIMIT = 20  # uploads named per list; a partner with years of them sees the newest
 
 
 def _month_ranges(months: list[str]) -> str:
     """['2026-01', '2026-02', '2026-04'] → '2026-01..2026-02, 2026-04'."""
-    from pipelines.months import Month
-
     spans: list[list[Month]] = []
     for month in sorted(Month.parse(m) for m in months):
         if spans and spans[-1][1].plus(1) == month:
@@ -32,6 +33,9 @@ def describe(config: Config) -> str:
         failed_pulls = run_sql(con, "status_lens_pulls.sql").fetchall()
         suspect = run_sql(con, "status_suspect.sql").fetchall()
         unsent = run_sql(con, "status_mail.sql").fetchall()
+        by_modification = [(month, customer_id, name) for month, customer_id, name
+                           in run_sql(con, "status_inventory_uploads.sql").fetchall()
+                           if month_in_name(name) is None]
     lines.append(f"Customers ({len(config.contracts.customers)}):")
     for customer in config.contracts.customers:
         data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
@@ -53,6 +57,14 @@ def describe(config: Config) -> str:
         lines += [f"  {status} {month} {kind} {customer_id}: {subject}" + (f" ({answer})"
                                                                          if answer else "")
                   for status, month, kind, customer_id, subject, answer in unsent]
+    if by_modification:
+        lines.append(f"Taken for the month they were last changed ({len(by_modification)}: "
+                     f"the name holds no month; put one in the name to choose another, "
+                     f"{MONTH_FORMS}):")
+        lines += [f"  {month} {customer_id} {name}"
+                  for month, customer_id, name in by_modification[:STATUS_LIST_LIMIT]]
+        if len(by_modification) > STATUS_LIST_LIMIT:
+            lines.append(f"  … and {len(by_modification) - STATUS_LIST_LIMIT} older ones")
     lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
                  else "Quarantined files: none")
     lines += [f"  {path}: {reason}" for path, reason in quarantined]

@@ -125,17 +125,34 @@ CREATE TABLE IF NOT EXISTS rma_results (
     status        VARCHAR NOT NULL
 );
 
+-- What Lens writes into a field it has no value for ("Not Set", "Unknown"): read as empty.
+CREATE OR REPLACE MACRO lens_value(cell) AS
+    CASE WHEN lower(trim(cell)) NOT IN ('', 'not set', 'unknown', 'n/a', 'none', '-')
+         THEN cell END;
+
 -- interfaces.md: trimmed, inner white space collapsed, case ignored, leading Poly/Polycom dropped.
 CREATE OR REPLACE MACRO normalize_model(model) AS
     nullif(regexp_replace(
-        lower(regexp_replace(regexp_replace(model, '^\s+|\s+$', '', 'g'), '\s+', ' ', 'g')),
+        lower(regexp_replace(regexp_replace(lens_value(model), '^\s+|\s+$', '', 'g'), '\s+',
+                             ' ', 'g')),
         '^(poly|polycom) ', ''), '');
+
+-- What the catalog is matched on (interfaces.md, Catalog files): Lens spells one product
+-- several ways ("Plantronics EncorePro 515 USB", "HP Poly Voyager ...", "G 7500 Video Endpoint"
+-- beside the catalog's "G7500"), so every leading brand name (HP, Poly, Polycom, Plantronics)
+-- and trademark sign is dropped and a space or hyphen between a letter and a digit removed, on
+-- both sides. Only matching uses it: stored model keys stay normalize_model's.
+CREATE OR REPLACE MACRO catalog_key(model_key) AS
+    regexp_replace(
+        regexp_replace(trim(regexp_replace(model_key, '[®™]', '', 'g')),
+                       '^((hp|poly|polycom|plantronics) )+', ''),
+        '([a-z])[ -]([0-9])', '\1\2', 'g');
 
 -- A serial that says there is none ("N/A", "unknown", "0" ...) is no serial: taken as an
 -- identity it would merge every such device into one.
 CREATE OR REPLACE MACRO usable_serial(serial) AS
     CASE WHEN upper(trim(serial)) NOT IN ('', '-', '--', '?', '0', 'N/A', 'NA', 'N.A.', 'NONE',
-                                          'NULL', 'UNKNOWN', 'TBD', 'NOT AVAILABLE')
+                                          'NULL', 'UNKNOWN', 'TBD', 'NOT AVAILABLE', 'NOT SET')
          THEN upper(trim(serial)) END;
 
 -- rules.md 2: serial (trimmed, upper-case), else MAC (12 hex digits once separators are
@@ -146,7 +163,7 @@ CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
         WHEN regexp_full_match(upper(regexp_replace(coalesce(mac, ''), '[\s:.\-]', '', 'g')),
                                '[0-9A-F]{12}')
             THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))
-        WHEN nullif(trim(lens_device_id), '') IS NOT NULL THEN 'ID:' || trim(lens_device_id)
+        WHEN lens_value(lens_device_id) IS NOT NULL THEN 'ID:' || trim(lens_device_id)
     END;
 
 -- Why a raw inventory row does not count (null: it counts).

@@ -18,8 +18,8 @@ SELECT
     device_identity(r.serial, r.mac, r.lens_device_id) AS identity,
     r.serial,
     r.mac,
-    r.site,
-    r.room,
+    lens_value(r.site) AS site,
+    lens_value(r.room) AS room,
     r.lens_device_id,
     r.device_name,
     inventory_reject_reason(identity, model_key) AS reject_reason
@@ -43,13 +43,13 @@ GROUP BY snapshot_id, identity;
 -- The catalog as matching patterns; a workspace row replaces a shipped row of the same model.
 CREATE OR REPLACE VIEW catalog_patterns AS
 SELECT
-    normalize_model(rtrim(model, '*')) AS pattern,
+    catalog_key(normalize_model(rtrim(model, '*'))) AS pattern,
     ends_with(model, '*') AS is_prefix,
     category,
     end_of_service
 FROM catalog
 QUALIFY row_number() OVER (
-    PARTITION BY normalize_model(rtrim(model, '*')), ends_with(model, '*')
+    PARTITION BY catalog_key(normalize_model(rtrim(model, '*'))), ends_with(model, '*')
     ORDER BY origin = 'workspace' DESC, position DESC) = 1;
 
 -- A normalised model's catalog row: the exact match wins, then the longest prefix (null when
@@ -57,8 +57,8 @@ QUALIFY row_number() OVER (
 CREATE OR REPLACE MACRO model_class(model_key) AS (
     SELECT {'category': p.category, 'end_of_service': p.end_of_service}
     FROM catalog_patterns AS p
-    WHERE (p.is_prefix AND starts_with(model_key, p.pattern))
-       OR (NOT p.is_prefix AND model_key = p.pattern)
+    WHERE (p.is_prefix AND starts_with(catalog_key(model_key), p.pattern))
+       OR (NOT p.is_prefix AND catalog_key(model_key) = p.pattern)
     ORDER BY p.is_prefix, length(p.pattern) DESC
     LIMIT 1);
 
@@ -85,7 +85,8 @@ WITH keyed AS (
     SELECT
         r.*,
         nullif(upper(trim(r.rma_number)), '') AS rma_key,
-        try_strptime(trim(r.rma_date), '%Y-%m-%d')::DATE AS rma_day,
+        -- ISO dates, and the DD.MM.YYYY a German partner's list carries
+        try_strptime(trim(r.rma_date), ['%Y-%m-%d', '%d.%m.%Y'])::DATE AS rma_day,
         normalize_model(r.model) AS model_key
     FROM raw_rma AS r
 )
@@ -103,7 +104,7 @@ SELECT
     model,
     CASE
         WHEN rma_key IS NULL THEN 'no RMA number'
-        WHEN rma_day IS NULL THEN 'no date in the form YYYY-MM-DD'
+        WHEN rma_day IS NULL THEN 'no date in the form YYYY-MM-DD (or DD.MM.YYYY)'
         WHEN model_key IS NULL THEN 'no model'
     END AS reject_reason
 FROM keyed;

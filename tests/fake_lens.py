@@ -1,9 +1,10 @@
 """A fake Poly Lens API: a real HTTP server on loopback speaking Lens's shapes.
 
 Token endpoint (`POST /oauth/token`, client credentials) and GraphQL endpoint (`POST /graphql`,
-`tenant(id:) { inventory { deviceSearch(params:) } }` paged with `pageSize` / `nextToken`), with
-faults a test switches on: each transient fault fires `count` times, on the GraphQL request
-number `at_request` and after.
+`tenant(id:) { inventory { deviceSearch(params:) } }` paged with `pageSize` / `nextToken`, and
+`calculateQueryCost` with a budget), answering in the shapes of the recorded page in
+fixtures/lens/ (or serving a recorded page byte for byte), with faults a test switches on:
+each transient fault fires `count` times, on the GraphQL request number `at_request` and after.
 """
 from __future__ import annotations
 
@@ -11,37 +12,53 @@ import base64
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODELS = (("Poly Studio X30", "Video"), ("Polycom VVX 450", "Phone"),
-          ("Poly Voyager Focus 2 Series", "Headset"), ("Poly Sync 20-M", "Headset"),
-          ("Poly RealPresence DMA 7000", "Infrastructure"))
+# Lens's own vocabulary (data/README.md): the product name as hardwareModel, Lens's product id
+# (the name itself for room systems and phones, a short hex id for USB headsets and
+# accessories, a slug for Lens software), and how Lens identifies the device.
+MODELS = (
+    # hardwareModel, productId, hardwareFamily, category (data/README.md), networked
+    ("Edge E350", "Edge E350", "Phone", "voice", True),
+    ("Poly Studio X30", "Studio X30", "Video", "video", True),
+    ("G 7500 Video Endpoint", "G 7500", "Video", "video", True),
+    ("Voyager Focus 2 Series", "154", "Headset", "headset", False),
+    ("Sync 20-M", "15d", "Speakerphone", "headset", False),
+    ("Poly Trio C60", "Trio C60", "Phone", "voice", True),
+    ("Voyager 5200 Charge Case", "d008", "Accessory", "not_counted", False),
+    ("Lens Desktop Windows", "lens-desktop-windows", "Software", "not_counted", False),
+)
 
 
 def fake_device(tenant_id: str, index: int) -> dict:
-    """Device `index` of a tenant: stable, with the nulls Lens really sends (room, site)."""
-    model, family = MODELS[index % len(MODELS)]
-    site = None if index % 11 == 0 else {"id": f"site-{index % 3}", "name": f"Site {index % 3}"}
-    room = None if index % 7 == 0 else {"id": f"room-{index % 40}", "name": f"Room {index % 40}"}
-    return {"id": f"{tenant_id}-dev-{index:07d}", "name": f"Device {index}",
-            "serialNumber": f"{tenant_id[:4].upper()}{index:08d}",
-            "macAddress": f"00:04:f2:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:{index & 255:02x}",
+    """Device `index` of a tenant, shaped like the recorded page (fixtures/lens/): a networked
+    device's id is its MAC in lower-case hex and it often has no serial; USB devices have a
+    serial and no MAC; `site` and `room` are often null."""
+    model, product_id, family, _, networked = MODELS[index % len(MODELS)]
+    tenant_byte = sum(tenant_id.encode()) & 255
+    mac = f"48:25:{tenant_byte:02x}:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:{index & 255:02x}"
+    serial = f"{tenant_id[:4].upper()}{index:08d}"
+    site = None if index % 11 == 0 else {"id": f"7ff7c5ad-{index % 3:04d}", "name": f"Site {index % 3}"}
+    room = None if index % 3 else {"id": f"room-{index % 40}", "name": f"Room {index % 40}"}
+    return {"id": mac.replace(":", "") if networked else f"{product_id}-{serial.lower()}",
+            "name": f"Device {index}",
+            "serialNumber": serial if not networked or index % 2 else None,
+            "macAddress": mac if networked else None,
             "hardwareFamily": family, "hardwareModel": model, "hardwareProduct": model,
-            "productId": "prod-" + str(index % len(MODELS)), "softwareVersion": "4.1.0",
-            "connected": index % 5 != 0, "lastDetected": "2026-11-01T08:00:00Z",
+            "productId": product_id, "softwareVersion": "8.6.0.1321",
+            "connected": index % 5 != 0, "lastDetected": "2026-11-01T08:00:00.000Z",
             "site": site, "room": room}
 
 
 def expected_counts(device_count: int) -> dict[str, int]:
-    """Devices per category for a fake tenant, counted the simple way."""
-    category = {"Poly Studio X30": "video", "Polycom VVX 450": "voice",
-                "Poly Voyager Focus 2 Series": "headset", "Poly Sync 20-M": "headset",
-                "Poly RealPresence DMA 7000": "quote_only"}
+    """Devices per counted category for a fake tenant, counted the simple way from MODELS."""
     counts: dict[str, int] = {}
     for index in range(device_count):
-        name = category[MODELS[index % len(MODELS)][0]]
-        counts[name] = counts.get(name, 0) + 1
+        category = MODELS[index % len(MODELS)][3]
+        if category != "not_counted":
+            counts[category] = counts.get(category, 0) + 1
     return counts
 
 
@@ -49,7 +66,8 @@ def expected_counts(device_count: int) -> dict[str, int]:
 class Faults:
     token_503: int = 0            # token endpoint answers 503
     expire_tokens: int = 0        # GraphQL answers 401 "You must be logged in" (token expired)
-    rate_limit_400: int = 0       # HTTP 400 whose body mentions "rate limit"
+    rate_limit_400: int = 0       # HTTP 400 whose message is `rate_limit_message`
+    rate_limit_message: str = "Query cost rate limit exceeded, retry later"
     rate_limit_429: int = 0       # HTTP 429 with Retry-After
     bad_gateway_502: int = 0
     drop_connection: int = 0      # half a page, then the connection is closed
@@ -57,6 +75,7 @@ class Faults:
     retry_after: str = "1"
     empty_next_token: bool = False       # hasNextPage true, nextToken "" (permanent)
     total_count_offset: int = 0          # totalCount disagrees with the rows (permanent)
+    search_error: str | None = None      # deviceSearch answers with its own `error` (permanent)
 
 
 @dataclass
@@ -70,11 +89,20 @@ class FakeLens:
     token_requests: int = 0
     issued_tokens: list[str] = field(default_factory=list)
     page_sizes: list[int] = field(default_factory=list)
+    sorts: list = field(default_factory=list)  # the sort each page was asked with
+    # Answers served byte for byte instead of generated pages (a recorded page per tenant).
+    recorded: dict[str, bytes] = field(default_factory=dict)
+    # The query-cost budget: each page costs 1 + pageSize / 10 out of `budget` per
+    # `budget_window` seconds; a page over it gets HTTP 400 "over limit". None: no limit.
+    budget: int | None = None
+    budget_window: float = 1.0
+    refused_over_budget: int = 0
 
     def __post_init__(self):
         self._lock = threading.Lock()
         self._valid_tokens: set[str] = set()
         self._token_uses: dict[str, int] = {}
+        self._spent: list[tuple[float, int]] = []  # (when, cost) within the budget window
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,9 +149,12 @@ class FakeLens:
 
     # --- answers -------------------------------------------------------------------------
 
+    @classmethod
+    def _send(cls, handler, status: int, body: dict, headers: dict | None = None) -> None:
+        cls._send_raw(handler, status, json.dumps(body).encode(), headers)
+
     @staticmethod
-    def _send(handler, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
+    def _send_raw(handler, status: int, data: bytes, headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))
@@ -177,7 +208,7 @@ class FakeLens:
                     "message": "Authorization failed", "extensions": {"code": "UNAUTHENTICATED"}}]})
             if self._take("rate_limit_400"):
                 return self._send(handler, 400, {"errors": [{
-                    "message": "Query cost rate limit exceeded, retry later",
+                    "message": self.faults.rate_limit_message,
                     "extensions": {"code": "RATE_LIMITED"}}]})
             if self._take("rate_limit_429"):
                 return self._send(handler, 429, {"errors": [{"message": "Too many requests"}]},
@@ -191,7 +222,40 @@ class FakeLens:
             return self._send(handler, 400, {"errors": [{
                 "message": "Cannot query this shape", "extensions": {
                     "code": "GRAPHQL_VALIDATION_FAILED"}}]})
-        self._send(handler, 200, self._device_search(payload.get("variables") or {}))
+        variables = payload.get("variables") or {}
+        if variables.get("tenantId") in self.recorded:
+            return self._send_raw(handler, 200, self.recorded[variables["tenantId"]])
+        cost = 1 + int((variables.get("params") or {}).get("pageSize", 10)) // 10
+        remaining = self._charge(cost)
+        if remaining is None:
+            return self._send(handler, 400, {"errors": [{
+                "message": "Query cost is over limit for this period",
+                "extensions": {"code": "RATE_LIMITED"}}]})
+        answer = self._device_search(variables)
+        if "calculateQueryCost" in query:
+            answer.setdefault("data", {})["calculateQueryCost"] = {
+                "queryCost": cost, "costUsed": (self.budget or 100_000) - remaining,
+                "costRemaining": remaining, "secondsToReset": self._seconds_to_reset()}
+        self._send(handler, 200, answer)
+
+    def _charge(self, cost: int) -> int | None:
+        """Spend `cost` of the budget; what is left, or None when it is over the limit."""
+        budget = self.budget or 100_000
+        with self._lock:
+            now = time.monotonic()
+            self._spent = [(at, c) for at, c in self._spent if now - at < self.budget_window]
+            left = budget - sum(c for _, c in self._spent)
+            if self.budget is not None and cost > left:
+                self.refused_over_budget += 1
+                return None
+            self._spent.append((now, cost))
+            return left - cost
+
+    def _seconds_to_reset(self) -> float:
+        with self._lock:
+            if not self._spent:
+                return 0.0
+            return round(max(0.0, self.budget_window - (time.monotonic() - self._spent[0][0])), 3)
 
     def _drop(self, handler, payload: dict) -> None:
         data = json.dumps(self._device_search(payload.get("variables") or {})).encode()
@@ -217,6 +281,7 @@ class FakeLens:
                                               "extensions": {"code": "BAD_USER_INPUT"}}]}
         with self._lock:
             self.page_sizes.append(size)
+            self.sorts.append(params.get("sort"))
         token = params.get("nextToken")
         start = int(base64.b64decode(token).decode().split(":")[1]) if token else 0
         total = self.tenants[tenant_id]
@@ -225,7 +290,13 @@ class FakeLens:
         next_token = base64.b64encode(f"{tenant_id}:{end}".encode()).decode() if has_next else None
         if has_next and self.faults.empty_next_token and start > 0:
             next_token = ""
+        if self.faults.search_error:
+            return {"data": {"tenant": {"inventory": {"deviceSearch": {
+                "edges": [], "pageInfo": {"hasNextPage": False, "nextToken": None,
+                                          "totalCount": 0},
+                "error": self.faults.search_error}}}}}
         return {"data": {"tenant": {"inventory": {"deviceSearch": {
             "edges": [{"node": fake_device(tenant_id, i)} for i in range(start, end)],
             "pageInfo": {"hasNextPage": has_next, "nextToken": next_token,
-                         "totalCount": total + self.faults.total_count_offset}}}}}}
+                         "totalCount": total + self.faults.total_count_offset},
+            "error": None}}}}}

@@ -4,7 +4,8 @@ import pytest
 
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
     row_for
-from pipelines.catalog import SHIPPED_CATALOG, load_catalog, read_catalog_file, store_catalog
+from pipelines.catalog import CATALOG_CATEGORIES, SHIPPED_CATALOG, load_catalog, \
+    read_catalog_file, store_catalog
 from pipelines.warehouse import run_sql
 
 
@@ -86,6 +87,10 @@ def test_end_of_life_is_judged_against_the_report_months_last_day(tmp_path):
 def test_shipped_catalog_is_valid_and_unique():
     rows = read_catalog_file(SHIPPED_CATALOG, "shipped")
     assert len(rows) > 150
-    models = [r.model.lower() for r in rows]
-    assert len(models) == len(set(models))
-    assert {r.category for r in rows} == {"headset", "video", "voice", "quote_only"}
+    con = duckdb.connect()
+    run_sql(con, "schema.sql")
+    # Unique as matched: two spellings of one pattern ("G 7500*", "G7500*") would shadow each other.
+    keys = [(con.execute("SELECT catalog_key(normalize_model(?))", [r.model.rstrip("*")])
+             .fetchone()[0], r.model.endswith("*")) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert {r.category for r in rows} == set(CATALOG_CATEGORIES)

@@ -104,7 +104,7 @@ CORPUS = {
     "undefined-cp1252-bytes.csv": (b"serial_number,device_model\nA1,Poly \x81\x8d Studio\n",
                                    ("quarantined", "not valid cp1252")),
     "rma-bad-rows.csv": (b"rma_number,date,serial,model\nR-1,2026-03-02,S1,Poly Voyager Focus 2\n"
-                         b",2026-03-02,S2,Poly Voyager Focus 2\nR-3,02.03.2026,S3,Poly Sync 20\n",
+                         b",2026-03-02,S2,Poly Voyager Focus 2\nR-3,2026/03/02,S3,Poly Sync 20\n",
                          ("loaded", None)),
     "rma-no-date-column.csv": (b"rma_number,serial,model\nR-1,S1,Poly Voyager Focus 2\n",
                                ("quarantined", "no 'date' column")),
@@ -174,7 +174,7 @@ def test_rejected_rows_are_listed_with_their_reason(corpus_run):
     rma = (workspace.quarantine / "acme" / "rma-bad-rows.csv.rejected.csv").read_text()
     assert rma.splitlines() == ["row,reason,rma_number,date,serial,model",
                                 "3,no RMA number,,2026-03-02,S2,Poly Voyager Focus 2",
-                                "4,no date in the form YYYY-MM-DD,R-3,02.03.2026,S3,Poly Sync 20"]
+                                "4,no date in the form YYYY-MM-DD (or DD.MM.YYYY),R-3,2026/03/02,S3,Poly Sync 20"]
 
 
 def test_links_pipes_folders_and_misplaced_files_are_quarantined_untouched(corpus_run):
