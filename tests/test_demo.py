@@ -60,6 +60,23 @@ def test_every_list_has_members(demo):
     assert any(n.endswith(".txt") for n in names) and any(" " in n for n in names)
 
 
+def test_lens_vocabulary_is_taken_in_and_accessories_are_listed_not_counted(demo):
+    home, _ = demo
+    # Exports headed "Device Type" and a partner's German list were loaded; only the notes
+    # file (no model column) was refused.
+    assert [p.name for p in (home / "quarantine").rglob("*.reason.txt")] == [
+        "notes-2026-04.csv.reason.txt"]
+    rows = _rows(home, "reconciliation.csv")
+    assert not any(row["category"] == "not_counted" for row in rows)
+    report = (home / "reports" / "2026-10" / "hanseatische-logistik.html").read_text("utf-8")
+    assert "Not counted: accessories, software and other makers' products" in report
+    assert "<td>Voyager 5200 Charge Case</td>" in report and "<td>Lens Desktop Windows</td>" \
+        in report
+    headset = next(r for r in rows if r["month"] == "2026-10"
+                   and r["customer_id"] == "hanseatische-logistik" and r["category"] == "headset")
+    assert headset["status"] != "TRUE_UP"  # 214 headsets; with the charge cases it would be
+
+
 def test_demo_is_repeatable(demo, tmp_path):
     home, _ = demo
     again = tmp_path / "again"

@@ -57,6 +57,30 @@ def test_every_example_in_data_readme_is_classified_as_written(model, category):
     assert _classify([model]) == {model: category}
 
 
+def test_data_readme_examples_through_the_cli(tmp_path):
+    """All examples in one Lens export, one device each: each category counts its own, the
+    not_counted ones get no row and are listed in the report."""
+    examples = _readme_examples()
+    workspace = make_workspace(tmp_path, [contract("acme", categories=ALL)])
+    rows = [{"serial_number": f"EX{i:04d}", "device_model": model, "site_name": "Berlin"}
+            for i, (model, _) in enumerate(examples)]
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    wanted = {}
+    for model, category in examples:
+        if category not in ("not_counted", "quote_only", "unclassified"):
+            wanted[category] = wanted.get(category, 0) + 1
+    wanted.update(quote_only=sum(c == "quote_only" for _, c in examples),
+                  unclassified=sum(c == "unclassified" for _, c in examples))
+    found = {r["category"]: int(r["devices_counted"]) + int(r["eol_excluded"] or 0)
+             for r in reconciliation(workspace, "2026-03")}
+    assert found == wanted
+    report = (workspace.home / "reports" / "2026-03" / "acme.html").read_text(encoding="utf-8")
+    for model, category in examples:
+        if category == "not_counted":
+            assert f"<tr><td>{model}</td><td class=\"n\">1</td></tr>" in report
+
+
 def test_every_product_name_of_lens_catalog_is_classified():
     """The names of Lens's product catalog (data/lens-product-names.txt): none unclassified."""
     names = [line for line in (ROOT / "data" / "lens-product-names.txt").read_text(

@@ -15,15 +15,17 @@ from pipelines.workspace import Workspace
 COLUMNS = ["row_number", "serial", "mac", "model", "site", "room", "lens_device_id",
            "device_name", "extra_json"]
 HEADERS = ["Serial Number", "MAC Address", "Hardware Model", "Site", "Room", "Device ID",
-           "Note", "Note", "serial_number", "device_model", " model ", "zip_entry", ""]
+           "Note", "Note", "serial_number", "device_model", " model ", "zip_entry", "",
+           "Device Type", "Seriennummer", "Gerätetyp", "Standort"]
 CELL = st.one_of(
     st.text(alphabet=st.sampled_from("ab1 é€=-+@.:"), max_size=8),  # mostly ordinary cells
     st.text(alphabet=st.sampled_from('ab1 \t,;"\r\n\x00é€\xa0\x85\u2028\u3000=-+@\x0b'),
             max_size=8))
 HEADER = st.builds(lambda identity, model, extra, order: order(
     [identity, model, *extra]),
-    st.sampled_from(["Serial Number", "MAC Address", "Device ID", "serial_number"]),
-    st.sampled_from(["Hardware Model", "device_model", " model "]),
+    st.sampled_from(["Serial Number", "MAC Address", "Device ID", "serial_number",
+                     "Seriennummer", "MAC-Adresse"]),
+    st.sampled_from(["Hardware Model", "device_model", " model ", "Device Type", "Modell"]),
     st.lists(st.sampled_from(HEADERS), max_size=4), st.randoms(use_true_random=False).map(
         lambda rng: lambda cells: rng.sample(cells, len(cells))))
 
