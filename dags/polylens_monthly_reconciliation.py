@@ -6,68 +6,50 @@ reconciles **the month before**. Trigger it by hand with `month` (YYYY-MM) to re
 — results are a pure function of the stored snapshots, so a re-run gives the same files and
 sends nothing twice — and with `customer` to take in and render a single customer.
 
-1. `take_inbox`: claim, validate (Great Expectations) and load the Lens exports and RMA logs
-   waiting in `inbox/` — validation and load are one transaction per file (write, audit,
-   publish), so they are one task;
-2. `pull_lens`: one mapped task per customer with a `lens_tenant_id` (Poly Lens GraphQL API;
-   credentials from the connection `polylens_api`: login = client id, password = secret);
-3. `reconcile`: the rules, writing `reconciliation.csv`, `rma.csv` and renewal proposals;
-4. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio;
-5. `send`: reports and alerts by e-mail through the connection `smtp_default` (else `smtp` in
-   partner.yaml, else `.eml` files in `outbox/`).
+1. `plan`: checks the params (a month that has not begun, an unknown customer: the run fails at
+   once, no retries) and the schedule: a scheduled run that starts more than a day late (the
+   DAG was paused, the scheduler was down) renders but sends nothing, and months a missed run
+   never published are named — `check` then fails the run with what to trigger;
+2. `take_inbox`: claim, validate (Great Expectations) and load the Lens exports and RMA logs
+   waiting in `inbox/` (an upload still being written is left for the next run);
+3. `pull_lens`: one mapped task per customer with a `lens_tenant_id` (Poly Lens GraphQL API;
+   credentials from the connection `polylens_api`: login = client id, password = secret); a
+   failed pull does not stop the others or the month: `check` fails the run at the end;
+4. `reconcile` (only after the inbox was taken): the rules, writing `reconciliation.csv`,
+   `rma.csv` and renewal proposals;
+5. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio;
+6. `send`: reports and alerts by e-mail through the connection `smtp_default` (else `smtp` in
+   partner.yaml, else `.eml` files in `outbox/`);
+7. `refresh_stale`: every month a late correction made out of date (its own, and the later
+   months whose replay it changes) is reconciled, rendered and — when that month was
+   published — what changed is sent.
 
-Every task that writes the DuckDB warehouse runs in the pool `polyrecon_duckdb` (one slot:
-DuckDB allows one writing process per file); tasks pass months, customer ids and paths, never
-DataFrames. The workspace is `POLYRECON_HOME` (environment, else the Airflow Variable
-`POLYRECON_HOME`). A failed task notifies the partner contacts through the SMTP provider.
+Every task that writes the DuckDB warehouse runs in the pool `polyrecon_duckdb` and waits for
+another run holding the workspace (a CLI run, the upload DAG); tasks pass months, customer ids
+and paths, never DataFrames. The workspace is `POLYRECON_HOME` in the environment of every
+Airflow component. A failed task notifies the partner contacts the way every e-mail goes.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, Variable, dag, task
+from airflow.sdk import Param, dag, task
 
-POOL = "polyrecon_duckdb"
-
-
-def _home() -> str:
-    """In a task: POLYRECON_HOME from the environment, else the Airflow Variable."""
-    from pipelines.dag_support import workspace_home
-
-    return workspace_home(Variable.get("POLYRECON_HOME", default=None))
-
-
-def _parse_time_home() -> str:
-    # No Variable look-ups while the file is parsed: the environment only.
-    from pipelines.dag_support import workspace_home
-
-    return workspace_home()
-
-
-def _config():
-    from pipelines.config import load_config
-    from pipelines.workspace import Workspace
-
-    return load_config(Workspace.resolve(_home()))
-
-
-def _failure_notifiers() -> list:
-    from pipelines.dag_support import alert_recipients
-
-    recipients = alert_recipients(_parse_time_home())
-    if not recipients:
-        return []
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    return [SmtpNotifier(to=recipients, subject="[polyrecon] {{ dag.dag_id }} failed: "
-                                                "{{ ti.task_id }} ({{ run_id }})")]
+# The helpers both DAGs share sit beside them; not every Airflow component puts the DAGs folder
+# on sys.path (`airflow dags list-import-errors --local` does not).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from polyrecon_airflow import (  # noqa: E402 - after the sys.path line
+    LOCK_WAIT, POOL, config, home, lens_credentials, notify_failure,
+    user_errors_fail_fast, with_smtp_connection)
 
 
 def _schedule() -> str:
     from pipelines.dag_support import monthly_cron
 
-    return monthly_cron(_parse_time_home())
+    return monthly_cron(home())
 
 
 @dag(
@@ -86,49 +68,59 @@ def _schedule() -> str:
     },
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2),
                   "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30),
-                  "on_failure_callback": _failure_notifiers()},
+                  "on_failure_callback": notify_failure},
 )
 def polylens_monthly_reconciliation():
-    @task
+    @task(retries=0)
     def plan(params=None, dag_run=None) -> dict:
-        from pipelines.dag_support import report_month
+        from pipelines.dag_support import plan_run
 
-        return {"month": report_month(params.get("month"), dag_run.run_after),
-                "customer": params.get("customer")}
+        with user_errors_fail_fast():
+            return plan_run(config(), params.get("month"), params.get("customer"),
+                            dag_run.run_after, dag_run.run_type == "scheduled",
+                            pendulum.now("UTC"))
 
     @task(pool=POOL)
     def take_inbox(plan: dict) -> list[dict]:
         from pipelines.dag_support import as_records
         from pipelines.jobs import take_inbox_files
 
-        return as_records(take_inbox_files(_config(), plan["customer"]))
+        with user_errors_fail_fast():
+            return as_records(take_inbox_files(config(), plan["customer"], wait=LOCK_WAIT))
 
     @task
     def lens_customers(plan: dict) -> list[str]:
         from pipelines.jobs import lens_customers
 
-        return lens_customers(_config(), plan["customer"])
+        return lens_customers(config(), plan["customer"])
 
-    @task(pool=POOL, retries=3)
+    @task(pool=POOL, map_index_template="{{ customer_id }}")
     def pull_lens(customer_id: str, plan: dict) -> dict:
         from dataclasses import asdict
 
-        from pipelines.ingest_lens import LensCredentials
+        from airflow.sdk import get_current_context
+
         from pipelines.jobs import pull_customer
         from pipelines.months import Month
 
-        credentials = _lens_credentials() or LensCredentials.from_env()
-        result = pull_customer(_config(), Month.parse(plan["month"]), customer_id, credentials)
-        if result.outcome == "failed":
-            raise RuntimeError(f"Lens pull for {customer_id} failed: {result.detail}")
-        return asdict(result)
+        get_current_context()["customer_id"] = customer_id
+        with user_errors_fail_fast():
+            return asdict(pull_customer(config(), Month.parse(plan["month"]), customer_id,
+                                        lens_credentials(), wait=LOCK_WAIT))
 
-    @task(pool=POOL, trigger_rule="all_done")
-    def reconcile(plan: dict) -> list[str]:
+    @task(trigger_rule="all_done")
+    def pulls_done(pulls: list[dict]) -> list[dict]:
+        """However the pulls went: the month is reconciled with what is stored; `check` fails
+        the run at the end for a pull that failed."""
+        return list(pulls or [])
+
+    @task(pool=POOL)
+    def reconcile(plan: dict, intake: list[dict], pulls: list[dict]) -> list[str]:
         from pipelines.jobs import reconcile
         from pipelines.months import Month
 
-        _, written = reconcile(_config(), Month.parse(plan["month"]))
+        with user_errors_fail_fast():
+            _, written = reconcile(config(), Month.parse(plan["month"]), wait=LOCK_WAIT)
         return [str(path) for path in written]
 
     @task
@@ -136,84 +128,81 @@ def polylens_monthly_reconciliation():
         from pipelines.jobs import customers_of_month
         from pipelines.months import Month
 
-        return customers_of_month(_config(), Month.parse(plan["month"]), plan["customer"])
+        return customers_of_month(config(), Month.parse(plan["month"]), plan["customer"])
 
-    @task(pool=POOL)
+    @task(pool=POOL, map_index_template="{{ customer_id }}")
     def render(customer_id: str, plan: dict) -> list[str]:
+        from airflow.sdk import get_current_context
+
         from pipelines.jobs import report
         from pipelines.months import Month
 
-        outcome = report(_config(), Month.parse(plan["month"]), customer_id)
+        get_current_context()["customer_id"] = customer_id
+        with user_errors_fail_fast():
+            outcome = report(config(), Month.parse(plan["month"]), customer_id, wait=LOCK_WAIT)
         if outcome.failed:
             raise RuntimeError(f"report for {customer_id} failed: {outcome.failed[0][1]}")
         return [str(path) for path in outcome.written]
 
     @task(pool=POOL)
     def portfolio(plan: dict, rendered: list) -> list[str]:
+        from pipelines.jobs import render_portfolio_job
         from pipelines.months import Month
-        from pipelines.render import render_portfolio
 
         if plan["customer"]:
             return []
-        return [str(path) for path in render_portfolio(_config(), Month.parse(plan["month"]))]
+        return [str(path) for path in render_portfolio_job(config(), Month.parse(plan["month"]),
+                                                           wait=LOCK_WAIT)]
 
     @task(pool=POOL)
-    def send(plan: dict, intake: list[dict], reports: list[str]) -> dict:
+    def send(plan: dict, reports: list[str]) -> dict:
         from dataclasses import asdict
 
         from pipelines.jobs import send
         from pipelines.months import Month
 
-        # The notices of quarantined uploads come from the intake ledger: `intake` only
-        # orders this task after the inbox was taken.
-        config, login = _with_smtp_connection(_config())
-        outcome = send(config, Month.parse(plan["month"]), login=login)
+        if not plan["send"]:
+            return {"sent": 0, "skipped": "a late scheduled run sends nothing (see check)"}
+        workspace_config, login = with_smtp_connection(config())
+        with user_errors_fail_fast():
+            outcome = send(workspace_config, Month.parse(plan["month"]), login=login,
+                           wait=LOCK_WAIT)
         if outcome.still_queued:
             raise RuntimeError(f"{outcome.still_queued} e-mails could not be sent; they stay "
                                f"queued and go out with the retry or the next run")
         return asdict(outcome)
 
+    @task(pool=POOL)
+    def refresh_stale(plan: dict, intake: list[dict], sent: dict) -> list[str]:
+        """After the run's own month went out (`intake` and `sent` order it)."""
+        from pipelines.jobs import refresh_stale_months
+        from pipelines.months import Month
+
+        workspace_config, login = with_smtp_connection(config())
+        with user_errors_fail_fast():
+            written = refresh_stale_months(workspace_config, skip_month=Month.parse(
+                plan["month"]), login=login, wait=LOCK_WAIT)
+        return [str(path) for path in written]
+
+    @task(retries=0)
+    def check(plan: dict, pulls: list[dict], refreshed: list[str]) -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        problems = list(plan["notes"]) + [
+            f"the Lens pull for {p['customer_id']} failed: {p['detail']}"
+            for p in pulls if p.get("outcome") == "failed"]
+        if problems:
+            raise AirflowFailException("; ".join(problems))
+
     planned = plan()
     intake = take_inbox(planned)
     pulls = pull_lens.partial(plan=planned).expand(customer_id=lens_customers(planned))
     intake >> pulls
-    written = reconcile(planned)
-    pulls >> written
+    pulled = pulls_done(pulls)
+    written = reconcile(planned, intake, pulled)
     rendered = render.partial(plan=planned).expand(customer_id=customers(planned, written))
-    send(planned, intake, portfolio(planned, rendered))
-
-
-def _lens_credentials():
-    """Lens API client credentials from the connection `polylens_api`, if there is one."""
-    from airflow.sdk import Connection
-
-    from pipelines.ingest_lens import LensCredentials
-
-    try:
-        connection = Connection.get("polylens_api")
-    except Exception:  # noqa: BLE001 - no such connection: the environment may have them
-        return None
-    if connection and connection.login and connection.password:
-        return LensCredentials(connection.login, connection.password)
-    return None
-
-
-def _with_smtp_connection(config):
-    """The connection `smtp_default`, when it names a host, carries the e-mail."""
-    from airflow.sdk import Connection
-
-    from pipelines.dag_support import with_smtp
-
-    try:
-        connection = Connection.get("smtp_default")
-    except Exception:  # noqa: BLE001 - no such connection: partner.yaml's smtp stands
-        return config, None
-    if not connection or not connection.host:
-        return config, None
-    extra = connection.extra_dejson
-    login = (connection.login, connection.password) if connection.login else None
-    return with_smtp(config, connection.host, connection.port,
-                     not extra.get("disable_tls", False), extra.get("from_email")), login
+    sent = send(planned, portfolio(planned, rendered))
+    check(planned, pulled, refresh_stale(planned, intake, sent))
 
 
 polylens_monthly_reconciliation()

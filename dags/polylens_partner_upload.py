@@ -1,77 +1,74 @@
 """
 ### Poly+ Enterprise partner uploads
 
-Every 10 minutes a deferrable `FileSensor` waits (in the triggerer, holding no worker slot) for
-a file in a customer's drop folder, `inbox/<customer_id>/`. When one lands, the run takes in
-what is waiting (claim, validate, load — or quarantine with a reason file), re-reconciles each
-month that got a new snapshot, re-renders those customers' reports, and sends the partner the
-rejection notice of every quarantined file.
+A deferrable `FileSensor` waits (in the triggerer, holding no worker slot) for a file in a
+customer's drop folder, `inbox/<customer_id>/` — not for hidden files or Office's `~$` lock
+files, which intake leaves alone too. When one lands, the run takes in what is waiting (claim,
+validate, load — or quarantine with a reason file; an upload still being written is left for
+the next run), re-reconciles each month that got a new snapshot, re-renders those customers'
+reports and the portfolio, sends what changed for a month whose reports already went out (a
+changed report, a true-up or RMA alert; nothing twice), and sends the partner the rejection
+notice of every quarantined file — all through the same e-mail path as the monthly DAG.
 
 Why a sensor and not an asset watcher: Airflow's file watcher trigger deletes the file it saw,
 and a partner's upload must never be deleted; the sensor only looks. Runs do not overlap
-(`max_active_runs=1`), and a sensor that sees nothing for 9 minutes ends the run as skipped.
-Files at the top of `inbox/` (outside a customer folder) are quarantined by the next monthly
-run. The writer tasks share the pool `polyrecon_duckdb` with the monthly DAG.
+(`max_active_runs=1`); each watches for most of its 10-minute slot, so a file waits about a
+poke interval. Files at the top of `inbox/` (outside a customer folder) are quarantined by the
+next monthly run. The writer tasks share the pool `polyrecon_duckdb` with the monthly DAG and
+wait for a run holding the workspace.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.sensors.filesystem import FileSensor
-from airflow.sdk import Variable, dag, task
+from airflow.sdk import dag, task
 
-POOL = "polyrecon_duckdb"
+# The helpers both DAGs share sit beside them; not every Airflow component puts the DAGs folder
+# on sys.path (`airflow dags list-import-errors --local` does not).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from polyrecon_airflow import (  # noqa: E402 - after the sys.path line
+    LOCK_WAIT, POOL, config, home, notify_failure,
+    user_errors_fail_fast, with_smtp_connection)
 
-
-def _home() -> str:
-    """In a task: POLYRECON_HOME from the environment, else the Airflow Variable."""
-    from pipelines.dag_support import workspace_home
-
-    return workspace_home(Variable.get("POLYRECON_HOME", default=None))
-
-
-def _config():
-    from pipelines.config import load_config
-    from pipelines.workspace import Workspace
-
-    return load_config(Workspace.resolve(_home()))
-
-
-def _drop_folders() -> str:
-    from pipelines.dag_support import workspace_home
-
-    return f"{workspace_home()}/inbox/*/*"  # parse time: the environment only
+SLOT = timedelta(minutes=10)
 
 
 @dag(
     dag_id="polylens_partner_upload",
-    schedule=timedelta(minutes=10),
+    schedule=SLOT,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["polyrecon", "poly-plus"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1),
-                  "retry_exponential_backoff": True},
+                  "retry_exponential_backoff": True, "on_failure_callback": notify_failure},
 )
 def polylens_partner_upload():
-    upload = FileSensor(task_id="wait_for_upload", filepath=_drop_folders(), fs_conn_id="fs_default",
-                        deferrable=True, poke_interval=30, timeout=9 * 60, soft_fail=True)
+    # [!.~]: no hidden file, no Office lock file ("~$Devices.xlsx") starts a run.
+    upload = FileSensor(task_id="wait_for_upload", filepath=f"{home()}/inbox/*/[!.~]*",
+                        fs_conn_id="fs_default", deferrable=True, poke_interval=20,
+                        timeout=(SLOT - timedelta(seconds=30)).total_seconds(), soft_fail=True)
 
     @task(pool=POOL)
     def take_uploads() -> list[dict]:
         from pipelines.dag_support import as_records
         from pipelines.jobs import take_inbox_files
 
-        return as_records(take_inbox_files(_config()))
+        with user_errors_fail_fast():
+            return as_records(take_inbox_files(config(), wait=LOCK_WAIT))
 
     @task(pool=POOL)
     def refresh(intake: list[dict]) -> list[str]:
-        from pipelines.jobs import refresh_after_uploads
-        from pipelines.intake import IntakeResult
+        from pipelines.jobs import refresh_stale_months
 
-        written = refresh_after_uploads(_config(), [IntakeResult(**i) for i in intake])
+        workspace_config, login = with_smtp_connection(config())
+        with user_errors_fail_fast():
+            written = refresh_stale_months(workspace_config, login=login, wait=LOCK_WAIT)
         return [str(path) for path in written]
 
     @task(pool=POOL)
@@ -79,7 +76,10 @@ def polylens_partner_upload():
         from pipelines.intake import IntakeResult
         from pipelines.jobs import send_rejection_notices
 
-        return send_rejection_notices(_config(), [IntakeResult(**i) for i in intake])
+        workspace_config, login = with_smtp_connection(config())
+        with user_errors_fail_fast():
+            return send_rejection_notices(workspace_config, [IntakeResult(**i) for i in intake],
+                                          login=login, wait=LOCK_WAIT)
 
     intake = take_uploads()
     upload >> intake

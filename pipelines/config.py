@@ -80,12 +80,19 @@ class Schedule(_Strict):
     run_day: int = Field(3, ge=1, le=28)
 
 
+class InboxSettings(_Strict):
+    # An upload is taken once it has not changed for this long: a file still being copied
+    # into the drop folder (a slow share, a large export) is left for the next run.
+    settle_seconds: float = Field(3, ge=0, le=600)
+
+
 class PartnerConfig(_Strict):
     partner: PartnerBrand = PartnerBrand()
     policy: Policy = Policy()
     lens: LensSettings = LensSettings()
     smtp: SmtpSettings | None = None
     schedule: Schedule = Schedule()
+    inbox: InboxSettings = InboxSettings()
 
 
 class Csm(_Strict):

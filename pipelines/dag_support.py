@@ -2,9 +2,8 @@
 import here): the DAG files stay thin and pass only keys, months and paths between tasks."""
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import yaml
 
@@ -12,11 +11,6 @@ from pipelines.months import Month
 from pipelines.workspace import Workspace
 
 DEFAULT_RUN_DAY = 3
-
-
-def workspace_home(variable: str | None = None) -> str:
-    """POLYRECON_HOME from the environment, else the Airflow Variable's value, else ./var."""
-    return str(Workspace.resolve(os.environ.get("POLYRECON_HOME") or variable).home)
 
 
 def _partner_yaml(home: str) -> dict:
@@ -50,6 +44,38 @@ def alert_recipients(home: str) -> list[str]:
             if address not in found:
                 found.append(address)
     return found
+
+
+# A scheduled run that starts this long after its slot (the DAG was paused, the scheduler was
+# down) renders but sends nothing: its e-mails would surprise; the run says so and fails.
+LATE_AFTER = timedelta(days=1)
+
+
+def plan_run(config, requested: str | None, customer_id: str | None, run_after: datetime,
+             scheduled: bool, now: datetime) -> dict:
+    """What a monthly DAG run does, checked before anything runs (a bad `month` or `customer`
+    is a ConfigError: the task fails at once). `notes` are what the run's last task reports as
+    failures: a late scheduled run that sent nothing, months the schedule missed."""
+    from pipelines.errors import ConfigError
+    from pipelines.jobs import check_customer, unpublished_months
+
+    month = Month.parse(report_month(requested, run_after))
+    if month > Month.of(now.date()):
+        raise ConfigError(f"month {month} has not begun: choose {Month.of(now.date())} or an "
+                          f"earlier month")
+    check_customer(config, customer_id)
+    late = scheduled and now - run_after > LATE_AFTER
+    notes = []
+    if late:
+        notes.append(f"this scheduled run for {month} started {(now - run_after).days} days "
+                     f"after its time (the DAG was paused or the scheduler was down): its "
+                     f"reports are rendered but nothing was e-mailed; trigger the DAG with "
+                     f'{{"month": "{month}"}} to send them')
+    if scheduled:
+        for missed in unpublished_months(config, month):
+            notes.append(f"{missed} was never published (a scheduled run was missed): trigger "
+                         f'the DAG with {{"month": "{missed}"}}')
+    return {"month": str(month), "customer": customer_id, "send": not late, "notes": notes}
 
 
 def report_month(requested: str | None, run_after: datetime | date) -> str:

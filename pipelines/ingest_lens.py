@@ -588,7 +588,8 @@ class LensClient:
         """Wait for the query-cost budget to reset when it would not pay for the next page."""
         try:
             remaining, needed = float(cost["costRemaining"]), float(cost["queryCost"])
-            reset = float(cost.get("secondsToReset") or 60)
+            reset = cost.get("secondsToReset")
+            reset = 60.0 if reset is None else float(reset)
         except (KeyError, TypeError, ValueError):
             return  # no budget reported: Lens answers HTTP 400 "over limit" instead, retried
         if remaining < needed * COST_MARGIN:

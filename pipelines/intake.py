@@ -17,6 +17,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,7 +51,7 @@ BATCH_ROWS = 1_000_000
 class IntakeResult:
     path: str  # where the file was, relative to the workspace
     customer_id: str | None
-    outcome: str  # loaded | duplicate | quarantined
+    outcome: str  # loaded | duplicate | quarantined | waiting (still being written: left)
     detail: str
     month: str | None = None  # the month a loaded inventory snapshot counts for
     kind: str = "inventory"
@@ -120,12 +121,25 @@ def claimed_files(workspace: Workspace, customer_id: str | None = None) -> list[
 
 
 def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
-               customer_id: str | None = None, gate: QualityGate | None = None
+               customer_id: str | None = None, gate: QualityGate | None = None,
+               settle_seconds: float = 0, months: dict[str, Month] | None = None
                ) -> list[IntakeResult]:
-    waiting = claimed_files(workspace, customer_id) + inbox_files(workspace, customer_id)
+    """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
+    is looked at again once it is that old, and left for the next run if it still changes.
+    `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
+    files for the month they were archived under."""
+    uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
+    unsettled = [IntakeResult(_shown(workspace, path), _folder_customer(workspace, path),
+                              "waiting", f"still being written (it changed within the last "
+                                         f"{settle_seconds:g} s): the next run takes it")
+                 for path in still_written]
+    for result in unsettled:
+        log.info("%s %s: %s", result.outcome, result.path, result.detail)
+    waiting = claimed_files(workspace, customer_id) + uploads
     if not waiting:
-        log.info("Inbox: no new files")
-        return []
+        if not unsettled:
+            log.info("Inbox: no new files")
+        return unsettled
     gate = gate or QualityGate.shared()
     gate.warm_up()
     with open_warehouse(workspace) as con:
@@ -134,14 +148,51 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
         with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
             intake = _Intake(con, workspace, contracts, gate, Path(scratch))
             for path in track(waiting, "Taking in inbox files"):
-                arrival = _claim(workspace, path)
+                arrival = _claim(workspace, path, (months or {}).get(path.name))
                 if arrival is not None:
                     intake.take(arrival)
             intake.publish()
-    return intake.results()
+    return unsettled + intake.results()
 
 
-def _claim(workspace: Workspace, path: Path) -> _Arrival | None:
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.lstat()
+    except FileNotFoundError:  # taken by another run meanwhile
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def settled(paths: list[Path], settle_seconds: float, clock=time.time, sleep=time.sleep
+            ) -> tuple[list[Path], list[Path]]:
+    """The files that have stopped changing, and those still being written. A file changed
+    within the last `settle_seconds` is looked at again once it is that old (one wait for all
+    of them, never longer than `settle_seconds`); one whose size or time changed meanwhile is
+    still being written. A file that vanished meanwhile (another run took it) is neither."""
+    first = {path: _signature(path) for path in paths}
+    youngest = max((signature[1] for signature in first.values() if signature), default=0)
+    wait = youngest / 1e9 + settle_seconds - clock()
+    if settle_seconds and wait > 0:
+        sleep(min(wait, settle_seconds))
+    ready, writing = [], []
+    for path in paths:
+        now = _signature(path)
+        if now is None or first[path] is None:
+            continue
+        (ready if now == first[path] else writing).append(path)
+    return ready, writing
+
+
+def _folder_customer(workspace: Workspace, path: Path) -> str | None:
+    return path.parent.name if path.parent != workspace.inbox else None
+
+
+def _shown(workspace: Workspace, path: Path) -> str:
+    customer_id = _folder_customer(workspace, path)
+    return f"inbox/{customer_id}/{path.name}" if customer_id else f"inbox/{path.name}"
+
+
+def _claim(workspace: Workspace, path: Path, month: Month | None = None) -> _Arrival | None:
     claim_root = workspace.inbox / CLAIMED
     if path.parent.parent == claim_root:  # claimed before a crash
         claimed, folder = path, path.parent.name
@@ -158,7 +209,7 @@ def _claim(workspace: Workspace, path: Path) -> _Arrival | None:
     customer_id = None if folder == NO_CUSTOMER else folder
     shown = f"inbox/{customer_id}/{path.name}" if customer_id else f"inbox/{path.name}"
     modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=timezone.utc)
-    named = month_in_name(claimed.name)
+    named = month or month_in_name(claimed.name)
     return _Arrival(claimed, shown, customer_id, named or Month.of(modified.date()),
                     "rma" if is_rma_log(claimed.name) else "inventory",
                     recovered=claimed == path, month_from_name=named is not None)

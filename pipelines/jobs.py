@@ -20,9 +20,9 @@ from pipelines.errors import ConfigError
 from pipelines.intake import IntakeResult, take_inbox
 from pipelines.mail import MailOutcome, send_month
 from pipelines.months import Month
-from pipelines.reconcile import MonthResult, compute_month, reconcile_month
-from pipelines.warehouse import open_warehouse
-from pipelines.render import RenderOutcome, render_month
+from pipelines.reconcile import MonthResult, compute_month, mark_reconciled, reconcile_month
+from pipelines.render import RenderOutcome, render_month, render_portfolio
+from pipelines.warehouse import fetch_value, open_warehouse, run_sql
 from pipelines.result_files import write_month_results
 from pipelines.run_lock import workspace_lock
 
@@ -69,14 +69,16 @@ def ingest(config: Config, month: Month, customer_id: str | None = None) -> Inta
     """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
     catalog = load_catalog(config.workspace.catalog_file)
-    files = take_inbox(config.workspace, config.contracts, catalog, customer_id)
+    files = take_inbox(config.workspace, config.contracts, catalog, customer_id,
+                       settle_seconds=config.partner.inbox.settle_seconds)
     return Intake(files, pull_lens(config, month, customer_id, catalog=catalog))
 
 
 @exclusive("reconcile")
-def reconcile(config: Config, month: Month) -> tuple[MonthResult, list[Path]]:
+def reconcile(config: Config, month: Month, mark: bool = True
+              ) -> tuple[MonthResult, list[Path]]:
     catalog = load_catalog(config.workspace.catalog_file)
-    result = reconcile_month(config, month, catalog)
+    result = reconcile_month(config, month, catalog, mark)
     return result, write_month_results(config.workspace, result)
 
 
@@ -91,6 +93,11 @@ def report(config: Config, month: Month, customer_id: str | None = None,
            result: MonthResult | None = None) -> RenderOutcome:
     check_customer(config, customer_id)
     return render_month(config, month, customer_id, result)
+
+
+@exclusive("report")
+def render_portfolio_job(config: Config, month: Month) -> list[Path]:
+    return render_portfolio(config, month)
 
 
 @exclusive("run")
@@ -108,6 +115,9 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
         return MonthlyRun(intake, result, written, None, None)
     reports = report(config, month, customer_id, result)
     mail = send_month(config, result, resend, customer_id=customer_id)
+    # A late correction for an earlier month (taken in by this run, or by one that stopped)
+    # is published too, and so is every later month whose replay it changes.
+    written += refresh_stale_months(config, skip_month=month)
     return MonthlyRun(intake, result, written, reports, mail)
 
 
@@ -117,7 +127,8 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
 def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
     check_customer(config, customer_id)
     return take_inbox(config.workspace, config.contracts,
-                      load_catalog(config.workspace.catalog_file), customer_id)
+                      load_catalog(config.workspace.catalog_file), customer_id,
+                      settle_seconds=config.partner.inbox.settle_seconds)
 
 
 @exclusive("pull_lens")
@@ -148,28 +159,72 @@ def send(config: Config, month: Month, resend: bool = False, kinds: set[str] | N
 
 
 @exclusive("refresh")
-def refresh_after_uploads(config: Config, intake: list[IntakeResult]) -> list[Path]:
-    """Re-reconcile each month that got a new snapshot and re-render its customers' reports."""
-    affected: dict[str, set[str]] = {}
-    for item in intake:
-        if item.outcome == "loaded" and item.kind == "inventory" and item.month:
-            affected.setdefault(item.month, set()).add(item.customer_id)
+def refresh_stale_months(config: Config, skip_month: Month | None = None,
+                         login: tuple[str, str] | None = None) -> list[Path]:
+    """Every month whose result is out of date — a snapshot of it or of an earlier month came
+    in after it was reconciled: a late correction, an upload — but `skip_month`, which the
+    caller publishes itself: reconciled again, the customers the new snapshots are of rendered
+    again with the portfolio, and, when the month's reports went out before, what changed
+    sent (a changed report, a true-up or RMA alert; nothing twice). A month not yet published
+    waits for its own monthly run. Read from the warehouse, not from a run's memory: a run
+    that stopped half way leaves the work to the next."""
+    from datetime import datetime, timezone
+
+    if not config.workspace.warehouse.exists():
+        return []
+    with open_warehouse(config.workspace, read_only=True) as con:
+        stale = run_sql(con, "stale_months.sql", current=str(Month.of(
+            datetime.now(timezone.utc).date()))).fetchall()
     written: list[Path] = []
-    for month_text, customer_ids in sorted(affected.items()):
+    for month_text, customer_ids in stale:
         month = Month.parse(month_text)
-        result, files = reconcile(config, month)
+        if month == skip_month:
+            continue
+        # Up to date only once published: a run stopped half way leaves the month stale.
+        result, files = reconcile(config, month, mark=False)
         written += files
-        for customer_id in sorted(customer_ids & {r.customer_id for r in result.rows}):
+        covered = set(customer_ids) & {r.customer_id for r in result.rows}
+        for customer_id in sorted(covered):
             written += report(config, month, customer_id, result).written
+        written += render_portfolio(config, month)
+        if month_published(config, month):
+            for customer_id in sorted(covered):
+                send_month(config, result, login=login, customer_id=customer_id)
+        mark_reconciled(config, month, result.through_receipt)
     return written
 
 
+def month_published(config: Config, month: Month) -> bool:
+    if not config.workspace.warehouse.exists():
+        return False
+    with open_warehouse(config.workspace, read_only=True) as con:
+        return bool(fetch_value(con, "mail_month_published.sql", month=str(month)))
+
+
+def unpublished_months(config: Config, month: Month) -> list[Month]:
+    """The months between the last one published before `month` and `month` that were never
+    published although a contract covers them: runs the schedule missed. Before anything
+    was ever published there is nothing to miss."""
+    if not config.workspace.warehouse.exists():
+        return []
+    with open_warehouse(config.workspace, read_only=True) as con:
+        published = {Month.parse(m) for (m,) in run_sql(con, "mail_published_months.sql")
+                     .fetchall()}
+    earlier = [m for m in published if m < month]
+    if not earlier:
+        return []
+    gap = [max(earlier).plus(i) for i in range(1, max(earlier).months_until(month))]
+    return [m for m in gap if m not in published
+            and any(c.term.covers(m) for c in config.contracts.customers)]
+
+
 @exclusive("send")
-def send_rejection_notices(config: Config, intake: list[IntakeResult]) -> int:
+def send_rejection_notices(config: Config, intake: list[IntakeResult],
+                           login: tuple[str, str] | None = None) -> int:
     """The partner's notice of each quarantined upload; returns how many were sent."""
     from datetime import datetime, timezone
 
     if not any(item.outcome == "quarantined" for item in intake):
         return 0
     month = Month.of(datetime.now(timezone.utc).date())
-    return send(config, month, kinds={"file_rejected"}).sent
+    return send(config, month, kinds={"file_rejected"}, login=login).sent

@@ -123,7 +123,9 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
                  f"({', '.join(missing)}). Please export the device list from Poly Lens and "
                  f"put it into inbox/{customer.id}/ (footnote 6: the partner owes the monthly "
                  f"inventory report).", *uploads.get(customer.id, [])],
-                repr((missing, uploads.get(customer.id, [])))))
+                # Keyed as before uploads were named, unless there are some to name.
+                repr((missing, uploads[customer.id])) if uploads.get(customer.id)
+                else repr(missing)))
     for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
         contacts = _contacts(config, customer)
@@ -208,11 +210,12 @@ def missing_inventory_uploads(con, month: Month) -> dict[str, list[str]]:
             con, "mail_missing_inventory_uploads.sql", month=str(month),
             until=str(month.plus(2))).fetchall():
         shown = f"inbox/{customer_id}/{name}"
-        if outcome == "quarantined":
+        named = month_in_name(name) is not None
+        if outcome == "quarantined" and (taken_for == str(month) or not named):
             notes.setdefault(customer_id, []).append(
-                f"The upload {shown} for {month} was rejected: {reason} (kept as "
+                f"The upload {shown} for {taken_for} was rejected: {reason} (kept as "
                 f"{stored_path}).")
-        elif month_in_name(name) is None:
+        elif outcome == "loaded" and not named:
             notes.setdefault(customer_id, []).append(
                 f"The upload {shown} counts for {taken_for}, not {month}: "
                 f"{month_by_modification(taken_for)}.")
@@ -243,6 +246,30 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                         queued_at=_now(), message=message.as_bytes())
             queued += 1
         return _deliver(config, con, queued, login)
+
+
+def send_notice(config: Config, kind: str, subject: str, to: list[str], paragraphs: list[str],
+                key: str, login: tuple[str, str] | None = None, month: str | None = None
+                ) -> None:
+    """An operational notice (a failed Airflow task) by the same way as every message — SMTP
+    when configured, else `outbox/<month>/<kind>-partner-<key>.eml` — but without the ledger:
+    it must go out when the warehouse is what failed. Never raises: it is the last word."""
+    month = month or str(Month.of(_now().date()))
+    draft = Draft(kind, None, subject, to, subject, paragraphs, key)
+    try:
+        raw = build_message(config, draft).as_bytes()
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        if config.partner.smtp is None:
+            write_bytes_atomically(config.workspace.outbox / month /
+                                   f"{kind}-partner-{digest}.eml", raw)
+            return
+        from email import message_from_bytes, policy
+
+        with _connect(config, login) as server:
+            server.send_message(message_from_bytes(raw, policy=policy.default))
+    except (OSError, smtplib.SMTPException) as error:
+        log.error("E-mail: the %s notice could not go out (%s: %s)", kind,
+                  type(error).__name__, error)
 
 
 def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None

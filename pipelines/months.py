@@ -58,23 +58,24 @@ _MONTH_NAMES = {
     9: ("september", "sept", "sep"), 10: ("october", "oktober", "oct", "okt"),
     11: ("november", "nov"), 12: ("december", "dezember", "dec", "dez")}
 _NAMED = {name: number for number, names in _MONTH_NAMES.items() for name in names}
-_MONTH_IN_NAME = re.compile(
-    r"(?<!\d)(?P<year>\d{4})[-_](?P<month>0[1-9]|1[0-2])(?!\d)"          # 2026-03, 2026_03
-    r"|(?<!\d)(?P<month2>0[1-9]|1[0-2])[.-](?P<year2>\d{4})(?!\d)"        # 03.2026, 03-2026
-    r"|(?<![^\W\d_])(?P<name>" + "|".join(sorted(_NAMED, key=len, reverse=True)) +
-    r")[\s._-]*(?P<year3>\d{4})(?!\d)",                                   # März 2026, March_2026
-    re.IGNORECASE)
+# In the order they are looked for: YYYY-MM anywhere in the name wins over the other forms
+# ("site-10-2026-03.csv" is March). Years are 20xx; a month must not follow a letter or digit
+# ("TC10-2026", "Edge B10-2026" hold no month).
+_YEAR_MONTH = re.compile(r"(?<!\d)(20\d\d)[-_](0[1-9]|1[0-2])(?!\d)")
+_MONTH_YEAR = re.compile(r"(?<![0-9A-Za-z])(0[1-9]|1[0-2])[.-](20\d\d)(?!\d)")
+_NAMED_MONTH = re.compile(
+    r"(?<![^\W\d_])(" + "|".join(sorted(_NAMED, key=len, reverse=True)) +
+    r")[\s._-]*(20\d\d)(?!\d)", re.IGNORECASE)
 MONTH_FORMS = "2026-03, 2026_03, 03.2026, 03-2026, März 2026 or March 2026"
 
 
 def month_in_name(name: str) -> Month | None:
-    """The first month a file name holds, in any of MONTH_FORMS (interfaces.md: it decides
-    the file's month)."""
-    match = _MONTH_IN_NAME.search(name)
-    if match is None:
-        return None
-    if match["year"]:
-        return Month(int(match["year"]), int(match["month"]))
-    if match["year2"]:
-        return Month(int(match["year2"]), int(match["month2"]))
-    return Month(int(match["year3"]), _NAMED[match["name"].lower()])
+    """The month a file name holds, in any of MONTH_FORMS (interfaces.md: it decides the
+    file's month); YYYY-MM first, then MM.YYYY / MM-YYYY, then a month's name."""
+    if found := _YEAR_MONTH.search(name):
+        return Month(int(found[1]), int(found[2]))
+    if found := _MONTH_YEAR.search(name):
+        return Month(int(found[2]), int(found[1]))
+    if found := _NAMED_MONTH.search(name):
+        return Month(int(found[2]), _NAMED[found[1].lower()])
+    return None

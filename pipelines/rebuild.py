@@ -163,7 +163,9 @@ def _take_upload(config: Config, catalog, item: _Archived) -> None:
     claimed = config.workspace.inbox / CLAIMED / item.customer_id / item.path.name
     claimed.parent.mkdir(parents=True, exist_ok=True)
     os.link(item.path, claimed)
-    take_inbox(config.workspace, config.contracts, catalog, item.customer_id)
+    # The month it was archived under, whatever its name reads as now.
+    take_inbox(config.workspace, config.contracts, catalog, item.customer_id,
+               months={claimed.name: item.month} if item.month else None)
 
 
 def _take_pull(config: Config, item: _Archived) -> None:

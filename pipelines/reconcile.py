@@ -8,7 +8,7 @@ order, gives the same answer. Arithmetic is exact (integers and `Fraction`), nev
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -18,7 +18,7 @@ from pipelines.config import CATEGORIES, Config, Customer, Policy
 from pipelines.months import Month, month_range
 from pipelines.progress import track
 from pipelines.stage_clock import timed
-from pipelines.warehouse import load_frame, open_warehouse, run_sql, transaction
+from pipelines.warehouse import fetch_value, load_frame, open_warehouse, run_sql, transaction
 
 log = logging.getLogger("polyrecon")
 
@@ -175,6 +175,7 @@ class MonthResult:
     rma: list[RmaRow]
     renewals: list[RenewalProposal]
     replays: dict[tuple[str, str], list[CategoryMonth]]  # (customer, category) → the term so far
+    through_receipt: int = 0  # the latest snapshot received when it was computed
 
 
 def _selected_row(customer: Customer, result: CategoryMonth, policy: Policy) -> ReconciliationRow:
@@ -271,14 +272,25 @@ def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCou
     return counts
 
 
-def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow]) -> MonthResult:
-    """Reconcile every customer whose term covers `month`, and store the result."""
+def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow],
+                    mark: bool = True) -> MonthResult:
+    """Reconcile every customer whose term covers `month`, and store the result; with `mark`,
+    also record it as up to date (without, the caller does once it published it:
+    `mark_reconciled`, with `result.through_receipt`)."""
     with timed("reconcile"), open_warehouse(config.workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)
-        result = compute_month(con, config, month)
-        _store(con, result)
+        through = fetch_value(con, "latest_receipt.sql")
+        result = replace(compute_month(con, config, month), through_receipt=through)
+        _store(con, result, mark)
     return result
+
+
+def mark_reconciled(config: Config, month: Month, through_receipt: int) -> None:
+    """`month`'s stored result is published and up to date with the snapshots received up to
+    `through_receipt` (later ones make it stale again)."""
+    with open_warehouse(config.workspace) as con, transaction(con):
+        run_sql(con, "store_reconciled_month.sql", month=str(month), through=through_receipt)
 
 
 def compute_month(con, config: Config, month: Month) -> MonthResult:
@@ -312,7 +324,7 @@ def _reconcile_customer(customer: Customer, month: Month, counts: dict[Month, Mo
         result.renewals.append(renewal_proposal(customer, replays))
 
 
-def _store(con, result: MonthResult) -> None:
+def _store(con, result: MonthResult, mark: bool) -> None:
     import pandas as pd
 
     def frame(row_type, rows):
@@ -323,3 +335,6 @@ def _store(con, result: MonthResult) -> None:
                    month=str(result.month))
         load_frame(con, "store_rma_results.sql", frame(RmaRow, result.rma),
                    month=str(result.month))
+        if mark:
+            run_sql(con, "store_reconciled_month.sql", month=str(result.month),
+                    through=result.through_receipt)

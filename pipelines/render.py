@@ -21,6 +21,10 @@ from pipelines.stage_clock import timed
 from pipelines.warehouse import open_warehouse
 
 log = logging.getLogger("polyrecon")
+# WeasyPrint reports every SVG property it ignores and fontTools every font it subsets: noise
+# that drowned a scheduler's log (13,000 of 18,000 lines). Their errors still show.
+for _chatty in ("weasyprint", "fontTools"):
+    logging.getLogger(_chatty).setLevel(logging.ERROR)
 
 
 @dataclass

@@ -103,8 +103,8 @@ def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
                  "category": category, "end_of_service": end_of_service,
                  "times_listed": times_listed}
         if category == "not_counted":
-            kind = None  # no covered device: counted per model (_not_counted), not listed
-        elif is_eol:
+            continue  # no covered device: counted per model (_not_counted), never listed
+        if is_eol:
             kind = "eol"
         elif category in ("quote_only", "unclassified"):
             kind = category

@@ -15,7 +15,8 @@ measured_rows AS (
         count(*) FILTER (WHERE k.model_key IS NULL) AS without_model,
         count(*) FILTER (WHERE k.odd_serial) AS odd_serials,
         count(*) FILTER (WHERE k.odd_mac) AS odd_macs,
-        count(*) FILTER (WHERE c.category = 'unclassified') AS unclassified
+        count(*) FILTER (WHERE c.category = 'unclassified') AS unclassified,
+        count(*) FILTER (WHERE c.category = 'not_counted') AS not_counted
     FROM staged_keys AS k
     LEFT JOIN classes AS c USING (model_key)
     GROUP BY k.snapshot_id
@@ -41,6 +42,7 @@ counted AS (  -- a snapshot without rows has no measured row: all its counts are
         coalesce(m.odd_macs, 0) AS odd_macs,
         coalesce(m.listed_again, 0) AS listed_again,
         coalesce(m.unclassified, 0) AS unclassified,
+        coalesce(m.not_counted, 0) AS not_counted,
         coalesce(m.devices, 0) AS devices
     FROM staged_snapshots AS s
     LEFT JOIN measured AS m USING (snapshot_id)
@@ -53,7 +55,8 @@ earlier AS (
 SELECT
     c.snapshot_id AS subject,
     c.*,
-    c.unclassified / nullif(c.rows, 0) AS unclassified_share,
+    -- of the rows that could count: accessories and software never hide a catalog gap
+    c.unclassified / nullif(c.rows - c.not_counted, 0) AS unclassified_share,
     e.devices AS previous_devices,
     CASE WHEN e.devices >= $suspect_minimum THEN ceil(e.devices * $suspect_drop)::INTEGER
     END AS suspect_below

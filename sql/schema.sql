@@ -115,6 +115,18 @@ CREATE TABLE IF NOT EXISTS reconciliation (
     new_baseline         DECIMAL(18, 2)
 );
 
+-- When each month was last reconciled: the latest receipt its result has seen. A snapshot of
+-- that month or an earlier one received later makes the month stale (sql/stale_months.sql).
+CREATE TABLE IF NOT EXISTS reconciled_months (
+    month            VARCHAR NOT NULL,
+    through_receipt  BIGINT  NOT NULL
+);
+-- Warehouses reconciled before this table existed: their months count as up to date.
+INSERT INTO reconciled_months
+SELECT DISTINCT month, (SELECT coalesce(max(receipt_seq), 0) FROM snapshots)
+FROM reconciliation
+WHERE NOT EXISTS (SELECT 1 FROM reconciled_months);
+
 CREATE TABLE IF NOT EXISTS rma_results (
     customer_id   VARCHAR NOT NULL,
     month         VARCHAR NOT NULL,

@@ -41,25 +41,39 @@ WHERE reject_reason IS NULL
 GROUP BY snapshot_id, identity;
 
 -- The catalog as matching patterns; a workspace row replaces a shipped row of the same model.
+-- `kind`: a model `*words*` matches where the words stand anywhere (an accessory however Lens
+-- spells the product before it: "Voyager 5200 UC Charge Case"), `words*` as a prefix,
+-- otherwise whole.
 CREATE OR REPLACE VIEW catalog_patterns AS
-SELECT
-    catalog_key(normalize_model(rtrim(model, '*'))) AS pattern,
-    ends_with(model, '*') AS is_prefix,
-    category,
-    end_of_service
-FROM catalog
+WITH rows AS (
+    SELECT
+        catalog_key(normalize_model(trim(model, '*'))) AS pattern,
+        CASE
+            WHEN starts_with(model, '*') AND ends_with(model, '*') THEN 'anywhere'
+            WHEN ends_with(model, '*') THEN 'prefix'
+            ELSE 'exact'
+        END AS kind,
+        category,
+        end_of_service,
+        origin,
+        position
+    FROM catalog
+)
+SELECT pattern, kind, category, end_of_service
+FROM rows
 QUALIFY row_number() OVER (
-    PARTITION BY catalog_key(normalize_model(rtrim(model, '*'))), ends_with(model, '*')
-    ORDER BY origin = 'workspace' DESC, position DESC) = 1;
+    PARTITION BY pattern, kind ORDER BY origin = 'workspace' DESC, position DESC) = 1;
 
--- A normalised model's catalog row: the exact match wins, then the longest prefix (null when
--- the catalog does not know it).
+-- A normalised model's catalog row (null when the catalog does not know it): the exact match
+-- wins, then words anywhere (accessories), then the longest prefix.
 CREATE OR REPLACE MACRO model_class(model_key) AS (
     SELECT {'category': p.category, 'end_of_service': p.end_of_service}
     FROM catalog_patterns AS p
-    WHERE (p.is_prefix AND starts_with(catalog_key(model_key), p.pattern))
-       OR (NOT p.is_prefix AND catalog_key(model_key) = p.pattern)
-    ORDER BY p.is_prefix, length(p.pattern) DESC
+    WHERE (p.kind = 'prefix' AND starts_with(catalog_key(model_key), p.pattern))
+       OR (p.kind = 'anywhere' AND contains(catalog_key(model_key), p.pattern))
+       OR (p.kind = 'exact' AND catalog_key(model_key) = p.pattern)
+    ORDER BY CASE p.kind WHEN 'exact' THEN 0 WHEN 'anywhere' THEN 1 ELSE 2 END,
+             length(p.pattern) DESC
     LIMIT 1);
 
 -- Every model seen anywhere, classified.
@@ -85,8 +99,13 @@ WITH keyed AS (
     SELECT
         r.*,
         nullif(upper(trim(r.rma_number)), '') AS rma_key,
-        -- ISO dates, and the DD.MM.YYYY a German partner's list carries
-        try_strptime(trim(r.rma_date), ['%Y-%m-%d', '%d.%m.%Y'])::DATE AS rma_day,
+        -- ISO dates, and the DD.MM.YYYY a German partner's list carries (a two-digit year
+        -- would read as the year 26: no date)
+        CASE
+            WHEN regexp_full_match(trim(r.rma_date), '[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}')
+                THEN try_strptime(trim(r.rma_date), '%d.%m.%Y')
+            ELSE try_strptime(trim(r.rma_date), '%Y-%m-%d')
+        END::DATE AS rma_day,
         normalize_model(r.model) AS model_key
     FROM raw_rma AS r
 )

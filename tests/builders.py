@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from pathlib import Path
 
 import yaml
@@ -59,13 +60,14 @@ def export_text(rows: list[dict], columns=SNAKE, separator=",") -> str:
 
 def drop(workspace: Workspace, customer_id: str, name: str, text: str | bytes,
          mtime: float | None = None, encoding: str = "utf-8") -> Path:
-    """Put a file into the customer's inbox, as a partner would."""
+    """Put a file into the customer's inbox, as a partner would: finished writing a minute
+    ago (unless `mtime` says when), so intake need not wait for it to settle."""
     folder = workspace.inbox / customer_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
+    mtime = time.time() - 60 if mtime is None else mtime
+    os.utime(path, (mtime, mtime))
     return path
 
 

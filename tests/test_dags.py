@@ -39,7 +39,7 @@ def _airflow(env, *args, timeout=300):
 
 def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
     env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
-    errors = _airflow(env, "dags", "list-import-errors", "-o", "json")
+    errors = _airflow(env, "dags", "list-import-errors", "--local", "-o", "json")
     assert errors.returncode == 0
     assert json.loads(errors.stdout.strip().splitlines()[-1]) == []  # after any warnings
     monthly = _airflow(env, "tasks", "list", "polylens_monthly_reconciliation")

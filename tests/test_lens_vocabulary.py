@@ -164,12 +164,16 @@ def test_a_charge_case_never_raises_a_true_up(tmp_path):
     """The first version matched "Voyager 5200 Charge Case" to "Voyager 5200*" and alerted."""
     workspace = make_workspace(tmp_path, [contract("acme", categories={
         "headset": {"ordered_devices": 100, "unit_price_per_year": 12.0}})])
+    cases = devices("Voyager 5200 Charge Case", 59, "CC") + devices("Voyager 5200 UC Charge Case",
+                                                                   1, "CD")
     drop(workspace, "acme", "lens-2026-03.csv", export_text(
-        devices("Voyager 5200 Series", 100) + devices("Voyager 5200 Charge Case", 60, "CC")))
+        devices("Voyager 5200 Series", 100) + cases + cases[:1]))  # one case listed twice
     assert cli(workspace, "run", "--month", "2026-03") == 0
     headset = row_for(reconciliation(workspace, "2026-03"), "acme", "headset")
     assert (headset["status"], headset["devices_counted"]) == ("OK", "100")
     assert not list((workspace.outbox / "2026-03").glob("true_up-*.eml"))
+    report = (workspace.home / "reports/2026-03/acme.html").read_text(encoding="utf-8")
+    assert "Devices listed more than once" not in report  # never counted, so never "once"
 
 
 @pytest.mark.parametrize("header, separator, encoding", [
@@ -214,11 +218,23 @@ def test_german_rma_list_with_dates_as_written_in_germany(tmp_path):
     drop(workspace, "acme", "RMA-Liste 2026-03.csv",
          "RMA-Nummer;Datum;Seriennummer;Modell\r\n"
          "R-1;02.03.2026;SN000001;Voyager Focus 2 Series\r\n"
-         "R-2;2026-03-05;SN000002;Plantronics EncorePro 515 USB\r\n")
+         "R-2;2026-03-05;SN000002;Plantronics EncorePro 515 USB\r\n"
+         "R-3;03.03.26;SN000003;Voyager Focus 2 Series\r\n")  # a two-digit year: no date
     assert cli(workspace, "run", "--month", "2026-03") == 0
     with (workspace.home / "reports" / "2026-03" / "rma.csv").open(newline="") as handle:
         [rma] = list(csv.DictReader(handle))
     assert (rma["headset_rmas"], rma["rma_rate_pct"], rma["status"]) == ("2", "10.00", "BREACH")
+
+
+def test_a_refused_export_without_a_month_in_its_name_is_named_too(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    december = datetime(2026, 12, 1, 9, tzinfo=timezone.utc).timestamp()
+    drop(workspace, "acme", "Devices.csv", "Seriennr.,Produkt-Typ\r\nA1,X\r\n", mtime=december)
+    assert cli(workspace, "run", "--month", "2026-11") == 0
+    [reminder] = (workspace.outbox / "2026-11").glob("missing_inventory-*.eml")
+    text = message_from_bytes(reminder.read_bytes(), policy=policy.default) \
+        .get_body(("plain",)).get_content()
+    assert "inbox/acme/Devices.csv for 2026-12 was rejected: no model column" in text
 
 
 def test_a_refused_export_is_named_in_the_missing_inventory_reminder(tmp_path):
@@ -242,7 +258,11 @@ def test_a_refused_export_is_named_in_the_missing_inventory_reminder(tmp_path):
     ("Lens Export Dez. 2026.csv", "2026-12"),
     ("28.11.2026 Lens.csv", "2026-11"),
     ("lens-2026-11-28.csv", "2026-11"),
+    ("site-10-2026-03.csv", "2026-03"),  # YYYY-MM wins wherever it stands
     ("Sync 20-2026.csv", None),       # a model number is no month
+    ("TC10-2026.csv", None),
+    ("Edge B10-2026 list.csv", None),
+    ("ID 10-1234.csv", None),
     ("summary 2026.csv", None),
     ("devices.csv", None),
 ])

@@ -1,0 +1,105 @@
+"""What both polyrecon DAGs share with Airflow (no DAG here: .airflowignore keeps the parser out).
+
+- The workspace is `POLYRECON_HOME` in the environment, read the same way when the file is
+  parsed and when a task runs: the sensor's folder, the schedule's run day, the failure notice's
+  recipients and the tasks' workspace can never disagree.
+- The Airflow connections: `polylens_api` (Lens client id and secret) and `smtp_default`.
+- A user error (bad param, bad configuration) fails the task at once, without retries.
+- A task that finds the workspace held by another run (a CLI run, the other DAG) waits for it.
+- A failed task's notice goes out the way every other e-mail does: through `smtp_default` when
+  it names a host, else partner.yaml's `smtp`, else an `.eml` file in `outbox/`.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+POOL = "polyrecon_duckdb"
+LOCK_WAIT = 30 * 60  # seconds a task waits for another run holding the workspace
+
+
+def home() -> str:
+    """The workspace folder; a DAG file that cannot find it does not import (a visible error)."""
+    value = os.environ.get("POLYRECON_HOME", "").strip()
+    if not value:
+        raise RuntimeError("POLYRECON_HOME is not set: set it to the workspace folder in the "
+                           "environment of every Airflow component (scheduler, dag-processor, "
+                           "triggerer, api-server and workers)")
+    return value
+
+
+def config():
+    from pipelines.config import load_config
+    from pipelines.workspace import Workspace
+
+    return load_config(Workspace.resolve(home()))
+
+
+@contextmanager
+def user_errors_fail_fast():
+    """A `UserError` of ours (configuration, arguments) fails the task for good: a retry would
+    only repeat it. A held lock is no user error here: the jobs wait for it (LOCK_WAIT)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as error:
+        raise AirflowFailException(str(error)) from None
+
+
+def lens_credentials():
+    """Lens API client credentials: the connection `polylens_api` (login = client id, password =
+    client secret), else LENS_CLIENT_ID / LENS_CLIENT_SECRET."""
+    from pipelines.ingest_lens import LensCredentials
+
+    connection = _connection("polylens_api")
+    if connection and connection.login and connection.password:
+        return LensCredentials(connection.login, connection.password)
+    return LensCredentials.from_env()
+
+
+def with_smtp_connection(workspace_config):
+    """The configuration sending through `smtp_default` when it names a host, and its login.
+    Extra: `disable_tls` (no STARTTLS), `from_email`; port 465 means TLS from the start."""
+    from pipelines.dag_support import with_smtp
+
+    connection = _connection("smtp_default")
+    if not connection or not connection.host:
+        return workspace_config, None
+    extra = connection.extra_dejson
+    login = (connection.login, connection.password) if connection.login else None
+    return with_smtp(workspace_config, connection.host, connection.port,
+                     not extra.get("disable_tls", False), extra.get("from_email")), login
+
+
+def _connection(conn_id: str):
+    from airflow.sdk import Connection
+
+    try:
+        return Connection.get(conn_id)
+    except Exception:  # noqa: BLE001 - no such connection: the other sources stand
+        return None
+
+
+def notify_failure(context) -> None:
+    """on_failure_callback: the partner's contacts hear which task failed, and why."""
+    from pipelines.dag_support import alert_recipients
+    from pipelines.mail import send_notice
+
+    ti, dag_run = context["ti"], context.get("dag_run")
+    workspace_config, login = with_smtp_connection(config())
+    recipients = alert_recipients(home())
+    if not recipients:
+        return
+    error = context.get("exception")
+    send_notice(workspace_config, "run_failed",
+                f"[polyrecon] {ti.dag_id} failed: {ti.task_id} ({ti.run_id})", recipients,
+                [f"The task {ti.task_id} of {ti.dag_id} failed in run {ti.run_id}"
+                 + (f" (try {ti.try_number})." if getattr(ti, "try_number", None) else "."),
+                 f"Problem: {error}" if error else "See the task's log in Airflow.",
+                 "Nothing was lost: fix the cause and clear the task, or trigger the DAG "
+                 "again; a re-run sends nothing twice."],
+                key=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}",
+                login=login, month=(dag_run.conf or {}).get("month") if dag_run else None)
