@@ -33,6 +33,16 @@ def _month(text: str) -> Month:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _begun(month: Month | None) -> Month | None:
+    """interfaces.md: a month that has not begun is refused before anything is written or sent
+    (a typo such as 2027-03 would otherwise send reminders and alerts)."""
+    today = datetime.now(timezone.utc).date()
+    if month is not None and month > Month.of(today):
+        raise ConfigError(f"--month {month} has not begun (today is {today}, UTC): nothing was "
+                          f"done; choose {Month.of(today)} or an earlier month")
+    return month
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
@@ -184,7 +194,7 @@ def _demo(workspace: Workspace, args) -> int:
 def _run(workspace: Workspace, args) -> int:
     from pipelines.jobs import run_month
 
-    monthly = run_month(_config(workspace), args.month, args.customer, resend=args.resend,
+    monthly = run_month(_config(workspace), _begun(args.month), args.customer, resend=args.resend,
                         wait=args.wait)
     _print_intake(monthly.intake)
     _print_outcome(workspace, monthly.result, monthly.written)
@@ -200,9 +210,12 @@ def _mail_failures(outcome) -> int:
 
 
 def _report(workspace: Workspace, args) -> int:
-    from pipelines.jobs import report
+    from pipelines.jobs import render_portfolio_job, report
 
-    outcome = report(_config(workspace), args.month, args.customer, wait=args.wait)
+    config = _config(workspace)
+    outcome = report(config, _begun(args.month), args.customer, wait=args.wait)
+    if args.customer:  # the portfolio shows every customer: it must not go stale
+        outcome.written += render_portfolio_job(config, args.month, wait=args.wait)
     for path in outcome.written:
         print(f"wrote {path}")
     return _report_failures(outcome)
@@ -218,7 +231,7 @@ def _report_failures(outcome) -> int:
 def _ingest(workspace: Workspace, args) -> int:
     from pipelines.jobs import ingest
 
-    month = args.month or Month.of(datetime.now(timezone.utc).date())
+    month = _begun(args.month) or Month.of(datetime.now(timezone.utc).date())
     intake = ingest(_config(workspace), month, args.customer, wait=args.wait)
     _print_intake(intake)
     return _pull_failures(intake)
@@ -236,7 +249,7 @@ def _pull_failures(intake) -> int:
 def _reconcile(workspace: Workspace, args) -> int:
     from pipelines.jobs import reconcile
 
-    result, written = reconcile(_config(workspace), args.month, wait=args.wait)
+    result, written = reconcile(_config(workspace), _begun(args.month), wait=args.wait)
     _print_outcome(workspace, result, written)
     return 0
 

@@ -14,7 +14,7 @@ import logging
 import os
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -44,6 +44,19 @@ class Draft:
     table_head: list[str] = field(default_factory=list)
     table: list[list[str]] = field(default_factory=list)
     attachment: Path | None = None
+    topic: str | None = None  # what an alert is about: a true-up's category, or "rma"
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A report or alert of the month already sent (sql/mail_sent_for_month.sql)."""
+    key: str
+    kind: str
+    customer_id: str | None
+    topic: str | None
+    subject: str
+    recipients: str
+    sent_at: datetime
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,13 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 
 
 def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = (),
-            uploads: dict[str, list[str]] | None = None) -> list[Draft]:
+            uploads: dict[str, list[str]] | None = None, sent: list[SentMessage] = ()
+            ) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, and a notice for each
     of the `rejected` (quarantined) uploads. `uploads` (missing_inventory_uploads) names, per
-    customer, the uploads a missing-inventory reminder must mention so it never hides why."""
+    customer, the uploads a missing-inventory reminder must mention so it never hides why.
+    Against what was `sent` for the month before: a report whose figures changed says so in its
+    subject, and an alert that no longer holds gets one correction."""
     uploads = uploads or {}
     partner = config.partner.partner.name
     month = result.month
@@ -79,7 +95,7 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
         table = [[r.category, r.status, r.devices_counted or "-", r.ordered_devices or "-",
                   r.baseline or "-", r.growth_pct or "-"] for r in rows]
         pdf = folder / f"{customer.id}.pdf"
-        drafts.append(Draft(
+        report = Draft(
             "report", customer.id,
             f"[{partner}] Poly+ Enterprise report {month}: {customer.name}",
             [customer.csm.email], f"Monthly report {month}: {customer.name}",
@@ -88,7 +104,8 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
              + (f" Headset RMA rate {rma.rma_rate_pct} % ({rma.status})." if rma else "")],
             repr((rows, rma)), cc=contacts,
             table_head=["Category", "Status", "Counted", "Ordered", "Baseline", "Growth %"],
-            table=table, attachment=pdf if pdf.exists() else None))
+            table=table, attachment=pdf if pdf.exists() else None)
+        drafts.append(_updated(report, month, sent))
         for row in rows:
             if row.status != TRUE_UP:
                 continue
@@ -102,7 +119,8 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
                  f"trigger.",
                  f"{row.true_up_devices} devices to add, prorated amount {row.prorated_amount} "
                  f"{row.currency}. New ordered devices {row.new_ordered_devices}, new baseline "
-                 f"{row.new_baseline} from the month after {month}."], repr(row)))
+                 f"{row.new_baseline} from the month after {month}."], repr(row),
+                topic=row.category))
         if rma and rma.status != "OK":
             drafts.append(Draft(
                 "rma", customer.id,
@@ -112,7 +130,7 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
                 [f"{rma.headset_rmas} headset RMAs in {rma.year} up to {month} against "
                  f"{rma.headset_base} ordered headsets: {rma.rma_rate_pct} % (threshold "
                  f"{config.policy.rma_threshold_pct} %). Above it, Poly may bill replacements "
-                 f"at list price."], repr(rma)))
+                 f"at list price."], repr(rma), topic="rma"))
         missing = [r.category for r in rows if r.status == NO_DATA]
         if missing and contacts:
             drafts.append(Draft(
@@ -126,6 +144,7 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
                 # Keyed as before uploads were named, unless there are some to name.
                 repr((missing, uploads[customer.id])) if uploads.get(customer.id)
                 else repr(missing)))
+    drafts += _corrections(config, result, drafts, sent)
     for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
         contacts = _contacts(config, customer)
@@ -140,6 +159,62 @@ def compose(config: Config, result: MonthResult, rejected: list[IntakeResult] = 
              "Correct the file and put it into the customer's inbox folder again."],
             repr((item.path, item.detail))))
     return drafts
+
+
+def _updated(report: Draft, month: Month, sent: list[SentMessage]) -> Draft:
+    """A report sent before with other figures goes out again saying so in its subject."""
+    before = {m.key for m in sent if m.kind == "report" and m.customer_id == report.customer_id}
+    if not before or ledger_key(report, month) in before:
+        return report
+    return replace(report, subject=f"{report.subject} (updated: the figures changed)")
+
+
+def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
+                 sent: list[SentMessage]) -> list[Draft]:
+    """One correction for the latest alert sent on each topic (a true-up's category, the RMA
+    rate) that the month, reconciled again, no longer says: to the same recipients, naming
+    what was sent and what holds now. Keyed by that alert and what holds now: once per change."""
+    month, partner = result.month, config.partner.partner.name
+    current = {ledger_key(d, month) for d in drafts}
+    latest: dict[tuple, SentMessage] = {}
+    for message in sent:
+        if message.kind in ("true_up", "rma") and message.topic:
+            latest[(message.kind, message.customer_id, message.topic)] = message
+    corrections = []
+    for (kind, customer_id, topic), alert in sorted(latest.items()):
+        customer = config.contracts.get(customer_id)
+        if alert.key in current or customer is None:
+            continue
+        now = _what_holds(result, customer_id, topic)
+        corrections.append(Draft(
+            "correction", customer_id, f"[{partner}] Correction: {alert.subject}",
+            alert.recipients.split(", "), f"Correction: {customer.name}, {month}",
+            [f"On {alert.sent_at:%Y-%m-%d} you received: “{alert.subject}”.",
+             f"{month} was reconciled again (a corrected inventory or catalog) and that no "
+             f"longer holds. Now: {now}",
+             "This message replaces the alert above."],
+            repr((alert.key, now))))
+    return corrections
+
+
+def _what_holds(result: MonthResult, customer_id: str, topic: str) -> str:
+    if topic == "rma":
+        rma = next((r for r in result.rma if r.customer_id == customer_id), None)
+        return (f"headset RMA rate {rma.rma_rate_pct} % ({rma.headset_rmas} RMAs against "
+                f"{rma.headset_base} headsets): {rma.status}." if rma
+                else "no headset RMA rate is reported for the month.")
+    row = next((r for r in result.rows if r.customer_id == customer_id
+                and r.category == topic), None)
+    if row is None:
+        return f"no {topic} result for the month."
+    if row.status == TRUE_UP:
+        return (f"{topic} true-up +{row.true_up_devices} devices, prorated amount "
+                f"{row.prorated_amount} {row.currency} ({row.devices_counted} counted against "
+                f"{row.ordered_devices} ordered).")
+    if row.status == NO_DATA:
+        return f"{topic}: no inventory for the month, so no true-up is due now."
+    return (f"{topic} {row.status}: {row.devices_counted} devices counted against "
+            f"{row.ordered_devices} ordered (growth {row.growth_pct} %); no true-up is due.")
 
 
 def ledger_key(draft: Draft, month: Month) -> str:
@@ -230,8 +305,10 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
     not yet noticed, then deliver everything queued, this month's and earlier runs' alike."""
     queued = 0
     with open_warehouse(config.workspace) as con:
+        sent = [SentMessage(*row) for row in run_sql(
+            con, "mail_sent_for_month.sql", month=str(result.month)).fetchall()]
         drafts = [d for d in compose(config, result, quarantined_uploads(con),
-                                     missing_inventory_uploads(con, result.month))
+                                     missing_inventory_uploads(con, result.month), sent)
                   if (kinds is None or d.kind in kinds)
                   and customer_id in (None, d.customer_id)]
         for draft in drafts:
@@ -243,7 +320,7 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                 run_sql(con, "mail_queue.sql", message_key=key, kind=draft.kind,
                         customer_id=draft.customer_id, month=str(result.month),
                         subject=draft.subject, recipients=", ".join(draft.to + draft.cc),
-                        queued_at=_now(), message=message.as_bytes())
+                        queued_at=_now(), message=message.as_bytes(), topic=draft.topic)
             queued += 1
         return _deliver(config, con, queued, login)
 

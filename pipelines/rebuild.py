@@ -192,7 +192,7 @@ def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Wor
         con.execute("ATTACH ? AS old (READ_ONLY)", [str(workspace.warehouse)])
         try:
             with transaction(con):
-                con.execute("INSERT INTO mail_ledger SELECT * FROM old.mail_ledger")
+                con.execute("INSERT INTO mail_ledger BY NAME SELECT * FROM old.mail_ledger")
             copied = con.execute("SELECT count(*) FROM mail_ledger").fetchall()[0][0]
         finally:
             con.execute("DETACH old")
@@ -213,7 +213,7 @@ def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Wor
                 run_sql(con, "mail_queue.sql", message_key=key, kind=draft.kind,
                         customer_id=draft.customer_id, month=str(result.month),
                         subject=draft.subject, recipients=", ".join(draft.to + draft.cc),
-                        queued_at=now, message=raw)
+                        queued_at=now, message=raw, topic=draft.topic)
                 run_sql(con, "mail_outcome.sql", message_key=key, status="sent", now=now,
                         answer="recorded by rebuild: " + (
                             f"found {workspace.relative(sent)}" if sent else

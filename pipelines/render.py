@@ -18,7 +18,7 @@ from pipelines.reconcile import MonthResult, compute_month
 from pipelines.report_data import customer_report, portfolio
 from pipelines.result_files import TEMPLATES, write_atomically
 from pipelines.stage_clock import timed
-from pipelines.warehouse import open_warehouse
+from pipelines.warehouse import open_warehouse, run_sql
 
 log = logging.getLogger("polyrecon")
 # WeasyPrint reports every SVG property it ignores and fontTools every font it subsets: noise
@@ -101,7 +101,10 @@ def render_portfolio(config: Config, month: Month) -> list[Path]:
 
 
 def _render_portfolio(config: Config, result: MonthResult, environment, common) -> list[Path]:
-    lines, totals = portfolio(config, result)
+    with open_warehouse(config.workspace, read_only=True) as con:
+        quarantined = dict(run_sql(con, "portfolio_quarantined.sql",
+                                   month=str(result.month)).fetchall())
+    lines, totals = portfolio(config, result, quarantined)
     html = environment.get_template("portfolio.html.j2").render(
         **common, month=result.month, lines=lines, totals=totals, categories=CATEGORIES)
     return _write(config.workspace.reports_for(result.month) / "portfolio", html)

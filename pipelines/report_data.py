@@ -13,7 +13,11 @@ from pipelines.reconcile import (NO_DATA, TRUE_UP, WATCH, CategoryMonth, MonthRe
 from pipelines.warehouse import run_sql
 
 LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
-ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "NO_DATA": 1, "WATCH": 2, "OK": 3}
+# What needs action first (issue 16): true-ups and RMA breaches, renewals due, WATCH,
+# quote-only products, devices not covered or unclassified, then missing or rejected uploads.
+ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL": 1, "WATCH": 2, "QUOTE_REQUIRED": 3,
+                "NOT_COVERED": 4, "UNCLASSIFIED": 4, "NO_DATA": 5, "REJECTED": 5, "OK": 6}
+RENEWAL_NOTICE_MONTHS = 3  # a renewal is named from this many months before the term's last
 
 
 @dataclass(frozen=True)
@@ -175,27 +179,53 @@ class PortfolioLine:
     customer: Customer
     statuses: dict[str, str]
     true_up_amount: Decimal
-    rma_status: str
+    rma_status: str  # "" where there is no verdict (no inventory for the month)
     missing_upload: bool
     action: int  # lower first
+    notes: list[str] = field(default_factory=list)  # what else needs doing, in plain words
 
 
-def portfolio(config: Config, result: MonthResult) -> tuple[list[PortfolioLine],
-                                                             dict[str, Decimal]]:
+def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] | None = None
+              ) -> tuple[list[PortfolioLine], dict[str, Decimal]]:
+    quarantined = quarantined or {}
     lines, totals = [], {}
+    month = result.month
     for customer in config.contracts.customers:
-        rows = [r for r in result.rows if r.customer_id == customer.id
-                and r.category in customer.categories]
+        all_rows = [r for r in result.rows if r.customer_id == customer.id]
+        rows = [r for r in all_rows if r.category in customer.categories]
         if not rows:
             continue
-        rma = next((r.status for r in result.rma if r.customer_id == customer.id), "")
         amount = sum((Decimal(r.prorated_amount) for r in rows if r.prorated_amount),
                      Decimal("0.00"))
         statuses = {r.category: r.status for r in rows}
-        action = min(ACTION_ORDER.get(s, 3) for s in [*statuses.values(), rma or "OK"])
+        has_data = any(s != NO_DATA for s in statuses.values())
+        rma = next((r.status for r in result.rma if r.customer_id == customer.id), "") \
+            if has_data else ""
+        kinds, notes = [*statuses.values(), rma or "OK"], []
+        months_left = month.months_until(customer.term.last_month)
+        if 0 <= months_left <= RENEWAL_NOTICE_MONTHS:
+            kinds.append("RENEWAL")
+            notes.append(f"renewal due: the term ends {customer.term.end}" if months_left == 0
+                         else f"renewal in {months_left} month{'s' if months_left > 1 else ''}"
+                              f" (the term ends {customer.term.end})")
+        for row in all_rows:
+            if row.category not in customer.categories and row.devices_counted not in ("", "0"):
+                kinds.append(row.status)
+                notes.append(_OTHER[row.status].format(
+                    n=row.devices_counted, s="" if row.devices_counted == "1" else "s"))
+        if quarantined.get(customer.id):
+            kinds.append("REJECTED")
+            count = quarantined[customer.id]
+            notes.append(f"{count} upload{'' if count == 1 else 's'} rejected: see "
+                         f"quarantine/{customer.id}/")
+        action = min(ACTION_ORDER.get(k, 6) for k in kinds)
         lines.append(PortfolioLine(customer, statuses, to_cents(amount), rma,
-                                   NO_DATA in statuses.values(), action))
+                                   NO_DATA in statuses.values(), action, notes))
         totals[customer.currency] = totals.get(customer.currency, Decimal("0.00")) + amount
     lines.sort(key=lambda line: (line.action, line.customer.id))
     return lines, {currency: to_cents(total) for currency, total in sorted(totals.items())}
 
+
+_OTHER = {"QUOTE_REQUIRED": "{n} quote-only device{s}: a separate quote",
+          "NOT_COVERED": "{n} device{s} of a category the contract does not cover",
+          "UNCLASSIFIED": "{n} device{s} of a model the catalog does not know"}

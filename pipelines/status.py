@@ -1,11 +1,14 @@
 """`status`: what the warehouse holds, for the partner's operations staff."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pipelines.config import Config
 from pipelines.months import MONTH_FORMS, Month, month_in_name
+from pipelines.report_data import RENEWAL_NOTICE_MONTHS
 from pipelines.warehouse import open_warehouse, run_sql
 
-STATUS_LIST_LIMIT = 20  # uploads named per list; a partner with years of them sees the newest
+STATUS_LIST_LIMIT = 20  # entries named per list; a partner with years of them sees the newest
 
 
 def _month_ranges(months: list[str]) -> str:
@@ -33,6 +36,7 @@ def describe(config: Config) -> str:
         failed_pulls = run_sql(con, "status_lens_pulls.sql").fetchall()
         suspect = run_sql(con, "status_suspect.sql").fetchall()
         unsent = run_sql(con, "status_mail.sql").fetchall()
+        corrections = run_sql(con, "status_corrections.sql").fetchall()
         by_modification = [(month, customer_id, name) for month, customer_id, name
                            in run_sql(con, "status_inventory_uploads.sql").fetchall()
                            if month_in_name(name) is None]
@@ -44,6 +48,16 @@ def describe(config: Config) -> str:
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
     lines += [f"  {month} {customer_id} {subject}: {detail}"
               for month, customer_id, subject, detail in alerts]
+    today = Month.of(datetime.now(timezone.utc).date())
+    renewals = [c for c in config.contracts.customers
+                if 0 <= today.months_until(c.term.last_month) <= RENEWAL_NOTICE_MONTHS]
+    if renewals:
+        lines.append(f"Renewals due ({len(renewals)}):")
+        lines += [f"  {c.id}: the term ends {c.term.end}" for c in renewals]
+    if corrections:
+        lines.append(f"Corrections sent ({len(corrections)}):")
+        lines += [f"  {month} {customer_id} {subject}"
+                  for month, customer_id, subject in corrections[:STATUS_LIST_LIMIT]]
     if suspect:
         lines.append(f"Suspect snapshots ({len(suspect)}):")
         lines += [f"  {month} {customer_id} {source}: {message}"

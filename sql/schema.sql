@@ -216,7 +216,8 @@ CREATE TABLE IF NOT EXISTS quality_checks (
 -- twice, and a message that could not go out stays queued for the next run.
 CREATE TABLE IF NOT EXISTS mail_ledger (
     message_key  VARCHAR   NOT NULL,
-    kind         VARCHAR   NOT NULL,  -- report | true_up | rma | missing_inventory | file_rejected
+    kind         VARCHAR   NOT NULL,  -- report | true_up | rma | missing_inventory |
+                                      -- file_rejected | correction
     customer_id  VARCHAR,
     month        VARCHAR   NOT NULL,
     subject      VARCHAR   NOT NULL,
@@ -228,3 +229,6 @@ CREATE TABLE IF NOT EXISTS mail_ledger (
     sent_at      TIMESTAMP,
     message      BLOB      NOT NULL
 );
+-- What an alert is about (a true-up's category, "rma"): a later change to it sends a correction.
+-- Messages queued before this column existed have none and are never corrected.
+ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS topic VARCHAR;

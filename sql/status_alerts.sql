@@ -1,12 +1,17 @@
--- Alerts of each customer's latest reconciled month: true-ups, and RMA rates at WATCH or BREACH.
+-- Alerts of each customer's latest reconciled month: true-ups and categories at WATCH, and RMA
+-- rates at WATCH or BREACH.
 WITH latest AS (
     SELECT customer_id, max(month) AS month FROM reconciliation GROUP BY customer_id
 )
-SELECT r.month, r.customer_id, r.category || ' TRUE_UP' AS subject,
-       format('+{} devices, {} {}, new baseline {}', r.true_up_devices,
-              r.prorated_amount::VARCHAR, r.currency, r.new_baseline::VARCHAR) AS detail
+SELECT r.month, r.customer_id, r.category || ' ' || r.status AS subject,
+       CASE WHEN r.status = 'TRUE_UP'
+            THEN format('+{} devices, {} {}, new baseline {}', r.true_up_devices,
+                        r.prorated_amount::VARCHAR, r.currency, r.new_baseline::VARCHAR)
+            ELSE format('{} devices against {} ordered, growth {} %', r.devices_counted,
+                        r.ordered_devices, r.growth_pct::VARCHAR)
+       END AS detail
 FROM reconciliation AS r JOIN latest USING (customer_id, month)
-WHERE r.status = 'TRUE_UP'
+WHERE r.status IN ('TRUE_UP', 'WATCH')
 UNION ALL
 SELECT m.month, m.customer_id, 'RMA ' || m.status,
        format('{} % ({} headset RMAs, {} headsets)', m.rma_rate_pct::VARCHAR, m.headset_rmas,
