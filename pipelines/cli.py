@@ -34,12 +34,11 @@ def _month(text: str) -> Month:
 
 
 def _begun(month: Month | None) -> Month | None:
-    """interfaces.md: a month that has not begun is refused before anything is written or sent
-    (a typo such as 2027-03 would otherwise send reminders and alerts)."""
-    today = datetime.now(timezone.utc).date()
-    if month is not None and month > Month.of(today):
-        raise ConfigError(f"--month {month} has not begun (today is {today}, UTC): nothing was "
-                          f"done; choose {Month.of(today)} or an earlier month")
+    """The --month given, refused when it has not begun (jobs.check_month_begun)."""
+    if month is not None:
+        from pipelines.jobs import check_month_begun
+
+        check_month_begun(month)
     return month
 
 

@@ -56,13 +56,10 @@ def plan_run(config, requested: str | None, customer_id: str | None, run_after: 
     """What a monthly DAG run does, checked before anything runs (a bad `month` or `customer`
     is a ConfigError: the task fails at once). `notes` are what the run's last task reports as
     failures: a late scheduled run that sent nothing, months the schedule missed."""
-    from pipelines.errors import ConfigError
-    from pipelines.jobs import check_customer, unpublished_months
+    from pipelines.jobs import check_customer, check_month_begun, unpublished_months
 
     month = Month.parse(report_month(requested, run_after))
-    if month > Month.of(now.date()):
-        raise ConfigError(f"month {month} has not begun: choose {Month.of(now.date())} or an "
-                          f"earlier month")
+    check_month_begun(month, now.date())
     check_customer(config, customer_id)
     late = scheduled and now - run_after > LATE_AFTER
     notes = []

@@ -129,10 +129,13 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
     `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
     files for the month they were archived under."""
     uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
-    unsettled = [IntakeResult(_shown(workspace, path), _folder_customer(workspace, path),
-                              "waiting", f"still being written (it changed within the last "
-                                         f"{settle_seconds:g} s): the next run takes it")
-                 for path in still_written]
+    unsettled = []
+    for path in still_written:
+        customer_id_of = _folder_customer(workspace, path)
+        unsettled.append(IntakeResult(
+            shown_path(customer_id_of, path.name), customer_id_of, "waiting",
+            f"still being written (it changed within the last {settle_seconds:g} s): the next "
+            f"run takes it"))
     for result in unsettled:
         log.info("%s %s: %s", result.outcome, result.path, result.detail)
     waiting = claimed_files(workspace, customer_id) + uploads
@@ -187,9 +190,9 @@ def _folder_customer(workspace: Workspace, path: Path) -> str | None:
     return path.parent.name if path.parent != workspace.inbox else None
 
 
-def _shown(workspace: Workspace, path: Path) -> str:
-    customer_id = _folder_customer(workspace, path)
-    return f"inbox/{customer_id}/{path.name}" if customer_id else f"inbox/{path.name}"
+def shown_path(customer_id: str | None, name: str) -> str:
+    """Where the partner put an upload, as every message names it."""
+    return f"inbox/{customer_id}/{name}" if customer_id else f"inbox/{name}"
 
 
 def _claim(workspace: Workspace, path: Path, month: Month | None = None) -> _Arrival | None:
@@ -207,7 +210,7 @@ def _claim(workspace: Workspace, path: Path, month: Month | None = None) -> _Arr
         except FileNotFoundError:  # another run took it first
             return None
     customer_id = None if folder == NO_CUSTOMER else folder
-    shown = f"inbox/{customer_id}/{path.name}" if customer_id else f"inbox/{path.name}"
+    shown = shown_path(customer_id, path.name)
     modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=timezone.utc)
     named = month or month_in_name(claimed.name)
     return _Arrival(claimed, shown, customer_id, named or Month.of(modified.date()),

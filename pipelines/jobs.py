@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from pipelines.api_intake import PullResult, pull_lens
@@ -22,7 +23,7 @@ from pipelines.mail import MailOutcome, send_month
 from pipelines.months import Month
 from pipelines.reconcile import MonthResult, compute_month, mark_reconciled, reconcile_month
 from pipelines.render import RenderOutcome, render_month, render_portfolio
-from pipelines.warehouse import fetch_value, open_warehouse, run_sql
+from pipelines.warehouse import open_warehouse, run_sql
 from pipelines.result_files import write_month_results
 from pipelines.run_lock import workspace_lock
 
@@ -57,6 +58,15 @@ class MonthlyRun:
     written: list[Path]
     reports: RenderOutcome | None
     mail: MailOutcome | None
+
+
+def check_month_begun(month: Month, today: date | None = None) -> None:
+    """interfaces.md: a month that has not begun is refused before anything is written or sent
+    (a typo such as 2027-03 would otherwise send reminders and alerts)."""
+    today = today or datetime.now(timezone.utc).date()
+    if month > Month.of(today):
+        raise ConfigError(f"--month {month} has not begun (today is {today}, UTC): nothing was "
+                          f"done; choose {Month.of(today)} or an earlier month")
 
 
 def check_customer(config: Config, customer_id: str | None) -> None:
@@ -168,13 +178,12 @@ def refresh_stale_months(config: Config, skip_month: Month | None = None,
     sent (a changed report, a true-up or RMA alert; nothing twice). A month not yet published
     waits for its own monthly run. Read from the warehouse, not from a run's memory: a run
     that stopped half way leaves the work to the next."""
-    from datetime import datetime, timezone
-
     if not config.workspace.warehouse.exists():
         return []
     with open_warehouse(config.workspace, read_only=True) as con:
         stale = run_sql(con, "stale_months.sql", current=str(Month.of(
             datetime.now(timezone.utc).date()))).fetchall()
+    published = published_months(config)
     written: list[Path] = []
     for month_text, customer_ids in stale:
         month = Month.parse(month_text)
@@ -186,30 +195,28 @@ def refresh_stale_months(config: Config, skip_month: Month | None = None,
         covered = set(customer_ids) & {r.customer_id for r in result.rows}
         for customer_id in sorted(covered):
             written += report(config, month, customer_id, result).written
-        written += render_portfolio(config, month)
-        if month_published(config, month):
+        written += render_portfolio(config, month, result)
+        if month in published:
             for customer_id in sorted(covered):
                 send_month(config, result, login=login, customer_id=customer_id)
         mark_reconciled(config, month, result.through_receipt)
     return written
 
 
-def month_published(config: Config, month: Month) -> bool:
+def published_months(config: Config) -> set[Month]:
+    """The months whose reports went out."""
     if not config.workspace.warehouse.exists():
-        return False
+        return set()
     with open_warehouse(config.workspace, read_only=True) as con:
-        return bool(fetch_value(con, "mail_month_published.sql", month=str(month)))
+        return {Month.parse(m) for (m,) in run_sql(con, "mail_published_months.sql")
+                .fetchall()}
 
 
 def unpublished_months(config: Config, month: Month) -> list[Month]:
     """The months between the last one published before `month` and `month` that were never
     published although a contract covers them: runs the schedule missed. Before anything
     was ever published there is nothing to miss."""
-    if not config.workspace.warehouse.exists():
-        return []
-    with open_warehouse(config.workspace, read_only=True) as con:
-        published = {Month.parse(m) for (m,) in run_sql(con, "mail_published_months.sql")
-                     .fetchall()}
+    published = published_months(config)
     earlier = [m for m in published if m < month]
     if not earlier:
         return []
@@ -222,8 +229,6 @@ def unpublished_months(config: Config, month: Month) -> list[Month]:
 def send_rejection_notices(config: Config, intake: list[IntakeResult],
                            login: tuple[str, str] | None = None) -> int:
     """The partner's notice of each quarantined upload; returns how many were sent."""
-    from datetime import datetime, timezone
-
     if not any(item.outcome == "quarantined" for item in intake):
         return 0
     month = Month.of(datetime.now(timezone.utc).date())

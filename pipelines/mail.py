@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipelines.config import Config, Customer
-from pipelines.intake import IntakeResult
+from pipelines.intake import IntakeResult, shown_path
 from pipelines.months import Month, month_in_name
 from pipelines.reconcile import NO_DATA, TRUE_UP, MonthResult
 from pipelines.result_files import TEMPLATES, write_bytes_atomically
@@ -269,8 +269,8 @@ def _now() -> datetime:
 
 def quarantined_uploads(con) -> list[IntakeResult]:
     """The quarantined uploads as the run that took them reported them."""
-    return [IntakeResult(f"inbox/{customer_id}/{name}" if customer_id else f"inbox/{name}",
-                         customer_id, "quarantined", f"{reason} (kept as {stored_path})")
+    return [IntakeResult(shown_path(customer_id, name), customer_id, "quarantined",
+                         f"{reason} (kept as {stored_path})")
             for customer_id, name, reason, stored_path
             in run_sql(con, "mail_rejected_files.sql").fetchall()]
 
@@ -284,7 +284,7 @@ def missing_inventory_uploads(con, month: Month) -> dict[str, list[str]]:
     for customer_id, name, outcome, taken_for, reason, stored_path in run_sql(
             con, "mail_missing_inventory_uploads.sql", month=str(month),
             until=str(month.plus(2))).fetchall():
-        shown = f"inbox/{customer_id}/{name}"
+        shown = shown_path(customer_id, name)
         named = month_in_name(name) is not None
         if outcome == "quarantined" and (taken_for == str(month) or not named):
             notes.setdefault(customer_id, []).append(

@@ -93,10 +93,12 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
     return outcome
 
 
-def render_portfolio(config: Config, month: Month) -> list[Path]:
-    """Only the partner's portfolio report of the month."""
-    with open_warehouse(config.workspace, read_only=True) as con:
-        result = compute_month(con, config, month)
+def render_portfolio(config: Config, month: Month, result: MonthResult | None = None
+                     ) -> list[Path]:
+    """Only the partner's portfolio report of the month (of `result`, when the caller has it)."""
+    if result is None:
+        with open_warehouse(config.workspace, read_only=True) as con:
+            result = compute_month(con, config, month)
     return _render_portfolio(config, result, _environment(), _common(config))
 
 

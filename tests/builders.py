@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -83,3 +85,12 @@ def reconciliation(workspace: Workspace, month: str) -> list[dict]:
 
 def row_for(rows: list[dict], customer_id: str, category: str) -> dict:
     return next(r for r in rows if r["customer_id"] == customer_id and r["category"] == category)
+
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def run_airflow(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The `airflow` command of this environment, as a data engineer runs it."""
+    return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)

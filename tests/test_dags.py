@@ -8,45 +8,25 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 import yaml
 
-from builders import write_yaml
+from builders import run_airflow, write_yaml
 from fake_lens import FakeLens, expected_counts
 from test_mail import Server
 
 ROOT = Path(__file__).resolve().parent.parent
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PYTHONPATH": str(ROOT),
-           "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}})}
-    for command in (["db", "migrate"],
-                    ["pools", "set", "polyrecon_duckdb", "1", "polyrecon DuckDB writer"]):
-        done = subprocess.run([AIRFLOW, *command], env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return env
-
-
-def _airflow(env, *args, timeout=300):
-    return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
     env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
-    errors = _airflow(env, "dags", "list-import-errors", "--local", "-o", "json")
+    errors = run_airflow(env, "dags", "list-import-errors", "--local", "-o", "json")
     assert errors.returncode == 0
     assert json.loads(errors.stdout.strip().splitlines()[-1]) == []  # after any warnings
-    monthly = _airflow(env, "tasks", "list", "polylens_monthly_reconciliation")
+    monthly = run_airflow(env, "tasks", "list", "polylens_monthly_reconciliation")
     assert set(monthly.stdout.split()) >= {"plan", "take_inbox", "lens_customers", "pull_lens",
                                            "reconcile", "customers", "render", "portfolio",
                                            "send"}
-    upload = _airflow(env, "tasks", "list", "polylens_partner_upload")
+    upload = run_airflow(env, "tasks", "list", "polylens_partner_upload")
     assert set(upload.stdout.split()) >= {"wait_for_upload", "take_uploads", "refresh",
                                           "notify_rejections"}
 
@@ -97,7 +77,7 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
                        "conn_type": "smtp", "host": "127.0.0.1", "port": server.port,
                        "extra": {"disable_tls": True,
                                  "from_email": "reports@nordlicht.example"}})}
-            done = _airflow(env, "dags", "test", "polylens_monthly_reconciliation", "--conf",
+            done = run_airflow(env, "dags", "test", "polylens_monthly_reconciliation", "--conf",
                             json.dumps({"month": month}))
             assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
             by_dag = sorted(m["Subject"] for _, m in server.inbox.messages)
@@ -137,7 +117,7 @@ def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path
                                                "U1,Poly Studio X30\nU2,Poly Studio X30\n")
     (folder / "broken-2026-10.csv").write_text("just some notes\n")
     env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
-    done = _airflow(env, "dags", "test", "polylens_partner_upload")
+    done = run_airflow(env, "dags", "test", "polylens_partner_upload")
     assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
     assert (workspace.archive / "lakeshore-health/2026-10/upload-2026-10.csv").exists()
     assert (workspace.quarantine / "lakeshore-health/broken-2026-10.csv.reason.txt").exists()

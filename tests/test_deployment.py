@@ -16,11 +16,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for, write_yaml
-from test_dags import AIRFLOW, airflow_env  # noqa: F401 - the module's Airflow fixture
+    row_for, run_airflow, write_yaml
 from test_mail import Server
 
 from pipelines.config import load_config
@@ -170,14 +168,9 @@ def test_rendering_logs_no_weasyprint_chatter(tmp_path, caplog):
 
 # --- the DAGs under real Airflow ---------------------------------------------------------------
 
-def _airflow(env, *args, timeout=300):
-    return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
 def test_without_polyrecon_home_the_dags_do_not_import_and_say_why(airflow_env):
     env = {key: value for key, value in airflow_env.items() if key != "POLYRECON_HOME"}
-    done = _airflow(env, "dags", "list-import-errors", "--local", "-o", "json")
+    done = run_airflow(env, "dags", "list-import-errors", "--local", "-o", "json")
     errors = json.loads(done.stdout.strip().splitlines()[-1])
     assert {Path(e["filepath"]).name for e in errors} == {
         "polylens_monthly_reconciliation.py", "polylens_partner_upload.py"}
@@ -234,7 +227,7 @@ def test_a_bad_param_fails_at_once_and_the_notice_arrives_through_smtp_default(
     server.start()
     try:
         started = time.monotonic()
-        done = _airflow(_smtp_env(airflow_env, workspace.home, server), "dags", "test",
+        done = run_airflow(_smtp_env(airflow_env, workspace.home, server), "dags", "test",
                         "polylens_monthly_reconciliation", "--conf",
                         json.dumps({"month": "2026-10", "customer": "ghost"}))
         took = time.monotonic() - started
@@ -265,7 +258,7 @@ def test_upload_dag_sends_through_smtp_default_refreshes_the_portfolio_and_waits
     releaser = threading.Timer(8, lambda: fcntl.flock(lock, fcntl.LOCK_UN))
     releaser.start()
     try:
-        done = _airflow(_smtp_env(airflow_env, workspace.home, server), "dags", "test",
+        done = run_airflow(_smtp_env(airflow_env, workspace.home, server), "dags", "test",
                         "polylens_partner_upload")
         subjects = sorted(m["Subject"] for _, m in server.inbox.messages)
     finally:
