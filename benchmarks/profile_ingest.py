@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines import stage_clock  # noqa: E402
+from pipelines.core import timers as stage_clock  # noqa: E402
 from pipelines.cli import main  # noqa: E402
 
 if __name__ == "__main__":

@@ -51,15 +51,15 @@ SVG) about 0.05 s, the warehouse queries about 0.05 s. The device lists are alre
 at 50 rows each; fewer pages would be the next step."""
 
 BOUNDS = """\
-What bounds it. Reading the CSV files into DuckDB (`read_export_cells.sql`, {read:.1f} s) costs
+What bounds it. Reading the CSV files into DuckDB (`intake/read_export_cells.sql`, {read:.1f} s) costs
 no more than the whole floor ({floor:.1f} s): the floor reads and counts, and stops there.
 The pipeline must also do what the floor leaves out, and each is a pass over every row, in
 DuckDB on both cores already: cells to fields, trimmed exactly as the reference reader trims
 and with the unused columns kept as JSON, as interfaces.md requires
-(`stage_export_cells.sql`, {stage:.1f} s); device identity, normalised model and serial/MAC
-checks, then one row per device (`key_staged_rows.sql`, {keys:.1f} s); and writing every row
+(`intake/stage_export_cells.sql`, {stage:.1f} s); device identity, normalised model and serial/MAC
+checks, then one row per device (`intake/key_staged_rows.sql`, {keys:.1f} s); and writing every row
 durably, compressed, into the warehouse, one transaction per batch
-(`publish_staged_snapshots.sql`, {publish:.1f} s) — the pandas script writes nothing. The
+(`intake/publish_staged_snapshots.sql`, {publish:.1f} s) — the pandas script writes nothing. The
 rest is Python: start-up and imports, each file's header and hash, GX, moving files.
 Reaching 4x the floor ({target:.1f} s) means finding another {gap:.1f} s: more than any one
 of those passes costs, and each carries a requirement (rows kept as received, the reference
@@ -99,12 +99,12 @@ def run_process(*args: str) -> Process:
 
 def render_sample(home: str, month: str) -> None:
     """(In a child process.) Seconds to render each of the first customers' reports."""
-    from pipelines.config import load_config
-    from pipelines.months import Month
+    from pipelines.core.config import load_config
+    from pipelines.core.months import Month
     from pipelines.reconcile import compute_month
-    from pipelines.render import render_month
-    from pipelines.warehouse import open_warehouse
-    from pipelines.workspace import Workspace
+    from pipelines.reports.render import render_month
+    from pipelines.warehouse.connection import open_warehouse
+    from pipelines.core.workspace import Workspace
 
     config = load_config(Workspace.resolve(home))
     with open_warehouse(config.workspace, read_only=True) as con:
@@ -145,7 +145,7 @@ class SizeResult:
 
 
 def measure(rows: int, scratch: Path, profile: bool) -> SizeResult:
-    from pipelines.demo_data import build_partner_workspace
+    from pipelines.demo.build import build_partner_workspace
 
     home = scratch / f"partner-{rows}"
     customers = rows // DEVICES_PER_CUSTOMER
@@ -273,10 +273,10 @@ def profile_section(largest: SizeResult) -> list[str]:
               f"{rest / profile['seconds']:.0%} |", "", BOUNDS.format(
                   floor=largest.floor.seconds, target=4 * largest.floor.seconds,
                   gap=max(0.0, largest.pipeline_seconds - 4 * largest.floor.seconds),
-                  read=statements.get("read_export_cells.sql", 0),
-                  stage=statements.get("stage_export_cells.sql", 0),
-                  keys=statements.get("key_staged_rows.sql", 0),
-                  publish=statements.get("publish_staged_snapshots.sql", 0))]
+                  read=statements.get("intake/read_export_cells.sql", 0),
+                  stage=statements.get("intake/stage_export_cells.sql", 0),
+                  keys=statements.get("intake/key_staged_rows.sql", 0),
+                  publish=statements.get("intake/publish_staged_snapshots.sql", 0))]
     return lines
 
 

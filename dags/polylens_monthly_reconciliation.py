@@ -47,7 +47,7 @@ from polyrecon_airflow import (  # noqa: E402 - after the sys.path line
 
 
 def _schedule() -> str:
-    from pipelines.dag_support import monthly_cron
+    from pipelines.jobs.dag_support import monthly_cron
 
     return monthly_cron(home())
 
@@ -73,7 +73,7 @@ def _schedule() -> str:
 def polylens_monthly_reconciliation():
     @task(retries=0)
     def plan(params=None, dag_run=None) -> dict:
-        from pipelines.dag_support import plan_run
+        from pipelines.jobs.dag_support import plan_run
 
         with user_errors_fail_fast():
             return plan_run(config(), params.get("month"), params.get("customer"),
@@ -82,15 +82,15 @@ def polylens_monthly_reconciliation():
 
     @task(pool=POOL)
     def take_inbox(plan: dict) -> list[dict]:
-        from pipelines.dag_support import as_records
-        from pipelines.jobs import take_inbox_files
+        from pipelines.jobs.dag_support import as_records
+        from pipelines.jobs.monthly import take_inbox_files
 
         with user_errors_fail_fast():
             return as_records(take_inbox_files(config(), plan["customer"], wait=LOCK_WAIT))
 
     @task
     def lens_customers(plan: dict) -> list[str]:
-        from pipelines.jobs import lens_customers
+        from pipelines.jobs.monthly import lens_customers
 
         return lens_customers(config(), plan["customer"])
 
@@ -100,8 +100,8 @@ def polylens_monthly_reconciliation():
 
         from airflow.sdk import get_current_context
 
-        from pipelines.jobs import pull_customer
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import pull_customer
+        from pipelines.core.months import Month
 
         get_current_context()["customer_id"] = customer_id
         with user_errors_fail_fast():
@@ -116,8 +116,8 @@ def polylens_monthly_reconciliation():
 
     @task(pool=POOL)
     def reconcile(plan: dict, intake: list[dict], pulls: list[dict]) -> list[str]:
-        from pipelines.jobs import reconcile
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import reconcile
+        from pipelines.core.months import Month
 
         with user_errors_fail_fast():
             _, written = reconcile(config(), Month.parse(plan["month"]), wait=LOCK_WAIT)
@@ -125,8 +125,8 @@ def polylens_monthly_reconciliation():
 
     @task
     def customers(plan: dict, written: list[str]) -> list[str]:
-        from pipelines.jobs import customers_of_month
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import customers_of_month
+        from pipelines.core.months import Month
 
         return customers_of_month(config(), Month.parse(plan["month"]), plan["customer"])
 
@@ -134,8 +134,8 @@ def polylens_monthly_reconciliation():
     def render(customer_id: str, plan: dict) -> list[str]:
         from airflow.sdk import get_current_context
 
-        from pipelines.jobs import report
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import report
+        from pipelines.core.months import Month
 
         get_current_context()["customer_id"] = customer_id
         with user_errors_fail_fast():
@@ -146,8 +146,8 @@ def polylens_monthly_reconciliation():
 
     @task(pool=POOL)
     def portfolio(plan: dict, rendered: list) -> list[str]:
-        from pipelines.jobs import render_portfolio_job
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import render_portfolio_job
+        from pipelines.core.months import Month
 
         if plan["customer"]:
             return []
@@ -158,8 +158,8 @@ def polylens_monthly_reconciliation():
     def send(plan: dict, reports: list[str]) -> dict:
         from dataclasses import asdict
 
-        from pipelines.jobs import send
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import send
+        from pipelines.core.months import Month
 
         if not plan["send"]:
             return {"sent": 0, "skipped": "a late scheduled run sends nothing (see check)"}
@@ -175,8 +175,8 @@ def polylens_monthly_reconciliation():
     @task(pool=POOL)
     def refresh_stale(plan: dict, intake: list[dict], sent: dict) -> list[str]:
         """After the run's own month went out (`intake` and `sent` order it)."""
-        from pipelines.jobs import refresh_stale_months
-        from pipelines.months import Month
+        from pipelines.jobs.monthly import refresh_stale_months
+        from pipelines.core.months import Month
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():

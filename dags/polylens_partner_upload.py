@@ -56,15 +56,15 @@ def polylens_partner_upload():
 
     @task(pool=POOL)
     def take_uploads() -> list[dict]:
-        from pipelines.dag_support import as_records
-        from pipelines.jobs import take_inbox_files
+        from pipelines.jobs.dag_support import as_records
+        from pipelines.jobs.monthly import take_inbox_files
 
         with user_errors_fail_fast():
             return as_records(take_inbox_files(config(), wait=LOCK_WAIT))
 
     @task(pool=POOL)
     def refresh(intake: list[dict]) -> list[str]:
-        from pipelines.jobs import refresh_stale_months
+        from pipelines.jobs.monthly import refresh_stale_months
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():
@@ -73,8 +73,8 @@ def polylens_partner_upload():
 
     @task(pool=POOL)
     def notify_rejections(intake: list[dict], written: list[str]) -> int:
-        from pipelines.intake import IntakeResult
-        from pipelines.jobs import send_rejection_notices
+        from pipelines.intake.take import IntakeResult
+        from pipelines.jobs.monthly import send_rejection_notices
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():

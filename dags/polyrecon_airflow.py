@@ -29,8 +29,8 @@ def home() -> str:
 
 
 def config():
-    from pipelines.config import load_config
-    from pipelines.workspace import Workspace
+    from pipelines.core.config import load_config
+    from pipelines.core.workspace import Workspace
 
     return load_config(Workspace.resolve(home()))
 
@@ -41,7 +41,7 @@ def user_errors_fail_fast():
     only repeat it. A held lock is no user error here: the jobs wait for it (LOCK_WAIT)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipelines.errors import ConfigError
+    from pipelines.core.errors import ConfigError
 
     try:
         yield
@@ -52,7 +52,7 @@ def user_errors_fail_fast():
 def lens_credentials():
     """Lens API client credentials: the connection `polylens_api` (login = client id, password =
     client secret), else LENS_CLIENT_ID / LENS_CLIENT_SECRET."""
-    from pipelines.ingest_lens import LensCredentials
+    from pipelines.lens_api.client import LensCredentials
 
     connection = _connection("polylens_api")
     if connection and connection.login and connection.password:
@@ -63,7 +63,7 @@ def lens_credentials():
 def with_smtp_connection(workspace_config):
     """The configuration sending through `smtp_default` when it names a host, and its login.
     Extra: `disable_tls` (no STARTTLS), `from_email`; port 465 means TLS from the start."""
-    from pipelines.dag_support import with_smtp
+    from pipelines.jobs.dag_support import with_smtp
 
     connection = _connection("smtp_default")
     if not connection or not connection.host:
@@ -85,8 +85,8 @@ def _connection(conn_id: str):
 
 def notify_failure(context) -> None:
     """on_failure_callback: the partner's contacts hear which task failed, and why."""
-    from pipelines.dag_support import alert_recipients
-    from pipelines.mail import send_notice
+    from pipelines.jobs.dag_support import alert_recipients
+    from pipelines.delivery.mail import send_notice
 
     ti, dag_run = context["ti"], context.get("dag_run")
     workspace_config, login = with_smtp_connection(config())

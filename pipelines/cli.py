@@ -16,10 +16,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines import stage_clock
-from pipelines.errors import ConfigError, UserError
-from pipelines.months import Month
-from pipelines.workspace import Workspace
+from pipelines.core import timers as stage_clock
+from pipelines.core.errors import ConfigError, UserError
+from pipelines.core.months import Month
+from pipelines.core.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
 STARTER = Path(__file__).resolve().parent / "starter"
@@ -36,7 +36,7 @@ def _month(text: str) -> Month:
 def _begun(month: Month | None) -> Month | None:
     """The --month given, refused when it has not begun (jobs.check_month_begun)."""
     if month is not None:
-        from pipelines.jobs import check_month_begun
+        from pipelines.jobs.monthly import check_month_begun
 
         check_month_begun(month)
     return month
@@ -138,7 +138,7 @@ def _log_to_stderr() -> None:
 
 
 def _config(workspace: Workspace):
-    from pipelines.config import load_config
+    from pipelines.core.config import load_config
 
     return load_config(workspace)
 
@@ -163,8 +163,8 @@ def _previous_month() -> Month:
 
 
 def _demo(workspace: Workspace, args) -> int:
-    from pipelines.demo_data import build_demo_workspace
-    from pipelines.jobs import run_month
+    from pipelines.demo.build import build_demo_workspace
+    from pipelines.jobs.monthly import run_month
 
     if workspace.contracts_file.exists():
         raise ConfigError(f"{workspace.home} already has a contracts.yaml: the demo needs an "
@@ -191,7 +191,7 @@ def _demo(workspace: Workspace, args) -> int:
 
 
 def _run(workspace: Workspace, args) -> int:
-    from pipelines.jobs import run_month
+    from pipelines.jobs.monthly import run_month
 
     monthly = run_month(_config(workspace), _begun(args.month), args.customer, resend=args.resend,
                         wait=args.wait)
@@ -209,7 +209,7 @@ def _mail_failures(outcome) -> int:
 
 
 def _report(workspace: Workspace, args) -> int:
-    from pipelines.jobs import render_portfolio_job, report
+    from pipelines.jobs.monthly import render_portfolio_job, report
 
     config = _config(workspace)
     outcome = report(config, _begun(args.month), args.customer, wait=args.wait)
@@ -228,7 +228,7 @@ def _report_failures(outcome) -> int:
 
 
 def _ingest(workspace: Workspace, args) -> int:
-    from pipelines.jobs import ingest
+    from pipelines.jobs.monthly import ingest
 
     month = _begun(args.month) or Month.of(datetime.now(timezone.utc).date())
     intake = ingest(_config(workspace), month, args.customer, wait=args.wait)
@@ -246,7 +246,7 @@ def _pull_failures(intake) -> int:
 
 
 def _reconcile(workspace: Workspace, args) -> int:
-    from pipelines.jobs import reconcile
+    from pipelines.jobs.monthly import reconcile
 
     result, written = reconcile(_config(workspace), _begun(args.month), wait=args.wait)
     _print_outcome(workspace, result, written)
@@ -287,7 +287,7 @@ def _print_outcome(workspace: Workspace, result, written) -> None:
 
 
 def _rebuild(workspace: Workspace, args) -> int:
-    from pipelines.rebuild import rebuild
+    from pipelines.jobs.rebuild import rebuild
 
     outcome = rebuild(_config(workspace), wait=args.wait)
     print(f"Rebuilt {workspace.relative(workspace.warehouse)} from archive/: {outcome.files} "
@@ -302,8 +302,8 @@ def _rebuild(workspace: Workspace, args) -> int:
 
 
 def _catalog(workspace: Workspace, args) -> int:
-    from pipelines.catalog_gaps import describe, write_csv
-    from pipelines.jobs import review_catalog
+    from pipelines.reconciliation.catalog_review import describe, write_csv
+    from pipelines.jobs.monthly import review_catalog
 
     models = review_catalog(_config(workspace), wait=args.wait)
     print(describe(models))
@@ -314,7 +314,7 @@ def _catalog(workspace: Workspace, args) -> int:
 
 
 def _status(workspace: Workspace, args) -> int:
-    from pipelines.status import describe
+    from pipelines.jobs.status import describe
 
     print(describe(_config(workspace)))
     return 0

@@ -13,12 +13,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from pipelines.catalog import CatalogRow, store_catalog
-from pipelines.config import CATEGORIES, Config, Customer, Policy
-from pipelines.months import Month, month_range
-from pipelines.progress import track
-from pipelines.stage_clock import timed
-from pipelines.warehouse import fetch_value, load_frame, open_warehouse, run_sql, transaction
+from pipelines.core.catalog import CatalogRow
+from pipelines.warehouse.catalog import store_catalog
+from pipelines.core.config import CATEGORIES, Config, Customer, Policy
+from pipelines.core.months import Month, month_range
+from pipelines.core.progress import track
+from pipelines.core.timers import timed
+from pipelines.warehouse.connection import fetch_value, load_frame, open_warehouse, run_sql, transaction
 
 log = logging.getLogger("polyrecon")
 
@@ -261,11 +262,11 @@ def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]
 
 def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCounts]]:
     counts: dict[str, dict[Month, MonthCounts]] = {cid: {} for cid in customer_ids}
-    for customer_id, month in run_sql(con, "months_with_data.sql",
+    for customer_id, month in run_sql(con, "reconcile/months_with_data.sql",
                                       customer_ids=customer_ids).fetchall():
         counts[customer_id][Month.parse(month)] = MonthCounts()
     for customer_id, month, category, counted, end_of_life in run_sql(
-            con, "category_counts.sql", customer_ids=customer_ids).fetchall():
+            con, "reconcile/category_counts.sql", customer_ids=customer_ids).fetchall():
         snapshot = counts[customer_id][Month.parse(month)]
         snapshot.counted[category] = counted
         snapshot.end_of_life[category] = end_of_life
@@ -280,7 +281,7 @@ def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow],
     with timed("reconcile"), open_warehouse(config.workspace) as con:
         with transaction(con):
             store_catalog(con, catalog)
-        through = fetch_value(con, "latest_receipt.sql")
+        through = fetch_value(con, "reconcile/latest_receipt.sql")
         result = replace(compute_month(con, config, month), through_receipt=through)
         _store(con, result, mark)
     return result
@@ -290,7 +291,7 @@ def mark_reconciled(config: Config, month: Month, through_receipt: int) -> None:
     """`month`'s stored result is published and up to date with the snapshots received up to
     `through_receipt` (later ones make it stale again)."""
     with open_warehouse(config.workspace) as con, transaction(con):
-        run_sql(con, "store_reconciled_month.sql", month=str(month), through=through_receipt)
+        run_sql(con, "reconcile/store_reconciled_month.sql", month=str(month), through=through_receipt)
 
 
 def compute_month(con, config: Config, month: Month) -> MonthResult:
@@ -298,7 +299,7 @@ def compute_month(con, config: Config, month: Month) -> MonthResult:
     customers = [c for c in config.contracts.customers if c.term.covers(month)]
     ids = [c.id for c in customers]
     counts = _read_counts(con, ids)
-    rmas = dict(run_sql(con, "headset_rmas.sql", customer_ids=ids,
+    rmas = dict(run_sql(con, "reconcile/headset_rmas.sql", customer_ids=ids,
                         year_start=date(month.year, 1, 1), month_end=month.last_day).fetchall())
     result = MonthResult(month, [], [], [], {})
     for customer in track(customers, f"Reconciling {month}"):
@@ -331,10 +332,10 @@ def _store(con, result: MonthResult, mark: bool) -> None:
         return pd.DataFrame([r.__dict__ for r in rows], columns=list(row_type.__dataclass_fields__))
 
     with transaction(con):
-        load_frame(con, "store_reconciliation.sql", frame(ReconciliationRow, result.rows),
+        load_frame(con, "reconcile/store_reconciliation.sql", frame(ReconciliationRow, result.rows),
                    month=str(result.month))
-        load_frame(con, "store_rma_results.sql", frame(RmaRow, result.rma),
+        load_frame(con, "reconcile/store_rma_results.sql", frame(RmaRow, result.rma),
                    month=str(result.month))
         if mark:
-            run_sql(con, "store_reconciled_month.sql", month=str(result.month),
+            run_sql(con, "reconcile/store_reconciled_month.sql", month=str(result.month),
                     through=result.through_receipt)

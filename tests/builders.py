@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.cli import main
-from pipelines.workspace import Workspace
+from pipelines.core.workspace import Workspace
 
 SNAKE = ("serial_number", "mac_address", "device_model", "site_name", "room_name",
          "lens_device_id")

@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
     row_for
 
-from pipelines.months import Month
+from pipelines.core.months import Month
 
 VIDEO = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
 

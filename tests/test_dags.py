@@ -32,11 +32,11 @@ def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
 
 
 def _demo(root: Path, fake: FakeLens, smtp_port: int) -> str:
-    from pipelines.config import load_config
-    from pipelines.demo_data import build_demo_workspace
-    from pipelines.jobs import run_month
-    from pipelines.months import Month
-    from pipelines.workspace import Workspace
+    from pipelines.core.config import load_config
+    from pipelines.demo.build import build_demo_workspace
+    from pipelines.jobs.monthly import run_month
+    from pipelines.core.months import Month
+    from pipelines.core.workspace import Workspace
 
     this_month = Month.of(datetime.now(timezone.utc).date())
     demo = build_demo_workspace(root, str(this_month.plus(-1)))
@@ -105,8 +105,8 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
 
 
 def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path):
-    from pipelines.demo_data import build_demo_workspace
-    from pipelines.workspace import Workspace
+    from pipelines.demo.build import build_demo_workspace
+    from pipelines.core.workspace import Workspace
 
     build_demo_workspace(tmp_path, "2026-10")
     workspace = Workspace.resolve(tmp_path)

@@ -21,10 +21,10 @@ from builders import cli, contract, devices, drop, export_text, make_workspace, 
     row_for, run_airflow, write_yaml
 from test_mail import Server
 
-from pipelines.config import load_config
-from pipelines.dag_support import plan_run
-from pipelines.errors import ConfigError
-from pipelines.intake import settled
+from pipelines.core.config import load_config
+from pipelines.jobs.dag_support import plan_run
+from pipelines.core.errors import ConfigError
+from pipelines.intake.inbox import settled
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}

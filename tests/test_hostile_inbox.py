@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from builders import cli, contract, make_workspace
-from pipelines.ingest_lens import UnreadableExport, read_inventory_export, read_rma_log
+from pipelines.intake.export_reader import read_inventory_export, read_rma_log
+from pipelines.intake.uploads import UnreadableExport
 
 GOOD = "serial_number,device_model,site_name\nA1,Poly Studio X30,Berlin\nA2,Poly Studio X30,Köln\n" \
        "A3,Polycom VVX 450,Bonn\n"

@@ -10,10 +10,10 @@ import pytest
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
     row_for, write_yaml
 from fake_lens import FakeLens, Faults, expected_counts
-from pipelines.api_intake import pull_lens, pull_window_open
-from pipelines.config import load_config
-from pipelines.ingest_lens import LensCredentials, RetryPolicy
-from pipelines.months import Month
+from pipelines.lens_api.pull import pull_lens, pull_window_open
+from pipelines.core.config import load_config
+from pipelines.lens_api.client import LensCredentials, RetryPolicy
+from pipelines.core.months import Month
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = RetryPolicy(first_wait=0.01, longest_wait=0.05, connect_timeout=2, read_timeout=5)

@@ -18,12 +18,13 @@ import pytest
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
     row_for, write_yaml
 from fake_lens import FakeLens, Faults
-from pipelines.api_intake import pull_lens
-from pipelines.catalog import load_catalog, store_catalog
-from pipelines.config import load_config
-from pipelines.ingest_lens import LensCredentials, RetryPolicy
-from pipelines.months import Month, month_in_name
-from pipelines.warehouse import run_sql
+from pipelines.lens_api.pull import pull_lens
+from pipelines.core.catalog import load_catalog
+from pipelines.warehouse.catalog import store_catalog
+from pipelines.core.config import load_config
+from pipelines.lens_api.client import LensCredentials, RetryPolicy
+from pipelines.core.months import Month, month_in_name
+from pipelines.warehouse.connection import run_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lens"
@@ -36,8 +37,8 @@ FAST = RetryPolicy(first_wait=0.01, longest_wait=0.05, connect_timeout=2, read_t
 
 def _classify(models: list[str]) -> dict[str, str]:
     con = duckdb.connect()
-    run_sql(con, "schema.sql")
-    run_sql(con, "views.sql")
+    run_sql(con, "warehouse/schema.sql")
+    run_sql(con, "warehouse/views.sql")
     store_catalog(con, load_catalog(None))
     return {model: con.execute("SELECT coalesce(model_class(normalize_model(?)).category, "
                                "'unclassified')", [model]).fetchone()[0] for model in models}
@@ -365,7 +366,7 @@ def test_the_fake_answers_in_the_recorded_shape():
         token = requests.post(fake.token_url, json={
             "client_id": fake.client_id, "client_secret": fake.client_secret,
             "grant_type": "client_credentials"}, timeout=5).json()["access_token"]
-        from pipelines.ingest_lens import DEVICE_SEARCH
+        from pipelines.lens_api.client import DEVICE_SEARCH
         answer = requests.post(fake.graphql_url, json={
             "query": DEVICE_SEARCH, "variables": {"tenantId": "t-acme",
                                                   "params": {"pageSize": 8}}},

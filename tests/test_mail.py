@@ -9,11 +9,11 @@ import yaml
 from aiosmtpd.controller import Controller
 
 from builders import cli, write_yaml
-from pipelines.config import load_config
-from pipelines.demo_data import build_demo_workspace
-from pipelines.jobs import run_month
-from pipelines.months import Month
-from pipelines.workspace import Workspace
+from pipelines.core.config import load_config
+from pipelines.demo.build import build_demo_workspace
+from pipelines.jobs.monthly import run_month
+from pipelines.core.months import Month
+from pipelines.core.workspace import Workspace
 
 MONTH = "2026-10"
 

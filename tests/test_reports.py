@@ -113,7 +113,7 @@ def test_untrusted_text_is_escaped_in_the_html(tmp_path):
 
 
 def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
-    import pipelines.render as render
+    import pipelines.reports.render as render
 
     workspace = make_workspace(tmp_path, [contract("acme"), contract("bolt")])
     for customer_id in ("acme", "bolt"):

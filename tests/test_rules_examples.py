@@ -5,8 +5,8 @@ import pytest
 
 from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
     row_for
-from pipelines.config import Policy
-from pipelines.months import Month
+from pipelines.core.config import Policy
+from pipelines.core.months import Month
 from pipelines.reconcile import decide_status, prorated_amount, remaining_months, to_cents, \
     baseline
 

@@ -7,10 +7,11 @@ import zipfile
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from pipelines.export_staging import stage_exports
-from pipelines.ingest_lens import UnreadableExport, plan_inventory_export, read_inventory_export
-from pipelines.warehouse import open_warehouse
-from pipelines.workspace import Workspace
+from pipelines.intake.staging import stage_exports
+from pipelines.intake.export_reader import plan_inventory_export, read_inventory_export
+from pipelines.intake.uploads import UnreadableExport
+from pipelines.warehouse.connection import open_warehouse
+from pipelines.core.workspace import Workspace
 
 COLUMNS = ["row_number", "serial", "mac", "model", "site", "room", "lens_device_id",
            "device_name", "extra_json"]

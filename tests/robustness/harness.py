@@ -31,7 +31,7 @@ def small_demo(root: Path, months_from: str = "2026-09") -> Path:
     RMA logs and the one broken file kept): the same shapes of data, a run of a few seconds."""
     import yaml
 
-    from pipelines.demo_data import build_demo_workspace
+    from pipelines.demo.build import build_demo_workspace
 
     build_demo_workspace(root, MONTH)
     contracts = root / "config" / "contracts.yaml"

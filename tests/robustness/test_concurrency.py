@@ -66,8 +66,8 @@ def test_a_dead_holders_lock_is_no_obstacle(demo_template, clean_run, tmp_path, 
     _, clean, _ = clean_run
     home = copy_workspace(demo_template, tmp_path / "ws")
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pipelines.run_lock import workspace_lock; "
-        "from pipelines.workspace import Workspace\n"
+        "import sys, time; from pipelines.warehouse.run_lock import workspace_lock; "
+        "from pipelines.core.workspace import Workspace\n"
         "with workspace_lock(Workspace.resolve(sys.argv[1]), 'run'):\n"
         "    print('held', flush=True); time.sleep(600)"), str(home)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -12,7 +12,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from builders import contract, devices, drop, export_text, make_workspace, write_yaml
 from fake_lens import FakeLens, Faults
 from harness import polyrecon
-from pipelines.months import Month
+from pipelines.core.months import Month
 
 SMTP_USER, SMTP_PASSWORD = "polyrecon", "smtp-pass-6c1f0e2d9b"
 ALL = {"headset": {"ordered_devices": 100, "unit_price_per_year": 12.0},

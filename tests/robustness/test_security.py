@@ -10,7 +10,7 @@ import pytest
 
 from builders import contract, make_workspace
 from harness import polyrecon
-from pipelines.safe_csv import neutralise
+from pipelines.core.safe_csv import neutralise
 from test_hostile_inbox import CORPUS
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-3+4", "@SUM(A1:A9)",

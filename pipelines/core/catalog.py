@@ -1,0 +1,81 @@
+"""The product catalog: the shipped file plus the workspace's overrides, checked row by row.
+
+Matching a device model to a row (normalisation, brand prefixes and spacing variants, exact
+before longest prefix) happens in SQL (`catalog_key` in sql/warehouse/schema.sql, `model_class` in
+sql/warehouse/views.sql), so one normaliser serves inventories, RMA logs and the catalog.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pipelines.core.errors import ConfigError
+
+SHIPPED_CATALOG = Path(__file__).resolve().parents[2] / "data" / "product_catalog.csv"
+# not_counted: what Lens lists that is no covered device (accessories, Lens software, other
+# makers' products): never counted, never a catalog gap, listed in the report on its own.
+CATALOG_CATEGORIES = ("headset", "video", "voice", "quote_only", "not_counted")
+COLUMNS = ("model", "category", "end_of_service")
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    model: str
+    category: str
+    end_of_service: date | None
+    origin: str  # "shipped" or "workspace": a workspace row replaces a shipped one
+
+
+def read_catalog_file(path: Path, origin: str) -> list[CatalogRow]:
+    """Rows of one catalog file; lines starting with `#` are comments."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path.name}: not UTF-8 text; save it as UTF-8 CSV") from None
+    lines = [line if not line.lstrip().startswith("#") else "" for line in text.splitlines()]
+    reader = csv.reader(lines)
+    header = None
+    rows: list[CatalogRow] = []
+    for record in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = [cell.strip().lower() for cell in record]
+            if tuple(header[:3]) != COLUMNS:
+                raise ConfigError(f"{path.name}: line {line}: the header must be "
+                                  f"{','.join(COLUMNS)} (found {','.join(record)})")
+            continue
+        cells = dict(zip(COLUMNS, (cell.strip() for cell in record + [""] * 3)))
+        rows.append(_checked_row(path, line, cells, origin))
+    return rows
+
+
+def _checked_row(path: Path, line: int, cells: dict[str, str], origin: str) -> CatalogRow:
+    def fail(column: str, problem: str) -> ConfigError:
+        return ConfigError(f"{path.name}: line {line}, column {column}: {problem}")
+
+    if not cells["model"].rstrip("*").strip():
+        raise fail("model", "the model is empty")
+    category = cells["category"].lower()
+    if category not in CATALOG_CATEGORIES:
+        raise fail("category", f"{cells['category']!r} must be one of "
+                               f"{', '.join(CATALOG_CATEGORIES)}")
+    end_of_service = None
+    if cells["end_of_service"]:
+        try:
+            end_of_service = date.fromisoformat(cells["end_of_service"])
+        except ValueError:
+            raise fail("end_of_service", f"{cells['end_of_service']!r} is not a date "
+                                         f"(YYYY-MM-DD, or empty)") from None
+    return CatalogRow(cells["model"], category, end_of_service, origin)
+
+
+def load_catalog(workspace_catalog: Path | None) -> list[CatalogRow]:
+    """Shipped rows, then the workspace's (which win over a shipped row of the same model)."""
+    rows = read_catalog_file(SHIPPED_CATALOG, "shipped")
+    if workspace_catalog is not None and workspace_catalog.exists():
+        rows += read_catalog_file(workspace_catalog, "workspace")
+    return rows

@@ -1,0 +1,305 @@
+"""partner.yaml and contracts.yaml: pydantic models, defaults, and one-line error messages.
+
+Every mistake becomes a `ConfigError` whose lines read like
+`contracts.yaml: customer 'acme': term.end 2026-02-30 is not a date (line 12)`.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from pipelines.core.errors import ConfigError
+from pipelines.core.months import Month
+from pipelines.core.workspace import Workspace
+from pipelines.core.yaml_files import YamlDocument
+
+CATEGORIES = ("headset", "video", "voice")
+Category = Literal["headset", "video", "voice"]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_SECRET_KEYS = {"client_secret", "client_id", "password", "user", "username", "token", "secret"}
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PartnerBrand(_Strict):
+    name: str = "Partner"
+    logo: str | None = None
+    primary_color: str = Field("#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
+    contact_email: Email | None = None
+
+
+class Policy(_Strict):
+    """The named policy values of rules.md; defaults are the contract."""
+
+    baseline_buffer_pct: Decimal = Field(Decimal(5), ge=0, le=100)
+    true_up_trigger_pct: Decimal = Field(Decimal(5), gt=0, le=100)
+    watch_at_pct_of_trigger: Decimal = Field(Decimal(80), gt=0, le=100)
+    rma_threshold_pct: Decimal = Field(Decimal(5), gt=0, le=100)
+    proration_start: Literal["report_month", "next_month"] = "report_month"
+    eligibility_min_devices: int | None = Field(None, ge=1)
+
+
+class LensSettings(_Strict):
+    token_url: str = "https://login.lens.poly.com/oauth/token"
+    graphql_url: str = "https://api.silica-prod01.io.lens.poly.com/graphql"
+    # Devices per request: Lens allows 1..5000; public clients page with 100..700 to stay
+    # inside the query-cost budget (lensctl-ops-deck: 700).
+    page_size: int = Field(700, ge=1, le=5000)
+    pull_window_days: int = Field(10, ge=0, le=31)
+
+
+class SmtpSettings(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    sender: Email = Field(alias="from")
+
+
+class Schedule(_Strict):
+    run_day: int = Field(3, ge=1, le=28)
+
+
+class InboxSettings(_Strict):
+    # An upload is taken once it has not changed for this long: a file still being copied
+    # into the drop folder (a slow share, a large export) is left for the next run.
+    settle_seconds: float = Field(3, ge=0, le=600)
+
+
+class PartnerConfig(_Strict):
+    partner: PartnerBrand = PartnerBrand()
+    policy: Policy = Policy()
+    lens: LensSettings = LensSettings()
+    smtp: SmtpSettings | None = None
+    schedule: Schedule = Schedule()
+    inbox: InboxSettings = InboxSettings()
+
+
+class Csm(_Strict):
+    name: str = Field(min_length=1)
+    email: Email
+
+
+class Term(_Strict):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> "Term":
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    @property
+    def first_month(self) -> Month:
+        return Month.of(self.start)
+
+    @property
+    def last_month(self) -> Month:
+        return Month.of(self.end)
+
+    def covers(self, month: Month) -> bool:
+        return self.first_month <= month <= self.last_month
+
+
+class CategoryContract(_Strict):
+    """Either `ordered_devices`, or `installed_devices` + `growth_rate_pct` (footnote 6)."""
+
+    ordered_devices: int | None = Field(None, ge=1)
+    installed_devices: int | None = Field(None, ge=1)
+    growth_rate_pct: Decimal | None = Field(None, ge=0, le=1000)
+    unit_price_per_year: Decimal = Field(ge=0, decimal_places=2)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "CategoryContract":
+        if self.ordered_devices is not None:
+            if self.installed_devices is not None or self.growth_rate_pct is not None:
+                raise ValueError("give either ordered_devices or installed_devices + "
+                                 "growth_rate_pct, not both")
+        elif self.installed_devices is None or self.growth_rate_pct is None:
+            raise ValueError("needs ordered_devices, or installed_devices and growth_rate_pct")
+        return self
+
+    @property
+    def ordered(self) -> int:
+        if self.ordered_devices is not None:
+            return self.ordered_devices
+        # Exact: Decimal × int, then ceil (rules.md: ceil(installed × (1 + growth/100))).
+        return math.ceil(self.installed_devices * (1 + self.growth_rate_pct / 100))
+
+
+class Customer(_Strict):
+    id: str
+    name: str = Field(min_length=1)
+    master_account_id: str = Field(min_length=1)
+    site_ids: list[str] = []
+    lens_tenant_id: str | None = None
+    csm: Csm
+    partner_contacts: list[Email] = []
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    term: Term
+    categories: dict[Category, CategoryContract] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not _CUSTOMER_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a customer id: use lower-case letters, digits "
+                             f"and '-', starting with a letter or digit, at most 64 characters")
+        return value
+
+    def ordered_for(self, category: str) -> int:
+        return self.categories[category].ordered
+
+
+class Contracts(_Strict):
+    customers: list[Customer] = []
+
+    @field_validator("customers")
+    @classmethod
+    def _unique_ids(cls, customers: list[Customer]) -> list[Customer]:
+        seen: set[str] = set()
+        for customer in customers:
+            if customer.id in seen:
+                raise ValueError(f"customer id {customer.id!r} is used twice")
+            seen.add(customer.id)
+        return customers
+
+    def get(self, customer_id: str) -> Customer | None:
+        return next((c for c in self.customers if c.id == customer_id), None)
+
+
+class Config:
+    """Everything the pipeline reads from `config/`, validated together."""
+
+    def __init__(self, workspace: Workspace, partner: PartnerConfig, contracts: Contracts):
+        self.workspace, self.partner, self.contracts = workspace, partner, contracts
+
+    @property
+    def policy(self) -> Policy:
+        return self.partner.policy
+
+
+def load_config(workspace: Workspace) -> Config:
+    partner = _validated(YamlDocument.read(workspace.partner_file, missing_ok=True),
+                         PartnerConfig)
+    contracts = _validated(YamlDocument.read(workspace.contracts_file), Contracts)
+    _check_eligibility(contracts, partner.policy)
+    return Config(workspace, partner, contracts)
+
+
+def _check_eligibility(contracts: Contracts, policy: Policy) -> None:
+    """Footnote 3: at least one selected category must reach the eligibility threshold."""
+    minimum = policy.eligibility_min_devices
+    if minimum is None:
+        return
+    for customer in contracts.customers:
+        if not any(c.ordered >= minimum for c in customer.categories.values()):
+            selected = ", ".join(f"{name} ({c.ordered} ordered)"
+                                 for name, c in customer.categories.items())
+            raise ConfigError(
+                f"contracts.yaml: customer '{customer.id}': not eligible: no selected category "
+                f"has at least {minimum} ordered devices (policy.eligibility_min_devices): "
+                f"{selected}")
+
+
+def _validated(document: YamlDocument, model: type[BaseModel]) -> Any:
+    if not isinstance(document.data, dict):
+        raise ConfigError(f"{document.path.name}: expected keys at the top level "
+                          f"(see `python -m pipelines init`), found {type(document.data).__name__}")
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as error:
+        raise ConfigError("\n".join(_describe(document, e) for e in error.errors())) from None
+
+
+def _describe(document: YamlDocument, error: dict) -> str:
+    """One line: file, customer, key, what is wrong, line."""
+    location = tuple(error["loc"])
+    where, key_path = "", location
+    if location[:1] == ("customers",) and len(location) >= 2 and isinstance(location[1], int):
+        where = f"customer {_customer_label(document.data, location[1])}: "
+        key_path = location[2:]
+    key = ".".join(str(step) for step in key_path)
+    line = document.line_of(location)
+    suffix = f" (line {line})" if line else ""
+    return f"{document.path.name}: {where}{_problem(key, error)}{suffix}"
+
+
+def _customer_label(data: dict, index: int) -> str:
+    try:
+        customer_id = data["customers"][index].get("id")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        customer_id = None
+    return f"'{customer_id}'" if customer_id else f"#{index + 1} (no id)"
+
+
+def _problem(key: str, error: dict) -> str:
+    kind, value = error["type"], error.get("input")
+    if key.endswith(".[key]"):  # a mapping key itself is wrong, e.g. an unknown category
+        key = key.removesuffix(".[key]").rsplit(".", 1)[0]
+        return f"{key}: {value!r} is not allowed here: {error['msg'][0].lower()}{error['msg'][1:]}"
+    subject = " ".join(part for part in (key, _show(value)) if part)
+    if kind == "missing":
+        return f"{key} is missing"
+    if kind == "extra_forbidden":
+        last = key.rsplit(".", 1)[-1]
+        if last in _SECRET_KEYS:
+            return (f"{key}: secrets do not belong in this file; set them in the environment "
+                    f"(LENS_CLIENT_ID / LENS_CLIENT_SECRET, SMTP_USER / SMTP_PASSWORD)")
+        return f"{key} is not a known key (misspelt?)"
+    if kind.startswith("date"):
+        return f"{subject} is not a date (expected YYYY-MM-DD)"
+    if kind.startswith("int") or kind == "int_from_float":
+        return f"{subject} is not a whole number"
+    if kind.startswith("decimal") and kind != "decimal_max_places":
+        return f"{subject} is not a number"
+    if kind == "decimal_max_places":
+        return f"{subject} has more than two decimal places"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        limit = next(iter(error["ctx"].values()))
+        words = {"greater_than_equal": "at least", "greater_than": "more than",
+                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        return f"{subject} must be {words} {limit}"
+    if kind == "literal_error":
+        return f"{subject} must be {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch" and key.endswith("currency"):
+        return f"{subject} is not a three-letter currency code (e.g. EUR)"
+    if kind == "string_pattern_mismatch" and key.endswith("primary_color"):
+        return f"{subject} is not a colour like #1f4e79"
+    if kind == "too_short":
+        return f"{key} is empty" if key else "empty"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{subject} should be a set of keys"
+    if kind == "list_type":
+        return f"{subject} should be a list"
+    if kind == "value_error":
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{key}: {message}" if key else message
+    return f"{subject}: {error['msg'][0].lower()}{error['msg'][1:]}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)) or value is None:
+        return ""
+    return str(value)

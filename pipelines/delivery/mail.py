@@ -1,0 +1,205 @@
+"""E-mail: the monthly report to each CSM, and alerts to the partner — exactly once.
+
+Every message is composed from one customer's data only, keyed in the warehouse's ledger by
+(kind, customer, month, content) and queued; delivery then sends what is queued, through SMTP
+when partner.yaml has `smtp`, else as `.eml` files in outbox/. A re-run finds the keys already
+sent and sends nothing twice; `--resend` queues the month's messages again on purpose. A message
+that cannot go out (server down, 4xx) stays queued for the next run; a 5xx rejection is
+recorded with the server's answer and shown by `status`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from pipelines.core.config import Config
+from pipelines.core.files import write_bytes_atomically
+from pipelines.core.months import Month, month_by_modification, month_in_name
+from pipelines.core.workspace import shown_path
+from pipelines.delivery.messages import Draft, RejectedUpload, SentMessage, build_message, \
+    compose, ledger_key
+from pipelines.reconcile import MonthResult
+from pipelines.warehouse.connection import fetch_value, open_warehouse, run_sql, transaction
+
+log = logging.getLogger("polyrecon")
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    queued: int  # newly composed this run
+    sent: int
+    still_queued: int
+    rejected: int
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def quarantined_uploads(con) -> list[RejectedUpload]:
+    """The quarantined uploads as the run that took them reported them."""
+    return [RejectedUpload(shown_path(customer_id, name), customer_id,
+                           f"{reason} (kept as {stored_path})")
+            for customer_id, name, reason, stored_path
+            in run_sql(con, "delivery/mail_rejected_files.sql").fetchall()]
+
+
+def missing_inventory_uploads(con, month: Month) -> dict[str, list[str]]:
+    """Per customer, why an upload did not become `month`'s inventory: it was rejected, or
+    its name held no month and it was taken for a later one."""
+    notes: dict[str, list[str]] = {}
+    for customer_id, name, outcome, taken_for, reason, stored_path in run_sql(
+            con, "delivery/mail_missing_inventory_uploads.sql", month=str(month),
+            until=str(month.plus(2))).fetchall():
+        shown = shown_path(customer_id, name)
+        named = month_in_name(name) is not None
+        if outcome == "quarantined" and (taken_for == str(month) or not named):
+            notes.setdefault(customer_id, []).append(
+                f"The upload {shown} for {taken_for} was rejected: {reason} (kept as "
+                f"{stored_path}).")
+        elif outcome == "loaded" and not named:
+            notes.setdefault(customer_id, []).append(
+                f"The upload {shown} counts for {taken_for}, not {month}: "
+                f"{month_by_modification(taken_for)}.")
+    return notes
+
+
+def send_month(config: Config, result: MonthResult, resend: bool = False,
+               kinds: set[str] | None = None, login: tuple[str, str] | None = None,
+               customer_id: str | None = None) -> MailOutcome:
+    """Queue the month's messages that were never sent (all of them with `resend`; only
+    `kinds`, or only one customer's, when given) and the notice of every quarantined upload
+    not yet noticed, then deliver everything queued, this month's and earlier runs' alike."""
+    queued = 0
+    with open_warehouse(config.workspace) as con:
+        sent = [SentMessage(*row) for row in run_sql(
+            con, "delivery/mail_sent_for_month.sql", month=str(result.month)).fetchall()]
+        drafts = [d for d in compose(config, result, quarantined_uploads(con),
+                                     missing_inventory_uploads(con, result.month), sent)
+                  if (kinds is None or d.kind in kinds)
+                  and customer_id in (None, d.customer_id)]
+        for draft in drafts:
+            key = ledger_key(draft, result.month)
+            if not resend and fetch_value(con, "delivery/mail_find.sql", message_key=key) is not None:
+                continue
+            with transaction(con):
+                _queue(con, draft, result.month, key, build_message(config, draft).as_bytes())
+            queued += 1
+        return _deliver(config, con, queued, login)
+
+
+def _queue(con, draft: Draft, month: Month, key: str, raw: bytes) -> None:
+    run_sql(con, "delivery/mail_queue.sql", message_key=key, kind=draft.kind,
+            customer_id=draft.customer_id, month=str(month), subject=draft.subject,
+            recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
+            topic=draft.topic)
+
+
+def record_as_sent(con, draft: Draft, month: Month, raw: bytes, answer: str) -> None:
+    """Enter a message in the ledger as sent without sending it (`rebuild`: it went out
+    before the warehouse was lost)."""
+    key = ledger_key(draft, month)
+    with transaction(con):
+        _queue(con, draft, month, key, raw)
+        run_sql(con, "delivery/mail_outcome.sql", message_key=key, status="sent", answer=answer,
+                now=_now())
+
+
+def send_notice(config: Config, kind: str, subject: str, to: list[str], paragraphs: list[str],
+                key: str, login: tuple[str, str] | None = None, month: str | None = None
+                ) -> None:
+    """An operational notice (a failed Airflow task) by the same way as every message — SMTP
+    when configured, else `outbox/<month>/<kind>-partner-<key>.eml` — but without the ledger:
+    it must go out when the warehouse is what failed. Never raises: it is the last word."""
+    month = month or str(Month.of(_now().date()))
+    draft = Draft(kind, None, subject, to, subject, paragraphs, key)
+    try:
+        raw = build_message(config, draft).as_bytes()
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        if config.partner.smtp is None:
+            write_bytes_atomically(config.workspace.outbox / month /
+                                   f"{kind}-partner-{digest}.eml", raw)
+            return
+        from email import message_from_bytes, policy
+
+        with _connect(config, login) as server:
+            server.send_message(message_from_bytes(raw, policy=policy.default))
+    except (OSError, smtplib.SMTPException) as error:
+        log.error("E-mail: the %s notice could not go out (%s: %s)", kind,
+                  type(error).__name__, error)
+
+
+def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
+             ) -> MailOutcome:
+    from email import message_from_bytes, policy
+
+    waiting = run_sql(con, "delivery/mail_queued.sql").fetchall()
+    outcomes = {"sent": 0, "queued": 0, "rejected": 0}
+
+    def record(key: str, status: str, answer: str | None) -> None:
+        with transaction(con):
+            run_sql(con, "delivery/mail_outcome.sql", message_key=key, status=status, answer=answer,
+                    now=_now())
+        outcomes[status] += 1
+
+    if not waiting:
+        return MailOutcome(queued, 0, 0, 0)
+    if config.partner.smtp is None:
+        for key, kind, customer_id, month, raw in waiting:
+            path = config.workspace.outbox / month / f"{kind}-{customer_id or 'partner'}-{key[:12]}.eml"
+            write_bytes_atomically(path, raw)
+            record(key, "sent", f"written to {config.workspace.relative(path)}")
+        return MailOutcome(queued, outcomes["sent"], 0, 0)
+    try:
+        server = _connect(config, login)
+    except (OSError, smtplib.SMTPException) as error:
+        answer = f"could not reach {config.partner.smtp.host}:{config.partner.smtp.port}: " \
+                 f"{type(error).__name__}"
+        log.warning("E-mail: %s; %d messages stay queued for the next run", answer,
+                    len(waiting))
+        for key, *_ in waiting:
+            record(key, "queued", answer)
+        return MailOutcome(queued, 0, len(waiting), 0)
+    with server:
+        for key, *_, raw in waiting:
+            message = message_from_bytes(raw, policy=policy.default)
+            try:
+                refused = server.send_message(message)
+            except smtplib.SMTPRecipientsRefused as error:
+                codes = [code for code, _ in error.recipients.values()]
+                status = "rejected" if all(code >= 500 for code in codes) else "queued"
+                record(key, status, "; ".join(f"{who}: {code} {text.decode(errors='replace')}"
+                                              for who, (code, text) in error.recipients.items()))
+            except smtplib.SMTPResponseException as error:
+                status = "rejected" if error.smtp_code >= 500 else "queued"
+                record(key, status, f"{error.smtp_code} "
+                                    f"{error.smtp_error.decode(errors='replace')}")
+            except (OSError, smtplib.SMTPException) as error:
+                record(key, "queued", f"{type(error).__name__}: {error}")
+            else:
+                record(key, "sent", "; ".join(
+                    f"refused {who}: {code} {text.decode(errors='replace')}"
+                    for who, (code, text) in refused.items()) or None)
+    return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"])
+
+
+def _connect(config: Config, login: tuple[str, str] | None) -> smtplib.SMTP:
+    """`login` (an Airflow connection's) wins over SMTP_USER / SMTP_PASSWORD."""
+    settings = config.partner.smtp
+    context = ssl.create_default_context()
+    if settings.port == 465:
+        server: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30,
+                                               context=context)
+    else:
+        server = smtplib.SMTP(settings.host, settings.port, timeout=30)
+        if settings.starttls:
+            server.starttls(context=context)
+    user, password = login or (os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD"))
+    if user and password:
+        server.login(user, password)
+    return server

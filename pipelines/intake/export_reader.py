@@ -1,0 +1,285 @@
+"""Reading Lens device exports and RMA logs: the header found and matched to Lens's labels
+(pipelines/ingest_lens.py), then the rows, by the reference reader here (record by record in
+Python) or, planned here, by DuckDB's CSV reader (staging.py).
+
+A Lens export arrives in whatever shape the partner's tool produced: comma, semicolon or tab
+separated; UTF-8 with or without BOM, UTF-16 or Windows-1252; headers in Lens UI, API or
+snake_case style.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from pipelines.ingest_lens import INVENTORY_ALIASES, RMA_ALIASES, header_key
+from pipelines.intake.uploads import Source, UnreadableExport, csv_sources, read_source
+
+SEPARATORS = (",", ";", "\t")
+MAX_FIELD_CHARS = 100_000
+MAX_COLUMNS = 1_000
+# NUL, control characters JSON escapes differently in Python and DuckDB (\u000b, \u000B), and
+# the white space besides space and tab that the reference reader trims.
+_CONTROL_CHARACTERS = [chr(c) for c in range(32) if chr(c) not in "\t\n\r"]
+# What str.strip() trims, spelled out for SQL's trim(cell, characters).
+WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+# Of those, what DuckDB's plain trim(cell) leaves (it trims the Unicode spaces).
+_NOT_TRIMMED_BY_DUCKDB = ("\t", "\x85", "\u2028", "\u2029")
+
+
+@dataclass(frozen=True)
+class ParsedExport:
+    rows: pd.DataFrame  # row_number + one column per field + extra_json
+    encoding: str
+    separator: str
+    columns: dict[str, str]  # field -> the header it was read from
+
+
+def _separator(text: str) -> str:
+    head = text[:65536].splitlines()  # the first line is all it needs, not every line
+    first_line = next((line for line in head[:-1] if line.strip()), None)
+    if first_line is None:
+        first_line = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {sep: first_line.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: counts[sep])  # ties: comma first
+    return best if counts[best] else ","
+
+
+def _map_columns(headers: list[str], aliases: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    keys = [header_key(h) for h in headers]
+    found: dict[str, int] = {}
+    for field, names in aliases.items():
+        for name in names:
+            if name in keys and keys.index(name) not in found.values():
+                found[field] = keys.index(name)
+                break
+    return found
+
+
+@dataclass
+class _Table:
+    source: Source
+    headers: list[str]
+    header_row: int
+    columns: dict[str, int]
+    separator: str
+    reader: Iterator[list[str]]  # positioned after the header record
+    lines_read: int  # physical lines up to and including the header
+
+    def require(self, field: str, problem: str) -> None:
+        if field not in self.columns:
+            raise UnreadableExport(
+                f"{self.source.label}{problem} in the header row (row {self.header_row}), found: "
+                f"{', '.join(repr(h) for h in self.headers) or 'nothing'}")
+
+    def records(self) -> list[tuple[int, list[str]]]:
+        """The data records after the header, numbered as a spreadsheet shows them (blank
+        records keep their number but are left out)."""
+        label, records, row_number = self.source.label, [], self.header_row
+        try:
+            for record in self.reader:
+                row_number += 1
+                if not any(cell.strip() for cell in record):
+                    continue
+                _check_width(label, row_number, record)
+                records.append((row_number, record))
+        except csv.Error as error:
+            raise UnreadableExport(f"{label}row {row_number + 1}: the CSV structure is broken "
+                                   f"({error}); re-export the file") from None
+        return records
+
+
+def _check_width(label: str, row_number: int, record: list[str]) -> None:
+    if len(record) > MAX_COLUMNS:
+        raise UnreadableExport(f"{label}row {row_number} has {len(record):,} columns (at most "
+                               f"{MAX_COLUMNS} make sense): this is not a device export")
+
+
+def _open_table(source: Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
+    """The table's header: the first record that is not blank."""
+    separator = _separator(source.text)
+    lines = io.StringIO(source.text, newline="")
+    reader = csv.reader(lines, delimiter=separator)
+    row_number = 0
+    try:
+        for record in reader:
+            row_number += 1  # spreadsheet numbering: blank lines keep their row
+            if any(cell.strip() for cell in record):
+                _check_width(source.label, row_number, record)
+                headers = [cell.strip() for cell in record]
+                return _Table(source, headers, row_number, _map_columns(headers, aliases),
+                              separator, reader, reader.line_num)
+    except csv.Error as error:
+        raise UnreadableExport(f"{source.label}row {row_number + 1}: the CSV structure is "
+                               f"broken ({error}); re-export the file") from None
+    raise UnreadableExport(f"{source.label}the file is empty: no header row")
+
+
+def _extra_json(values: dict[str, str]) -> str:
+    # Compact, sorted and unescaped as DuckDB's to_json writes it (sql/intake/stage_export_cells.sql).
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
+    records, headers = table.records(), table.headers
+    used = set(table.columns.values())
+    data: dict[str, list] = {"row_number": [n for n, _ in records]}
+    for field in fields:
+        index = table.columns.get(field)
+        data[field] = [(cells[index].strip()
+                        if index is not None and index < len(cells) else None)
+                       for _, cells in records]
+    extra_base = {"zip_entry": table.source.entry} if table.source.entry else {}
+    data["extra_json"] = [
+        _extra_json({**extra_base, **{(headers[i] if i < len(headers) else f"column {i + 1}"): cell
+                                      for i, cell in enumerate(cells)
+                                      if i not in used and (i < len(headers)
+                                                            or cell.strip())}})
+        for _, cells in records]
+    return pd.DataFrame(data)
+
+
+def _parsed(tables: list[_Table], fields: tuple[str, ...], drop: tuple[str, ...] = ()
+            ) -> ParsedExport:
+    frames = [_frame(table, fields).drop(columns=list(drop)) for table in tables]
+    first = tables[0]
+    return ParsedExport(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],
+                        first.source.encoding, first.separator,
+                        {field: first.headers[i] for field, i in first.columns.items()})
+
+
+def _inventory_tables(sources: list[Source]) -> list[_Table]:
+    tables = [_open_table(source, INVENTORY_ALIASES) for source in sources]
+    for table in tables:
+        table.require("model", "no model column: expected one of 'Device Type', 'Model', "
+                               "'Model Name', 'hardwareModel', 'Product', 'device_model' or "
+                               "'Modell'")
+        if not {"serial", "mac", "lens_device_id"} & table.columns.keys():
+            table.require("serial", "no device identity column: expected a serial number "
+                                    "('Serial Number', 'Seriennummer'), MAC address ('MAC "
+                                    "Address', 'MAC-Adresse') or Lens device id ('Device ID') "
+                                    "column")
+    return tables
+
+
+def read_inventory_export(path: Path) -> ParsedExport:
+    """A Lens device export (or a zip of them): a model column, and a serial, MAC or Lens id
+    column. Raises `UnreadableExport`, and nothing else, for anything it cannot use.
+
+    This is the reference reader, record by record in Python; `plan_inventory_export` with
+    staging.py gives the same rows, mostly through DuckDB's CSV reader."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    with csv_sources(path) as sources:
+        return _parsed(_inventory_tables(sources), tuple(INVENTORY_ALIASES))
+
+
+def read_rma_log(path: Path) -> ParsedExport:
+    """An RMA log: rma number, date (YYYY-MM-DD), serial, model."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    with csv_sources(path) as sources:
+        tables = [_open_table(source, RMA_ALIASES) for source in sources]
+        for table in tables:
+            for field, header in (("rma_number", "'rma_number'"), ("rma_date", "'date'"),
+                                  ("model", "'model'")):
+                table.require(field, f"not an RMA log: no {header} column")
+        return _parsed(tables, tuple(RMA_ALIASES), drop=("extra_json",))
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """One CSV table of an inventory export with its header read and checked, ready to stage."""
+    entry: str | None  # the zip entry it came from
+    source: Path  # the upload, or the zip entry extracted to the scratch folder
+    path: Path  # its text as UTF-8 for DuckDB: the source, or a converted copy in scratch
+    separator: str
+    headers: tuple[str, ...]
+    header_row: int  # also the physical lines up to the header, where duckdb_readable
+    columns: tuple[tuple[str, int], ...]  # field, column index
+    data_lines: int  # physical lines after the header
+    # Every record is one line and holds nothing DuckDB's reader could take differently from
+    # the reference reader (NUL and other control characters, lone CRs; overlong lines make
+    # DuckDB decline).
+    duckdb_readable: bool
+    # How cells are trimmed to match str.strip(): "all" where a cell may hold white space
+    # DuckDB's plain trim() keeps (a tab, say: the slower trim of every such character), else
+    # "spaces" (DuckDB's plain trim(), which trims the Unicode spaces).
+    trim: str
+
+    @property
+    def layout(self) -> tuple:
+        """Tables of one layout are read by DuckDB together."""
+        return self.separator, self.headers, self.header_row
+
+    def extra_columns(self) -> dict[str, int]:
+        """The unused columns kept in extra_json, header -> 1-based index (0: zip entry name),
+        in the order `_extra_json` writes them."""
+        used = {index for _, index in self.columns}
+        extra = {"zip_entry": 0} if self.entry else {}
+        extra.update({header: index + 1 for index, header in enumerate(self.headers)
+                      if index not in used})
+        return dict(sorted(extra.items()))
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    tables: tuple[TablePlan, ...]
+
+    @property
+    def data_lines(self) -> int:
+        return sum(table.data_lines for table in self.tables)
+
+
+def plan_inventory_export(path: Path, scratch: Path) -> ExportPlan:
+    """An inventory export's tables with their headers read and checked, without reading the
+    rows (staging.py does, many exports at a time). Raises `UnreadableExport` as
+    `read_inventory_export` does for anything wrong with the file as a whole or its header.
+    Zip entries and text not in UTF-8 are written to `scratch` as UTF-8 files."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    with csv_sources(path, scratch) as sources:
+        tables = _inventory_tables(sources)
+        return ExportPlan(tuple(_plan(table, scratch) for table in tables))
+
+
+def _plan(table: _Table, scratch: Path) -> TablePlan:
+    source, text = table.source, table.source.text
+    path = source.path
+    if source.encoding not in ("utf-8", "utf-8-sig"):  # DuckDB reads UTF-8 (a BOM sits in
+        handle, name = tempfile.mkstemp(suffix=".csv", dir=scratch)  # the skipped header)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as copy:
+            copy.write(text)
+        path = Path(name)
+    readable = (table.lines_read == table.header_row
+                and not any(character in text for character in _CONTROL_CHARACTERS)
+                and ("\r" not in text or text.count("\r") == text.count("\r\n")))
+    return TablePlan(source.entry, source.path, path, table.separator, tuple(table.headers),
+                     table.header_row, tuple(table.columns.items()),
+                     text.count("\n") + (not text.endswith("\n")) - table.lines_read, readable,
+                     _trimming(text, table.separator))
+
+
+def _trimming(text: str, separator: str) -> str:
+    """How cells must be trimmed to match str.strip() (TablePlan.trim). (Telling which files
+    need no trimming at all costs more in substring tests than the trimming itself.)"""
+    if any(character in text for character in _NOT_TRIMMED_BY_DUCKDB[1:]) or (
+            "\t" in text if separator != "\t" else '"' in text):  # a tab in a cell is quoted
+        return "all"
+    return "spaces"
+
+
+def read_planned_table(table: TablePlan) -> pd.DataFrame:
+    """A planned table's rows by the reference reader (the path DuckDB declined)."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    opened = _open_table(read_source(table.source, table.entry), INVENTORY_ALIASES)
+    return _frame(opened, tuple(INVENTORY_ALIASES))
+
+
+# --- the Lens GraphQL API ---------------------------------------------------------------------
+
+# The tenant-scoped device search of Lens's public clients (polylens2otel, lensctl-ops-deck),

@@ -1,0 +1,322 @@
+"""Taking files in from the drop folder: inbox/<customer>/ → raw layer → archive/ or quarantine/.
+
+Exactly once, and nothing lost, whatever lands in the folder:
+1. claim: the file is renamed into inbox/.claimed/<customer>/ (atomic; a second process
+   finds it gone and skips it); a crash leaves it there and the next run takes it first;
+2. load: rows, intake record and quality findings are committed in one transaction (for
+   inventory exports, one transaction per batch of files: see publish.py);
+3. archive: only then is the file moved to archive/ (or quarantine/ with a reason file).
+A claimed file whose content was already committed is moved to where the record says it
+went: the crash fell between 2 and 3. No file is ever deleted.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.core.catalog import CatalogRow
+from pipelines.warehouse.catalog import store_catalog
+from pipelines.core.config import Contracts
+from pipelines.intake.staging import stage_exports
+from pipelines.intake.export_reader import ExportPlan, plan_inventory_export, read_rma_log
+from pipelines.intake.uploads import UnreadableExport
+from pipelines.core.months import Month
+from pipelines.core.progress import track
+from pipelines.intake.quality import QualityGate
+from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
+from pipelines.core.timers import timed
+from pipelines.warehouse.connection import load_frame, next_receipt, open_warehouse, run_sql, \
+    transaction
+from pipelines.core.workspace import Workspace, shown_path
+from pipelines.intake.inbox import NO_CUSTOMER, Arrival, claim, claimed_files, folder_customer, \
+    free_path, inbox_files, move, not_a_plain_file, settled, sha256_of
+
+log = logging.getLogger("polyrecon")
+# An intake batch is published when it holds this many files or rows: large enough to spread
+# a transaction and a GX validation over many files, small enough for DuckDB's memory limit.
+BATCH_FILES = 500
+BATCH_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    path: str  # where the file was, relative to the workspace
+    customer_id: str | None
+    outcome: str  # loaded | duplicate | quarantined | waiting (still being written: left)
+    detail: str
+    month: str | None = None  # the month a loaded inventory snapshot counts for
+    kind: str = "inventory"
+    month_from_name: bool = True  # else the month the file was last changed (said in detail)
+
+
+def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
+               customer_id: str | None = None, gate: QualityGate | None = None,
+               settle_seconds: float = 0, months: dict[str, Month] | None = None
+               ) -> list[IntakeResult]:
+    """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
+    is looked at again once it is that old, and left for the next run if it still changes.
+    `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
+    files for the month they were archived under."""
+    uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
+    unsettled = []
+    for path in still_written:
+        customer_id_of = folder_customer(workspace, path)
+        unsettled.append(IntakeResult(
+            shown_path(customer_id_of, path.name), customer_id_of, "waiting",
+            f"still being written (it changed within the last {settle_seconds:g} s): the next "
+            f"run takes it"))
+    for result in unsettled:
+        log.info("%s %s: %s", result.outcome, result.path, result.detail)
+    waiting = claimed_files(workspace, customer_id) + uploads
+    if not waiting:
+        if not unsettled:
+            log.info("Inbox: no new files")
+        return unsettled
+    gate = gate or QualityGate.shared()
+    gate.warm_up()
+    with open_warehouse(workspace) as con:
+        with transaction(con):
+            store_catalog(con, catalog)  # the audit classifies models
+        with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
+            intake = _Intake(con, workspace, contracts, gate, Path(scratch))
+            for path in track(waiting, "Taking in inbox files"):
+                arrival = claim(workspace, path, (months or {}).get(path.name))
+                if arrival is not None:
+                    intake.take(arrival)
+            intake.publish()
+    return unsettled + intake.results()
+
+
+@dataclass(frozen=True)
+class _Planned:
+    arrival: Arrival
+    plan: ExportPlan
+    snapshot_id: str
+    receipt: int
+    digest: str
+    received_at: datetime
+    target: Path
+    slot: int  # its place among the results
+
+
+class _Intake:
+    """Files settled in arrival order. Inventory exports whose header is sound are planned, then
+    read (staging.py), audited and published in batches (one transaction each, see
+    publish.py); everything else is settled at once. A file's result is reported once
+    its batch is published."""
+
+    def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
+                 scratch: Path):
+        self.con, self.workspace, self.contracts, self.gate = con, workspace, contracts, gate
+        self.scratch = scratch  # converted copies of planned exports, until they are staged
+        self.batch = SnapshotBatch(con, gate)
+        self.planned: list[_Planned] = []
+        self.slots: list[IntakeResult | None] = []
+        # Where each (customer, content, month, kind) went when loaded: read once, kept up to
+        # date here (this process holds the workspace lock), not queried file by file.
+        self.loaded: dict[tuple, str] = {
+            (customer_id, sha256, month, kind): stored_path for customer_id, sha256, month, kind,
+            stored_path in run_sql(con, "intake/loaded_files.sql").fetchall()}
+
+    def results(self) -> list[IntakeResult]:
+        return [result for result in self.slots if result is not None]
+
+    def take(self, arrival: Arrival) -> None:
+        self.slots.append(None)
+        with timed("intake"):
+            result = self._settle(arrival)
+        if result is not None:
+            self._report(len(self.slots) - 1, result)
+        if len(self.planned) >= BATCH_FILES \
+                or sum(p.plan.data_lines for p in self.planned) >= BATCH_ROWS:
+            self.publish()
+
+    def _report(self, slot: int, result: IntakeResult) -> None:
+        log.info("%s %s: %s", result.outcome, result.path, result.detail)
+        self.slots[slot] = result
+
+    def _settle(self, arrival: Arrival) -> IntakeResult | None:
+        con, workspace = self.con, self.workspace
+        received_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        problem = not_a_plain_file(arrival.claimed)
+        digest = "" if problem else sha256_of(arrival.claimed)
+        unfinished = arrival.recovered and _finish_quarantine(con, workspace, arrival, digest)
+        if unfinished:
+            return unfinished
+        if problem:
+            return _quarantine(con, workspace, arrival, "", received_at, problem)
+        customer_id = arrival.customer_id
+        if customer_id is None:
+            return _quarantine(con, workspace, arrival, digest, received_at,
+                               "files must be put in the customer's folder, "
+                               "inbox/<customer_id>/")
+        if self.contracts.get(customer_id) is None:
+            return _quarantine(con, workspace, arrival, digest, received_at,
+                               f"there is no customer '{customer_id}' in contracts.yaml; add "
+                               f"the contract, or put the file in the right customer's folder")
+        # A duplicate is the same content for the same customer and month. The same bytes
+        # named for another month are that month's snapshot: a small, stable customer's export
+        # can be identical two months running, and that month must not show NO_DATA.
+        snapshot_id = f"{customer_id}/{arrival.month}/{digest}"
+        if any(p.snapshot_id == snapshot_id for p in self.planned):
+            self.publish()  # the same content twice in one batch: settle the first one first
+        loaded = self.loaded.get((customer_id, digest, str(arrival.month), arrival.kind))
+        if loaded:
+            return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
+        if arrival.kind == "rma":
+            return self._take_rma_log(arrival, digest, received_at)
+        try:
+            plan = plan_inventory_export(arrival.claimed, self.scratch)
+        except UnreadableExport as error:
+            return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+        target = free_path(workspace.archive / customer_id / str(arrival.month) / arrival.name,
+                            {p.target for p in self.planned})
+        self.planned.append(_Planned(arrival, plan, snapshot_id, next_receipt(con), digest,
+                                     received_at, target, len(self.slots) - 1))
+        return None
+
+    def _take_rma_log(self, arrival: Arrival, digest: str, received_at: datetime
+                      ) -> IntakeResult:
+        con, workspace, customer_id = self.con, self.workspace, arrival.customer_id
+        try:
+            parsed = read_rma_log(arrival.claimed)
+        except UnreadableExport as error:
+            return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+        target = free_path(workspace.archive / customer_id / "rma" / arrival.name)
+        rejected = workspace.quarantine / customer_id / f"{target.name}.rejected.csv"
+        findings = publish_rma_log(
+            con, self.gate, parsed.rows, customer_id, digest, str(arrival.month), arrival.name,
+            rejected, lambda: _log_intake(con, arrival, next_receipt(con), digest, received_at,
+                                          "loaded", workspace.relative(target), None))
+        self.loaded[(customer_id, digest, str(arrival.month), arrival.kind)] = \
+            workspace.relative(target)
+        move(arrival.claimed, target)
+        return IntakeResult(arrival.shown, customer_id, "loaded",
+                            f"RMA log, {len(parsed.rows)} rows" + _notes(workspace, findings,
+                                                                        rejected),
+                            str(arrival.month), arrival.kind)
+
+    def publish(self) -> None:
+        """Read, audit and publish the planned exports (one transaction), then archive them."""
+        if not self.planned:
+            return
+        planned, self.planned = self.planned, []
+        con, workspace = self.con, self.workspace
+        with timed("intake"):
+            rows, unreadable = stage_exports(con, [(p.snapshot_id, p.plan) for p in planned])
+        shutil.rmtree(self.scratch)  # the converted copies are staged now
+        self.scratch.mkdir()
+        for p in planned:
+            if p.snapshot_id in unreadable:
+                self._report(p.slot, _quarantine(con, workspace, p.arrival, p.digest,
+                                                 p.received_at, str(unreadable[p.snapshot_id])))
+        planned = [p for p in planned if p.snapshot_id not in unreadable]
+        snapshots = {p.snapshot_id: StagedSnapshot(
+            p.snapshot_id, p.arrival.customer_id, str(p.arrival.month), p.receipt,
+            p.received_at, "lens_csv", p.arrival.name, p.digest, rows[p.snapshot_id],
+            workspace.quarantine / p.arrival.customer_id / f"{p.target.name}.rejected.csv")
+            for p in planned}
+        for snapshot in snapshots.values():
+            self.batch.add(snapshot)
+
+        records = [{"receipt_seq": p.receipt, "customer_id": p.arrival.customer_id,
+                    "file_name": p.arrival.name, "sha256": p.digest, "kind": p.arrival.kind,
+                    "month": str(p.arrival.month), "received_at": p.received_at,
+                    "outcome": "loaded", "stored_path": workspace.relative(p.target),
+                    "reason": None} for p in planned]
+        findings = self.batch.publish(lambda: load_frame(con, "intake/log_intakes.sql",
+                                                         pd.DataFrame(records)))
+        for record in records:
+            self.loaded[(record["customer_id"], record["sha256"], record["month"],
+                         record["kind"])] = record["stored_path"]
+        for p in planned:
+            move(p.arrival.claimed, p.target)
+            snapshot = snapshots[p.snapshot_id]
+            self._report(p.slot, IntakeResult(
+                p.arrival.shown, p.arrival.customer_id, "loaded",
+                f"inventory for {p.arrival.month}, {snapshot.row_count} rows"
+                + p.arrival.month_note
+                + _notes(workspace, findings[p.snapshot_id], snapshot.rejected_file),
+                str(p.arrival.month), p.arrival.kind, p.arrival.month_from_name))
+
+
+def _notes(workspace: Workspace, findings: list, rejected: Path) -> str:
+    notes = [f.message for f in findings if not f.passed]
+    if rejected.exists():
+        notes.append(f"rejected rows listed in {workspace.relative(rejected)}")
+    return "".join(f"; {note}" for note in notes)
+
+
+def _already_loaded(workspace: Workspace, arrival: Arrival, recorded: Path, con, digest: str,
+                    received_at: datetime) -> IntakeResult:
+    recorded_path = workspace.home / recorded
+    if not recorded_path.exists():
+        # The run that loaded it stopped before archiving it: finish that move.
+        move(arrival.claimed, recorded_path)
+        return IntakeResult(arrival.shown, arrival.customer_id, "loaded",
+                            f"was loaded by an interrupted run; archived as {recorded}")
+    target = free_path(workspace.archive / arrival.customer_id / "duplicates" / arrival.name)
+    move(arrival.claimed, target)
+    with transaction(con):
+        _log_intake(con, arrival, next_receipt(con), digest, received_at, "duplicate",
+                    workspace.relative(target),
+                    "the same content was already taken in; nothing changed")
+    return IntakeResult(arrival.shown, arrival.customer_id, "duplicate",
+                        f"same content as an earlier file for {arrival.month}, archived as "
+                        f"{workspace.relative(target)}")
+
+
+def _log_intake(con, arrival: Arrival, receipt: int, digest: str, received_at: datetime,
+                outcome: str, stored_path: str, reason: str | None) -> None:
+    run_sql(con, "intake/log_intake.sql", receipt_seq=receipt, customer_id=arrival.customer_id,
+            file_name=arrival.name, sha256=digest, kind=arrival.kind, month=str(arrival.month),
+            received_at=received_at, outcome=outcome, stored_path=stored_path, reason=reason)
+
+
+def _quarantine(con, workspace: Workspace, arrival: Arrival, digest: str,
+                received_at: datetime, reason: str) -> IntakeResult:
+    """Record first, then move: a crash in between leaves the file claimed, and the next run
+    finds the record and finishes the move (`_finish_quarantine`)."""
+    folder = workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
+    target = free_path(folder / arrival.name)
+    with transaction(con):
+        _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
+                    workspace.relative(target), reason)
+    return _move_to_quarantine(workspace, arrival, target, digest, received_at, reason)
+
+
+def _move_to_quarantine(workspace: Workspace, arrival: Arrival, target: Path, digest: str,
+                        received_at: datetime, reason: str) -> IntakeResult:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.with_name(target.name + ".reason.txt").write_text(
+        f"File:       {arrival.shown}\n"
+        f"Customer:   {arrival.customer_id or '(none: not in a customer folder)'}\n"
+        f"Received:   {received_at:%Y-%m-%d %H:%M:%S} UTC\n"
+        f"SHA-256:    {digest or '(not read)'}\n"
+        f"Problem:    {reason}\n"
+        f"What to do: correct the file and put it into inbox/<customer_id>/ again; this copy "
+        f"stays here for reference.\n", encoding="utf-8")
+    move(arrival.claimed, target)
+    return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
+                        f"{reason} (kept as {workspace.relative(target)})")
+
+
+def _finish_quarantine(con, workspace: Workspace, arrival: Arrival, digest: str
+                       ) -> IntakeResult | None:
+    """A claimed file recorded as quarantined but never moved there (a crash in between):
+    moved now, to where the record says."""
+    found = run_sql(con, "intake/find_unfinished_quarantine.sql", customer_id=arrival.customer_id,
+                    file_name=arrival.name, sha256=digest).fetchall()
+    for stored_path, received_at, reason in found:
+        target = workspace.home / stored_path
+        if not (target.exists() or target.is_symlink()):
+            return _move_to_quarantine(workspace, arrival, target, digest, received_at, reason)
+    return None
+
+

@@ -1,0 +1,99 @@
+"""What the Airflow DAGs need from the pipeline, as plain functions of plain values (no Airflow
+import here): the DAG files stay thin and pass only keys, months and paths between tasks."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+
+import yaml
+
+from pipelines.core.months import Month
+from pipelines.core.workspace import Workspace
+
+DEFAULT_RUN_DAY = 3
+
+
+def _partner_yaml(home: str) -> dict:
+    try:
+        data = yaml.safe_load((Workspace.resolve(home).partner_file).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def monthly_cron(home: str) -> str:
+    """06:00 UTC on `schedule.run_day` (default the 3rd) of each month."""
+    run_day = (_partner_yaml(home).get("schedule") or {}).get("run_day", DEFAULT_RUN_DAY)
+    if not isinstance(run_day, int) or not 1 <= run_day <= 28:
+        run_day = DEFAULT_RUN_DAY
+    return f"0 6 {run_day} * *"
+
+
+def alert_recipients(home: str) -> list[str]:
+    """Who hears of a failed run: the partner's contact address and every partner contact."""
+    found = []
+    contact = (_partner_yaml(home).get("partner") or {}).get("contact_email")
+    if contact:
+        found.append(contact)
+    try:
+        contracts = yaml.safe_load(Workspace.resolve(home).contracts_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        contracts = {}
+    for customer in contracts.get("customers") or []:
+        for address in (customer or {}).get("partner_contacts") or []:
+            if address not in found:
+                found.append(address)
+    return found
+
+
+# A scheduled run that starts this long after its slot (the DAG was paused, the scheduler was
+# down) renders but sends nothing: its e-mails would surprise; the run says so and fails.
+LATE_AFTER = timedelta(days=1)
+
+
+def plan_run(config, requested: str | None, customer_id: str | None, run_after: datetime,
+             scheduled: bool, now: datetime) -> dict:
+    """What a monthly DAG run does, checked before anything runs (a bad `month` or `customer`
+    is a ConfigError: the task fails at once). `notes` are what the run's last task reports as
+    failures: a late scheduled run that sent nothing, months the schedule missed."""
+    from pipelines.jobs.monthly import check_customer, check_month_begun, unpublished_months
+
+    month = Month.parse(report_month(requested, run_after))
+    check_month_begun(month, now.date())
+    check_customer(config, customer_id)
+    late = scheduled and now - run_after > LATE_AFTER
+    notes = []
+    if late:
+        notes.append(f"this scheduled run for {month} started {(now - run_after).days} days "
+                     f"after its time (the DAG was paused or the scheduler was down): its "
+                     f"reports are rendered but nothing was e-mailed; trigger the DAG with "
+                     f'{{"month": "{month}"}} to send them')
+    if scheduled:
+        for missed in unpublished_months(config, month):
+            notes.append(f"{missed} was never published (a scheduled run was missed): trigger "
+                         f'the DAG with {{"month": "{missed}"}}')
+    return {"month": str(month), "customer": customer_id, "send": not late, "notes": notes}
+
+
+def report_month(requested: str | None, run_after: datetime | date) -> str:
+    """The month a run reconciles: the `month` param, else the month before the run."""
+    if requested:
+        return str(Month.parse(requested))
+    day = run_after.date() if isinstance(run_after, datetime) else run_after
+    return str(Month.of(day).plus(-1))
+
+
+def as_records(items) -> list[dict]:
+    """Dataclass results as plain dicts (what XCom carries)."""
+    return [asdict(item) for item in items]
+
+
+def with_smtp(config, host: str, port: int | None, starttls: bool, sender: str | None):
+    """`config` sending through the given server (an Airflow connection's), not partner.yaml's."""
+    from pipelines.core.config import Config, SmtpSettings
+
+    sender = sender or (config.partner.smtp.sender if config.partner.smtp
+                        else config.partner.partner.contact_email) or "polyrecon@localhost"
+    smtp = SmtpSettings(host=host, port=port or 587, starttls=starttls, **{"from": sender})
+    return Config(config.workspace, config.partner.model_copy(update={"smtp": smtp}),
+                  config.contracts)

@@ -1,0 +1,235 @@
+"""The pipeline's steps as whole jobs, shared by the CLI, the demo and the Airflow DAGs.
+
+Every job that writes to the workspace holds its lock (warehouse/run_lock.py) for its whole duration, so
+a CLI run and an Airflow task, or two of either, never work on one workspace at once; `wait`
+(seconds) lets a job wait for the other instead of failing at once.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from pipelines.lens_api.pull import PullResult, pull_lens
+from pipelines.lens_api.client import LensCredentials
+from pipelines.core.catalog import load_catalog
+from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
+from pipelines.core.config import Config
+from pipelines.core.errors import ConfigError
+from pipelines.intake.take import IntakeResult, take_inbox
+from pipelines.delivery.mail import MailOutcome, send_month
+from pipelines.core.months import Month
+from pipelines.reconcile import MonthResult, compute_month, mark_reconciled, reconcile_month
+from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
+from pipelines.warehouse.connection import open_warehouse, run_sql
+from pipelines.reconciliation.result_files import write_month_results
+from pipelines.warehouse.run_lock import workspace_lock
+
+log = logging.getLogger("polyrecon")
+
+
+def exclusive(command: str):
+    """The job runs holding the workspace lock; it takes a keyword `wait` (seconds)."""
+    def wrap(job):
+        @functools.wraps(job)
+        def locked(config: Config, *args, wait: float = 0, **kwargs):
+            with workspace_lock(config.workspace, command, wait):
+                return job(config, *args, **kwargs)
+        return locked
+    return wrap
+
+
+@dataclass(frozen=True)
+class Intake:
+    files: list[IntakeResult]
+    pulls: list[PullResult]
+
+    @property
+    def failed_pulls(self) -> list[PullResult]:
+        return [p for p in self.pulls if p.outcome == "failed"]
+
+
+@dataclass(frozen=True)
+class MonthlyRun:
+    intake: Intake
+    result: MonthResult
+    written: list[Path]
+    reports: RenderOutcome | None
+    mail: MailOutcome | None
+
+
+def check_month_begun(month: Month, today: date | None = None) -> None:
+    """interfaces.md: a month that has not begun is refused before anything is written or sent
+    (a typo such as 2027-03 would otherwise send reminders and alerts)."""
+    today = today or datetime.now(timezone.utc).date()
+    if month > Month.of(today):
+        raise ConfigError(f"--month {month} has not begun (today is {today}, UTC): nothing was "
+                          f"done; choose {Month.of(today)} or an earlier month")
+
+
+def check_customer(config: Config, customer_id: str | None) -> None:
+    if customer_id is not None and config.contracts.get(customer_id) is None:
+        raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
+
+
+@exclusive("ingest")
+def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
+    """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
+    check_customer(config, customer_id)
+    catalog = load_catalog(config.workspace.catalog_file)
+    files = take_inbox(config.workspace, config.contracts, catalog, customer_id,
+                       settle_seconds=config.partner.inbox.settle_seconds)
+    return Intake(files, pull_lens(config, month, customer_id, catalog=catalog))
+
+
+@exclusive("reconcile")
+def reconcile(config: Config, month: Month, mark: bool = True
+              ) -> tuple[MonthResult, list[Path]]:
+    catalog = load_catalog(config.workspace.catalog_file)
+    result = reconcile_month(config, month, catalog, mark)
+    return result, write_month_results(config.workspace, result)
+
+
+@exclusive("catalog")
+def review_catalog(config: Config) -> list[ModelSeen]:
+    """The models to review against the catalog (writes only the warehouse's catalog copy)."""
+    return models_to_review(config)
+
+
+@exclusive("report")
+def report(config: Config, month: Month, customer_id: str | None = None,
+           result: MonthResult | None = None) -> RenderOutcome:
+    check_customer(config, customer_id)
+    return render_month(config, month, customer_id, result)
+
+
+@exclusive("report")
+def render_portfolio_job(config: Config, month: Month) -> list[Path]:
+    return render_portfolio(config, month)
+
+
+@exclusive("run")
+def run_month(config: Config, month: Month, customer_id: str | None = None,
+              publish: bool = True, resend: bool = False) -> MonthlyRun:
+    """The monthly job: take in the inbox and pull Lens, reconcile and write the files, then
+    publish: render the reports and send the e-mails (`resend`: again, on purpose).
+
+    With `customer_id` only that customer is taken in and rendered; the month is still
+    reconciled for every customer, so reconciliation.csv is always whole.
+    """
+    intake = ingest(config, month, customer_id)
+    result, written = reconcile(config, month)
+    if not publish:
+        return MonthlyRun(intake, result, written, None, None)
+    reports = report(config, month, customer_id, result)
+    mail = send_month(config, result, resend, customer_id=customer_id)
+    # A late correction for an earlier month (taken in by this run, or by one that stopped)
+    # is published too, and so is every later month whose replay it changes.
+    written += refresh_stale_months(config, skip_month=month)
+    return MonthlyRun(intake, result, written, reports, mail)
+
+
+# --- the steps one Airflow task each runs (keys and paths in, plain results out) -----------
+
+@exclusive("take_inbox")
+def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
+    check_customer(config, customer_id)
+    return take_inbox(config.workspace, config.contracts,
+                      load_catalog(config.workspace.catalog_file), customer_id,
+                      settle_seconds=config.partner.inbox.settle_seconds)
+
+
+@exclusive("pull_lens")
+def pull_customer(config: Config, month: Month, customer_id: str,
+                  credentials: LensCredentials | None) -> PullResult:
+    [result] = pull_lens(config, month, customer_id, credentials=credentials) or [
+        PullResult(customer_id, "", "skipped", 0, "outside the pull window: nothing pulled")]
+    return result
+
+
+def lens_customers(config: Config, customer_id: str | None = None) -> list[str]:
+    return [c.id for c in config.contracts.customers
+            if c.lens_tenant_id and customer_id in (None, c.id)]
+
+
+def customers_of_month(config: Config, month: Month, customer_id: str | None = None
+                       ) -> list[str]:
+    return [c.id for c in config.contracts.customers
+            if c.term.covers(month) and customer_id in (None, c.id)]
+
+
+@exclusive("send")
+def send(config: Config, month: Month, resend: bool = False, kinds: set[str] | None = None,
+         login: tuple[str, str] | None = None) -> MailOutcome:
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = compute_month(con, config, month)
+    return send_month(config, result, resend, kinds, login)
+
+
+@exclusive("refresh")
+def refresh_stale_months(config: Config, skip_month: Month | None = None,
+                         login: tuple[str, str] | None = None) -> list[Path]:
+    """Every month whose result is out of date — a snapshot of it or of an earlier month came
+    in after it was reconciled: a late correction, an upload — but `skip_month`, which the
+    caller publishes itself: reconciled again, the customers the new snapshots are of rendered
+    again with the portfolio, and, when the month's reports went out before, what changed
+    sent (a changed report, a true-up or RMA alert; nothing twice). A month not yet published
+    waits for its own monthly run. Read from the warehouse, not from a run's memory: a run
+    that stopped half way leaves the work to the next."""
+    if not config.workspace.warehouse.exists():
+        return []
+    with open_warehouse(config.workspace, read_only=True) as con:
+        stale = run_sql(con, "reconcile/stale_months.sql", current=str(Month.of(
+            datetime.now(timezone.utc).date()))).fetchall()
+    published = published_months(config)
+    written: list[Path] = []
+    for month_text, customer_ids in stale:
+        month = Month.parse(month_text)
+        if month == skip_month:
+            continue
+        # Up to date only once published: a run stopped half way leaves the month stale.
+        result, files = reconcile(config, month, mark=False)
+        written += files
+        covered = set(customer_ids) & {r.customer_id for r in result.rows}
+        for customer_id in sorted(covered):
+            written += report(config, month, customer_id, result).written
+        written += render_portfolio(config, month, result)
+        if month in published:
+            for customer_id in sorted(covered):
+                send_month(config, result, login=login, customer_id=customer_id)
+        mark_reconciled(config, month, result.through_receipt)
+    return written
+
+
+def published_months(config: Config) -> set[Month]:
+    """The months whose reports went out."""
+    if not config.workspace.warehouse.exists():
+        return set()
+    with open_warehouse(config.workspace, read_only=True) as con:
+        return {Month.parse(m) for (m,) in run_sql(con, "delivery/mail_published_months.sql")
+                .fetchall()}
+
+
+def unpublished_months(config: Config, month: Month) -> list[Month]:
+    """The months between the last one published before `month` and `month` that were never
+    published although a contract covers them: runs the schedule missed. Before anything
+    was ever published there is nothing to miss."""
+    published = published_months(config)
+    earlier = [m for m in published if m < month]
+    if not earlier:
+        return []
+    gap = [max(earlier).plus(i) for i in range(1, max(earlier).months_until(month))]
+    return [m for m in gap if m not in published
+            and any(c.term.covers(m) for c in config.contracts.customers)]
+
+
+@exclusive("send")
+def send_rejection_notices(config: Config, intake: list[IntakeResult],
+                           login: tuple[str, str] | None = None) -> int:
+    """The partner's notice of each quarantined upload; returns how many were sent."""
+    if not any(item.outcome == "quarantined" for item in intake):
+        return 0
+    month = Month.of(datetime.now(timezone.utc).date())
+    return send(config, month, kinds={"file_rejected"}, login=login).sent

@@ -1,0 +1,247 @@
+"""`rebuild`: a fresh warehouse from the files kept in archive/, for a damaged warehouse file.
+
+Everything the results depend on is in archive/: every upload that was loaded (in
+archive/<customer>/<YYYY-MM>/ and archive/<customer>/rma/; archive/<customer>/duplicates/
+changed nothing and is skipped) and every complete Lens API pull (`lens-api-…-<receipt>.csv`).
+They are taken again in the order they were received: by the old warehouse's receipt numbers
+when it can still be read, else by the time each was received (an upload's modification time,
+which the renames into archive/ kept; a pull's start time, in its name).
+
+The new warehouse is built aside in `<home>/.rebuild/` (uploads are hard links there, taken
+through the same intake as the inbox; the files in archive/ are never moved) and replaces the
+old one in one rename; the old file is kept as `warehouse.duckdb.before-rebuild-<time>`. The months
+that have a reconciliation.csv are reconciled again.
+
+The mail ledger must survive, or the next run would send every message again: it is copied
+from the old warehouse when that can be read; else a month's messages are marked as sent when
+their `.eml` file is in outbox/; with SMTP configured (no outbox to show what went out), every
+message of the rebuilt months is marked as sent, and the command says so.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from pipelines.lens_api.pull import load_pull_file
+from pipelines.core.catalog import load_catalog
+from pipelines.core.config import Config
+from pipelines.intake.inbox import CLAIMED
+from pipelines.intake.take import take_inbox
+from pipelines.delivery.mail import missing_inventory_uploads, record_as_sent
+from pipelines.delivery.messages import build_message, compose, ledger_key
+from pipelines.core.months import Month
+from pipelines.reconcile import reconcile_month
+from pipelines.reconciliation.result_files import write_month_results
+from pipelines.warehouse.run_lock import workspace_lock
+from pipelines.warehouse.connection import next_receipt, open_warehouse, transaction
+from pipelines.core.workspace import Workspace
+
+log = logging.getLogger("polyrecon")
+STAGING = ".rebuild"
+PULL_FILE = re.compile(r"lens-api-.+-(\d{8}T\d{6}Z)-(\d+)\.csv")
+MONTH_FOLDER = re.compile(r"\d{4}-\d{2}")
+
+
+@dataclass(frozen=True)
+class _Archived:
+    path: Path
+    customer_id: str
+    order: tuple  # (0, old receipt) when the old warehouse knows it, else (1, time, name)
+    pull_started: datetime | None = None
+    pull_receipt: int | None = None
+
+    @property
+    def month(self) -> Month | None:
+        folder = self.path.parent.name
+        return Month.parse(folder) if MONTH_FOLDER.fullmatch(folder) else None
+
+
+@dataclass
+class RebuildOutcome:
+    files: int = 0
+    pulls: int = 0
+    months: list[str] = field(default_factory=list)
+    kept_as: Path | None = None
+    mail: str = ""
+    written: list[Path] = field(default_factory=list)
+
+
+def rebuild(config: Config, wait: float = 0) -> RebuildOutcome:
+    workspace = config.workspace
+    with workspace_lock(workspace, "rebuild", wait):
+        staging = Workspace(workspace.home / STAGING)
+        if staging.home.exists():  # left by a rebuild that stopped: only links and scratch
+            shutil.rmtree(staging.home)
+        staging.home.mkdir()
+        old = _read_old(workspace.warehouse)
+        outcome = RebuildOutcome()
+        stage_config = Config(staging, config.partner, config.contracts)
+        catalog = load_catalog(workspace.catalog_file)
+        for item in sorted(_archived(workspace, old), key=lambda a: a.order):
+            if item.pull_receipt is None:
+                _take_upload(stage_config, catalog, item)
+                outcome.files += 1
+            elif old is None or item.pull_receipt in old.pull_receipts:
+                _take_pull(stage_config, item)
+                outcome.pulls += 1
+        outcome.months = _reconciled_months(workspace)
+        results = [reconcile_month(stage_config, Month.parse(m), catalog)
+                   for m in outcome.months]
+        with open_warehouse(staging) as con:
+            outcome.mail = _restore_mail(con, config, results, old, workspace)
+            if old is not None:
+                _copy_quarantine_log(con, workspace.warehouse)
+        outcome.kept_as = _swap(workspace, staging)
+        for result in results:
+            outcome.written += write_month_results(workspace, result)
+        shutil.rmtree(staging.home)
+        return outcome
+
+
+@dataclass(frozen=True)
+class _Old:
+    receipts: dict[str, int]  # stored_path -> receipt
+    pull_receipts: set[int]
+
+
+def _read_old(path: Path) -> _Old | None:
+    """What the old warehouse still tells, or None when it cannot be read."""
+    if not path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            receipts = dict(con.execute(
+                "SELECT stored_path, receipt_seq FROM intake_log WHERE outcome = 'loaded'"
+            ).fetchall())
+            pulls = {r for (r,) in con.execute(
+                "SELECT receipt_seq FROM snapshots WHERE source = 'lens_api'").fetchall()}
+            con.execute("SELECT count(*) FROM mail_ledger WHERE octet_length(message) >= 0").fetchall()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    return _Old(receipts, pulls)
+
+
+def _archived(workspace: Workspace, old: _Old | None) -> list[_Archived]:
+    found = []
+    for customer in sorted(p for p in workspace.archive.glob("*") if p.is_dir()):
+        for folder in sorted(p for p in customer.iterdir() if p.is_dir()):
+            if folder.name == "duplicates":
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.name.startswith(".") or not path.is_file():
+                    continue
+                found.append(_item(workspace, customer.name, path, old))
+    return found
+
+
+def _item(workspace: Workspace, customer_id: str, path: Path, old: _Old | None) -> _Archived:
+    pull = PULL_FILE.fullmatch(path.name)
+    if pull:
+        started = datetime.strptime(pull[1], "%Y%m%dT%H%M%SZ")
+        receipt = int(pull[2])
+        order = (0, receipt) if old else (1, started.timestamp(), path.name)
+        return _Archived(path, customer_id, order, started, receipt)
+    known = old.receipts.get(workspace.relative(path)) if old else None
+    if known is not None:
+        return _Archived(path, customer_id, (0, known))
+    modified = path.lstat().st_mtime_ns / 1e9
+    return _Archived(path, customer_id, (1, modified, path.name))
+
+
+def _take_upload(config: Config, catalog, item: _Archived) -> None:
+    """One upload through the inbox's own intake, as a hard link (same content, same time)."""
+    claimed = config.workspace.inbox / CLAIMED / item.customer_id / item.path.name
+    claimed.parent.mkdir(parents=True, exist_ok=True)
+    os.link(item.path, claimed)
+    # The month it was archived under, whatever its name reads as now.
+    take_inbox(config.workspace, config.contracts, catalog, item.customer_id,
+               months={claimed.name: item.month} if item.month else None)
+
+
+def _take_pull(config: Config, item: _Archived) -> None:
+    customer = config.contracts.get(item.customer_id)
+    if customer is None or item.month is None:
+        log.warning("rebuild: %s has no customer or month in contracts.yaml; skipped", item.path)
+        return
+    with item.path.open(encoding="utf-8", newline="") as handle:
+        devices = sum(1 for _ in csv.reader(handle)) - 1  # the header
+    with open_warehouse(config.workspace) as con:
+        # A new receipt number: the order of receipt is this rebuild's, uploads' included.
+        load_pull_file(con, config.workspace, customer, item.month, item.path, item.path.name,
+                       next_receipt(con), item.pull_started, devices)
+
+
+def _reconciled_months(workspace: Workspace) -> list[str]:
+    return sorted(p.parent.name for p in (workspace.home / "reports").glob(
+        "*/reconciliation.csv") if MONTH_FOLDER.fullmatch(p.parent.name))
+
+
+def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Workspace
+                  ) -> str:
+    if old is not None:
+        con.execute("ATTACH ? AS old (READ_ONLY)", [str(workspace.warehouse)])
+        try:
+            with transaction(con):
+                con.execute("INSERT INTO mail_ledger BY NAME SELECT * FROM old.mail_ledger")
+            copied = con.execute("SELECT count(*) FROM mail_ledger").fetchall()[0][0]
+        finally:
+            con.execute("DETACH old")
+        return f"mail ledger copied from the old warehouse ({copied} messages)"
+    outbox = {p.stem.rsplit("-", 1)[-1]: p for p in workspace.outbox.glob("*/*.eml")}
+    assumed = config.partner.smtp is not None
+    marked = 0
+    for result in results:
+        uploads = missing_inventory_uploads(con, result.month)
+        for draft in compose(config, result, (), uploads):
+            key = ledger_key(draft, result.month)
+            sent = outbox.get(key[:12])
+            if sent is None and not assumed:
+                continue
+            raw = sent.read_bytes() if sent else build_message(config, draft).as_bytes()
+            record_as_sent(con, draft, result.month, raw, "recorded by rebuild: " + (
+                f"found {workspace.relative(sent)}" if sent else
+                "assumed sent, the old mail ledger was unreadable"))
+            marked += 1
+    if assumed:
+        return (f"the old mail ledger was unreadable and e-mail goes through SMTP: all {marked} "
+                f"messages of the rebuilt months are marked as sent, none is sent again "
+                f"(use `run --resend` for a month that must go out)")
+    return f"mail ledger rebuilt from outbox/: {marked} messages found sent"
+
+
+def _copy_quarantine_log(con, old_path: Path) -> None:
+    """The quarantined files' intake records, so `status` still lists them (their files are
+    not taken again: they stay in quarantine/ as they are)."""
+    con.execute("ATTACH ? AS old (READ_ONLY)", [str(old_path)])
+    try:
+        with transaction(con):
+            con.execute("INSERT INTO intake_log SELECT * FROM old.intake_log "
+                        "WHERE outcome = 'quarantined'")
+    finally:
+        con.execute("DETACH old")
+
+
+def _swap(workspace: Workspace, staging: Workspace) -> Path | None:
+    """The new warehouse in place in one rename; the old one kept under another name."""
+    target = workspace.warehouse
+    kept = None
+    if target.exists():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        kept = target.with_name(f"{target.name}.before-rebuild-{stamp}")
+        os.link(target, kept)  # the old file stays reachable whatever happens next
+        wal = target.with_name(target.name + ".wal")
+        if wal.exists():
+            os.rename(wal, kept.with_name(kept.name + ".wal"))
+    os.replace(staging.warehouse, target)
+    return kept

@@ -1,0 +1,85 @@
+"""`status`: what the warehouse holds, for the partner's operations staff."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pipelines.core.config import Config
+from pipelines.core.months import MONTH_FORMS, Month, month_in_name
+from pipelines.reports.contents import RENEWAL_NOTICE_MONTHS
+from pipelines.warehouse.connection import open_warehouse, run_sql
+
+STATUS_LIST_LIMIT = 20  # entries named per list; a partner with years of them sees the newest
+
+
+def _month_ranges(months: list[str]) -> str:
+    """['2026-01', '2026-02', '2026-04'] → '2026-01..2026-02, 2026-04'."""
+    spans: list[list[Month]] = []
+    for month in sorted(Month.parse(m) for m in months):
+        if spans and spans[-1][1].plus(1) == month:
+            spans[-1][1] = month
+        else:
+            spans.append([month, month])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
+
+
+def describe(config: Config) -> str:
+    workspace = config.workspace
+    lines = [f"Workspace {workspace.home}"]
+    if not workspace.warehouse.exists():
+        customers = ", ".join(c.id for c in config.contracts.customers) or "none"
+        return "\n".join(lines + [f"Customers: {customers}",
+                                  "No data yet: run `python -m pipelines ingest`."])
+    with open_warehouse(workspace, read_only=True) as con:
+        months = dict(run_sql(con, "jobs/status_months.sql").fetchall())
+        alerts = run_sql(con, "jobs/status_alerts.sql").fetchall()
+        quarantined = run_sql(con, "jobs/status_quarantine.sql").fetchall()
+        failed_pulls = run_sql(con, "jobs/status_lens_pulls.sql").fetchall()
+        suspect = run_sql(con, "jobs/status_suspect.sql").fetchall()
+        unsent = run_sql(con, "jobs/status_mail.sql").fetchall()
+        corrections = run_sql(con, "jobs/status_corrections.sql").fetchall()
+        by_modification = [(month, customer_id, name) for month, customer_id, name
+                           in run_sql(con, "jobs/status_inventory_uploads.sql").fetchall()
+                           if month_in_name(name) is None]
+    lines.append(f"Customers ({len(config.contracts.customers)}):")
+    for customer in config.contracts.customers:
+        data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
+        lines.append(f"  {customer.id:<24} {customer.term.start}..{customer.term.end}  "
+                     f"{', '.join(customer.categories)}  data: {data}")
+    lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
+    lines += [f"  {month} {customer_id} {subject}: {detail}"
+              for month, customer_id, subject, detail in alerts]
+    today = Month.of(datetime.now(timezone.utc).date())
+    renewals = [c for c in config.contracts.customers
+                if 0 <= today.months_until(c.term.last_month) <= RENEWAL_NOTICE_MONTHS]
+    if renewals:
+        lines.append(f"Renewals due ({len(renewals)}):")
+        lines += [f"  {c.id}: the term ends {c.term.end}" for c in renewals]
+    if corrections:
+        lines.append(f"Corrections sent ({len(corrections)}):")
+        lines += [f"  {month} {customer_id} {subject}"
+                  for month, customer_id, subject in corrections[:STATUS_LIST_LIMIT]]
+    if suspect:
+        lines.append(f"Suspect snapshots ({len(suspect)}):")
+        lines += [f"  {month} {customer_id} {source}: {message}"
+                  for month, customer_id, source, message in suspect]
+    if failed_pulls:
+        lines.append(f"Failed Lens API pulls ({len(failed_pulls)}):")
+        lines += [f"  {month} {customer_id} (tenant {tenant}): {error}"
+                  for month, customer_id, tenant, error in failed_pulls]
+    if unsent:
+        lines.append(f"E-mails not delivered ({len(unsent)}):")
+        lines += [f"  {status} {month} {kind} {customer_id}: {subject}" + (f" ({answer})"
+                                                                         if answer else "")
+                  for status, month, kind, customer_id, subject, answer in unsent]
+    if by_modification:
+        lines.append(f"Taken for the month they were last changed ({len(by_modification)}: "
+                     f"the name holds no month; put one in the name to choose another, "
+                     f"{MONTH_FORMS}):")
+        lines += [f"  {month} {customer_id} {name}"
+                  for month, customer_id, name in by_modification[:STATUS_LIST_LIMIT]]
+        if len(by_modification) > STATUS_LIST_LIMIT:
+            lines.append(f"  … and {len(by_modification) - STATUS_LIST_LIMIT} older ones")
+    lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
+                 else "Quarantined files: none")
+    lines += [f"  {path}: {reason}" for path, reason in quarantined]
+    return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""What a CSM report shows, gathered from the month's result and the warehouse (read-only)."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pipelines.core.config import CATEGORIES, Config, Customer
+from pipelines.core.months import Month
+from pipelines.reconcile import (NO_DATA, TRUE_UP, WATCH, CategoryMonth, MonthResult,
+                                 ReconciliationRow, RenewalProposal, RmaRow, to_cents)
+from pipelines.warehouse.connection import run_sql
+
+LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
+# What needs action first (issue 16): true-ups and RMA breaches, renewals due, WATCH,
+# quote-only products, devices not covered or unclassified, then missing or rejected uploads.
+ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL": 1, "WATCH": 2, "QUOTE_REQUIRED": 3,
+                "NOT_COVERED": 4, "UNCLASSIFIED": 4, "NO_DATA": 5, "REJECTED": 5, "OK": 6}
+RENEWAL_NOTICE_MONTHS = 3  # a renewal is named from this many months before the term's last
+
+
+@dataclass(frozen=True)
+class Projection:
+    months: int | None  # months until the count reaches the trigger; None when not rising
+    month: Month | None
+    target: int
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    row: ReconciliationRow
+    history: list[CategoryMonth]
+    unit_price: Decimal
+    projection: Projection | None
+
+
+@dataclass
+class DeviceList:
+    title: str
+    explanation: str
+    rows: list[dict] = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class ModelCounts:
+    rows: list[tuple[str, int]]  # model as Lens names it, devices; most first, LIST_LIMIT at most
+    models: int
+    devices: int
+
+
+@dataclass
+class CustomerReport:
+    customer: Customer
+    month: Month
+    summaries: list[CategorySummary]
+    other_rows: list[ReconciliationRow]  # not covered, quote-only, unclassified
+    rma: RmaRow | None
+    renewal: RenewalProposal | None
+    snapshot: tuple | None  # (source, source_name, received_at, rows)
+    sites: list[tuple[str, dict[str, int], int]]  # site, devices per category, total
+    changes: tuple[int, int] | None  # devices added, removed against the month before
+    lists: list[DeviceList]
+    findings: list[tuple[str, str, str]]
+    # not_counted models (accessories, Lens software, other makers' products)
+    not_counted: ModelCounts | None = None
+
+
+def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection | None:
+    """A straight line through the counts since the last baseline reset: the month it reaches
+    the true-up trigger. Stated in the report as the simple projection it is."""
+    current = history[-1]
+    since_reset = []
+    for month in history:
+        if month.status == TRUE_UP:
+            since_reset = []
+        elif month.status != NO_DATA:
+            since_reset.append(month)
+    target = math.ceil(current.ordered * (100 + trigger_pct) / 100)
+    if len(since_reset) < 2 or current.counted is None:
+        return Projection(None, None, target)
+    first, last = since_reset[0], since_reset[-1]
+    span = first.month.months_until(last.month)
+    slope = (last.counted - first.counted) / span if span else 0
+    if slope <= 0:
+        return Projection(None, None, target)
+    months = max(1, math.ceil((target - last.counted) / slope))
+    return Projection(months, last.month.plus(months), target)
+
+
+def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
+    selected = set(customer.categories)
+    lists = {
+        "eol": DeviceList("End-of-life devices", "past their end of service: not covered and "
+                          "not counted (footnotes 1 and 3)"),
+        "not_covered": DeviceList("Devices of categories not covered",
+                                  "the contract does not select their category"),
+        "quote_only": DeviceList("Quote-only products", "ITP, Medialign, vertical solutions "
+                                 "and infrastructure need a separate quote"),
+        "unclassified": DeviceList("Unclassified models", "the catalog does not know the model: "
+                                   "add it to config/catalog.csv"),
+        "duplicates": DeviceList("Devices listed more than once", "counted once"),
+    }
+    for identity, model, site, category, is_eol, end_of_service, times_listed in devices:
+        entry = {"identity": identity.split(":", 1)[1], "model": model, "site": site,
+                 "category": category, "end_of_service": end_of_service,
+                 "times_listed": times_listed}
+        if category == "not_counted":
+            continue  # no covered device: counted per model (_not_counted), never listed
+        if is_eol:
+            kind = "eol"
+        elif category in ("quote_only", "unclassified"):
+            kind = category
+        elif category not in selected:
+            kind = "not_covered"
+        else:
+            kind = None
+        for name in filter(None, (kind, "duplicates" if times_listed > 1 else None)):
+            target = lists[name]
+            target.total += 1
+            if len(target.rows) < LIST_LIMIT:
+                target.rows.append(entry)
+    return [found for found in lists.values() if found.total]
+
+
+def _not_counted(devices: list[tuple]) -> ModelCounts | None:
+    """Devices per not_counted model as Lens names it, most first."""
+    per_model = Counter(model for _, model, _, category, *_ in devices
+                        if category == "not_counted")
+    if not per_model:
+        return None
+    ranked = sorted(per_model.items(), key=lambda item: (-item[1], item[0]))
+    return ModelCounts(ranked[:LIST_LIMIT], len(ranked), sum(per_model.values()))
+
+
+def _sites(customer: Customer, devices: list[tuple]) -> list[tuple[str, dict[str, int], int]]:
+    per_site: dict[str, Counter] = {}
+    for _, _, site, category, is_eol, _, _ in devices:
+        if not is_eol and category in customer.categories:
+            per_site.setdefault(site or "(no site)", Counter())[category] += 1
+    return [(site, dict(counts), sum(counts.values()))
+            for site, counts in sorted(per_site.items())]
+
+
+def customer_report(con, config: Config, result: MonthResult, customer: Customer
+                    ) -> CustomerReport:
+    month = result.month
+    rows = [r for r in result.rows if r.customer_id == customer.id]
+    summaries = []
+    for category in CATEGORIES:
+        if category not in customer.categories:
+            continue
+        history = result.replays[(customer.id, category)]
+        row = next(r for r in rows if r.category == category)
+        summaries.append(CategorySummary(
+            row, history, customer.categories[category].unit_price_per_year,
+            projection(history, config.policy.true_up_trigger_pct)
+            if row.status == WATCH else None))
+    params = dict(customer_id=customer.id, month=str(month))
+    devices = run_sql(con, "reports/report_devices.sql", **params).fetchall()
+    snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
+    added, removed, had_previous = run_sql(con, "reports/report_changes.sql", **params,
+                                           previous=str(month.plus(-1))).fetchall()[0]
+    findings = run_sql(con, "reports/report_findings.sql", **params,
+                       year_start=f"{month.year}-01").fetchall()
+    return CustomerReport(
+        customer, month, summaries,
+        [r for r in rows if r.category not in customer.categories],
+        next((r for r in result.rma if r.customer_id == customer.id), None),
+        next((p for p in result.renewals if p.customer.id == customer.id), None),
+        snapshot[0] if snapshot else None, _sites(customer, devices),
+        (added, removed) if snapshot and had_previous else None,
+        _lists(customer, devices), findings, _not_counted(devices))
+
+
+@dataclass(frozen=True)
+class PortfolioLine:
+    customer: Customer
+    statuses: dict[str, str]
+    true_up_amount: Decimal
+    rma_status: str  # "" where there is no verdict (no inventory for the month)
+    missing_upload: bool
+    action: int  # lower first
+    notes: list[str] = field(default_factory=list)  # what else needs doing, in plain words
+
+
+def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] | None = None
+              ) -> tuple[list[PortfolioLine], dict[str, Decimal]]:
+    quarantined = quarantined or {}
+    lines, totals = [], {}
+    month = result.month
+    for customer in config.contracts.customers:
+        all_rows = [r for r in result.rows if r.customer_id == customer.id]
+        rows = [r for r in all_rows if r.category in customer.categories]
+        if not rows:
+            continue
+        amount = sum((Decimal(r.prorated_amount) for r in rows if r.prorated_amount),
+                     Decimal("0.00"))
+        statuses = {r.category: r.status for r in rows}
+        has_data = any(s != NO_DATA for s in statuses.values())
+        rma = next((r.status for r in result.rma if r.customer_id == customer.id), "") \
+            if has_data else ""
+        kinds, notes = [*statuses.values(), rma or "OK"], []
+        months_left = month.months_until(customer.term.last_month)
+        if 0 <= months_left <= RENEWAL_NOTICE_MONTHS:
+            kinds.append("RENEWAL")
+            notes.append(f"renewal due: the term ends {customer.term.end}" if months_left == 0
+                         else f"renewal in {months_left} month{'s' if months_left > 1 else ''}"
+                              f" (the term ends {customer.term.end})")
+        for row in all_rows:
+            if row.category not in customer.categories and row.devices_counted not in ("", "0"):
+                kinds.append(row.status)
+                notes.append(_OTHER[row.status].format(
+                    n=row.devices_counted, s="" if row.devices_counted == "1" else "s"))
+        if quarantined.get(customer.id):
+            kinds.append("REJECTED")
+            count = quarantined[customer.id]
+            notes.append(f"{count} upload{'' if count == 1 else 's'} rejected: see "
+                         f"quarantine/{customer.id}/")
+        action = min(ACTION_ORDER.get(k, 6) for k in kinds)
+        lines.append(PortfolioLine(customer, statuses, to_cents(amount), rma,
+                                   NO_DATA in statuses.values(), action, notes))
+        totals[customer.currency] = totals.get(customer.currency, Decimal("0.00")) + amount
+    lines.sort(key=lambda line: (line.action, line.customer.id))
+    return lines, {currency: to_cents(total) for currency, total in sorted(totals.items())}
+
+
+_OTHER = {"QUOTE_REQUIRED": "{n} quote-only device{s}: a separate quote",
+          "NOT_COVERED": "{n} device{s} of a category the contract does not cover",
+          "UNCLASSIFIED": "{n} device{s} of a model the catalog does not know"}

@@ -1,0 +1,126 @@
+"""Rendering the month's reports: one partner-branded HTML and PDF per customer, and the
+partner's portfolio. Jinja2 with autoescaping (device data is untrusted), WeasyPrint for the
+PDF (CSS paged media), charts as inline SVG. One customer's failure never stops the others."""
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.reports.charts import category_chart
+from pipelines.core.config import CATEGORIES, Config
+from pipelines.core.months import Month
+from pipelines.core.progress import track
+from pipelines.reconcile import MonthResult, compute_month
+from pipelines.reports.contents import customer_report, portfolio
+from pipelines.core.files import write_atomically
+from pipelines.core.templates import TEMPLATES
+from pipelines.core.timers import timed
+from pipelines.warehouse.connection import open_warehouse, run_sql
+
+log = logging.getLogger("polyrecon")
+# WeasyPrint reports every SVG property it ignores and fontTools every font it subsets: noise
+# that drowned a scheduler's log (13,000 of 18,000 lines). Their errors still show.
+for _chatty in ("weasyprint", "fontTools"):
+    logging.getLogger(_chatty).setLevel(logging.ERROR)
+
+
+@dataclass
+class RenderOutcome:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # customer, what went wrong
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                       autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def _logo(config: Config) -> str | None:
+    """The partner's logo as a data URI, so the HTML and PDF stand alone."""
+    if not config.partner.partner.logo:
+        return None
+    path = config.workspace.config_dir / config.partner.partner.logo
+    if not path.is_file():
+        log.warning("partner.logo %s not found: reports go out without a logo", path)
+        return None
+    kind = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def _pdf(html: str, target: Path) -> None:
+    from weasyprint import HTML
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    HTML(string=html, base_url=str(target.parent)).write_pdf(temporary)
+    temporary.replace(target)
+
+
+def render_month(config: Config, month: Month, customer_id: str | None = None,
+                 result: MonthResult | None = None) -> RenderOutcome:
+    environment = _environment()
+    common = _common(config)
+    start = config.policy.proration_start
+    folder = config.workspace.reports_for(month)
+    outcome = RenderOutcome()
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = result or compute_month(con, config, month)
+        covered = {row.customer_id for row in result.rows}
+        customers = [c for c in config.contracts.customers
+                     if c.id in covered and customer_id in (None, c.id)]
+        template = environment.get_template("customer_report.html.j2")
+        for customer in track(customers, f"Rendering reports for {month}"):
+            try:
+                with timed("render"):
+                    data = customer_report(con, config, result, customer)
+                    charts = {s.row.category: category_chart(
+                        s.history, config.partner.partner.primary_color) for s in data.summaries}
+                    html = template.render(**common, r=data, c=customer, charts=charts,
+                                           proration_start=lambda m: m if start == "report_month"
+                                           else m.plus(1))
+                    outcome.written += _write(folder / customer.id, html)
+            except Exception as error:  # noqa: BLE001 - one report must not stop the others
+                log.error("report for %s failed: %s: %s", customer.id,
+                          type(error).__name__, error)
+                outcome.failed.append((customer.id, f"{type(error).__name__}: {error}"))
+    if customer_id is None:
+        outcome.written += _render_portfolio(config, result, environment, common)
+    return outcome
+
+
+def render_portfolio(config: Config, month: Month, result: MonthResult | None = None
+                     ) -> list[Path]:
+    """Only the partner's portfolio report of the month (of `result`, when the caller has it)."""
+    if result is None:
+        with open_warehouse(config.workspace, read_only=True) as con:
+            result = compute_month(con, config, month)
+    return _render_portfolio(config, result, _environment(), _common(config))
+
+
+def _render_portfolio(config: Config, result: MonthResult, environment, common) -> list[Path]:
+    with open_warehouse(config.workspace, read_only=True) as con:
+        quarantined = dict(run_sql(con, "reports/portfolio_quarantined.sql",
+                                   month=str(result.month)).fetchall())
+    lines, totals = portfolio(config, result, quarantined)
+    html = environment.get_template("portfolio.html.j2").render(
+        **common, month=result.month, lines=lines, totals=totals, categories=CATEGORIES)
+    return _write(config.workspace.reports_for(result.month) / "portfolio", html)
+
+
+def _common(config: Config) -> dict:
+    return dict(partner=config.partner.partner, policy=config.policy, logo=_logo(config),
+                css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+                generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}")
+
+
+def _write(stem: Path, html: str) -> list[Path]:
+    html_path, pdf_path = stem.with_suffix(".html"), stem.with_suffix(".pdf")
+    write_atomically(html_path, html)
+    _pdf(html, pdf_path)
+    return [html_path, pdf_path]

@@ -1,0 +1,161 @@
+"""The embedded DuckDB warehouse: connections, the schema, and running the SQL files in sql/.
+
+DuckDB allows one read-write process per file: writers open, work and close; readers open
+`read_only=True`. Partition loads run inside `transaction()` so a crash leaves the old rows.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from pipelines.core.errors import DamagedWarehouse, RunError
+from pipelines.core.timers import timed_statement
+from pipelines.core.workspace import Workspace
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+_TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|;|[^';-]+|-")  # a string literal is one token
+_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+# DuckDB would take 80 % of the machine; the pipeline shares it with Airflow workers. Beyond
+# this, DuckDB spills to disk instead of growing.
+MEMORY_LIMIT = "1GB"
+
+
+@lru_cache(maxsize=None)
+def _statements(name: str) -> tuple[str, ...]:
+    """The statements of a SQL file: split on `;` and stripped of `--` comments, both only
+    outside string literals."""
+    statements, current = [], []
+    for token in _TOKEN.findall((SQL_DIR / name).read_text(encoding="utf-8")):
+        if token.startswith("--"):
+            continue
+        if token == ";":
+            statements.append("".join(current).strip())
+            current = []
+        else:
+            current.append(token)
+    statements.append("".join(current).strip())
+    return tuple(statement for statement in statements if statement)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
+    """Run every statement of `sql/<name>`, each with the parameters it names."""
+    result = con
+    with timed_statement(name):
+        for statement in _statements(name):
+            wanted = {key: params[key] for key in _PARAMETER.findall(statement)}
+            result = con.execute(statement, wanted) if wanted else con.execute(statement)
+    return result
+
+
+def fetch_value(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Any:
+    """The first value of `sql/<name>`'s answer, or None; the result is read to its end (DuckDB
+    refuses other work on a connection with an unfinished result)."""
+    rows = run_sql(con, name, **params).fetchall()
+    return rows[0][0] if rows else None
+
+
+# Receipt numbers drawn from the sequence a hundred at a time per connection (one query each,
+# not one per file); numbers left unused when the connection closes are gaps, never reused.
+_RECEIPT_BLOCK = 100
+_drawn_receipts: dict[int, list[int]] = {}
+
+
+def next_receipt(con: duckdb.DuckDBPyConnection) -> int:
+    """The next receipt number: later receipts are the more recently received."""
+    drawn = _drawn_receipts.setdefault(id(con), [])
+    if not drawn:
+        drawn += [receipt for (receipt,) in run_sql(con, "warehouse/draw_receipts.sql",
+                                                    count=_RECEIPT_BLOCK).fetchall()]
+    return drawn.pop(0)
+
+
+def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) -> None:
+    """Run `sql/<name>` with `frame` (a pandas DataFrame) visible to it as `staged_rows`."""
+    con.register("staged_rows", frame)
+    try:
+        run_sql(con, name, **params)
+    finally:
+        con.unregister("staged_rows")
+
+
+@contextmanager
+def open_warehouse(workspace: Workspace, read_only: bool = False,
+                   memory_limit: str = MEMORY_LIMIT) -> Iterator[duckdb.DuckDBPyConnection]:
+    path = workspace.warehouse
+    if read_only and not path.exists():
+        raise RunError(f"no warehouse yet at {path}: run `python -m pipelines ingest` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only,
+                             config={"memory_limit": memory_limit})
+    except duckdb.Error as error:
+        # DuckDB's words for its file lock ("Could not set lock … Conflicting lock"); a bare
+        # "lock" would also match a damaged file's "block at location …".
+        if re.search(r"\b(set|conflicting) lock\b", str(error), re.IGNORECASE):
+            raise RunError(f"the warehouse {path} is in use by another polyrecon process; "
+                           f"wait for it to finish and run again") from None
+        raise _storage_error(path, error) or RunError(
+            f"cannot open the warehouse {path}: {error}") from None
+    try:
+        if not read_only:
+            run_sql(con, "warehouse/schema.sql")
+            run_sql(con, "warehouse/views.sql")
+            if fetch_value(con, "warehouse/older_snapshots.sql"):
+                with transaction(con):
+                    run_sql(con, "warehouse/count_older_snapshots.sql")
+        elif _missing_tables(con):
+            raise RunError(f"the warehouse {path} was made by an older polyrecon: run "
+                           f"`python -m pipelines ingest` once to bring it up to date")
+        yield con
+    except duckdb.Error as error:
+        # Damage or a full disk can surface at any read or write, not only at connect.
+        problem = _storage_error(path, error)
+        if problem is None:
+            raise
+        raise problem from None
+    finally:
+        _drawn_receipts.pop(id(con), None)
+        con.close()
+
+
+_DAMAGED = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes",
+            "failed to read", "invalid block", "serialization error")
+_FULL = ("no space left", "file too large", "disk quota")
+
+
+def _storage_error(path: Path, error: Exception) -> RunError | None:
+    """One sentence for a damaged warehouse file or a full disk; None for anything else."""
+    text = str(error).lower()
+    if any(words in text for words in _FULL):
+        return RunError(f"the disk holding {path} is full ({str(error).splitlines()[0]}); "
+                        f"nothing was lost: the unfinished step was rolled back, free space "
+                        f"and run the same command again")
+    if any(words in text for words in _DAMAGED):
+        return DamagedWarehouse(
+            f"the warehouse {path} is damaged ({str(error).splitlines()[0]}); rebuild it from "
+            f"archive/ with `python -m pipelines rebuild --home {path.parent}` (the damaged "
+            f"file is kept beside it)")
+    return None
+
+
+def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    wanted = set(re.findall(r"CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)",
+                            (SQL_DIR / "warehouse/schema.sql").read_text() + (SQL_DIR / "warehouse/views.sql").read_text()))
+    present = {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    return wanted - present
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()

@@ -1,0 +1,102 @@
+"""One polyrecon run per workspace at a time: a lock file, `<home>/.polyrecon.lock`.
+
+The lock is an `fcntl.flock` on the file, so the operating system releases it when its holder
+dies, however it dies (a SIGKILL included): a stale lock is never in the way. The file holds
+the holder's PID, command and start time only to name them in the message of the run that has
+to wait. The lock is re-entrant within a process (`run` takes it once for all its steps).
+
+While the lock is held the process creates files owner-only (umask 077): the workspace holds
+CSM e-mail addresses in contracts.yaml, the warehouse and the outbox.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+from pipelines.core.errors import RunError
+from pipelines.core.workspace import Workspace
+
+LOCK_NAME = ".polyrecon.lock"
+OWNER_ONLY = 0o077
+_POLL_SECONDS = 0.2
+_held: dict[str, int] = {}  # lock path -> depth, for this process
+_guard = threading.Lock()
+
+
+def lock_path(workspace: Workspace):
+    return workspace.home / LOCK_NAME
+
+
+def _holder(descriptor: int) -> str:
+    try:
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        holder = json.loads(os.read(descriptor, 4096) or b"{}")
+        return (f"PID {holder['pid']}, `{holder['command']}`, started "
+                f"{holder['started']} UTC")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "PID unknown"
+
+
+@contextmanager
+def workspace_lock(workspace: Workspace, command: str, wait: float = 0) -> Iterator[None]:
+    """Hold the workspace's lock for `command`; wait up to `wait` seconds for another run to
+    finish, then give up with one sentence naming it (RunError, exit code 1)."""
+    path = str(lock_path(workspace))
+    with _guard:
+        if path in _held:
+            _held[path] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _guard:
+                _held[path] -= 1
+        return
+    old_umask = os.umask(OWNER_ONLY)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        os.umask(old_umask)
+        raise RunError(f"cannot create the lock file {path}: {error.strerror}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RunError(
+                        f"another polyrecon run ({_holder(descriptor)}) is working on "
+                        f"{workspace.home}; wait for it to finish, or pass --wait SECONDS to "
+                        f"wait for it") from None
+                time.sleep(_POLL_SECONDS)
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, json.dumps({"pid": os.getpid(), "command": command,
+                                              "started": started}).encode(), 0)
+        except OSError:  # a full disk: the lock holds all the same, only its label is lost
+            pass
+        with _guard:
+            _held[path] = 1
+        try:
+            yield
+        finally:
+            with _guard:
+                del _held[path]
+            # The holder's details go with it; the file stays (removing it would race a
+            # process that opened it and is about to lock it).
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)  # releases the flock
+        os.umask(old_umask)
