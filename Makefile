@@ -22,6 +22,7 @@ demo: venv
 	$(VPY) -m pipelines demo --home "$(DEMO_HOME)"
 
 test: venv
+	$(VPY) -m ruff check .
 	$(VPY) -m pytest -q
 
 # The robustness suite with many more SIGKILL moments (SOAK_KILLS, SOAK_SEED to vary them).

@@ -40,8 +40,8 @@ def count_with_duckdb(files: list[Path]) -> int:
     con = duckdb.connect()
     devices = 0
     for (separator, encoding, _), paths in groups.items():
-        options = dict(paths=paths, delim=separator,
-                       encoding="latin-1" if encoding == "cp1252" else "utf-8")
+        options = {"paths": paths, "delim": separator,
+                       "encoding": "latin-1" if encoding == "cp1252" else "utf-8"}
         scan = ("read_csv($paths, delim = $delim, encoding = $encoding, header = true, "
                 "all_varchar = true, filename = true)")
         headers = [d[0] for d in con.execute(f"SELECT * FROM {scan} LIMIT 0", options).description]

@@ -22,10 +22,11 @@ SIZES = (25_000, 100_000, 400_000)
 
 def child(size: int, token_url: str, graphql_url: str, client_id: str, secret: str) -> None:
     from builders import contract, make_workspace, write_yaml
-    from pipelines.lens_api.pull import pull_lens
+
     from pipelines.core.config import load_config
-    from pipelines.lens_api.client import LensCredentials
     from pipelines.core.months import Month
+    from pipelines.lens_api.client import LensCredentials
+    from pipelines.lens_api.pull import pull_lens
 
     with tempfile.TemporaryDirectory() as root:
         workspace = make_workspace(Path(root), [contract("bench", lens_tenant_id=f"t-{size}")])

@@ -1,5 +1,5 @@
 """The profile behind benchmarks/results.md: `ingest` of a workspace, in this process, with the
-time per stage and per SQL file (stage_clock), printed as JSON.
+time per stage and per SQL file (pipelines/core/timers.py), printed as JSON.
 
 Run: `python benchmarks/profile_ingest.py <workspace>` (benchmarks/run.py does, on a copy of
 its largest partner).
@@ -14,12 +14,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.core import timers as stage_clock  # noqa: E402
-from pipelines.cli import main  # noqa: E402
+from pipelines.cli import main
+from pipelines.core import timers
 
 if __name__ == "__main__":
     started = time.perf_counter()
     code = main(["ingest", "--home", sys.argv[1]])
     print(json.dumps({"exit": code, "seconds": time.perf_counter() - started,
-                      "stages": stage_clock.stage_seconds(),
-                      "statements": stage_clock.statement_seconds()}))
+                      "stages": timers.stage_seconds(),
+                      "statements": timers.statement_seconds()}))

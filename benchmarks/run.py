@@ -101,10 +101,10 @@ def render_sample(home: str, month: str) -> None:
     """(In a child process.) Seconds to render each of the first customers' reports."""
     from pipelines.core.config import load_config
     from pipelines.core.months import Month
+    from pipelines.core.workspace import Workspace
     from pipelines.reconcile import compute_month
     from pipelines.reports.render import render_month
     from pipelines.warehouse.connection import open_warehouse
-    from pipelines.core.workspace import Workspace
 
     config = load_config(Workspace.resolve(home))
     with open_warehouse(config.workspace, read_only=True) as con:
@@ -145,7 +145,7 @@ class SizeResult:
 
 
 def measure(rows: int, scratch: Path, profile: bool) -> SizeResult:
-    from pipelines.demo.build import build_partner_workspace
+    from partner_workspace import build_partner_workspace
 
     home = scratch / f"partner-{rows}"
     customers = rows // DEVICES_PER_CUSTOMER
@@ -224,12 +224,12 @@ def report(results: list[SizeResult], help_time: float) -> str:
         f"Written by `make bench` (benchmarks/run.py) on {time.strftime('%Y-%m-%d')}.",
         f"Machine: {machine()}.",
         "",
-        "Each size is one month of Lens exports from the demo generator, 5,000 devices per "
+        ("Each size is one month of Lens exports from the demo generator, 5,000 devices per "
         "customer. Times are whole processes (Python start and imports included); the stage "
-        "split comes from the pipeline's own timers. Pipeline = `ingest` + `reconcile`.",
+        "split comes from the pipeline's own timers. Pipeline = `ingest` + `reconcile`."),
         "",
-        "| rows | files | DuckDB floor | pandas | ingest (intake / validation / load) | "
-        "reconcile | pipeline | x floor | x pandas | peak RSS | render median |",
+        ("| rows | files | DuckDB floor | pandas | ingest (intake / validation / load) | "
+        "reconcile | pipeline | x floor | x pandas | peak RSS | render median |"),
         "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -242,8 +242,8 @@ def report(results: list[SizeResult], help_time: float) -> str:
             f"{r.pipeline_seconds / r.pandas.seconds:.2f} | {r.peak_mb:,.0f} MB | "
             f"{r.render_median:.2f} s |")
     lines += ["", f"`python -m pipelines --help`: {help_time:.2f} s (median of 5).", "",
-              "Every size was checked: the devices the pipeline counted equal the floor's and "
-              "the pandas script's count, and a second `reconcile` wrote byte-identical files.",
+              ("Every size was checked: the devices the pipeline counted equal the floor's and "
+              "the pandas script's count, and a second `reconcile` wrote byte-identical files."),
               "", "## Targets", "", TARGETS, "", "## Outcome", ""]
     lines += [f"- {verdict}" for verdict in verdicts(results, help_time)]
     if any(r.render_median >= 0.5 for r in results):
@@ -268,9 +268,9 @@ def profile_section(largest: SizeResult) -> list[str]:
     for name, seconds in list(statements.items())[:10]:
         lines.append(f"| `sql/{name}` | {seconds:.2f} | {seconds / profile['seconds']:.0%} |")
     rest = profile["seconds"] - in_sql
-    lines += [f"| everything else: Python start-up, imports (GX alone ~2 s), reading headers, "
+    lines += [(f"| everything else: Python start-up, imports (GX alone ~2 s), reading headers, "
               f"hashing, GX validation, moving files | {rest:.2f} | "
-              f"{rest / profile['seconds']:.0%} |", "", BOUNDS.format(
+              f"{rest / profile['seconds']:.0%} |"), "", BOUNDS.format(
                   floor=largest.floor.seconds, target=4 * largest.floor.seconds,
                   gap=max(0.0, largest.pipeline_seconds - 4 * largest.floor.seconds),
                   read=statements.get("intake/read_export_cells.sql", 0),

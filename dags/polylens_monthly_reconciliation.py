@@ -32,8 +32,8 @@ Airflow component. A failed task notifies the partner contacts the way every e-m
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
@@ -41,9 +41,16 @@ from airflow.sdk import Param, dag, task
 # The helpers both DAGs share sit beside them; not every Airflow component puts the DAGs folder
 # on sys.path (`airflow dags list-import-errors --local` does not).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from polyrecon_airflow import (  # noqa: E402 - after the sys.path line
-    LOCK_WAIT, POOL, config, home, lens_credentials, notify_failure,
-    user_errors_fail_fast, with_smtp_connection)
+from polyrecon_airflow import (
+    LOCK_WAIT,
+    POOL,
+    config,
+    home,
+    lens_credentials,
+    notify_failure,
+    user_errors_fail_fast,
+    with_smtp_connection,
+)
 
 
 def _schedule() -> str:
@@ -100,8 +107,8 @@ def polylens_monthly_reconciliation():
 
         from airflow.sdk import get_current_context
 
-        from pipelines.jobs.monthly import pull_customer
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import pull_customer
 
         get_current_context()["customer_id"] = customer_id
         with user_errors_fail_fast():
@@ -116,8 +123,8 @@ def polylens_monthly_reconciliation():
 
     @task(pool=POOL)
     def reconcile(plan: dict, intake: list[dict], pulls: list[dict]) -> list[str]:
-        from pipelines.jobs.monthly import reconcile
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import reconcile
 
         with user_errors_fail_fast():
             _, written = reconcile(config(), Month.parse(plan["month"]), wait=LOCK_WAIT)
@@ -125,8 +132,8 @@ def polylens_monthly_reconciliation():
 
     @task
     def customers(plan: dict, written: list[str]) -> list[str]:
-        from pipelines.jobs.monthly import customers_of_month
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import customers_of_month
 
         return customers_of_month(config(), Month.parse(plan["month"]), plan["customer"])
 
@@ -134,8 +141,8 @@ def polylens_monthly_reconciliation():
     def render(customer_id: str, plan: dict) -> list[str]:
         from airflow.sdk import get_current_context
 
-        from pipelines.jobs.monthly import report
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import report
 
         get_current_context()["customer_id"] = customer_id
         with user_errors_fail_fast():
@@ -146,8 +153,8 @@ def polylens_monthly_reconciliation():
 
     @task(pool=POOL)
     def portfolio(plan: dict, rendered: list) -> list[str]:
-        from pipelines.jobs.monthly import render_portfolio_job
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import render_portfolio_job
 
         if plan["customer"]:
             return []
@@ -158,8 +165,8 @@ def polylens_monthly_reconciliation():
     def send(plan: dict, reports: list[str]) -> dict:
         from dataclasses import asdict
 
-        from pipelines.jobs.monthly import send
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import send
 
         if not plan["send"]:
             return {"sent": 0, "skipped": "a late scheduled run sends nothing (see check)"}
@@ -175,8 +182,8 @@ def polylens_monthly_reconciliation():
     @task(pool=POOL)
     def refresh_stale(plan: dict, intake: list[dict], sent: dict) -> list[str]:
         """After the run's own month went out (`intake` and `sent` order it)."""
-        from pipelines.jobs.monthly import refresh_stale_months
         from pipelines.core.months import Month
+        from pipelines.jobs.monthly import refresh_stale_months
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():

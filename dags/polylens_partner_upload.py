@@ -20,8 +20,8 @@ wait for a run holding the workspace.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.sensors.filesystem import FileSensor
@@ -30,9 +30,15 @@ from airflow.sdk import dag, task
 # The helpers both DAGs share sit beside them; not every Airflow component puts the DAGs folder
 # on sys.path (`airflow dags list-import-errors --local` does not).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from polyrecon_airflow import (  # noqa: E402 - after the sys.path line
-    LOCK_WAIT, POOL, config, home, notify_failure,
-    user_errors_fail_fast, with_smtp_connection)
+from polyrecon_airflow import (
+    LOCK_WAIT,
+    POOL,
+    config,
+    home,
+    notify_failure,
+    user_errors_fail_fast,
+    with_smtp_connection,
+)
 
 SLOT = timedelta(minutes=10)
 

@@ -85,8 +85,8 @@ def _connection(conn_id: str):
 
 def notify_failure(context) -> None:
     """on_failure_callback: the partner's contacts hear which task failed, and why."""
-    from pipelines.jobs.dag_support import alert_recipients
     from pipelines.delivery.mail import send_notice
+    from pipelines.jobs.dag_support import alert_recipients
 
     ti, dag_run = context["ti"], context.get("dag_run")
     workspace_config, login = with_smtp_connection(config())
@@ -99,7 +99,7 @@ def notify_failure(context) -> None:
                 [f"The task {ti.task_id} of {ti.dag_id} failed in run {ti.run_id}"
                  + (f" (try {ti.try_number})." if getattr(ti, "try_number", None) else "."),
                  f"Problem: {error}" if error else "See the task's log in Airflow.",
-                 "Nothing was lost: fix the cause and clear the task, or trigger the DAG "
-                 "again; a re-run sends nothing twice."],
+                 ("Nothing was lost: fix the cause and clear the task, or trigger the DAG "
+                 "again; a re-run sends nothing twice.")],
                 key=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}",
                 login=login, month=(dag_run.conf or {}).get("month") if dag_run else None)

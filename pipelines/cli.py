@@ -13,10 +13,10 @@ import os
 import shutil
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.core import timers as stage_clock
+from pipelines.core import timers
 from pipelines.core.errors import ConfigError, UserError
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     workspace = Workspace.resolve(getattr(args, "home", None))
     try:
         code = args.handler(workspace, args) or 0
-        if stage_clock.summary():
-            log.info("Time per stage: %s", stage_clock.summary())
+        if timers.summary():
+            log.info("Time per stage: %s", timers.summary())
         return code
     except UserError as error:
         print(str(error), file=sys.stderr)
@@ -159,7 +159,7 @@ def _init(workspace: Workspace, args) -> int:
 
 
 def _previous_month() -> Month:
-    return Month.of(datetime.now(timezone.utc).date()).plus(-1)
+    return Month.of(datetime.now(UTC).date()).plus(-1)
 
 
 def _demo(workspace: Workspace, args) -> int:
@@ -230,7 +230,7 @@ def _report_failures(outcome) -> int:
 def _ingest(workspace: Workspace, args) -> int:
     from pipelines.jobs.monthly import ingest
 
-    month = _begun(args.month) or Month.of(datetime.now(timezone.utc).date())
+    month = _begun(args.month) or Month.of(datetime.now(UTC).date())
     intake = ingest(_config(workspace), month, args.customer, wait=args.wait)
     _print_intake(intake)
     return _pull_failures(intake)
@@ -302,8 +302,8 @@ def _rebuild(workspace: Workspace, args) -> int:
 
 
 def _catalog(workspace: Workspace, args) -> int:
-    from pipelines.reconciliation.catalog_review import describe, write_csv
     from pipelines.jobs.monthly import review_catalog
+    from pipelines.reconciliation.catalog_review import describe, write_csv
 
     models = review_catalog(_config(workspace), wait=args.wait)
     print(describe(models))

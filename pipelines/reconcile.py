@@ -13,13 +13,18 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from pipelines.core.catalog import CatalogRow
-from pipelines.warehouse.catalog import store_catalog
 from pipelines.core.config import CATEGORIES, Config, Customer, Policy
 from pipelines.core.months import Month, month_range
 from pipelines.core.progress import track
 from pipelines.core.timers import timed
-from pipelines.warehouse.connection import fetch_value, load_frame, open_warehouse, run_sql, transaction
+from pipelines.warehouse.catalog import store_catalog
+from pipelines.warehouse.connection import (
+    fetch_value,
+    load_frame,
+    open_warehouse,
+    run_sql,
+    transaction,
+)
 
 log = logging.getLogger("polyrecon")
 
@@ -125,32 +130,38 @@ def replay_category(customer: Customer, category: str, counts: dict[Month, Month
 
 @dataclass(frozen=True)
 class ReconciliationRow:
-    """A row of reconciliation.csv, values already formatted as written."""
+    """A row of reconciliation.csv, as numbers: None where the status has no value."""
 
     customer_id: str
     month: str
     category: str
     status: str
-    devices_counted: str = ""
-    eol_excluded: str = ""
-    ordered_devices: str = ""
-    baseline: str = ""
-    growth_pct: str = ""
-    true_up_devices: str = ""
-    prorated_amount: str = ""
+    devices_counted: int | None = None
+    eol_excluded: int | None = None
+    ordered_devices: int | None = None
+    baseline: Decimal | None = None
+    growth_pct: Decimal | None = None
+    true_up_devices: int | None = None
+    prorated_amount: Decimal | None = None
     currency: str = ""
-    new_ordered_devices: str = ""
-    new_baseline: str = ""
+    new_ordered_devices: int | None = None
+    new_baseline: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class RmaRow:
     customer_id: str
-    year: str
-    headset_rmas: str
-    headset_base: str
-    rma_rate_pct: str
+    year: int
+    headset_rmas: int
+    headset_base: int
+    rma_rate_pct: Decimal
     status: str
+
+
+def as_written(row: ReconciliationRow | RmaRow) -> dict[str, str]:
+    """A row's values as reconciliation.csv, rma.csv and the warehouse's load take them:
+    digits (amounts with two decimals), and an empty cell where there is no value."""
+    return {name: "" if value is None else str(value) for name, value in vars(row).items()}
 
 
 @dataclass(frozen=True)
@@ -180,20 +191,19 @@ class MonthResult:
 
 
 def _selected_row(customer: Customer, result: CategoryMonth, policy: Policy) -> ReconciliationRow:
-    common = dict(customer_id=customer.id, month=str(result.month), category=result.category,
-                  status=result.status, ordered_devices=str(result.ordered),
-                  baseline=str(to_cents(result.baseline)), currency=customer.currency)
+    common = {"customer_id": customer.id, "month": str(result.month), "category": result.category,
+                  "status": result.status, "ordered_devices": result.ordered,
+                  "baseline": to_cents(result.baseline), "currency": customer.currency}
     if result.status == NO_DATA:
         return ReconciliationRow(**common)
-    row = ReconciliationRow(**common, devices_counted=str(result.counted),
-                            eol_excluded=str(result.end_of_life),
-                            growth_pct=str(growth_pct(result.counted, result.ordered)))
+    row = ReconciliationRow(**common, devices_counted=result.counted,
+                            eol_excluded=result.end_of_life,
+                            growth_pct=growth_pct(result.counted, result.ordered))
     if result.status != TRUE_UP:
         return row
-    return ReconciliationRow(**{
-        **row.__dict__, "true_up_devices": str(result.true_up_devices),
-        "prorated_amount": str(result.amount), "new_ordered_devices": str(result.new_ordered),
-        "new_baseline": str(to_cents(baseline(result.new_ordered, policy)))})
+    return replace(row, true_up_devices=result.true_up_devices, prorated_amount=result.amount,
+                   new_ordered_devices=result.new_ordered,
+                   new_baseline=to_cents(baseline(result.new_ordered, policy)))
 
 
 def _unselected_rows(customer: Customer, month: Month, counts: MonthCounts | None
@@ -210,8 +220,7 @@ def _unselected_rows(customer: Customer, month: Month, counts: MonthCounts | Non
         if counted or end_of_life:
             rows.append(ReconciliationRow(
                 customer.id, str(month), category, status_of.get(category, NOT_COVERED),
-                devices_counted=str(counted), eol_excluded=str(end_of_life),
-                currency=customer.currency))
+                devices_counted=counted, eol_excluded=end_of_life, currency=customer.currency))
     return rows
 
 
@@ -226,8 +235,8 @@ def rma_status(rmas: int, base: int, policy: Policy) -> str:
 
 
 def _rma_row(customer: Customer, month: Month, rmas: int, base: int, policy: Policy) -> RmaRow:
-    return RmaRow(customer.id, str(month.year), str(rmas), str(base),
-                  str(to_cents(Fraction(rmas * 100, base))), rma_status(rmas, base, policy))
+    return RmaRow(customer.id, month.year, rmas, base, to_cents(Fraction(rmas * 100, base)),
+                  rma_status(rmas, base, policy))
 
 
 def next_term(start: date, end: date) -> tuple[date, date]:
@@ -273,14 +282,13 @@ def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCou
     return counts
 
 
-def reconcile_month(config: Config, month: Month, catalog: list[CatalogRow],
-                    mark: bool = True) -> MonthResult:
+def reconcile_month(config: Config, month: Month, mark: bool = True) -> MonthResult:
     """Reconcile every customer whose term covers `month`, and store the result; with `mark`,
     also record it as up to date (without, the caller does once it published it:
     `mark_reconciled`, with `result.through_receipt`)."""
     with timed("reconcile"), open_warehouse(config.workspace) as con:
         with transaction(con):
-            store_catalog(con, catalog)
+            store_catalog(con, config.catalog)
         through = fetch_value(con, "reconcile/latest_receipt.sql")
         result = replace(compute_month(con, config, month), through_receipt=through)
         _store(con, result, mark)
@@ -329,7 +337,8 @@ def _store(con, result: MonthResult, mark: bool) -> None:
     import pandas as pd
 
     def frame(row_type, rows):
-        return pd.DataFrame([r.__dict__ for r in rows], columns=list(row_type.__dataclass_fields__))
+        return pd.DataFrame([as_written(r) for r in rows],
+                            columns=list(row_type.__dataclass_fields__))
 
     with transaction(con):
         load_frame(con, "reconcile/store_reconciliation.sql", frame(ReconciliationRow, result.rows),

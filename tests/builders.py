@@ -93,4 +93,4 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 def run_airflow(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The `airflow` command of this environment, as a data engineer runs it."""
     return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)

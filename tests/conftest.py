@@ -8,7 +8,7 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from builders import run_airflow  # noqa: E402 - after the sys.path line
+from builders import run_airflow
 
 ROOT = Path(__file__).resolve().parent.parent
 

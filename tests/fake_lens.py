@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 # Lens's own vocabulary (data/README.md): the product name as hardwareModel, Lens's product id
 # (the name itself for room systems and phones, a short hex id for USB headsets and
@@ -126,7 +127,7 @@ class FakeLens:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def __enter__(self) -> "FakeLens":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

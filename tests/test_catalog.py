@@ -1,10 +1,23 @@
 """Catalog matching (interfaces.md): normalisation, exact before longest prefix, overrides."""
 import duckdb
 import pytest
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+)
 
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for
-from pipelines.core.catalog import CATALOG_CATEGORIES, SHIPPED_CATALOG, load_catalog, read_catalog_file
+from pipelines.core.catalog import (
+    CATALOG_CATEGORIES,
+    SHIPPED_CATALOG,
+    load_catalog,
+    read_catalog_file,
+)
 from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import run_sql
 

@@ -1,10 +1,18 @@
 """A contract over time, through the CLI (issue 16, in part): months that have not begun are
 refused, and an alert a later reconciliation no longer bears out is corrected exactly once."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+)
 
 from pipelines.core.months import Month
 
@@ -19,7 +27,7 @@ def _messages(workspace, month: str, kind: str) -> list:
 def test_a_month_that_has_not_begun_is_refused_and_nothing_is_written_or_sent(tmp_path, capsys):
     workspace = make_workspace(tmp_path, [contract("acme", categories=VIDEO)])
     drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 4)))
-    future = str(Month.of(datetime.now(timezone.utc).date()).plus(4))
+    future = str(Month.of(datetime.now(UTC).date()).plus(4))
     before = sorted(p.relative_to(workspace.home) for p in workspace.home.rglob("*"))
     for command in (["run"], ["ingest"], ["reconcile"], ["report"]):
         assert cli(workspace, *command, "--month", future) == 2
@@ -47,8 +55,8 @@ def test_a_withdrawn_true_up_sends_exactly_one_correction(tmp_path, capsys):
     assert "video OK: 10 devices counted against 10 ordered (growth 0.00 %)" in text
     reports = [m["Subject"] for m in _messages(workspace, "2026-03", "report")]
     assert sorted(reports) == ["[Partner] Poly+ Enterprise report 2026-03: Acme GmbH",
-                               "[Partner] Poly+ Enterprise report 2026-03: Acme GmbH "
-                               "(updated: the figures changed)"]
+                               ("[Partner] Poly+ Enterprise report 2026-03: Acme GmbH "
+                               "(updated: the figures changed)")]
     # Once: the same run again sends nothing more, and status names the correction.
     assert cli(workspace, "run", "--month", "2026-03") == 0
     assert len(_messages(workspace, "2026-03", "correction")) == 1

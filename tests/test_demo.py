@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo") / "ws"
     done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home),
-                           "--month", "2026-10"], cwd=ROOT, capture_output=True, text=True)
+                           "--month", "2026-10"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return home, done.stdout
 
@@ -81,7 +81,7 @@ def test_demo_is_repeatable(demo, tmp_path):
     home, _ = demo
     again = tmp_path / "again"
     assert subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(again),
-                           "--month", "2026-10"], cwd=ROOT, capture_output=True).returncode == 0
+                           "--month", "2026-10"], cwd=ROOT, capture_output=True, check=False).returncode == 0
     for path in sorted((home / "reports").rglob("*")):
         if path.suffix in (".csv", ".yaml"):  # HTML and PDF reports carry their render time
             assert (again / path.relative_to(home)).read_bytes() == path.read_bytes(), path
@@ -90,5 +90,5 @@ def test_demo_is_repeatable(demo, tmp_path):
 def test_demo_refuses_an_existing_workspace(demo):
     home, _ = demo
     done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home)],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "already has a contracts.yaml" in done.stderr

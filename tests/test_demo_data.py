@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.demo.build import build_demo_workspace
 from pipelines.core.months import month_in_name
+from pipelines.demo.build import build_demo_workspace
 
 _CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 

@@ -11,20 +11,29 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for, run_airflow, write_yaml
-from test_mail import Server
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+    run_airflow,
+    write_yaml,
+)
+from fake_smtp import Server
 
 from pipelines.core.config import load_config
-from pipelines.jobs.dag_support import plan_run
 from pipelines.core.errors import ConfigError
 from pipelines.intake.inbox import settled
+from pipelines.jobs.dag_support import plan_run
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
@@ -125,29 +134,29 @@ def _published(tmp_path, months):
 
 def test_a_scheduled_run_started_late_sends_nothing_and_says_why(tmp_path):
     config = _published(tmp_path, ["2026-09"])
-    slot = datetime(2026, 11, 3, 6, tzinfo=timezone.utc)
+    slot = datetime(2026, 11, 3, 6, tzinfo=UTC)
     on_time = plan_run(config, None, None, slot, True, slot + timedelta(minutes=5))
     assert (on_time["month"], on_time["send"], on_time["notes"]) == ("2026-10", True, [])
     unpaused = plan_run(config, None, None, slot, True, datetime(2026, 12, 1, 9,
-                                                                  tzinfo=timezone.utc))
+                                                                  tzinfo=UTC))
     assert unpaused["send"] is False
     assert 'started 28 days after its time' in unpaused["notes"][0]
     assert '{"month": "2026-10"}' in unpaused["notes"][0]
     by_hand = plan_run(config, "2026-10", None, slot, False, datetime(2026, 12, 1, 9,
-                                                                       tzinfo=timezone.utc))
+                                                                       tzinfo=UTC))
     assert (by_hand["send"], by_hand["notes"]) == (True, [])
 
 
 def test_a_month_the_schedule_missed_is_named(tmp_path):
     config = _published(tmp_path, ["2026-08"])
-    slot = datetime(2026, 11, 3, 6, tzinfo=timezone.utc)
+    slot = datetime(2026, 11, 3, 6, tzinfo=UTC)
     planned = plan_run(config, None, None, slot, True, slot)
     assert [note.split(" ")[0] for note in planned["notes"]] == ["2026-09"]
 
 
 def test_plan_refuses_bad_params_before_anything_runs(tmp_path):
     config = _published(tmp_path, [])
-    now = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
     with pytest.raises(ConfigError, match="no customer 'ghost'"):
         plan_run(config, "2026-10", "ghost", now, False, now)
     with pytest.raises(ConfigError, match="month 2027-03 has not begun"):
@@ -202,7 +211,7 @@ print(json.dumps({
 """
     env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, cwd=ROOT)
+                          text=True, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["reconcile_rule"].lower().endswith("all_success")

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
-
 from builders import cli, contract, make_workspace
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
 from pipelines.intake.export_reader import read_inventory_export, read_rma_log
 from pipelines.intake.uploads import UnreadableExport
 
@@ -43,11 +44,11 @@ def _marked_encrypted(blob: bytes) -> bytes:
 def _bomb() -> bytes:
     """A few hundred kilobytes that expand to a gigabyte of zeros."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("devices.csv", "w", force_zip64=True) as entry:
-            block = b"serial_number,device_model\n" + b"\0" * (1 << 20)
-            for _ in range(1024):
-                entry.write(block)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("devices.csv", "w", force_zip64=True) as entry:
+        block = b"serial_number,device_model\n" + b"\0" * (1 << 20)
+        for _ in range(1024):
+            entry.write(block)
     return buffer.getvalue()
 
 
@@ -61,13 +62,13 @@ CORPUS = {
     "utf16le-no-bom.csv": (GOOD.encode("utf-16-le"), ("loaded", 3)),
     "windows-1252.csv": (GOOD.replace("Köln", "Zürich München").encode("cp1252"), ("loaded", 3)),
     "quoted-separators-and-breaks.csv": (
-        b'serial_number,device_model,site_name\r\nQ1,"Poly Studio X30","Berlin, Haus 2"\r\n'
-        b'Q2,"Poly Studio X30","two\nlines"\r\n', ("loaded", 2)),
+        (b'serial_number,device_model,site_name\r\nQ1,"Poly Studio X30","Berlin, Haus 2"\r\n'
+        b'Q2,"Poly Studio X30","two\nlines"\r\n'), ("loaded", 2)),
     "trailing-separators.csv": (GOOD.replace("\n", ",,\n").encode(), ("loaded", 3)),
     "blank-lines-crlf.csv": (GOOD.replace("\n", "\r\n\r\n").encode(), ("loaded", 3)),
     "header-only.csv": (b"serial_number,device_model\n", ("loaded", 0)),
-    "rejected-rows.csv": (b"serial_number,device_model\nR1,Poly Studio X30\n,Poly Studio X30\n"
-                          b"R3,\nr1 ,Poly Studio X30\n", ("loaded", 1)),
+    "rejected-rows.csv": ((b"serial_number,device_model\nR1,Poly Studio X30\n,Poly Studio X30\n"
+                          b"R3,\nr1 ,Poly Studio X30\n"), ("loaded", 1)),
     "duplicate-headers.csv": (b"Serial,Serial,Model\nD1,X,Poly Studio X30\nD2,Y,Poly Studio X30\n",
                               ("loaded", 2)),
     "Geräteliste März 2026-03 (final).csv": (GOOD.encode(), ("loaded", 3)),
@@ -104,8 +105,8 @@ CORPUS = {
                                  ("quarantined", "3,002 columns")),
     "undefined-cp1252-bytes.csv": (b"serial_number,device_model\nA1,Poly \x81\x8d Studio\n",
                                    ("quarantined", "not valid cp1252")),
-    "rma-bad-rows.csv": (b"rma_number,date,serial,model\nR-1,2026-03-02,S1,Poly Voyager Focus 2\n"
-                         b",2026-03-02,S2,Poly Voyager Focus 2\nR-3,2026/03/02,S3,Poly Sync 20\n",
+    "rma-bad-rows.csv": ((b"rma_number,date,serial,model\nR-1,2026-03-02,S1,Poly Voyager Focus 2\n"
+                         b",2026-03-02,S2,Poly Voyager Focus 2\nR-3,2026/03/02,S3,Poly Sync 20\n"),
                          ("loaded", None)),
     "rma-no-date-column.csv": (b"rma_number,serial,model\nR-1,S1,Poly Voyager Focus 2\n",
                                ("quarantined", "no 'date' column")),
@@ -243,7 +244,7 @@ def test_a_crash_between_recording_and_moving_a_quarantined_file_is_finished(tmp
     assert con.execute("SELECT count(*) FROM intake_log").fetchall() == [(1,)]
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None,
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(
     st.binary(max_size=2000),

@@ -1,13 +1,20 @@
 """Inbox intake: the shapes of Lens exports, months, receipt order, archive and quarantine."""
 import codecs
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
-
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+)
 
 VIDEO = {"video": {"ordered_devices": 100, "unit_price_per_year": 180.0}}
 
@@ -92,7 +99,7 @@ def test_identity_serial_then_mac_then_lens_id_and_duplicates_count_once(workspa
 
 
 def test_month_from_modification_time_when_the_name_has_none(workspace):
-    may = datetime(2026, 5, 20, 12, tzinfo=timezone.utc).timestamp()
+    may = datetime(2026, 5, 20, 12, tzinfo=UTC).timestamp()
     drop(workspace, "acme", "export.csv", export_text(devices("Poly Studio X30", 4)), mtime=may)
     assert _counted(workspace, "2026-05") == "4"
 

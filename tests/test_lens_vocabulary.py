@@ -8,22 +8,31 @@ fixtures/lens/README.md say where each comes from.
 import csv
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import duckdb
 import pytest
-
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for, write_yaml
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+    write_yaml,
+)
 from fake_lens import FakeLens, Faults
-from pipelines.lens_api.pull import pull_lens
+
 from pipelines.core.catalog import load_catalog
-from pipelines.warehouse.catalog import store_catalog
 from pipelines.core.config import load_config
-from pipelines.lens_api.client import LensCredentials, RetryPolicy
 from pipelines.core.months import Month, month_in_name
+from pipelines.lens_api.client import LensCredentials, RetryPolicy
+from pipelines.lens_api.pull import pull_lens
+from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import run_sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,7 +238,7 @@ def test_german_rma_list_with_dates_as_written_in_germany(tmp_path):
 
 def test_a_refused_export_without_a_month_in_its_name_is_named_too(tmp_path):
     workspace = make_workspace(tmp_path, [contract("acme")])
-    december = datetime(2026, 12, 1, 9, tzinfo=timezone.utc).timestamp()
+    december = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
     drop(workspace, "acme", "Devices.csv", "Seriennr.,Produkt-Typ\r\nA1,X\r\n", mtime=december)
     assert cli(workspace, "run", "--month", "2026-11") == 0
     [reminder] = (workspace.outbox / "2026-11").glob("missing_inventory-*.eml")
@@ -273,7 +282,7 @@ def test_month_forms_partners_type(name, month):
 
 def test_a_file_without_a_month_says_which_month_it_was_taken_for(tmp_path, capsys):
     workspace = make_workspace(tmp_path, [contract("acme")])
-    december = datetime(2026, 12, 1, 9, tzinfo=timezone.utc).timestamp()
+    december = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
     drop(workspace, "acme", "Geräteliste.csv", export_text(devices("Poly Studio X30", 4)),
          mtime=december)
     assert cli(workspace, "run", "--month", "2026-11") == 0

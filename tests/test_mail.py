@@ -1,63 +1,20 @@
 """E-mail through a real SMTP server (aiosmtpd) on loopback: who gets what, exactly once,
 through an outage, with one bad recipient, and never another customer's data."""
-import socket
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-
 from builders import cli, write_yaml
+from fake_smtp import Inbox, Server
+
 from pipelines.core.config import load_config
-from pipelines.demo.build import build_demo_workspace
-from pipelines.jobs.monthly import run_month
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
+from pipelines.demo.build import build_demo_workspace
+from pipelines.jobs.monthly import run_month
 
 MONTH = "2026-10"
-
-
-class Inbox:
-    """An SMTP handler that keeps every delivered message; one address bounces (550)."""
-
-    bouncing = "bounce@example.com"
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address == self.bouncing:
-            return "550 5.1.1 no such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos),
-                              message_from_bytes(envelope.content, policy=policy.default)))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """A real SMTP server on loopback that can go down and come back on the same port."""
-
-    def __init__(self):
-        self.inbox, self.port, self.controller = Inbox(), _free_port(), None
-
-    def start(self):
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture
@@ -111,8 +68,8 @@ def test_who_receives_what_exactly_once(tmp_path, smtp):
         assert pdf.get_content().startswith(b"%PDF")
     subjects = [m["Subject"] for _, m in inbox.messages]
     assert [s for s in subjects if "True-up" in s] == [
-        "[Nordlicht Kommunikation GmbH] True-up Rheintal Präzisionstechnik AG voice 2026-10: "
-        "+6 devices, 22.00 CHF"]
+        ("[Nordlicht Kommunikation GmbH] True-up Rheintal Präzisionstechnik AG voice 2026-10: "
+        "+6 devices, 22.00 CHF")]
     assert sorted(s.split(" RMA ")[1].split(":")[0] for s in subjects if " RMA " in s) == [
         "BREACH Hanseatische Logistik GmbH & Co. KG 2026", "WATCH Thames Valley Legal LLP 2026"]
     delivered = len(inbox.messages)

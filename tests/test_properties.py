@@ -2,9 +2,9 @@
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from builders import cli, contract, drop, export_text, make_workspace, reconciliation
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 MODELS = ["Poly Studio X30", "Polycom VVX 450", "Poly Voyager Focus 2 Series",
           "Polycom SoundPoint IP 501", "Poly RealPresence DMA 7000", "Mystery Box 9",

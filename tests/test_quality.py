@@ -1,8 +1,15 @@
 """The GX suites' findings, stored per snapshot, and the month-over-month guard in `status`."""
 import duckdb
-
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+)
 
 
 def _findings(workspace, source_name):

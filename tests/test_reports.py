@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pypdf import PdfReader
-
 from builders import cli, contract, devices, drop, export_text, make_workspace
+from pypdf import PdfReader
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
@@ -19,7 +18,7 @@ MONTH = "2026-10"
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("reports") / "ws"
     done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home),
-                           "--month", MONTH], cwd=ROOT, capture_output=True, text=True)
+                           "--month", MONTH], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return home
 
@@ -113,14 +112,16 @@ def test_untrusted_text_is_escaped_in_the_html(tmp_path):
 
 
 def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
-    import pipelines.reports.render as render
+    from pipelines.reports import render
 
     workspace = make_workspace(tmp_path, [contract("acme"), contract("bolt")])
     for customer_id in ("acme", "bolt"):
         drop(workspace, customer_id, "lens-2026-03.csv", export_text(devices("Studio X30", 4)))
     real_chart = render.category_chart
 
-    def chart_failing_for_the_first(history, color, calls=[]):
+    def chart_failing_for_the_first(history, color, calls=None):
+        if calls is None:
+            calls = []
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("chart exploded")

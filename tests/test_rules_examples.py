@@ -2,13 +2,26 @@
 from decimal import Decimal
 
 import pytest
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    reconciliation,
+    row_for,
+)
 
-from builders import cli, contract, devices, drop, export_text, make_workspace, reconciliation, \
-    row_for
 from pipelines.core.config import Policy
 from pipelines.core.months import Month
-from pipelines.reconcile import decide_status, prorated_amount, remaining_months, to_cents, \
-    baseline
+from pipelines.reconcile import (
+    baseline,
+    decide_status,
+    prorated_amount,
+    remaining_months,
+    to_cents,
+)
 
 
 def _one_month(tmp_path, ordered, counted, category="video", **policy):
@@ -70,16 +83,16 @@ def test_replay_example(tmp_path):
         drop(workspace, "acme", f"lens-2026-{month}.csv",
              export_text(devices("Poly Studio X30", count)))
     expected = {
-        "2026-01": dict(status="OK", devices_counted="101", ordered_devices="100",
-                        baseline="105.00", growth_pct="1.00"),
-        "2026-02": dict(status="TRUE_UP", devices_counted="106", ordered_devices="100",
-                        true_up_devices="6", new_ordered_devices="106", new_baseline="111.30"),
-        "2026-03": dict(status="OK", devices_counted="110", ordered_devices="106",
-                        baseline="111.30", growth_pct="3.77"),
-        "2026-04": dict(status="TRUE_UP", devices_counted="112", ordered_devices="106",
-                        true_up_devices="6", new_ordered_devices="112", new_baseline="117.60"),
-        "2026-05": dict(status="NO_DATA", devices_counted="", eol_excluded="",
-                        growth_pct="", ordered_devices="112", baseline="117.60"),
+        "2026-01": {"status": "OK", "devices_counted": "101", "ordered_devices": "100",
+                        "baseline": "105.00", "growth_pct": "1.00"},
+        "2026-02": {"status": "TRUE_UP", "devices_counted": "106", "ordered_devices": "100",
+                        "true_up_devices": "6", "new_ordered_devices": "106", "new_baseline": "111.30"},
+        "2026-03": {"status": "OK", "devices_counted": "110", "ordered_devices": "106",
+                        "baseline": "111.30", "growth_pct": "3.77"},
+        "2026-04": {"status": "TRUE_UP", "devices_counted": "112", "ordered_devices": "106",
+                        "true_up_devices": "6", "new_ordered_devices": "112", "new_baseline": "117.60"},
+        "2026-05": {"status": "NO_DATA", "devices_counted": "", "eol_excluded": "",
+                        "growth_pct": "", "ordered_devices": "112", "baseline": "117.60"},
     }
     for month, values in expected.items():
         assert cli(workspace, "run", "--month", month) == 0

@@ -5,13 +5,14 @@ import os
 import zipfile
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from pipelines.intake.staging import stage_exports
+from pipelines.core.workspace import Workspace
 from pipelines.intake.export_reader import plan_inventory_export, read_inventory_export
+from pipelines.intake.staging import stage_exports
 from pipelines.intake.uploads import UnreadableExport
 from pipelines.warehouse.connection import open_warehouse
-from pipelines.core.workspace import Workspace
 
 COLUMNS = ["row_number", "serial", "mac", "model", "site", "room", "lens_device_id",
            "device_name", "extra_json"]
@@ -75,7 +76,7 @@ def _csv(header, rows, separator, line_end):
     return line_end.join(separator.join(cells) for cells in [header, *rows]) + line_end
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 300)), deadline=None,
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(table=st.one_of(HEADER, st.lists(st.sampled_from(HEADERS), min_size=1, max_size=6)
                       ).flatmap(lambda header: st.tuples(st.just(header), st.lists(st.one_of(

@@ -2,8 +2,8 @@
 date by the first writing connection, and then counts as a fresh one would."""
 import duckdb
 
-from pipelines.warehouse.connection import open_warehouse
 from pipelines.core.workspace import Workspace
+from pipelines.warehouse.connection import open_warehouse
 
 OLD_TABLES = """
 CREATE TABLE raw_inventory (snapshot_id VARCHAR NOT NULL, row_number INTEGER NOT NULL,

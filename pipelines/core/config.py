@@ -11,9 +11,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from pipelines.core.catalog import CatalogRow, load_catalog
 from pipelines.core.errors import ConfigError
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
@@ -105,7 +113,7 @@ class Term(_Strict):
     end: date
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> "Term":
+    def _end_after_start(self) -> Term:
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
@@ -131,7 +139,7 @@ class CategoryContract(_Strict):
     unit_price_per_year: Decimal = Field(ge=0, decimal_places=2)
 
     @model_validator(mode="after")
-    def _one_form(self) -> "CategoryContract":
+    def _one_form(self) -> CategoryContract:
         if self.ordered_devices is not None:
             if self.installed_devices is not None or self.growth_rate_pct is not None:
                 raise ValueError("give either ordered_devices or installed_devices + "
@@ -192,8 +200,10 @@ class Contracts(_Strict):
 class Config:
     """Everything the pipeline reads from `config/`, validated together."""
 
-    def __init__(self, workspace: Workspace, partner: PartnerConfig, contracts: Contracts):
+    def __init__(self, workspace: Workspace, partner: PartnerConfig, contracts: Contracts,
+                 catalog: list[CatalogRow]):
         self.workspace, self.partner, self.contracts = workspace, partner, contracts
+        self.catalog = catalog  # the shipped rows, then the workspace's config/catalog.csv
 
     @property
     def policy(self) -> Policy:
@@ -205,7 +215,7 @@ def load_config(workspace: Workspace) -> Config:
                          PartnerConfig)
     contracts = _validated(YamlDocument.read(workspace.contracts_file), Contracts)
     _check_eligibility(contracts, partner.policy)
-    return Config(workspace, partner, contracts)
+    return Config(workspace, partner, contracts, load_catalog(workspace.catalog_file))
 
 
 def _check_eligibility(contracts: Contracts, policy: Policy) -> None:

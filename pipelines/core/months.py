@@ -15,14 +15,14 @@ class Month:
     month: int
 
     @classmethod
-    def parse(cls, text: str) -> "Month":
+    def parse(cls, text: str) -> Month:
         match = _MONTH.fullmatch(text.strip())
         if not match or not 1 <= int(match.group(2)) <= 12:
             raise ValueError(f"{text!r} is not a month (expected YYYY-MM, e.g. 2026-10)")
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod
-    def of(cls, day: date) -> "Month":
+    def of(cls, day: date) -> Month:
         return cls(day.year, day.month)
 
     def __str__(self) -> str:
@@ -36,11 +36,11 @@ class Month:
     def last_day(self) -> date:
         return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
 
-    def plus(self, months: int) -> "Month":
+    def plus(self, months: int) -> Month:
         index = self.year * 12 + self.month - 1 + months
         return Month(index // 12, index % 12 + 1)
 
-    def months_until(self, other: "Month") -> int:
+    def months_until(self, other: Month) -> int:
         """How many months `other` lies after this one (negative when before)."""
         return (other.year * 12 + other.month) - (self.year * 12 + self.month)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _SECONDS: dict[str, float] = defaultdict(float)
 _STATEMENTS: dict[str, float] = defaultdict(float)

@@ -16,7 +16,7 @@ class Workspace:
     home: Path
 
     @classmethod
-    def resolve(cls, home: str | os.PathLike | None = None) -> "Workspace":
+    def resolve(cls, home: str | os.PathLike | None = None) -> Workspace:
         chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME
         return cls(Path(chosen).expanduser().absolute())
 

@@ -62,7 +62,7 @@ class YamlDocument:
         self.path, self.data, self._root = path, data, root
 
     @classmethod
-    def read(cls, path: Path, missing_ok: bool = False) -> "YamlDocument":
+    def read(cls, path: Path, missing_ok: bool = False) -> YamlDocument:
         if not path.exists():
             if missing_ok:
                 return cls(path, {}, None)

@@ -15,16 +15,27 @@ import os
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipelines.core.config import Config
 from pipelines.core.files import write_bytes_atomically
 from pipelines.core.months import Month, month_by_modification, month_in_name
 from pipelines.core.workspace import shown_path
-from pipelines.delivery.messages import Draft, RejectedUpload, SentMessage, build_message, \
-    compose, ledger_key
+from pipelines.delivery.messages import (
+    Draft,
+    RejectedUpload,
+    SentMessage,
+    build_message,
+    compose,
+    ledger_key,
+)
 from pipelines.reconcile import MonthResult
-from pipelines.warehouse.connection import fetch_value, open_warehouse, run_sql, transaction
+from pipelines.warehouse.connection import (
+    fetch_value,
+    open_warehouse,
+    run_sql,
+    transaction,
+)
 
 log = logging.getLogger("polyrecon")
 
@@ -38,7 +49,7 @@ class MailOutcome:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def quarantined_uploads(con) -> list[RejectedUpload]:

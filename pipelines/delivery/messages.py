@@ -13,9 +13,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipelines.core.config import Config, Customer
-from pipelines.core.templates import TEMPLATES
 from pipelines.core.months import Month
-from pipelines.reconcile import NO_DATA, TRUE_UP, MonthResult
+from pipelines.core.templates import TEMPLATES
+from pipelines.reconcile import (
+    NO_DATA,
+    TRUE_UP,
+    MonthResult,
+    ReconciliationRow,
+    RmaRow,
+    as_written,
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,8 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             continue
         rma = next((r for r in result.rma if r.customer_id == customer.id), None)
         contacts = _contacts(config, customer)
-        table = [[r.category, r.status, r.devices_counted or "-", r.ordered_devices or "-",
-                  r.baseline or "-", r.growth_pct or "-"] for r in rows]
+        table = [[r.category, r.status, *(("-" if value is None else str(value)) for value in (
+            r.devices_counted, r.ordered_devices, r.baseline, r.growth_pct))] for r in rows]
         pdf = folder / f"{customer.id}.pdf"
         report = Draft(
             "report", customer.id,
@@ -89,7 +96,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             [f"Hello {customer.csm.name},",
              f"attached is the Poly+ Enterprise report of {customer.name} for {month}."
              + (f" Headset RMA rate {rma.rma_rate_pct} % ({rma.status})." if rma else "")],
-            repr((rows, rma)), cc=contacts,
+            f"([{', '.join(map(_keyed, rows))}], {_keyed(rma) if rma else None})", cc=contacts,
             table_head=["Category", "Status", "Counted", "Ordered", "Baseline", "Growth %"],
             table=table, attachment=pdf if pdf.exists() else None)
         drafts.append(_updated(report, month, sent))
@@ -101,12 +108,12 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                 f"[{partner}] True-up {customer.name} {row.category} {month}: "
                 f"+{row.true_up_devices} devices, {row.prorated_amount} {row.currency}",
                 [customer.csm.email, *contacts], f"True-up: {customer.name}, {row.category}",
-                [f"{row.devices_counted} {row.category} devices counted in {month} against "
+                [(f"{row.devices_counted} {row.category} devices counted in {month} against "
                  f"{row.ordered_devices} ordered: growth {row.growth_pct} % reached the "
-                 f"trigger.",
-                 f"{row.true_up_devices} devices to add, prorated amount {row.prorated_amount} "
+                 f"trigger."),
+                 (f"{row.true_up_devices} devices to add, prorated amount {row.prorated_amount} "
                  f"{row.currency}. New ordered devices {row.new_ordered_devices}, new baseline "
-                 f"{row.new_baseline} from the month after {month}."], repr(row),
+                 f"{row.new_baseline} from the month after {month}.")], _keyed(row),
                 topic=row.category))
         if rma and rma.status != "OK":
             drafts.append(Draft(
@@ -114,20 +121,20 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                 f"[{partner}] RMA {rma.status} {customer.name} {rma.year}: "
                 f"{rma.rma_rate_pct} % headset RMAs",
                 [customer.csm.email, *contacts], f"Headset RMA rate {rma.status}: {customer.name}",
-                [f"{rma.headset_rmas} headset RMAs in {rma.year} up to {month} against "
+                [(f"{rma.headset_rmas} headset RMAs in {rma.year} up to {month} against "
                  f"{rma.headset_base} ordered headsets: {rma.rma_rate_pct} % (threshold "
                  f"{config.policy.rma_threshold_pct} %). Above it, Poly may bill replacements "
-                 f"at list price."], repr(rma), topic="rma"))
+                 f"at list price.")], _keyed(rma), topic="rma"))
         missing = [r.category for r in rows if r.status == NO_DATA]
         if missing and contacts:
             drafts.append(Draft(
                 "missing_inventory", customer.id,
                 f"[{partner}] Missing Lens inventory {customer.name} {month}",
                 contacts, f"Missing inventory: {customer.name}, {month}",
-                [f"There is no Poly Lens inventory for {customer.name} for {month} "
+                [(f"There is no Poly Lens inventory for {customer.name} for {month} "
                  f"({', '.join(missing)}). Please export the device list from Poly Lens and "
                  f"put it into inbox/{customer.id}/ (footnote 6: the partner owes the monthly "
-                 f"inventory report).", *uploads.get(customer.id, [])],
+                 f"inventory report)."), *uploads.get(customer.id, [])],
                 # Keyed as before uploads were named, unless there are some to name.
                 repr((missing, uploads[customer.id])) if uploads.get(customer.id)
                 else repr(missing)))
@@ -146,6 +153,13 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
              "Correct the file and put it into the customer's inbox folder again."],
             repr((item.path, item.detail))))
     return drafts
+
+
+def _keyed(row: ReconciliationRow | RmaRow) -> str:
+    """A row as a ledger key's content takes it: the text rows were keyed by when they held
+    their values as written, so a message sent before is still found sent."""
+    values = ", ".join(f"{name}={value!r}" for name, value in as_written(row).items())
+    return f"{type(row).__name__}({values})"
 
 
 def _updated(report: Draft, month: Month, sent: list[SentMessage]) -> Draft:
@@ -177,8 +191,8 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
             "correction", customer_id, f"[{partner}] Correction: {alert.subject}",
             alert.recipients.split(", "), f"Correction: {customer.name}, {month}",
             [f"On {alert.sent_at:%Y-%m-%d} you received: “{alert.subject}”.",
-             f"{month} was reconciled again (a corrected inventory or catalog) and that no "
-             f"longer holds. Now: {now}",
+             (f"{month} was reconciled again (a corrected inventory or catalog) and that no "
+             f"longer holds. Now: {now}"),
              "This message replaces the alert above."],
             repr((alert.key, now))))
     return corrections
@@ -225,7 +239,7 @@ def _templates():
 
 
 def build_message(config: Config, draft: Draft) -> EmailMessage:
-    values = dict(m=draft, partner=config.partner.partner)
+    values = {"m": draft, "partner": config.partner.partner}
     text_template, html_template = _templates()
     text, html = text_template.render(values), html_template.render(values)
     message = EmailMessage()

@@ -12,7 +12,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.core.months import Month, month_by_modification, month_in_name
@@ -134,7 +134,7 @@ def claim(workspace: Workspace, path: Path, month: Month | None = None) -> Arriv
             return None
     customer_id = None if folder == NO_CUSTOMER else folder
     shown = shown_path(customer_id, path.name)
-    modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=timezone.utc)
+    modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=UTC)
     named = month or month_in_name(claimed.name)
     return Arrival(claimed, shown, customer_id, named or Month.of(modified.date()),
                     "rma" if is_rma_log(claimed.name) else "inventory",

@@ -13,18 +13,24 @@ thousand small exports fast.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from pipelines.core.months import Month
 from pipelines.core.safe_csv import neutralise
 from pipelines.core.timers import timed
-from pipelines.intake.quality import MAC_PATTERN, SERIAL_PATTERN, SUSPECT_DROP, SUSPECT_MINIMUM, \
-    Finding, QualityGate
+from pipelines.intake.quality import (
+    MAC_PATTERN,
+    SERIAL_PATTERN,
+    SUSPECT_DROP,
+    SUSPECT_MINIMUM,
+    Finding,
+    QualityGate,
+)
 from pipelines.warehouse.connection import fetch_value, load_frame, run_sql, transaction
 
 Bookkeeping = Callable[[], None]
@@ -110,7 +116,7 @@ def publish_rma_log(con, gate: QualityGate, rows: pd.DataFrame, customer_id: str
                     month: str, file_name: str, rejected_file: Path, bookkeeping: Bookkeeping,
                     today: date | None = None) -> list[Finding]:
     """Write, audit and publish an RMA log's rows in one transaction with `bookkeeping`."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     subject = f"rma:{customer_id}/{sha256}"
     with transaction(con):
         bookkeeping()

@@ -30,7 +30,7 @@ MAX_UNCLASSIFIED_SHARE = 0.10  # above this, the catalog probably lacks a model 
 SUSPECT_DROP = 0.5  # under half the previous month's devices ...
 SUSPECT_MINIMUM = 50  # ... when that month had at least this many
 
-_SHARED: "QualityGate | None" = None
+_SHARED: QualityGate | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class QualityGate:
     use `QualityGate.shared()`."""
 
     @classmethod
-    def shared(cls) -> "QualityGate":
+    def shared(cls) -> QualityGate:
         global _SHARED
         if _SHARED is None:
             _SHARED = cls()

@@ -16,9 +16,13 @@ import duckdb
 import pandas as pd
 
 from pipelines.ingest_lens import INVENTORY_ALIASES
-
-from pipelines.intake.export_reader import MAX_FIELD_CHARS, WHITESPACE, ExportPlan, TablePlan, read_planned_table
-
+from pipelines.intake.export_reader import (
+    MAX_FIELD_CHARS,
+    WHITESPACE,
+    ExportPlan,
+    TablePlan,
+    read_planned_table,
+)
 from pipelines.intake.uploads import UnreadableExport
 from pipelines.warehouse.connection import load_frame, run_sql
 

@@ -15,27 +15,47 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines.core.catalog import CatalogRow
-from pipelines.warehouse.catalog import store_catalog
 from pipelines.core.config import Contracts
-from pipelines.intake.staging import stage_exports
-from pipelines.intake.export_reader import ExportPlan, plan_inventory_export, read_rma_log
-from pipelines.intake.uploads import UnreadableExport
 from pipelines.core.months import Month
 from pipelines.core.progress import track
-from pipelines.intake.quality import QualityGate
-from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
 from pipelines.core.timers import timed
-from pipelines.warehouse.connection import load_frame, next_receipt, open_warehouse, run_sql, \
-    transaction
 from pipelines.core.workspace import Workspace, shown_path
-from pipelines.intake.inbox import NO_CUSTOMER, Arrival, claim, claimed_files, folder_customer, \
-    free_path, inbox_files, move, not_a_plain_file, settled, sha256_of
+from pipelines.intake.export_reader import (
+    ExportPlan,
+    plan_inventory_export,
+    read_rma_log,
+)
+from pipelines.intake.inbox import (
+    NO_CUSTOMER,
+    Arrival,
+    claim,
+    claimed_files,
+    folder_customer,
+    free_path,
+    inbox_files,
+    move,
+    not_a_plain_file,
+    settled,
+    sha256_of,
+)
+from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
+from pipelines.intake.quality import QualityGate
+from pipelines.intake.staging import stage_exports
+from pipelines.intake.uploads import UnreadableExport
+from pipelines.warehouse.catalog import store_catalog
+from pipelines.warehouse.connection import (
+    load_frame,
+    next_receipt,
+    open_warehouse,
+    run_sql,
+    transaction,
+)
 
 log = logging.getLogger("polyrecon")
 # An intake batch is published when it holds this many files or rows: large enough to spread
@@ -143,7 +163,7 @@ class _Intake:
 
     def _settle(self, arrival: Arrival) -> IntakeResult | None:
         con, workspace = self.con, self.workspace
-        received_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        received_at = datetime.now(UTC).replace(tzinfo=None)
         problem = not_a_plain_file(arrival.claimed)
         digest = "" if problem else sha256_of(arrival.claimed)
         unfinished = arrival.recovered and _finish_quarantine(con, workspace, arrival, digest)

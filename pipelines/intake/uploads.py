@@ -8,10 +8,10 @@ import struct
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 MAX_LINE_CHARS = 1_000_000
 MAX_ZIP_ENTRIES = 100

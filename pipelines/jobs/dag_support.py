@@ -56,7 +56,11 @@ def plan_run(config, requested: str | None, customer_id: str | None, run_after: 
     """What a monthly DAG run does, checked before anything runs (a bad `month` or `customer`
     is a ConfigError: the task fails at once). `notes` are what the run's last task reports as
     failures: a late scheduled run that sent nothing, months the schedule missed."""
-    from pipelines.jobs.monthly import check_customer, check_month_begun, unpublished_months
+    from pipelines.jobs.monthly import (
+        check_customer,
+        check_month_begun,
+        unpublished_months,
+    )
 
     month = Month.parse(report_month(requested, run_after))
     check_month_begun(month, now.date())
@@ -96,4 +100,4 @@ def with_smtp(config, host: str, port: int | None, starttls: bool, sender: str |
                         else config.partner.partner.contact_email) or "polyrecon@localhost"
     smtp = SmtpSettings(host=host, port=port or 587, starttls=starttls, **{"from": sender})
     return Config(config.workspace, config.partner.model_copy(update={"smtp": smtp}),
-                  config.contracts)
+                  config.contracts, config.catalog)

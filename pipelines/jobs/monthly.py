@@ -9,22 +9,26 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pipelines.lens_api.pull import PullResult, pull_lens
-from pipelines.lens_api.client import LensCredentials
-from pipelines.core.catalog import load_catalog
-from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError
-from pipelines.intake.take import IntakeResult, take_inbox
-from pipelines.delivery.mail import MailOutcome, send_month
 from pipelines.core.months import Month
-from pipelines.reconcile import MonthResult, compute_month, mark_reconciled, reconcile_month
+from pipelines.delivery.mail import MailOutcome, send_month
+from pipelines.intake.take import IntakeResult, take_inbox
+from pipelines.lens_api.client import LensCredentials
+from pipelines.lens_api.pull import PullResult, pull_lens
+from pipelines.reconcile import (
+    MonthResult,
+    compute_month,
+    mark_reconciled,
+    reconcile_month,
+)
+from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
+from pipelines.reconciliation.result_files import write_month_results
 from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql
-from pipelines.reconciliation.result_files import write_month_results
 from pipelines.warehouse.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
@@ -63,7 +67,7 @@ class MonthlyRun:
 def check_month_begun(month: Month, today: date | None = None) -> None:
     """interfaces.md: a month that has not begun is refused before anything is written or sent
     (a typo such as 2027-03 would otherwise send reminders and alerts)."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if month > Month.of(today):
         raise ConfigError(f"--month {month} has not begun (today is {today}, UTC): nothing was "
                           f"done; choose {Month.of(today)} or an earlier month")
@@ -78,17 +82,15 @@ def check_customer(config: Config, customer_id: str | None) -> None:
 def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
     """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
-    catalog = load_catalog(config.workspace.catalog_file)
-    files = take_inbox(config.workspace, config.contracts, catalog, customer_id,
+    files = take_inbox(config.workspace, config.contracts, config.catalog, customer_id,
                        settle_seconds=config.partner.inbox.settle_seconds)
-    return Intake(files, pull_lens(config, month, customer_id, catalog=catalog))
+    return Intake(files, pull_lens(config, month, customer_id))
 
 
 @exclusive("reconcile")
 def reconcile(config: Config, month: Month, mark: bool = True
               ) -> tuple[MonthResult, list[Path]]:
-    catalog = load_catalog(config.workspace.catalog_file)
-    result = reconcile_month(config, month, catalog, mark)
+    result = reconcile_month(config, month, mark)
     return result, write_month_results(config.workspace, result)
 
 
@@ -136,8 +138,7 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
 @exclusive("take_inbox")
 def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
     check_customer(config, customer_id)
-    return take_inbox(config.workspace, config.contracts,
-                      load_catalog(config.workspace.catalog_file), customer_id,
+    return take_inbox(config.workspace, config.contracts, config.catalog, customer_id,
                       settle_seconds=config.partner.inbox.settle_seconds)
 
 
@@ -182,7 +183,7 @@ def refresh_stale_months(config: Config, skip_month: Month | None = None,
         return []
     with open_warehouse(config.workspace, read_only=True) as con:
         stale = run_sql(con, "reconcile/stale_months.sql", current=str(Month.of(
-            datetime.now(timezone.utc).date()))).fetchall()
+            datetime.now(UTC).date()))).fetchall()
     published = published_months(config)
     written: list[Path] = []
     for month_text, customer_ids in stale:
@@ -231,5 +232,5 @@ def send_rejection_notices(config: Config, intake: list[IntakeResult],
     """The partner's notice of each quarantined upload; returns how many were sent."""
     if not any(item.outcome == "quarantined" for item in intake):
         return 0
-    month = Month.of(datetime.now(timezone.utc).date())
+    month = Month.of(datetime.now(UTC).date())
     return send(config, month, kinds={"file_rejected"}, login=login).sent

@@ -25,24 +25,23 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from pipelines.lens_api.pull import load_pull_file
-from pipelines.core.catalog import load_catalog
 from pipelines.core.config import Config
-from pipelines.intake.inbox import CLAIMED
-from pipelines.intake.take import take_inbox
+from pipelines.core.months import Month
+from pipelines.core.workspace import Workspace
 from pipelines.delivery.mail import missing_inventory_uploads, record_as_sent
 from pipelines.delivery.messages import build_message, compose, ledger_key
-from pipelines.core.months import Month
+from pipelines.intake.inbox import CLAIMED
+from pipelines.intake.take import take_inbox
+from pipelines.lens_api.pull import load_pull_file
 from pipelines.reconcile import reconcile_month
 from pipelines.reconciliation.result_files import write_month_results
-from pipelines.warehouse.run_lock import workspace_lock
 from pipelines.warehouse.connection import next_receipt, open_warehouse, transaction
-from pipelines.core.workspace import Workspace
+from pipelines.warehouse.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
 STAGING = ".rebuild"
@@ -83,17 +82,16 @@ def rebuild(config: Config, wait: float = 0) -> RebuildOutcome:
         staging.home.mkdir()
         old = _read_old(workspace.warehouse)
         outcome = RebuildOutcome()
-        stage_config = Config(staging, config.partner, config.contracts)
-        catalog = load_catalog(workspace.catalog_file)
+        stage_config = Config(staging, config.partner, config.contracts, config.catalog)
         for item in sorted(_archived(workspace, old), key=lambda a: a.order):
             if item.pull_receipt is None:
-                _take_upload(stage_config, catalog, item)
+                _take_upload(stage_config, item)
                 outcome.files += 1
             elif old is None or item.pull_receipt in old.pull_receipts:
                 _take_pull(stage_config, item)
                 outcome.pulls += 1
         outcome.months = _reconciled_months(workspace)
-        results = [reconcile_month(stage_config, Month.parse(m), catalog)
+        results = [reconcile_month(stage_config, Month.parse(m))
                    for m in outcome.months]
         with open_warehouse(staging) as con:
             outcome.mail = _restore_mail(con, config, results, old, workspace)
@@ -159,13 +157,13 @@ def _item(workspace: Workspace, customer_id: str, path: Path, old: _Old | None) 
     return _Archived(path, customer_id, (1, modified, path.name))
 
 
-def _take_upload(config: Config, catalog, item: _Archived) -> None:
+def _take_upload(config: Config, item: _Archived) -> None:
     """One upload through the inbox's own intake, as a hard link (same content, same time)."""
     claimed = config.workspace.inbox / CLAIMED / item.customer_id / item.path.name
     claimed.parent.mkdir(parents=True, exist_ok=True)
     os.link(item.path, claimed)
     # The month it was archived under, whatever its name reads as now.
-    take_inbox(config.workspace, config.contracts, catalog, item.customer_id,
+    take_inbox(config.workspace, config.contracts, config.catalog, item.customer_id,
                months={claimed.name: item.month} if item.month else None)
 
 
@@ -237,7 +235,7 @@ def _swap(workspace: Workspace, staging: Workspace) -> Path | None:
     target = workspace.warehouse
     kept = None
     if target.exists():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         kept = target.with_name(f"{target.name}.before-rebuild-{stamp}")
         os.link(target, kept)  # the old file stays reachable whatever happens next
         wal = target.with_name(target.name + ".wal")

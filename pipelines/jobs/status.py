@@ -1,7 +1,7 @@
 """`status`: what the warehouse holds, for the partner's operations staff."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipelines.core.config import Config
 from pipelines.core.months import MONTH_FORMS, Month, month_in_name
@@ -48,7 +48,7 @@ def describe(config: Config) -> str:
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
     lines += [f"  {month} {customer_id} {subject}: {detail}"
               for month, customer_id, subject, detail in alerts]
-    today = Month.of(datetime.now(timezone.utc).date())
+    today = Month.of(datetime.now(UTC).date())
     renewals = [c for c in config.contracts.customers
                 if 0 <= today.months_until(c.term.last_month) <= RENEWAL_NOTICE_MONTHS]
     if renewals:

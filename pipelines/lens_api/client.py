@@ -6,8 +6,8 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import requests
 
@@ -60,7 +60,7 @@ class LensCredentials:
         return f"LensCredentials(client_id={self.client_id!r}, client_secret='***')"
 
     @classmethod
-    def from_env(cls) -> "LensCredentials | None":
+    def from_env(cls) -> LensCredentials | None:
         client_id = os.environ.get("LENS_CLIENT_ID", "").strip()
         secret = os.environ.get("LENS_CLIENT_SECRET", "").strip()
         return cls(client_id, secret) if client_id and secret else None
@@ -74,6 +74,9 @@ class RetryPolicy:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     budget_pad: float = 2.0  # seconds waited past the query budget's reset, for clock skew
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class LensClient:
     is reached; and it waits for the query-cost budget when a page would overspend it."""
 
     def __init__(self, token_url: str, graphql_url: str, credentials: LensCredentials,
-                 retry: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
+                 retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
         self.token_url, self.graphql_url = token_url, graphql_url
         self._credentials, self._retry, self._sleep, self._clock = credentials, retry, sleep, clock

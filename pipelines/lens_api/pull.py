@@ -17,20 +17,30 @@ import csv
 import logging
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pipelines.core.catalog import CatalogRow, load_catalog
-from pipelines.warehouse.catalog import store_catalog
 from pipelines.core.config import Config, Customer
-from pipelines.ingest_lens import RAW_COLUMNS, device_row
-from pipelines.lens_api.client import LensClient, LensCredentials, LensError, RetryPolicy
 from pipelines.core.months import Month
 from pipelines.core.progress import track
-from pipelines.intake.quality import QualityGate
-from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, stage_pulled_csv
-from pipelines.warehouse.connection import next_receipt, open_warehouse, run_sql, transaction
 from pipelines.core.workspace import Workspace
+from pipelines.ingest_lens import RAW_COLUMNS, device_row
+from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, stage_pulled_csv
+from pipelines.intake.quality import QualityGate
+from pipelines.lens_api.client import (
+    DEFAULT_RETRY,
+    LensClient,
+    LensCredentials,
+    LensError,
+    RetryPolicy,
+)
+from pipelines.warehouse.catalog import store_catalog
+from pipelines.warehouse.connection import (
+    next_receipt,
+    open_warehouse,
+    run_sql,
+    transaction,
+)
 
 log = logging.getLogger("polyrecon")
 
@@ -50,14 +60,13 @@ def pull_window_open(month: Month, today: date, window_days: int) -> bool:
 
 def pull_lens(config: Config, month: Month, customer_id: str | None = None,
               credentials: LensCredentials | None = None, today: date | None = None,
-              retry: RetryPolicy = RetryPolicy(), catalog: list[CatalogRow] | None = None
-              ) -> list[PullResult]:
+              retry: RetryPolicy = DEFAULT_RETRY) -> list[PullResult]:
     customers = [c for c in config.contracts.customers
                  if c.lens_tenant_id and customer_id in (None, c.id)]
     if not customers:
         return []
     settings = config.partner.lens
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if not pull_window_open(month, today, settings.pull_window_days):
         log.info("Lens API: %s is outside the pull window (it closed %s days after the month); "
                  "pulling nothing, the stored snapshots stand", month, settings.pull_window_days)
@@ -75,7 +84,7 @@ def pull_lens(config: Config, month: Month, customer_id: str | None = None,
         with open_warehouse(config.workspace, memory_limit="128MB") as con:
             con.execute("SET preserve_insertion_order = false")
             with transaction(con):  # the audit classifies models
-                store_catalog(con, catalog or load_catalog(config.workspace.catalog_file))
+                store_catalog(con, config.catalog)
             for customer in track(customers, f"Pulling Lens inventories for {month}"):
                 result = _pull_customer(con, client, config.workspace, customer, month,
                                         settings.page_size)
@@ -88,7 +97,7 @@ def pull_lens(config: Config, month: Month, customer_id: str | None = None,
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def pull_file_name(tenant_id: str, started: datetime, receipt: int) -> str:

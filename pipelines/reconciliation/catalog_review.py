@@ -12,11 +12,10 @@ import io
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
-from pipelines.core.catalog import load_catalog
-from pipelines.warehouse.catalog import store_catalog
 from pipelines.core.config import Config
 from pipelines.core.files import write_atomically
 from pipelines.core.safe_csv import neutralise
+from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import open_warehouse, run_sql, transaction
 
 
@@ -41,7 +40,7 @@ def models_to_review(config: Config) -> list[ModelSeen]:
         return []
     with open_warehouse(config.workspace) as con:
         with transaction(con):
-            store_catalog(con, load_catalog(config.workspace.catalog_file))
+            store_catalog(con, config.catalog)
         return [ModelSeen(*row) for row in run_sql(con, "reconcile/catalog_models.sql").fetchall()]
 
 

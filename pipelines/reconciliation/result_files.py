@@ -8,14 +8,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import astuple, fields
+from dataclasses import fields
 from pathlib import Path
 
-from pipelines.reconcile import MonthResult, ReconciliationRow, RenewalProposal, RmaRow
 from pipelines.core.files import write_atomically
 from pipelines.core.safe_csv import neutralise
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.workspace import Workspace
+from pipelines.reconcile import (
+    MonthResult,
+    ReconciliationRow,
+    RenewalProposal,
+    RmaRow,
+    as_written,
+)
 
 # The columns of our result files that come from outside (contracts.yaml). The configuration
 # check already keeps them to [a-z0-9-] and [A-Z]; the rule holds should that ever loosen.
@@ -28,7 +34,7 @@ def _csv_text(row_type, rows) -> str:
     names = [f.name for f in fields(row_type)]
     writer.writerow(names)
     writer.writerows([neutralise(value) if name in FROM_INPUT else value
-                      for name, value in zip(names, astuple(row))] for row in rows)
+                      for name, value in as_written(row).items()] for row in rows)
     return buffer.getvalue()
 
 

@@ -8,8 +8,17 @@ from decimal import Decimal
 
 from pipelines.core.config import CATEGORIES, Config, Customer
 from pipelines.core.months import Month
-from pipelines.reconcile import (NO_DATA, TRUE_UP, WATCH, CategoryMonth, MonthResult,
-                                 ReconciliationRow, RenewalProposal, RmaRow, to_cents)
+from pipelines.reconcile import (
+    NO_DATA,
+    TRUE_UP,
+    WATCH,
+    CategoryMonth,
+    MonthResult,
+    ReconciliationRow,
+    RenewalProposal,
+    RmaRow,
+    to_cents,
+)
 from pipelines.warehouse.connection import run_sql
 
 LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
@@ -157,7 +166,7 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
             row, history, customer.categories[category].unit_price_per_year,
             projection(history, config.policy.true_up_trigger_pct)
             if row.status == WATCH else None))
-    params = dict(customer_id=customer.id, month=str(month))
+    params = {"customer_id": customer.id, "month": str(month)}
     devices = run_sql(con, "reports/report_devices.sql", **params).fetchall()
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
     added, removed, had_previous = run_sql(con, "reports/report_changes.sql", **params,
@@ -195,7 +204,7 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] |
         rows = [r for r in all_rows if r.category in customer.categories]
         if not rows:
             continue
-        amount = sum((Decimal(r.prorated_amount) for r in rows if r.prorated_amount),
+        amount = sum((r.prorated_amount for r in rows if r.prorated_amount is not None),
                      Decimal("0.00"))
         statuses = {r.category: r.status for r in rows}
         has_data = any(s != NO_DATA for s in statuses.values())
@@ -209,10 +218,10 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] |
                          else f"renewal in {months_left} month{'s' if months_left > 1 else ''}"
                               f" (the term ends {customer.term.end})")
         for row in all_rows:
-            if row.category not in customer.categories and row.devices_counted not in ("", "0"):
+            if row.category not in customer.categories and row.devices_counted:
                 kinds.append(row.status)
                 notes.append(_OTHER[row.status].format(
-                    n=row.devices_counted, s="" if row.devices_counted == "1" else "s"))
+                    n=row.devices_counted, s="" if row.devices_counted == 1 else "s"))
         if quarantined.get(customer.id):
             kinds.append("REJECTED")
             count = quarantined[customer.id]

@@ -7,18 +7,18 @@ import base64
 import logging
 import mimetypes
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.reports.charts import category_chart
 from pipelines.core.config import CATEGORIES, Config
+from pipelines.core.files import write_atomically
 from pipelines.core.months import Month
 from pipelines.core.progress import track
-from pipelines.reconcile import MonthResult, compute_month
-from pipelines.reports.contents import customer_report, portfolio
-from pipelines.core.files import write_atomically
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
+from pipelines.reconcile import MonthResult, compute_month
+from pipelines.reports.charts import category_chart
+from pipelines.reports.contents import customer_report, portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
 log = logging.getLogger("polyrecon")
@@ -37,8 +37,11 @@ class RenderOutcome:
 def _environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                       autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    # A figure the status has none of (a month without inventory has no count) shows a dash.
+    environment.filters["shown"] = lambda value, empty="–": empty if value is None else value
+    return environment
 
 
 def _logo(config: Config) -> str | None:
@@ -114,9 +117,9 @@ def _render_portfolio(config: Config, result: MonthResult, environment, common) 
 
 
 def _common(config: Config) -> dict:
-    return dict(partner=config.partner.partner, policy=config.policy, logo=_logo(config),
-                css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
-                generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}")
+    return {"partner": config.partner.partner, "policy": config.policy, "logo": _logo(config),
+                "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+                "generated": f"{datetime.now(UTC):%Y-%m-%d %H:%M}"}
 
 
 def _write(stem: Path, html: str) -> list[Path]:

@@ -6,10 +6,11 @@ DuckDB allows one read-write process per file: writers open, work and close; rea
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
@@ -25,7 +26,7 @@ _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 MEMORY_LIMIT = "1GB"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _statements(name: str) -> tuple[str, ...]:
     """The statements of a SQL file: split on `;` and stripped of `--` comments, both only
     outside string literals."""

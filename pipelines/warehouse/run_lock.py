@@ -15,9 +15,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 from pipelines.core.errors import RunError
 from pipelines.core.workspace import Workspace
@@ -80,7 +80,7 @@ def workspace_lock(workspace: Workspace, command: str, wait: float = 0) -> Itera
                         f"{workspace.home}; wait for it to finish, or pass --wait SECONDS to "
                         f"wait for it") from None
                 time.sleep(_POLL_SECONDS)
-        started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
         try:
             os.ftruncate(descriptor, 0)
             os.pwrite(descriptor, json.dumps({"pid": os.getpid(), "command": command,

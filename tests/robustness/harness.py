@@ -59,7 +59,7 @@ def polyrecon(home: Path, *args: str, env: dict | None = None, timeout: float = 
               **popen) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines", *args, "--home", str(home)],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, **popen)
+                          env={**os.environ, **(env or {})}, **popen, check=False)
 
 
 def start(home: Path, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:

@@ -6,7 +6,15 @@ import subprocess
 import sys
 import time
 
-from harness import MONTH, ROOT, assert_same, copy_workspace, fingerprint, polyrecon, start
+from harness import (
+    MONTH,
+    ROOT,
+    assert_same,
+    copy_workspace,
+    fingerprint,
+    polyrecon,
+    start,
+)
 
 RUN = ("run", "--month", MONTH)
 
@@ -38,7 +46,7 @@ def test_a_second_run_exits_1_with_one_sentence_and_the_first_ends_as_a_clean_ru
         status = polyrecon(home, "status")  # read-only: no lock, and no traceback either way
         assert "Traceback" not in status.stderr
     finally:
-        out, err = first.communicate(timeout=300)
+        _out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
     assert_same(fingerprint(home), clean)
     reliability("a second `run`, `ingest`, `reconcile`, `report` or `rebuild` while a `run` "

@@ -3,7 +3,6 @@ re-creates it from archive/ with the same results, keeps the old file, and the n
 nothing twice."""
 
 import pytest
-
 from harness import MONTH, copy_workspace, fingerprint, polyrecon
 
 RUN = ("run", "--month", MONTH)

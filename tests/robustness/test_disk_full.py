@@ -10,7 +10,6 @@ import resource
 import signal
 
 import pytest
-
 from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon
 
 RUN = ("run", "--month", MONTH)

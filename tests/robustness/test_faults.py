@@ -1,45 +1,20 @@
 """Lens API and SMTP faults in one run: the run says what failed (exit 1), keeps what cannot go
 out queued, and the next run ends as an undisturbed run with every e-mail delivered once; no
 secret (Lens client secret, tokens, SMTP password) is in any file or any output."""
-import socket
 from datetime import date
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-
 from builders import contract, devices, drop, export_text, make_workspace, write_yaml
 from fake_lens import FakeLens, Faults
+from fake_smtp import Server
 from harness import polyrecon
+
 from pipelines.core.months import Month
 
 SMTP_USER, SMTP_PASSWORD = "polyrecon", "smtp-pass-6c1f0e2d9b"
 ALL = {"headset": {"ordered_devices": 100, "unit_price_per_year": 12.0},
        "video": {"ordered_devices": 100, "unit_price_per_year": 180.0},
        "voice": {"ordered_devices": 100, "unit_price_per_year": 24.0}}
-
-
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((message["Subject"], tuple(envelope.rcpt_tos)))
-        return "250 Message accepted"
-
-
-def _authenticate(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and \
-        (auth_data.login, auth_data.password) == (SMTP_USER.encode(), SMTP_PASSWORD.encode())
-    return AuthResult(success=ok)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _workspace(root, fake: FakeLens, port: int):
@@ -71,10 +46,8 @@ CASES = {
 
 @pytest.mark.parametrize("lens_fault", list(CASES))
 def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
-    port = _free_port()
-    inbox = _Inbox()
-    server = Controller(inbox, hostname="127.0.0.1", port=port, auth_require_tls=False,
-                        authenticator=_authenticate)
+    server = Server(login=(SMTP_USER, SMTP_PASSWORD))
+    inbox, port = server.inbox, server.port
     env_base = {"SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD}
     with FakeLens({"t-acme": 250}) as clean_fake:
         clean, month = _workspace(tmp_path / "clean", clean_fake, port)
@@ -86,7 +59,7 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
         finally:
             server.stop()
         assert undisturbed.returncode == 0, undisturbed.stderr[-2000:]
-        expected_mail = sorted(inbox.messages)
+        expected_mail = sorted(inbox.subjects)
         inbox.messages.clear()
     with FakeLens({"t-acme": 250}, faults=CASES[lens_fault]) as fake:
         faulty, _ = _workspace(tmp_path / "faulty", fake, port)
@@ -95,12 +68,10 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
         first = polyrecon(faulty.home, "run", "--month", month, env=env)  # SMTP is down
         assert first.returncode == 1, first.stderr[-2000:]
         assert "still queued" in first.stdout and "Traceback" not in first.stderr
-        assert inbox.messages == []
+        assert inbox.subjects == []
         if lens_fault == "permanent":
             assert "Lens API pull(s) failed" in first.stderr
             fake.faults = Faults()  # Lens is fixed
-        server = Controller(inbox, hostname="127.0.0.1", port=port, auth_require_tls=False,
-                            authenticator=_authenticate)
         server.start()
         try:
             second = polyrecon(faulty.home, "run", "--month", month, env=env)
@@ -110,9 +81,9 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
         secrets = [fake.client_secret, *fake.issued_tokens, SMTP_PASSWORD]
     assert _results(faulty, month) == _results(clean, month)
     if lens_fault == "transient":
-        assert sorted(inbox.messages) == expected_mail  # each message once, none lost
+        assert sorted(inbox.subjects) == expected_mail  # each message once, none lost
     else:  # the failed pull's month had no Lens data at the first run: its report differs
-        assert sorted(s for s, _ in inbox.messages if "File rejected" in s) == \
+        assert sorted(s for s, _ in inbox.subjects if "File rejected" in s) == \
             sorted(s for s, _ in expected_mail if "File rejected" in s)
     outputs = first.stdout + first.stderr + second.stdout + second.stderr
     for secret in secrets:

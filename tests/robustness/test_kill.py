@@ -15,11 +15,10 @@ import signal
 import time
 
 import pytest
-
 from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon, start
 
 RUN = ("run", "--month", MONTH)
-SOAK_KILLS = int(os.environ.get("SOAK_KILLS", 0))
+SOAK_KILLS = int(os.environ.get("SOAK_KILLS", "0"))
 
 
 def _kill_when(home, args, pattern: str, timeout: float = 120) -> bool:
@@ -96,7 +95,7 @@ CHAINS = {
 @pytest.mark.parametrize("chain", list(CHAINS))
 def test_killed_at_named_moments_then_run_ends_as_a_clean_run(
         demo_template, clean_run, tmp_path, reliability, chain):
-    clean_home, clean, _ = clean_run
+    _clean_home, clean, _ = clean_run
     home = copy_workspace(demo_template, tmp_path / "ws")
     for label, args, pattern in CHAINS[chain]:
         assert _kill_when(home, args, pattern), f"{label}: the run ended before '{pattern}'"
@@ -112,7 +111,7 @@ def test_killed_at_random_moments_several_times_in_a_row(demo_template, clean_ru
                                                          reliability):
     """Two workspaces, each killed three times running at seeded random moments spread over
     a whole run's duration (a killed run's next attempt is killed too), then finished."""
-    clean_home, clean, duration = clean_run
+    _clean_home, clean, duration = clean_run
     rng = random.Random(9)
     kills = 0
     for attempt in range(2):
@@ -129,8 +128,8 @@ def test_killed_at_random_moments_several_times_in_a_row(demo_template, clean_ru
 
 @pytest.mark.skipif(not SOAK_KILLS, reason="soak only: SOAK_KILLS=N make soak")
 def test_soak_many_random_kills(demo_template, clean_run, tmp_path):
-    clean_home, clean, duration = clean_run
-    rng = random.Random(int(os.environ.get("SOAK_SEED", 1)))
+    _clean_home, clean, duration = clean_run
+    rng = random.Random(int(os.environ.get("SOAK_SEED", "1")))
     done = 0
     while done < SOAK_KILLS:
         home = copy_workspace(demo_template, tmp_path / f"soak{done}")

@@ -7,11 +7,11 @@ import os
 import stat
 
 import pytest
-
 from builders import contract, make_workspace
 from harness import polyrecon
-from pipelines.core.safe_csv import neutralise
 from test_hostile_inbox import CORPUS
+
+from pipelines.core.safe_csv import neutralise
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-3+4", "@SUM(A1:A9)",
             "\tTAB", "\rCR"]
