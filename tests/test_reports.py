@@ -119,9 +119,9 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, caps
         drop(workspace, customer_id, "lens-2026-03.csv", export_text(devices("Studio X30", 4)))
     real_chart = render.category_chart
 
-    def chart_failing_for_the_first(history, color, calls=None):
-        if calls is None:
-            calls = []
+    calls = []
+
+    def chart_failing_for_the_first(history, color):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("chart exploded")
