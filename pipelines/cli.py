@@ -42,6 +42,14 @@ def _begun(month: Month | None) -> Month | None:
     return month
 
 
+def _in_a_term(config, month: Month) -> Month:
+    """The --month given, refused when it has not begun or lies before every term."""
+    from pipelines.jobs.monthly import check_month_in_a_term
+
+    check_month_in_a_term(config, _begun(month))
+    return month
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
@@ -91,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "config/catalog.csv from"))
     catalog.add_argument("--csv", type=Path, metavar="FILE",
                          help="also write the lists to this CSV file")
+    renew = waits(command("renew", _renew, "append the renewal proposal of the customer's "
+                                           "last term as its next term in contracts.yaml"))
+    renew.add_argument("--customer", metavar="ID", required=True, help="the customer to renew")
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
     return parser
@@ -177,6 +188,14 @@ def _demo(workspace: Workspace, args) -> int:
         log.info("== monthly job for %s", month)
         # Reports and e-mails for the latest month only: earlier ones would look the same.
         monthly = run_month(config, month, publish=month_text == demo.months[-1])
+    if demo.late_uploads:
+        # A corrected export after the report went out: the month again, and a correction.
+        for upload in demo.late_uploads:
+            path = workspace.inbox / upload.path
+            path.write_bytes(upload.data)
+            os.utime(path, (upload.mtime, upload.mtime))
+            log.info("== a corrected export arrives: %s", workspace.relative(path))
+        monthly = run_month(config, month)
     _print_outcome(workspace, monthly.result, monthly.written)
     reports = workspace.home / "reports"
     print(f"\nReports for {demo.months[-1]}: {reports / demo.months[-1]}/<customer>.html and "
@@ -193,8 +212,9 @@ def _demo(workspace: Workspace, args) -> int:
 def _run(workspace: Workspace, args) -> int:
     from pipelines.jobs.monthly import run_month
 
-    monthly = run_month(_config(workspace), _begun(args.month), args.customer, resend=args.resend,
-                        wait=args.wait)
+    config = _config(workspace)
+    monthly = run_month(config, _in_a_term(config, args.month), args.customer,
+                        resend=args.resend, wait=args.wait)
     _print_intake(monthly.intake)
     _print_outcome(workspace, monthly.result, monthly.written)
     return max(_pull_failures(monthly.intake), _report_failures(monthly.reports),
@@ -212,7 +232,7 @@ def _report(workspace: Workspace, args) -> int:
     from pipelines.jobs.monthly import render_portfolio_job, report
 
     config = _config(workspace)
-    outcome = report(config, _begun(args.month), args.customer, wait=args.wait)
+    outcome = report(config, _in_a_term(config, args.month), args.customer, wait=args.wait)
     if args.customer:  # the portfolio shows every customer: it must not go stale
         outcome.written += render_portfolio_job(config, args.month, wait=args.wait)
     for path in outcome.written:
@@ -248,7 +268,8 @@ def _pull_failures(intake) -> int:
 def _reconcile(workspace: Workspace, args) -> int:
     from pipelines.jobs.monthly import reconcile
 
-    result, written = reconcile(_config(workspace), _begun(args.month), wait=args.wait)
+    config = _config(workspace)
+    result, written = reconcile(config, _in_a_term(config, args.month), wait=args.wait)
     _print_outcome(workspace, result, written)
     return 0
 
@@ -317,4 +338,19 @@ def _status(workspace: Workspace, args) -> int:
     from pipelines.jobs.status import describe
 
     print(describe(_config(workspace)))
+    return 0
+
+
+def _renew(workspace: Workspace, args) -> int:
+    from pipelines.jobs.renew import renew
+
+    done = renew(_config(workspace), args.customer, wait=args.wait)
+    term = done.term.term
+    print(f"contracts.yaml: customer '{done.customer_id}' renewed: term {term.start}..{term.end} "
+          f"added from {workspace.relative(done.proposal)}")
+    for name, category in done.term.categories.items():
+        print(f"  {name}: {category.ordered} ordered devices, {category.unit_price_per_year} "
+              f"per device and year")
+    print(f"The file before is kept as {workspace.relative(done.kept)}. Months of the earlier "
+          f"term stay reconciled against it.")
     return 0

@@ -304,7 +304,7 @@ def mark_reconciled(config: Config, month: Month, through_receipt: int) -> None:
 
 def compute_month(con, config: Config, month: Month) -> MonthResult:
     """The month's result from the warehouse as it is (a read-only connection will do)."""
-    customers = [c for c in config.contracts.customers if c.term.covers(month)]
+    customers = config.contracts.in_effect(month)
     ids = [c.id for c in customers]
     counts = _read_counts(con, ids)
     rmas = dict(run_sql(con, "reconcile/headset_rmas.sql", customer_ids=ids,

@@ -78,9 +78,10 @@ def test_no_report_names_another_customer(demo):
 def test_the_true_up_is_ready_to_quote_and_the_renewal_is_shown(demo):
     folder = demo / "reports" / MONTH
     text = _pdf_text(folder / "rheintal-praezision.pdf")
-    assert "True-up to quote: 6 devices added (126 counted against 120 ordered) × 22.00 CHF " \
+    # The demo's corrected re-export (one phone more) is what the report shows.
+    assert "True-up to quote: 7 devices added (127 counted against 120 ordered) × 22.00 CHF " \
            "per year × 2 of 12 months" in text
-    assert "= 22.00 CHF" in text and "new baseline 132.30" in text
+    assert "= 25.67 CHF" in text and "new baseline 133.35" in text
     renewal = _pdf_text(folder / "lakeshore-health.pdf")
     assert "Renewal proposal" in renewal and "2026-11-01 – 2027-10-31" in renewal
     watch = _pdf_text(folder / "nordwind-energie.pdf")
@@ -93,7 +94,7 @@ def test_the_portfolio_puts_action_first_with_totals(demo):
         assert name in text
     assert text.index("rheintal-praezision") < text.index("cobalt-ridge-engineering")
     assert text.index("hanseatische-logistik") < text.index("lakeshore-health")
-    assert "CHF 22.00" in text
+    assert "CHF 25.67" in text
 
 
 def test_untrusted_text_is_escaped_in_the_html(tmp_path):

@@ -9,6 +9,7 @@ import math
 import re
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -156,7 +157,19 @@ class CategoryContract(_Strict):
         return math.ceil(self.installed_devices * (1 + self.growth_rate_pct / 100))
 
 
+class ContractTerm(_Strict):
+    """One term of a contract with the categories it covers: an item of `terms`, and what a
+    renewal proposal (renewal-<customer>.yaml) holds."""
+
+    term: Term
+    categories: dict[Category, CategoryContract] = Field(min_length=1)
+
+
 class Customer(_Strict):
+    """A customer's contract: one term (`term` + `categories`) or several (`terms`, oldest
+    first). Month by month, the pipeline works with `in_effect(month)`: the customer with the
+    term containing that month as its `term` and `categories`."""
+
     id: str
     name: str = Field(min_length=1)
     master_account_id: str = Field(min_length=1)
@@ -165,8 +178,9 @@ class Customer(_Strict):
     csm: Csm
     partner_contacts: list[Email] = []
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    term: Term
-    categories: dict[Category, CategoryContract] = Field(min_length=1)
+    term: Term | None = None
+    categories: dict[Category, CategoryContract] | None = Field(None, min_length=1)
+    terms: tuple[ContractTerm, ...] | None = Field(None, min_length=1)
 
     @field_validator("id")
     @classmethod
@@ -175,6 +189,42 @@ class Customer(_Strict):
             raise ValueError(f"{value!r} is not a customer id: use lower-case letters, digits "
                              f"and '-', starting with a letter or digit, at most 64 characters")
         return value
+
+    @model_validator(mode="after")
+    def _one_contract_form(self) -> Customer:
+        if self.terms is not None:
+            if self.term is not None or self.categories is not None:
+                raise ValueError("give either `terms` or `term` + `categories`, not both")
+        elif self.term is None:
+            raise ValueError("term is missing (or list the contract's `terms`)")
+        elif self.categories is None:
+            raise ValueError("categories is missing")
+        return self
+
+    @property
+    def all_terms(self) -> tuple[ContractTerm, ...]:
+        if self.terms is not None:
+            return self.terms
+        return (ContractTerm(term=self.term, categories=self.categories),)
+
+    def term_for(self, month: Month) -> ContractTerm | None:
+        return next((t for t in self.all_terms if t.term.covers(month)), None)
+
+    def in_effect(self, month: Month) -> Customer | None:
+        """The customer as `month` is reconciled: its term then, or None between terms."""
+        found = self.term_for(month)
+        return self._with(found) if found else None
+
+    @property
+    def latest(self) -> Customer:
+        """The customer with its last term."""
+        return self._with(self.all_terms[-1])
+
+    def has_term_after(self, month: Month) -> bool:
+        return any(t.term.first_month > month for t in self.all_terms)
+
+    def _with(self, term: ContractTerm) -> Customer:
+        return self.model_copy(update={"term": term.term, "categories": term.categories})
 
     def ordered_for(self, category: str) -> int:
         return self.categories[category].ordered
@@ -196,6 +246,10 @@ class Contracts(_Strict):
     def get(self, customer_id: str) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)
 
+    def in_effect(self, month: Month) -> list[Customer]:
+        """The customers whose contract covers `month`, each with the term in effect then."""
+        return [c for c in (customer.in_effect(month) for customer in self.customers) if c]
+
 
 class Config:
     """Everything the pipeline reads from `config/`, validated together."""
@@ -213,9 +267,30 @@ class Config:
 def load_config(workspace: Workspace) -> Config:
     partner = _validated(YamlDocument.read(workspace.partner_file, missing_ok=True),
                          PartnerConfig)
-    contracts = _validated(YamlDocument.read(workspace.contracts_file), Contracts)
+    document = YamlDocument.read(workspace.contracts_file)
+    contracts = _validated(document, Contracts)
+    _check_terms(document, contracts)
     _check_eligibility(contracts, partner.policy)
     return Config(workspace, partner, contracts, load_catalog(workspace.catalog_file))
+
+
+def _check_terms(document: YamlDocument, contracts: Contracts) -> None:
+    """A customer's terms come oldest first and never overlap: each month has one term."""
+    for index, customer in enumerate(contracts.customers):
+        terms = customer.all_terms
+        for number, (before, after) in enumerate(pairwise(terms), start=1):
+            if after.term.first_month > before.term.last_month:
+                continue
+            how = "overlap" if after.term.start <= before.term.end else \
+                f"share the month {after.term.first_month} (a month belongs to one term)"
+            lines = [document.line_of(("customers", index, "terms", n, "term"))
+                     for n in (number - 1, number)]
+            raise ConfigError(
+                f"contracts.yaml: customer '{customer.id}': terms {number} "
+                f"({before.term.start}..{before.term.end}) and {number + 1} "
+                f"({after.term.start}..{after.term.end}) {how} (lines {lines[0]} and "
+                f"{lines[1]}): list the terms oldest first, each starting in a month after the "
+                f"one before ends")
 
 
 def _check_eligibility(contracts: Contracts, policy: Policy) -> None:
@@ -224,13 +299,15 @@ def _check_eligibility(contracts: Contracts, policy: Policy) -> None:
     if minimum is None:
         return
     for customer in contracts.customers:
-        if not any(c.ordered >= minimum for c in customer.categories.values()):
+        for contract in customer.all_terms:
+            if any(c.ordered >= minimum for c in contract.categories.values()):
+                continue
             selected = ", ".join(f"{name} ({c.ordered} ordered)"
-                                 for name, c in customer.categories.items())
+                                 for name, c in contract.categories.items())
             raise ConfigError(
-                f"contracts.yaml: customer '{customer.id}': not eligible: no selected category "
-                f"has at least {minimum} ordered devices (policy.eligibility_min_devices): "
-                f"{selected}")
+                f"contracts.yaml: customer '{customer.id}': not eligible in the term "
+                f"{contract.term.start}..{contract.term.end}: no selected category has at "
+                f"least {minimum} ordered devices (policy.eligibility_min_devices): {selected}")
 
 
 def _validated(document: YamlDocument, model: type[BaseModel]) -> Any:

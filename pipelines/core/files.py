@@ -19,3 +19,14 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def free_path(wanted: Path, reserved: set[Path] = frozenset()) -> Path:
+    """`wanted`, or `name (2).ext`, `name (3).ext` … if taken (or `reserved` for a file not
+    moved yet): nothing is overwritten."""
+    candidate, number = wanted, 1
+    while candidate in reserved or candidate.exists() or candidate.is_symlink() \
+            or candidate.with_name(candidate.name + ".reason.txt").exists():
+        number += 1
+        candidate = wanted.with_name(f"{wanted.stem} ({number}){wanted.suffix}")
+    return candidate

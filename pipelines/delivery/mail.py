@@ -10,6 +10,7 @@ recorded with the server's answer and shown by `status`.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import smtplib
@@ -108,7 +109,8 @@ def _queue(con, draft: Draft, month: Month, key: str, raw: bytes) -> None:
     run_sql(con, "delivery/mail_queue.sql", message_key=key, kind=draft.kind,
             customer_id=draft.customer_id, month=str(month), subject=draft.subject,
             recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
-            topic=draft.topic)
+            topic=draft.topic,
+            figures=json.dumps(draft.table) if draft.kind == "report" else None)
 
 
 def record_as_sent(con, draft: Draft, month: Month, raw: bytes, answer: str) -> None:

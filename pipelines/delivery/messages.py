@@ -5,6 +5,7 @@ customer, month, content) is what makes "exactly once" possible (mail.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -59,6 +60,7 @@ class SentMessage:
     subject: str
     recipients: str
     sent_at: datetime
+    figures: str | None  # a report's table as JSON (none for messages queued before)
 
 
 def _contacts(config: Config, customer: Customer | None) -> list[str]:
@@ -80,7 +82,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
     month = result.month
     drafts: list[Draft] = []
     folder = config.workspace.reports_for(month)
-    for customer in config.contracts.customers:
+    for customer in config.contracts.in_effect(month):
         rows = [r for r in result.rows if r.customer_id == customer.id]
         if not rows:
             continue
@@ -95,7 +97,8 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             [customer.csm.email], f"Monthly report {month}: {customer.name}",
             [f"Hello {customer.csm.name},",
              f"attached is the Poly+ Enterprise report of {customer.name} for {month}."
-             + (f" Headset RMA rate {rma.rma_rate_pct} % ({rma.status})." if rma else "")],
+             + (f" Headset RMA rate {rma.rma_rate_pct} % ({rma.status})." if rma else ""),
+             *_renewal_note(result, customer)],
             f"([{', '.join(map(_keyed, rows))}], {_keyed(rma) if rma else None})", cc=contacts,
             table_head=["Category", "Status", "Counted", "Ordered", "Baseline", "Growth %"],
             table=table, attachment=pdf if pdf.exists() else None)
@@ -155,6 +158,15 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
     return drafts
 
 
+def _renewal_note(result: MonthResult, customer: Customer) -> list[str]:
+    proposal = next((p for p in result.renewals if p.customer.id == customer.id), None)
+    if proposal is None or customer.has_term_after(result.month):
+        return []
+    return [(f"The term ends this month: the report proposes the next term, {proposal.start} to "
+            f"{proposal.end}. Once it is agreed, it is applied with one command: "
+            f"python -m pipelines renew --customer {customer.id}")]
+
+
 def _keyed(row: ReconciliationRow | RmaRow) -> str:
     """A row as a ledger key's content takes it: the text rows were keyed by when they held
     their values as written, so a message sent before is still found sent."""
@@ -163,11 +175,34 @@ def _keyed(row: ReconciliationRow | RmaRow) -> str:
 
 
 def _updated(report: Draft, month: Month, sent: list[SentMessage]) -> Draft:
-    """A report sent before with other figures goes out again saying so in its subject."""
-    before = {m.key for m in sent if m.kind == "report" and m.customer_id == report.customer_id}
-    if not before or ledger_key(report, month) in before:
+    """A report sent before with other figures goes out again saying so in its subject, and
+    listing what changed since the last one sent."""
+    before = [m for m in sent if m.kind == "report" and m.customer_id == report.customer_id]
+    if not before or ledger_key(report, month) in {m.key for m in before}:
         return report
-    return replace(report, subject=f"{report.subject} (updated: the figures changed)")
+    last = before[-1]
+    changes = _changed_figures(json.loads(last.figures), report) if last.figures else []
+    note = ([f"Updated: what changed since the report sent on {last.sent_at:%Y-%m-%d}:",
+             *changes] if changes else [])
+    return replace(report, subject=f"{report.subject} (updated: the figures changed)",
+                   paragraphs=[*report.paragraphs, *note])
+
+
+def _changed_figures(sent_table: list[list[str]], report: Draft) -> list[str]:
+    """One line per category whose figures differ: "video: Status TRUE_UP → OK, …"."""
+    sent_rows = {row[0]: row for row in sent_table}
+    lines = []
+    for row in report.table:
+        was = sent_rows.pop(row[0], None)
+        if was is None:
+            lines.append(f"{row[0]}: new in this report")
+            continue
+        diffs = [f"{head} {old} → {new}" for head, old, new
+                 in zip(report.table_head[1:], was[1:], row[1:]) if old != new]
+        if diffs:
+            lines.append(f"{row[0]}: {', '.join(diffs)}")
+    lines += [f"{category}: no longer in the report" for category in sent_rows]
+    return lines
 
 
 def _corrections(config: Config, result: MonthResult, drafts: list[Draft],

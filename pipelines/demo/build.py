@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pipelines.core.config import CategoryContract
 from pipelines.demo.customers import CUSTOMERS, Customer
-from pipelines.demo.exports import write_inboxes
+from pipelines.demo.exports import LateUpload, write_inboxes
 from pipelines.demo.files import add_months, days_in, epoch, write_file
 
 _PARTNER_YAML = Path(__file__).with_name("partner.yaml")
@@ -39,6 +39,8 @@ class DemoWorkspace:
     home: Path
     months: tuple[str, ...]  # the months with data, oldest first
     customer_ids: tuple[str, ...]
+    # Corrected exports of the last month, put into the inbox after its first run.
+    late_uploads: tuple[LateUpload, ...] = ()
 
 
 def start_workspace(home: Path, configured: int) -> Path:
@@ -57,8 +59,10 @@ def start_workspace(home: Path, configured: int) -> Path:
     return contracts
 
 
-def contract_lines(customer: Customer, first: str, last: str) -> list[str]:
-    """`customer` as an entry of contracts.yaml, with a term from month `first` to `last`."""
+def contract_lines(customer: Customer, first: str, last: str,
+                   earlier: tuple[str, str] | None = None) -> list[str]:
+    """`customer` as an entry of contracts.yaml, with a term from month `first` to `last`,
+    and with `earlier` (its first and last month) a renewed contract's `terms`."""
     lines = [
         f"  - id: {customer.id}",
         f'    name: "{customer.name}"',
@@ -68,12 +72,23 @@ def contract_lines(customer: Customer, first: str, last: str) -> list[str]:
         f'    csm: {{name: "{customer.csm["name"]}", email: {customer.csm["email"]}}}',
         f"    partner_contacts: [{', '.join(customer.partner_contacts)}]",
         f"    currency: {customer.currency}",
-        f"    term: {{start: {first}-01, end: {last}-{days_in(last):02d}}}",
-        "    categories:",
     ]
-    for category, terms in customer.categories.items():
+    if earlier is None:
+        return [*lines, *_term_lines(first, last, customer.categories, "    ")]
+    lines.append("    terms:")
+    for start, end, categories in ((*earlier, customer.earlier_term.categories),
+                                   (first, last, customer.categories)):
+        term = _term_lines(start, end, categories, "        ")
+        lines += [f"      - {term[0].lstrip()}", *term[1:]]
+    return lines
+
+
+def _term_lines(first: str, last: str, categories: dict, indent: str) -> list[str]:
+    lines = [f"{indent}term: {{start: {first}-01, end: {last}-{days_in(last):02d}}}",
+             f"{indent}categories:"]
+    for category, terms in categories.items():
         values = ", ".join(f"{key}: {value}" for key, value in terms.items())
-        line = f"      {category}: {{{values}}}"
+        line = f"{indent}  {category}: {{{values}}}"
         if "installed_devices" in terms:  # the reader should not have to work it out
             line += f"  # ordered {CategoryContract(**terms).ordered}"
         lines.append(line)
@@ -88,10 +103,17 @@ def _contracts_yaml(months: list[str]) -> str:
         lines += [
             *textwrap.wrap(customer.note.format(m=months), 94, initial_indent="  # ",
                            subsequent_indent="  # ", break_on_hyphens=False),
-            *contract_lines(customer, first, add_months(first, 11)),
+            *contract_lines(customer, first, add_months(first, 11), _earlier(customer, months)),
             "",
         ]
     return "\n".join(lines)
+
+
+def _earlier(customer: Customer, months: list[str]) -> tuple[str, str] | None:
+    if customer.earlier_term is None:
+        return None
+    return (add_months(months[0], customer.earlier_term.first),
+            add_months(months[0], customer.term_start - 1))
 
 
 def build_demo_workspace(home: Path, last_month: str, seed: int = 7) -> DemoWorkspace:
@@ -104,5 +126,5 @@ def build_demo_workspace(home: Path, last_month: str, seed: int = 7) -> DemoWork
     configured = epoch(months[0], 1, 9)
     contracts = start_workspace(home, configured)
     write_file(contracts, _contracts_yaml(months), "utf-8", configured)
-    write_inboxes(home / "inbox", CUSTOMERS, months, seed)
-    return DemoWorkspace(home, tuple(months), tuple(c.id for c in CUSTOMERS))
+    late = write_inboxes(home / "inbox", CUSTOMERS, months, seed)
+    return DemoWorkspace(home, tuple(months), tuple(c.id for c in CUSTOMERS), tuple(late))

@@ -79,6 +79,22 @@ class Correction:
 
 
 @dataclass(frozen=True)
+class LateCorrection:
+    """A re-export of `month` that arrives after its report went out (the demo puts it into
+    the inbox then and runs the month again): one device more, offline on the first export's
+    day."""
+    month: int
+    file_name: str
+
+
+@dataclass(frozen=True)
+class EarlierTerm:
+    """The term before the one of `categories`: from month `first` up to term_start - 1."""
+    first: int
+    categories: dict[str, dict[str, int | Decimal]]
+
+
+@dataclass(frozen=True)
 class Customer:
     id: str
     name: str
@@ -99,6 +115,8 @@ class Customer:
     messy: bool = False
     missing: tuple[int, ...] = ()
     correction: Correction | None = None
+    late_correction: LateCorrection | None = None
+    earlier_term: EarlierTerm | None = None
     notes_month: int | None = None
     rma: Rma | None = None
 
@@ -114,6 +132,10 @@ def _customer(entry: dict) -> Customer:
         fields["sloppy_serials"] = float(fields["sloppy_serials"])
     if "correction" in fields:
         fields["correction"] = Correction(**fields["correction"])
+    if "late_correction" in fields:
+        fields["late_correction"] = LateCorrection(**fields["late_correction"])
+    if "earlier_term" in fields:
+        fields["earlier_term"] = EarlierTerm(**fields["earlier_term"])
     if "rma" in fields:
         fields["rma"] = Rma(**fields["rma"])
     customer = Customer(**fields)

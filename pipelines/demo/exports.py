@@ -201,7 +201,16 @@ def _messy_extras(gen: _Generator, customer: Customer, duplicate: _Device
     ]
 
 
-def _write_inbox(gen: _Generator, customer: Customer, index: int, inbox: Path) -> None:
+@dataclass(frozen=True)
+class LateUpload:
+    """A file to put into the inbox after the month's first run: path below the inbox."""
+    path: str
+    data: bytes
+    mtime: int
+
+
+def _write_inbox(gen: _Generator, customer: Customer, index: int, inbox: Path
+                 ) -> list[LateUpload]:
     months, rng = gen.months, gen.rng
     folder = inbox / customer.id
     folder.mkdir(parents=True)
@@ -212,6 +221,7 @@ def _write_inbox(gen: _Generator, customer: Customer, index: int, inbox: Path) -
     repeat: RmaRow | None = None
     fleets: list[list[_Device]] = [[] for _ in customer.fleets]
     extras: list[dict[str, str]] = []
+    late: list[LateUpload] = []
 
     def write_export(name: str, month: str, devices: list[_Device],
                      extras: list[dict[str, str]], received: int) -> None:
@@ -252,6 +262,8 @@ def _write_inbox(gen: _Generator, customer: Customer, index: int, inbox: Path) -
             name = correction.file_name.format(month=month)
             received += 7 * 86400  # the corrected export comes a week later
         write_export(name, month, devices, extras, received)
+        if customer.late_correction and customer.late_correction.month == k:
+            late.append(_late_export(gen, customer, month, devices, extras, received))
 
         if customer.notes_month == k:
             write_file(folder / f"notes-{month}.csv", csv_text([
@@ -262,11 +274,28 @@ def _write_inbox(gen: _Generator, customer: Customer, index: int, inbox: Path) -
             ], ",", "\n"), "utf-8", epoch(add_months(month, 1), 2, 12, index))
 
     write_rma_logs(customer, index, folder, rma_rows, repeat, months[-1])
+    return late
+
+
+def _late_export(gen: _Generator, customer: Customer, month: str, devices: list[_Device],
+                 extras: list[dict[str, str]], received: int) -> LateUpload:
+    """The month exported again with one more device. Drawn from a random source of its own,
+    so the other customers' files stay as they are without it."""
+    late_gen = _Generator(random.Random(f"{customer.id}-{month}-late"), gen.months)
+    late_gen.used = set(gen.used)  # no serial, MAC or id of the demo drawn twice
+    found = late_gen.new_in(customer, customer.fleets[0])
+    style = STYLES[customer.export_style]
+    rows = [[name for name, _ in style.columns],
+            *_export_rows(late_gen, customer, month, [*devices, found], extras)]
+    name = customer.late_correction.file_name.format(month=month)
+    text = csv_text(rows, style.separator, style.line_end)
+    return LateUpload(f"{customer.id}/{name}", text.encode(style.encoding), received + 86400)
 
 
 def write_inboxes(inbox: Path, customers: tuple[Customer, ...], months: list[str],
-                  seed: int) -> None:
-    """inbox/<customer id>/ for each customer: its exports of `months`, and its RMA logs."""
+                  seed: int) -> list[LateUpload]:
+    """inbox/<customer id>/ for each customer: its exports of `months`, and its RMA logs;
+    returns the uploads that come after a month's first run."""
     gen = _Generator(random.Random(seed), months)
-    for index, customer in enumerate(customers):
-        _write_inbox(gen, customer, index, inbox)
+    return [late for index, customer in enumerate(customers)
+            for late in _write_inbox(gen, customer, index, inbox)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.core.files import free_path
 from pipelines.core.months import Month, month_by_modification, month_in_name
 from pipelines.core.workspace import Workspace, shown_path
 
@@ -162,17 +163,6 @@ def not_a_plain_file(path: Path) -> str | None:
     if not stat.S_ISREG(mode):
         return "this is not a regular file (a device, pipe or socket): it was not opened"
     return None
-
-
-def free_path(wanted: Path, reserved: set[Path] = frozenset()) -> Path:
-    """`wanted`, or `name (2).ext`, `name (3).ext` … if taken (or `reserved` for a file not
-    moved yet): nothing is overwritten."""
-    candidate, number = wanted, 1
-    while candidate in reserved or candidate.exists() or candidate.is_symlink() \
-            or candidate.with_name(candidate.name + ".reason.txt").exists():
-        number += 1
-        candidate = wanted.with_name(f"{wanted.stem} ({number}){wanted.suffix}")
-    return candidate
 
 
 def move(source: Path, target: Path) -> None:

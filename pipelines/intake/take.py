@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipelines.core.catalog import CatalogRow
 from pipelines.core.config import Contracts
+from pipelines.core.files import free_path
 from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.timers import timed
@@ -37,7 +38,6 @@ from pipelines.intake.inbox import (
     claim,
     claimed_files,
     folder_customer,
-    free_path,
     inbox_files,
     move,
     not_a_plain_file,

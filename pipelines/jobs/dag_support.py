@@ -59,11 +59,13 @@ def plan_run(config, requested: str | None, customer_id: str | None, run_after: 
     from pipelines.jobs.monthly import (
         check_customer,
         check_month_begun,
+        check_month_in_a_term,
         unpublished_months,
     )
 
     month = Month.parse(report_month(requested, run_after))
     check_month_begun(month, now.date())
+    check_month_in_a_term(config, month)
     check_customer(config, customer_id)
     late = scheduled and now - run_after > LATE_AFTER
     notes = []

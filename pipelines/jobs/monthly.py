@@ -73,6 +73,16 @@ def check_month_begun(month: Month, today: date | None = None) -> None:
                           f"done; choose {Month.of(today)} or an earlier month")
 
 
+def check_month_in_a_term(config: Config, month: Month) -> None:
+    """A month before every customer's first term has nothing to reconcile: said in one line
+    (an empty reconciliation.csv would look like a result)."""
+    starts = [c.all_terms[0].term.start for c in config.contracts.customers]
+    if starts and month < Month.of(min(starts)):
+        raise ConfigError(f"--month {month} is before every contract term in contracts.yaml "
+                          f"(the first starts {min(starts)}): nothing was done; choose "
+                          f"{Month.of(min(starts))} or a later month")
+
+
 def check_customer(config: Config, customer_id: str | None) -> None:
     if customer_id is not None and config.contracts.get(customer_id) is None:
         raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
@@ -157,8 +167,7 @@ def lens_customers(config: Config, customer_id: str | None = None) -> list[str]:
 
 def customers_of_month(config: Config, month: Month, customer_id: str | None = None
                        ) -> list[str]:
-    return [c.id for c in config.contracts.customers
-            if c.term.covers(month) and customer_id in (None, c.id)]
+    return [c.id for c in config.contracts.in_effect(month) if customer_id in (None, c.id)]
 
 
 @exclusive("send")
@@ -223,7 +232,7 @@ def unpublished_months(config: Config, month: Month) -> list[Month]:
         return []
     gap = [max(earlier).plus(i) for i in range(1, max(earlier).months_until(month))]
     return [m for m in gap if m not in published
-            and any(c.term.covers(m) for c in config.contracts.customers)]
+            and config.contracts.in_effect(m)]
 
 
 @exclusive("send")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from pipelines.core.config import Config
 from pipelines.core.months import MONTH_FORMS, Month, month_in_name
-from pipelines.reports.contents import RENEWAL_NOTICE_MONTHS
+from pipelines.reports.contents import months_to_renewal
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
 STATUS_LIST_LIMIT = 20  # entries named per list; a partner with years of them sees the newest
@@ -41,16 +41,20 @@ def describe(config: Config) -> str:
                            in run_sql(con, "jobs/status_inventory_uploads.sql").fetchall()
                            if month_in_name(name) is None]
     lines.append(f"Customers ({len(config.contracts.customers)}):")
+    today = Month.of(datetime.now(UTC).date())
     for customer in config.contracts.customers:
         data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
-        lines.append(f"  {customer.id:<24} {customer.term.start}..{customer.term.end}  "
-                     f"{', '.join(customer.categories)}  data: {data}")
+        shown = customer.in_effect(today) or customer.latest
+        count = len(customer.all_terms)
+        number = next(n for n, t in enumerate(customer.all_terms, 1) if t.term == shown.term)
+        terms = f" (term {number} of {count})" if count > 1 else ""
+        lines.append(f"  {customer.id:<24} {shown.term.start}..{shown.term.end}{terms}  "
+                     f"{', '.join(shown.categories)}  data: {data}")
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
     lines += [f"  {month} {customer_id} {subject}: {detail}"
               for month, customer_id, subject, detail in alerts]
-    today = Month.of(datetime.now(UTC).date())
-    renewals = [c for c in config.contracts.customers
-                if 0 <= today.months_until(c.term.last_month) <= RENEWAL_NOTICE_MONTHS]
+    renewals = [c for c in config.contracts.in_effect(today)
+                if months_to_renewal(c, today) is not None]
     if renewals:
         lines.append(f"Renewals due ({len(renewals)}):")
         lines += [f"  {c.id}: the term ends {c.term.end}" for c in renewals]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -43,8 +42,8 @@ def render_renewal(proposal: RenewalProposal) -> str:
 
     environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                               keep_trailing_newline=True, autoescape=False)
-    # JSON strings are valid YAML scalars: names with ':' or '#' stay safe to paste.
-    environment.filters["yaml_text"] = lambda value: json.dumps(str(value), ensure_ascii=False)
+    # A name in a comment stays one line: a line break in it would start YAML of its own.
+    environment.filters["one_line"] = lambda value: " ".join(str(value).split())
     return environment.get_template("renewal.yaml.j2").render(p=proposal, c=proposal.customer)
 
 

@@ -29,6 +29,15 @@ ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL": 1, "WATCH": 2, "QUOTE_REQU
 RENEWAL_NOTICE_MONTHS = 3  # a renewal is named from this many months before the term's last
 
 
+def months_to_renewal(customer: Customer, month: Month) -> int | None:
+    """Months from `month` to the last month of the term in effect, when a renewal is to be
+    named (within RENEWAL_NOTICE_MONTHS, and no next term in contracts.yaml yet)."""
+    months_left = month.months_until(customer.term.last_month)
+    if 0 <= months_left <= RENEWAL_NOTICE_MONTHS and not customer.has_term_after(month):
+        return months_left
+    return None
+
+
 @dataclass(frozen=True)
 class Projection:
     months: int | None  # months until the count reaches the trigger; None when not rising
@@ -199,7 +208,7 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] |
     quarantined = quarantined or {}
     lines, totals = [], {}
     month = result.month
-    for customer in config.contracts.customers:
+    for customer in config.contracts.in_effect(month):
         all_rows = [r for r in result.rows if r.customer_id == customer.id]
         rows = [r for r in all_rows if r.category in customer.categories]
         if not rows:
@@ -211,8 +220,8 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] |
         rma = next((r.status for r in result.rma if r.customer_id == customer.id), "") \
             if has_data else ""
         kinds, notes = [*statuses.values(), rma or "OK"], []
-        months_left = month.months_until(customer.term.last_month)
-        if 0 <= months_left <= RENEWAL_NOTICE_MONTHS:
+        months_left = months_to_renewal(customer, month)
+        if months_left is not None:
             kinds.append("RENEWAL")
             notes.append(f"renewal due: the term ends {customer.term.end}" if months_left == 0
                          else f"renewal in {months_left} month{'s' if months_left > 1 else ''}"

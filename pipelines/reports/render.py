@@ -75,7 +75,7 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
     with open_warehouse(config.workspace, read_only=True) as con:
         result = result or compute_month(con, config, month)
         covered = {row.customer_id for row in result.rows}
-        customers = [c for c in config.contracts.customers
+        customers = [c for c in config.contracts.in_effect(month)
                      if c.id in covered and customer_id in (None, c.id)]
         template = environment.get_template("customer_report.html.j2")
         for customer in track(customers, f"Rendering reports for {month}"):

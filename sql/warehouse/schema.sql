@@ -232,3 +232,5 @@ CREATE TABLE IF NOT EXISTS mail_ledger (
 -- What an alert is about (a true-up's category, "rma"): a later change to it sends a correction.
 -- Messages queued before this column existed have none and are never corrected.
 ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS topic VARCHAR;
+-- A report's table of figures (JSON): what an updated report of the month lists as changed.
+ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS figures VARCHAR;
