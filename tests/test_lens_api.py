@@ -154,12 +154,12 @@ def test_re_running_an_old_month_pulls_nothing_and_says_so(tmp_path, monkeypatch
         workspace = _workspace(tmp_path, fake, {"acme": "t-acme"})
         monkeypatch.setenv("LENS_CLIENT_ID", fake.client_id)
         monkeypatch.setenv("LENS_CLIENT_SECRET", fake.client_secret)
-        done = subprocess.run([sys.executable, "-m", "pipelines", "run", "--month", "2020-01",
+        done = subprocess.run([sys.executable, "-m", "pipelines", "run", "--month", "2026-01",
                                "--home", str(workspace.home)], cwd=ROOT, capture_output=True,
                               text=True, check=False)
         assert fake.graphql_requests == 0
     assert done.returncode == 0
-    assert "2020-01 is outside the pull window" in done.stderr
+    assert "2026-01 is outside the pull window" in done.stderr
     assert "pulling nothing, the stored snapshots stand" in done.stderr
 
 
