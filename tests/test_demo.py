@@ -32,6 +32,21 @@ def test_demo_prints_where_the_files_are(demo):
     assert f"Renewal proposal: {home}/reports/2026-10/renewal-lakeshore-health.yaml" in out
 
 
+def test_the_demo_has_a_renewed_contract_and_a_correction(demo):
+    import yaml
+
+    home, _ = demo
+    contracts = yaml.safe_load((home / "config" / "contracts.yaml").read_text())
+    renewed = [c["id"] for c in contracts["customers"] if len(c.get("terms", [])) == 2]
+    assert renewed == ["nordwind-energie"]
+    nordwind = {row["month"]: row for row in _rows(home, "reconciliation.csv")
+                if row["customer_id"] == "nordwind-energie" and row["category"] == "headset"}
+    assert (nordwind["2026-04"]["ordered_devices"], nordwind["2026-05"]["ordered_devices"]) \
+        == ("130", "140")  # each month against its own term
+    [correction] = (home / "outbox" / "2026-10").glob("correction-rheintal-praezision-*.eml")
+    assert b"+6 devices" in correction.read_bytes()
+
+
 def test_every_status_appears_over_the_demo_year(demo):
     home, _ = demo
     statuses = {row["status"] for row in _rows(home, "reconciliation.csv")}
