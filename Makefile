@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 DEMO_HOME ?= var/demo
 
-.PHONY: demo test soak venv bench bench-lens
+.PHONY: demo test soak venv bench bench-lens messages
 
 venv: $(VENV)/.installed
 
@@ -39,3 +39,11 @@ bench-lens: venv
 BENCH_SIZES ?= 100000,1000000,5000000
 bench: venv
 	$(VPY) benchmarks/run.py --sizes $(BENCH_SIZES)
+
+# The texts to translate: extracted from the code and templates (babel.cfg), merged into each
+# language's pipelines/locale/<language>/LC_MESSAGES/polyrecon.po; translate what is new there.
+messages: venv
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --sort-output \
+		-o var/polyrecon.pot .
+	$(VENV)/bin/pybabel update -i var/polyrecon.pot -d pipelines/locale -D polyrecon \
+		--no-location --omit-header --width 100

@@ -5,6 +5,7 @@ Token endpoint (`POST /oauth/token`, client credentials) and GraphQL endpoint (`
 `calculateQueryCost` with a budget), answering in the shapes of the recorded page in
 fixtures/lens/ (or serving a recorded page byte for byte), with faults a test switches on:
 each transient fault fires `count` times, on the GraphQL request number `at_request` and after.
+A tenant can be given a hostile handler instead, which writes whatever answer it likes.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -77,6 +79,8 @@ class Faults:
     empty_next_token: bool = False       # hasNextPage true, nextToken "" (permanent)
     total_count_offset: int = 0          # totalCount disagrees with the rows (permanent)
     search_error: str | None = None      # deviceSearch answers with its own `error` (permanent)
+    token_redirect: str | None = None    # token endpoint answers 307 to this URL (permanent)
+    expires_soon: int = 0                # token answers with `expires_in: "soon"`
 
 
 @dataclass
@@ -98,6 +102,10 @@ class FakeLens:
     budget: int | None = None
     budget_window: float = 1.0
     refused_over_budget: int = 0
+    # tenant id -> a handler that writes the whole answer to each of its GraphQL requests
+    # (given the handler and the request's variables): a hostile Lens.
+    hostile: dict[str, Callable[[BaseHTTPRequestHandler, dict], None]] = field(
+        default_factory=dict)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -178,6 +186,8 @@ class FakeLens:
             self.token_requests += 1
         if self._take("token_503"):
             return self._send(handler, 503, {"message": "Service Unavailable"})
+        if self.faults.token_redirect:
+            return self._send(handler, 307, {}, {"Location": self.faults.token_redirect})
         if (payload.get("grant_type") != "client_credentials"
                 or payload.get("client_id") != self.client_id
                 or payload.get("client_secret") != self.client_secret):
@@ -187,7 +197,8 @@ class FakeLens:
             self._valid_tokens.add(token)
             self.issued_tokens.append(token)
         self._send(handler, 200, {"access_token": token, "token_type": "Bearer",
-                                  "expires_in": self.token_lifetime})
+                                  "expires_in": "soon" if self._take("expires_soon")
+                                  else self.token_lifetime})
 
     def _graphql(self, handler, payload: dict) -> None:
         with self._lock:
@@ -224,6 +235,8 @@ class FakeLens:
                 "message": "Cannot query this shape", "extensions": {
                     "code": "GRAPHQL_VALIDATION_FAILED"}}]})
         variables = payload.get("variables") or {}
+        if variables.get("tenantId") in self.hostile:
+            return self.hostile[variables["tenantId"]](handler, variables)
         if variables.get("tenantId") in self.recorded:
             return self._send_raw(handler, 200, self.recorded[variables["tenantId"]])
         cost = 1 + int((variables.get("params") or {}).get("pageSize", 10)) // 10

@@ -107,3 +107,43 @@ def test_shipped_catalog_is_valid_and_unique():
              .fetchone()[0], r.model.endswith("*")) for r in rows]
     assert len(keys) == len(set(keys))
     assert {r.category for r in rows} == set(CATALOG_CATEGORIES)
+
+
+def test_a_catalog_saved_by_german_excel_is_read(tmp_path):
+    # "CSV UTF-8 (durch Trennzeichen getrennt)": a BOM, semicolons, dates as Excel shows them.
+    workspace = make_workspace(tmp_path, [contract(categories={
+        "video": {"ordered_devices": 10, "unit_price_per_year": 1.0}})])
+    workspace.catalog_file.write_bytes(
+        "\ufeffmodel;category;end_of_service\r\n"
+        "Studio X30*;video;28.02.2026\r\n"
+        "Acme Cam*;video;\r\n"
+        "Acme Kabel, 2 m;not_counted;\r\n".encode())
+    rows = read_catalog_file(workspace.catalog_file, "workspace")
+    assert [(r.model, r.category, str(r.end_of_service)) for r in rows] == [
+        ("Studio X30*", "video", "2026-02-28"), ("Acme Cam*", "video", "None"),
+        ("Acme Kabel, 2 m", "not_counted", "None")]
+    assert classify(["Poly Studio X30", "Acme Cam 2", "Acme Kabel, 2 m"],
+                    load_catalog(workspace.catalog_file)) == {
+        "Poly Studio X30": "video 2026-02-28", "Acme Cam 2": "video",
+        "Acme Kabel, 2 m": "not_counted"}
+    drop(workspace, "acme", "lens-2026-03.csv",
+         export_text(devices("Poly Studio X30", 4) + devices("Acme Cam 2", 3, prefix="AC")))
+    assert cli(workspace, "ingest") == 0
+    assert cli(workspace, "reconcile", "--month", "2026-03") == 0
+    row = row_for(reconciliation(workspace, "2026-03"), "acme", "video")
+    assert (row["devices_counted"], row["eol_excluded"]) == ("3", "4")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model;category;end_of_service\nStudio X30*;video;31.02.2026\n",
+     ("catalog.csv: line 2, column end_of_service: '31.02.2026' is not a date "
+      "(YYYY-MM-DD or DD.MM.YYYY, or empty)")),
+    ("Modell;Kategorie;Dienstende\nStudio X30*;video;\n",
+     ("catalog.csv: line 1: the header must be model,category,end_of_service "
+      "(found Modell;Kategorie;Dienstende)")),
+])
+def test_a_semicolon_catalog_keeps_the_checks(tmp_path, capsys, text, message):
+    workspace = make_workspace(tmp_path, [contract()])
+    workspace.catalog_file.write_text(text, encoding="utf-8")
+    assert cli(workspace, "reconcile", "--month", "2026-03") == 2
+    assert capsys.readouterr().err.strip() == message

@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 from builders import cli, contract, make_workspace, write_yaml
 
+from pipelines.core.config import load_config
+from pipelines.core.months import Month
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,6 +71,8 @@ def test_bad_contract_exits_2_naming_file_customer_and_key(tmp_path, capsys, cha
     ({"proration_start": "first_of_year"}, ["policy.proration_start first_of_year must be",
                                            "'report_month' or 'next_month'"]),
     ({"true_up_trigger_pct": 0}, ["policy.true_up_trigger_pct 0 must be more than 0"]),
+    ({"baseline_buffer_pct": "2,5"}, ["policy.baseline_buffer_pct 2,5 has a decimal comma",
+                                      "write 2.5"]),
     ({"baseline_buffer_pct": "five"}, ["policy.baseline_buffer_pct five is not a number"]),
 ])
 def test_bad_policy_exits_2(tmp_path, capsys, policy, words):
@@ -144,7 +149,7 @@ def test_bad_catalog_override_names_line_and_column(tmp_path, capsys):
     assert cli(workspace, "reconcile", "--month", "2026-03") == 2
     assert capsys.readouterr().err.strip() == (
         "catalog.csv: line 2, column end_of_service: '2026-13-01' is not a date "
-        "(YYYY-MM-DD, or empty)")
+        "(YYYY-MM-DD or DD.MM.YYYY, or empty)")
 
 
 def test_unknown_customer_argument(tmp_path, capsys):
@@ -170,3 +175,73 @@ def test_no_traceback_from_the_real_command(tmp_path):
     assert done.stderr.strip() == ("contracts.yaml: customer 'acme': term.end 2026-02-30 is "
                                    "not a date (expected YYYY-MM-DD) (line 15)")
     assert "Traceback" not in done.stderr
+
+
+# A German partner's contracts.yaml, as typed by someone who writes 180,00 € every day.
+GERMAN_CONTRACTS = """\
+customers:
+  - id: acme
+    name: ACME GmbH
+    master_account_id: MA-100234
+    csm: {name: Jana Beispiel, email: jana@example.com}
+    currency: EUR
+    term: {start: 2026-01-01, end: 2026-12-31}
+    categories:
+"""
+
+
+@pytest.mark.parametrize("categories, message", [
+    ("      video:\n        ordered_devices: 10\n        unit_price_per_year: 180,00\n",
+     "categories.video.unit_price_per_year 180,00 has a decimal comma: write 180.00 (line 11)"),
+    # In a flow mapping YAML reads the comma as the end of an entry: `180` and a key `00`.
+    ("      video: {ordered_devices: 10, unit_price_per_year: 180,00}\n",
+     "categories.video.unit_price_per_year 180,00 has a decimal comma: write 180.00 (line 9)"),
+    ("      voice: {installed_devices: 700, growth_rate_pct: 4,5, unit_price_per_year: 24.00}\n",
+     "categories.voice.growth_rate_pct 4,5 has a decimal comma: write 4.5 (line 9)"),
+    (("      voice:\n        installed_devices: 700\n        growth_rate_pct: 4,5\n"
+      "        unit_price_per_year: 24.00\n"),
+     "categories.voice.growth_rate_pct 4,5 has a decimal comma: write 4.5 (line 11)"),
+    ("      video: {ordered_devices: 10, unit_price_per_year: 1.234,50}\n",
+     "categories.video.unit_price_per_year 1.234,50 has a decimal comma: write 1234.50 (line 9)"),
+])
+def test_decimal_comma_says_what_to_write(tmp_path, capsys, categories, message):
+    workspace = make_workspace(tmp_path, [])
+    write_yaml(workspace.partner_file, {"partner": {"name": "Systemhaus", "language": "de"}})
+    workspace.contracts_file.write_text(GERMAN_CONTRACTS + categories, encoding="utf-8")
+    assert cli(workspace, "run", "--month", "2026-03") == 2
+    assert capsys.readouterr().err.strip() == f"contracts.yaml: customer 'acme': {message}"
+
+
+def test_unknown_customer_language_is_refused(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [])
+    workspace.contracts_file.write_text(
+        GERMAN_CONTRACTS + "      video: {ordered_devices: 10, unit_price_per_year: 180.00}\n"
+        "    language: fr\n", encoding="utf-8")
+    assert cli(workspace, "ingest") == 2
+    assert capsys.readouterr().err.strip() == (
+        "contracts.yaml: customer 'acme': language fr must be 'en' or 'de' (line 10)")
+
+
+def test_unknown_partner_language_is_refused(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    write_yaml(workspace.partner_file, {"partner": {"language": "deutsch"}})
+    assert cli(workspace, "ingest") == 2
+    assert capsys.readouterr().err.strip() == (
+        "partner.yaml: partner.language deutsch must be 'en' or 'de' (line 2)")
+
+
+@pytest.mark.parametrize("partner, customer, expected", [
+    ({}, None, "en"),
+    ({"language": "de"}, None, "de"),
+    ({"language": "de"}, "en", "en"),
+    ({}, "de", "de"),
+])
+def test_a_customer_reads_its_own_language_else_the_partners(tmp_path, partner, customer,
+                                                             expected):
+    extra = {} if customer is None else {"language": customer}
+    workspace = make_workspace(tmp_path, [contract("acme", **extra)])
+    write_yaml(workspace.partner_file, {"partner": partner})
+    config = load_config(workspace)
+    customer_then = config.contracts.in_effect(Month.parse("2026-03"))[0]
+    assert config.language_of(customer_then) == expected
+    assert config.language_of(config.contracts.get("acme")) == expected

@@ -97,7 +97,7 @@ def test_the_portfolio_lists_what_needs_action(tmp_path, capsys):
     assert cli(workspace, "run", "--month", "2026-03") == 0
     html = (workspace.home / "reports/2026-03/portfolio.html").read_text(encoding="utf-8")
     assert '<a href="acme.html">Acme GmbH</a>' in html
-    assert "renewal due: the term ends 2026-03-31" in html
+    assert "renewal due: the term ends March 31, 2026" in html
     assert "1 quote-only device: a separate quote" in html
     assert "1 upload rejected: see quarantine/bolt/" in html
     order = [html.index(f'href="{c}.html"') for c in ("acme", "bolt", "cara")]
@@ -204,7 +204,7 @@ def test_each_month_is_reconciled_against_the_term_that_contains_it(tmp_path):
     assert row_for(january, "acme", "video")["status"] == "OK"
     assert row_for(january, "acme", "voice")["status"] == "OK"  # added at renewal: 0 counted
     html = (workspace.reports_for(Month(2026, 1)) / "acme.html").read_text()
-    assert "2026-01-01 – 2026-12-31" in html
+    assert "January 1, 2026 – December 31, 2026" in html
 
 
 def test_overlapping_terms_and_a_month_before_every_term_are_refused_in_one_line(

@@ -2,6 +2,7 @@
 import csv
 import subprocess
 import sys
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,9 @@ def test_the_demo_has_a_renewed_contract_and_a_correction(demo):
     assert (nordwind["2026-04"]["ordered_devices"], nordwind["2026-05"]["ordered_devices"]) \
         == ("130", "140")  # each month against its own term
     [correction] = (home / "outbox" / "2026-10").glob("correction-rheintal-praezision-*.eml")
-    assert b"+6 devices" in correction.read_bytes()
+    text = message_from_bytes(correction.read_bytes(), policy=policy.default) \
+        .get_body(("plain",)).get_content()
+    assert "+6 Geräte" in text and "+7 Geräte" in text  # German: what was sent, what holds
 
 
 def test_every_status_appears_over_the_demo_year(demo):
@@ -84,7 +87,7 @@ def test_lens_vocabulary_is_taken_in_and_accessories_are_listed_not_counted(demo
     rows = _rows(home, "reconciliation.csv")
     assert not any(row["category"] == "not_counted" for row in rows)
     report = (home / "reports" / "2026-10" / "hanseatische-logistik.html").read_text("utf-8")
-    assert "Not counted: accessories, software and other makers' products" in report
+    assert "Nicht gezählt: Zubehör, Software und Produkte anderer Hersteller" in report
     assert "<td>Voyager 5200 Charge Case</td>" in report and "<td>Lens Desktop Windows</td>" \
         in report
     headset = next(r for r in rows if r["month"] == "2026-10"

@@ -56,7 +56,9 @@ def test_who_receives_what_exactly_once(tmp_path, smtp):
     workspace = _demo_with_smtp(tmp_path, controller.port)
     assert cli(workspace, "run", "--month", MONTH) == 0
     customers = _customers(workspace)
-    reports = {m["Subject"]: (to, m) for to, m in inbox.messages if "report" in m["Subject"]}
+    # The demo partner writes German; its UK and US customers read English.
+    reports = {m["Subject"]: (to, m) for to, m in inbox.messages
+               if "Enterprise report" in m["Subject"] or "Enterprise Bericht" in m["Subject"]}
     assert len(reports) == len(customers)
     for customer in customers.values():
         to, message = next(v for k, v in reports.items() if k.endswith(customer["name"]))
@@ -67,11 +69,12 @@ def test_who_receives_what_exactly_once(tmp_path, smtp):
         assert pdf.get_filename() == f"{customer['id']}.pdf"
         assert pdf.get_content().startswith(b"%PDF")
     subjects = [m["Subject"] for _, m in inbox.messages]
-    assert [s for s in subjects if "True-up" in s] == [
-        ("[Nordlicht Kommunikation GmbH] True-up Rheintal Präzisionstechnik AG voice 2026-10: "
-        "+6 devices, 22.00 CHF")]
+    assert [s for s in subjects if "True-Up" in s] == [
+        ("[Nordlicht Kommunikation GmbH] True-Up Rheintal Präzisionstechnik AG Nur Sprache "
+         "2026-10: +6 Geräte, 22,00\xa0CHF")]  # CLDR: a no-break space before the currency
     assert sorted(s.split(" RMA ")[1].split(":")[0] for s in subjects if " RMA " in s) == [
-        "BREACH Hanseatische Logistik GmbH & Co. KG 2026", "WATCH Thames Valley Legal LLP 2026"]
+        "WATCH Thames Valley Legal LLP 2026",
+        "ÜBERSCHRITTEN Hanseatische Logistik GmbH & Co. KG 2026"]
     delivered = len(inbox.messages)
     # A re-run sends nothing twice; --resend does, on purpose.
     assert cli(workspace, "run", "--month", MONTH) == 0
@@ -120,7 +123,7 @@ def test_a_refused_recipient_does_not_block_the_others(tmp_path, smtp, capsys):
                                 bouncing_csm="marta.keller@example.com")
     assert cli(workspace, "run", "--month", MONTH) == 0
     report = next(m for _, m in inbox.messages
-                  if m["Subject"].endswith("report 2026-10: Rheintal Präzisionstechnik AG"))
+                  if m["Subject"].endswith("Bericht 2026-10: Rheintal Präzisionstechnik AG"))
     assert report["To"] == Inbox.bouncing
     recipients = next(to for to, m in inbox.messages if m is report)
     assert Inbox.bouncing not in recipients and recipients  # the partner contacts got it

@@ -1,14 +1,18 @@
 """The CSM reports: every figure in the PDF matches reconciliation.csv / rma.csv, no report names
 another customer, untrusted text is escaped, and one failing report never stops the others."""
 import csv
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 from builders import cli, contract, devices, drop, export_text, make_workspace
 from pypdf import PdfReader
+
+from pipelines.core.i18n import Formats
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
@@ -29,7 +33,9 @@ def _csv(path: Path) -> list[dict]:
 
 
 def _pdf_text(path: Path) -> str:
-    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(path).pages)
+    """The PDF's words; a line broken after "/" or "-" ("True-" "Up") is joined again."""
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(path).pages)
+    return re.sub(r"(?<=[/-]) ", "", text)
 
 
 def _customers(home: Path) -> dict[str, str]:
@@ -37,30 +43,45 @@ def _customers(home: Path) -> dict[str, str]:
     return {c["id"]: c["name"] for c in data["customers"]}
 
 
+def _languages(home: Path) -> dict[str, str]:
+    partner = yaml.safe_load((home / "config/partner.yaml").read_text())["partner"]
+    data = yaml.safe_load((home / "config/contracts.yaml").read_text())
+    return {c["id"]: c.get("language", partner.get("language", "en")) for c in data["customers"]}
+
+
 def test_every_figure_in_each_pdf_matches_the_csv_files(demo):
+    """The CSV's machine figures, as the report's language writes them (CLDR formats)."""
     folder = demo / "reports" / MONTH
     rows = _csv(folder / "reconciliation.csv")
     rma = {r["customer_id"]: r for r in _csv(folder / "rma.csv")}
     customers = {r["customer_id"] for r in rows}
-    assert len(customers) == 7
+    languages = _languages(demo)
+    assert len(customers) == 7 and set(languages.values()) == {"de", "en"}
     for customer_id in customers:
         text = _pdf_text(folder / f"{customer_id}.pdf")
+        f = Formats(languages[customer_id])
         for row in (r for r in rows if r["customer_id"] == customer_id):
-            for column in ("status", "devices_counted", "eol_excluded", "ordered_devices",
-                           "baseline", "growth_pct", "true_up_devices", "prorated_amount",
-                           "new_ordered_devices", "new_baseline"):
+            shown = {column: f.number(int(row[column])) if row[column] else "–" for column in (
+                "devices_counted", "eol_excluded", "ordered_devices", "true_up_devices",
+                "new_ordered_devices")}
+            shown.update({column: f.decimal(Decimal(row[column])) if row[column] else "–"
+                          for column in ("baseline", "growth_pct", "new_baseline")})
+            for column, value in shown.items():
                 if row[column]:
-                    assert row[column] in text, (customer_id, row["category"], column)
-            summary = (f"{row['category']} {row['status']} {row['devices_counted']} "
-                       f"{row['eol_excluded']}")
+                    assert value in text, (customer_id, row["category"], column, value)
+            if row["prorated_amount"]:
+                money = f.money(Decimal(row["prorated_amount"]), row["currency"])
+                assert " ".join(money.split()) in text  # the words, as _pdf_text gives them
+            summary = (f"{f.category(row['category'])} {f.status(row['status'])} "
+                       f"{shown['devices_counted']} {shown['eol_excluded']}")
             if row["ordered_devices"]:
-                summary += f" {row['ordered_devices']} {row['baseline']} {row['growth_pct']}"
+                summary += f" {shown['ordered_devices']} {shown['baseline']} {shown['growth_pct']}"
             assert summary in text, (customer_id, summary)
         if customer_id in rma:
             line = rma[customer_id]
-            assert (f"{line['headset_rmas']} headset RMAs against {line['headset_base']} "
-                    f"ordered headsets: {line['rma_rate_pct']} %") in text
-            assert line["status"] in text
+            rate = f.decimal(Decimal(line["rma_rate_pct"]))
+            assert f"{f.number(int(line['headset_base']))} " in text and f"{rate} %" in text
+            assert f.status(line["status"]) in text
 
 
 def test_no_report_names_another_customer(demo):
@@ -77,24 +98,29 @@ def test_no_report_names_another_customer(demo):
 
 def test_the_true_up_is_ready_to_quote_and_the_renewal_is_shown(demo):
     folder = demo / "reports" / MONTH
-    text = _pdf_text(folder / "rheintal-praezision.pdf")
+    text = _pdf_text(folder / "rheintal-praezision.pdf")  # a German customer
     # The demo's corrected re-export (one phone more) is what the report shows.
-    assert "True-up to quote: 7 devices added (127 counted against 120 ordered) × 22.00 CHF " \
-           "per year × 2 of 12 months" in text
-    assert "= 25.67 CHF" in text and "new baseline 133.35" in text
-    renewal = _pdf_text(folder / "lakeshore-health.pdf")
-    assert "Renewal proposal" in renewal and "2026-11-01 – 2027-10-31" in renewal
+    assert "Anzubietender True-Up: 7 zusätzliche Geräte (127 gezählt bei 120 bestellten) × " \
+           "22,00 CHF pro Jahr × 2 von 12 Monaten (vom 1. Oktober 2026 bis zum Ende der " \
+           "Servicelaufzeit am 30. November 2026) = 25,67 CHF" in text
+    assert "neuer Grundwert 133,35, ab November 2026" in text
+    renewal = _pdf_text(folder / "lakeshore-health.pdf")  # an English one
+    assert "Renewal proposal" in renewal
+    assert "Next term November 1, 2026 – October 31, 2027" in renewal
     watch = _pdf_text(folder / "nordwind-energie.pdf")
-    assert "a true-up starts at 70 devices" in watch and "linear projection" in watch
+    assert "ein True-Up beginnt bei 70 Geräten" in watch and "lineare Fortschreibung" in watch
+    watch = _pdf_text(folder / "thames-valley-legal.pdf")
+    # The projection's month would lie after the term's end: not named.
+    assert "does not reach it within the term (it ends November 30, 2026)" in watch
 
 
 def test_the_portfolio_puts_action_first_with_totals(demo):
-    text = _pdf_text(demo / "reports" / MONTH / "portfolio.pdf")
+    text = _pdf_text(demo / "reports" / MONTH / "portfolio.pdf")  # the partner's German
     for name in _customers(demo).values():
         assert name in text
     assert text.index("rheintal-praezision") < text.index("cobalt-ridge-engineering")
     assert text.index("hanseatische-logistik") < text.index("lakeshore-health")
-    assert "CHF 25.67" in text
+    assert "Portfolio Oktober 2026" in text and "25,67 CHF" in text and "0,00 €" in text
 
 
 def test_untrusted_text_is_escaped_in_the_html(tmp_path):
@@ -122,11 +148,11 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, caps
 
     calls = []
 
-    def chart_failing_for_the_first(history, color):
+    def chart_failing_for_the_first(history, color, labels):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("chart exploded")
-        return real_chart(history, color)
+        return real_chart(history, color, labels)
 
     monkeypatch.setattr(render, "category_chart", chart_failing_for_the_first)
     assert cli(workspace, "run", "--month", "2026-03") == 1

@@ -3,10 +3,15 @@
 Matching a device model to a row (normalisation, brand prefixes and spacing variants, exact
 before longest prefix) happens in SQL (`catalog_key` in sql/warehouse/schema.sql, `model_class` in
 sql/warehouse/views.sql), so one normaliser serves inventories, RMA logs and the catalog.
+
+A workspace catalog is often kept in Excel, and German Excel saves CSV with semicolons and
+turns dates into 31.12.2026: such a file is read as it is (the separator is the one that makes
+the header line `model,category,end_of_service`), so nobody has to fight their spreadsheet.
 """
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +23,8 @@ SHIPPED_CATALOG = Path(__file__).resolve().parents[2] / "data" / "product_catalo
 # makers' products): never counted, never a catalog gap, listed in the report on its own.
 CATALOG_CATEGORIES = ("headset", "video", "voice", "quote_only", "not_counted")
 COLUMNS = ("model", "category", "end_of_service")
+_SEPARATORS = (",", ";", "\t")
+_GERMAN_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
 
 
 @dataclass(frozen=True)
@@ -29,13 +36,14 @@ class CatalogRow:
 
 
 def read_catalog_file(path: Path, origin: str) -> list[CatalogRow]:
-    """Rows of one catalog file; lines starting with `#` are comments."""
+    """Rows of one catalog file; lines starting with `#` are comments. Cells are separated by
+    commas, semicolons or tabs, whichever the header line uses."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name}: not UTF-8 text; save it as UTF-8 CSV") from None
     lines = [line if not line.lstrip().startswith("#") else "" for line in text.splitlines()]
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=_separator(lines))
     header = None
     rows: list[CatalogRow] = []
     for record in reader:
@@ -53,6 +61,17 @@ def read_catalog_file(path: Path, origin: str) -> list[CatalogRow]:
     return rows
 
 
+def _separator(lines: list[str]) -> str:
+    """The separator that splits the header into the columns (a comma if none does: then the
+    header check says what the header must be)."""
+    header = next((line for line in lines if line.strip()), "")
+    for separator in _SEPARATORS:
+        cells = next(csv.reader([header], delimiter=separator))
+        if tuple(cell.strip().lower() for cell in cells[:3]) == COLUMNS:
+            return separator
+    return ","
+
+
 def _checked_row(path: Path, line: int, cells: dict[str, str], origin: str) -> CatalogRow:
     def fail(column: str, problem: str) -> ConfigError:
         return ConfigError(f"{path.name}: line {line}, column {column}: {problem}")
@@ -66,11 +85,20 @@ def _checked_row(path: Path, line: int, cells: dict[str, str], origin: str) -> C
     end_of_service = None
     if cells["end_of_service"]:
         try:
-            end_of_service = date.fromisoformat(cells["end_of_service"])
+            end_of_service = _date(cells["end_of_service"])
         except ValueError:
             raise fail("end_of_service", f"{cells['end_of_service']!r} is not a date "
-                                         f"(YYYY-MM-DD, or empty)") from None
+                                         f"(YYYY-MM-DD or DD.MM.YYYY, or empty)") from None
     return CatalogRow(cells["model"], category, end_of_service, origin)
+
+
+def _date(text: str) -> date:
+    """YYYY-MM-DD, or DD.MM.YYYY as German Excel writes dates."""
+    german = _GERMAN_DATE.fullmatch(text)
+    if german:
+        day, month, year = (int(part) for part in german.groups())
+        return date(year, month, day)
+    return date.fromisoformat(text)
 
 
 def load_catalog(workspace_catalog: Path | None) -> list[CatalogRow]:

@@ -1,7 +1,8 @@
 """partner.yaml and contracts.yaml: pydantic models, defaults, and one-line error messages.
 
 Every mistake becomes a `ConfigError` whose lines read like
-`contracts.yaml: customer 'acme': term.end 2026-02-30 is not a date (line 12)`.
+`contracts.yaml: customer 'acme': term.end 2026-02-30 is not a date (line 12)`; a number
+written the German way (`180,00`) is told how to write it instead of being "not a number".
 """
 from __future__ import annotations
 
@@ -30,10 +31,14 @@ from pipelines.core.yaml_files import YamlDocument
 
 CATEGORIES = ("headset", "video", "voice")
 Category = Literal["headset", "video", "voice"]
+# What reports, e-mails and reason files are written in (pipelines/core/i18n.py).
+Language = Literal["en", "de"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _SECRET_KEYS = {"client_secret", "client_id", "password", "user", "username", "token", "secret"}
+# 180,00 and 1.234,50: a comma before the decimals, and points between thousands, if any.
+_DECIMAL_COMMA = re.compile(r"[-+]?(?:[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+),[0-9]+")
 
 
 def _email(value: str) -> str:
@@ -54,6 +59,7 @@ class PartnerBrand(_Strict):
     logo: str | None = None
     primary_color: str = Field("#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
     contact_email: Email | None = None
+    language: Language = "en"
 
 
 class Policy(_Strict):
@@ -181,6 +187,7 @@ class Customer(_Strict):
     term: Term | None = None
     categories: dict[Category, CategoryContract] | None = Field(None, min_length=1)
     terms: tuple[ContractTerm, ...] | None = Field(None, min_length=1)
+    language: Language | None = None  # None: the partner's (`Config.language_of`)
 
     @field_validator("id")
     @classmethod
@@ -262,6 +269,11 @@ class Config:
     @property
     def policy(self) -> Policy:
         return self.partner.policy
+
+    def language_of(self, customer: Customer) -> Language:
+        """What the customer's reports and e-mails are written in: its own language, or else
+        the partner's."""
+        return customer.language or self.partner.partner.language
 
 
 def load_config(workspace: Workspace) -> Config:
@@ -357,6 +369,9 @@ def _problem(key: str, error: dict) -> str:
         return f"{key} is not a known key (misspelt?)"
     if kind.startswith("date"):
         return f"{subject} is not a date (expected YYYY-MM-DD)"
+    if kind in ("decimal_parsing", "float_parsing") and isinstance(value, str) \
+            and _DECIMAL_COMMA.fullmatch(value):
+        return f"{subject} has a decimal comma: write {value.replace('.', '').replace(',', '.')}"
     if kind.startswith("int") or kind == "int_from_float":
         return f"{subject} is not a whole number"
     if kind.startswith("decimal") and kind != "decimal_max_places":

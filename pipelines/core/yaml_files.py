@@ -3,10 +3,14 @@
 Dates stay text (pydantic parses them, so `2026-02-30` becomes a clear error instead of a
 PyYAML crash), decimals stay exact (`180.10` is `Decimal("180.10")`, never a float),
 duplicate keys are errors (PyYAML would silently keep the last one), and the node tree is
-kept so an error location can be turned into a line number.
+kept so an error location can be turned into a line number. A decimal comma in a flow mapping
+(`{unit_price_per_year: 180,00}`, as German partners write numbers) is read back as the text
+written, `"180,00"`, instead of YAML's reading of it: the key `unit_price_per_year: 180` and a
+second key `00`, which no message could explain; the models then say what to write instead.
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,53 @@ class _DuplicateKey(Exception):
 _Loader.add_constructor("tag:yaml.org,2002:float", _exact_decimal)
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping_without_duplicates)
 
+# What stands on either side of a decimal (or thousands) comma YAML took for a separator.
+_NUMBER_BEFORE_COMMA = re.compile(r"[-+]?[0-9][0-9.,]*")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _rejoin_decimal_commas(root: yaml.Node) -> None:
+    """Give every `number,digits` that a flow mapping split into two entries back as one text.
+
+    The split shows as a plain number value followed, with nothing but the comma between, by a
+    plain all-digit key without a value: no key of ours is a number, so it is always a comma
+    meant inside a number.
+    """
+    pending, seen = [root], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:  # an alias: the same node again, or an anchor inside itself
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            if node.flow_style:
+                _rejoin_in(node.value)
+            pending.extend(value for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+
+
+def _rejoin_in(pairs: list[tuple[yaml.Node, yaml.Node]]) -> None:
+    index = 0
+    while index + 1 < len(pairs):
+        (key, value), (next_key, next_value) = pairs[index], pairs[index + 1]
+        if _split_number(value, next_key, next_value):
+            pairs[index] = (key, yaml.ScalarNode("tag:yaml.org,2002:str",
+                                                 f"{value.value},{next_key.value}",
+                                                 value.start_mark, next_key.end_mark))
+            del pairs[index + 1]  # and look again: 1,234,50 was split twice
+        else:
+            index += 1
+
+
+def _split_number(value: yaml.Node, next_key: yaml.Node, next_value: yaml.Node) -> bool:
+    plain = all(isinstance(n, yaml.ScalarNode) and not n.style
+                for n in (value, next_key, next_value))
+    return (plain and _NUMBER_BEFORE_COMMA.fullmatch(value.value) is not None
+            and _DIGITS.fullmatch(next_key.value) is not None and next_value.value == ""
+            and next_key.start_mark.line == value.end_mark.line
+            and next_key.start_mark.column == value.end_mark.column + 1)
+
 
 class YamlDocument:
     """A parsed YAML file: its data plus a way to find the line of any location in it."""
@@ -76,6 +127,8 @@ class YamlDocument:
         loader = _Loader(text)
         try:
             root = loader.get_single_node()  # parsed once: data and line numbers both from it
+            if root is not None:
+                _rejoin_decimal_commas(root)
             data = None if root is None else loader.construct_document(root)
         except _DuplicateKey as error:
             raise ConfigError(f"{path.name}: line {error.line}: key {error.key!r} appears twice "

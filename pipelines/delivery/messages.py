@@ -10,10 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from pipelines.core.config import Config, Customer
+from pipelines.core.i18n import Formats, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.reconcile import (
@@ -48,6 +49,7 @@ class Draft:
     table: list[list[str]] = field(default_factory=list)
     attachment: Path | None = None
     topic: str | None = None  # what an alert is about: a true-up's category, or "rma"
+    language: str = "en"  # of the reader: the customer's, or the partner's for notices
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,15 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] = (),
             uploads: dict[str, list[str]] | None = None, sent: list[SentMessage] = ()
             ) -> list[Draft]:
-    """The month's messages, each built from one customer's rows only, and a notice for each
-    of the `rejected` (quarantined) uploads. `uploads` (missing_inventory_uploads) names, per
-    customer, the uploads a missing-inventory reminder must mention so it never hides why.
-    Against what was `sent` for the month before: a report whose figures changed says so in its
-    subject, and an alert that no longer holds gets one correction."""
+    """The month's messages, each built from one customer's rows only, in that customer's
+    language, and a notice for each of the `rejected` (quarantined) uploads, in the partner's.
+    `uploads` (missing_inventory_uploads) names, per customer, the uploads a missing-inventory
+    reminder must mention so it never hides why. Against what was `sent` for the month before:
+    a report whose figures changed says so in its subject, and an alert that no longer holds
+    gets one correction.
+
+    English texts are the ones messages were always sent with: their subjects are part of the
+    ledger keys, so an upgrade sends nothing again."""
     uploads = uploads or {}
     partner = config.partner.partner.name
     month = result.month
@@ -86,85 +92,116 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
         rows = [r for r in result.rows if r.customer_id == customer.id]
         if not rows:
             continue
+        f = Formats(config.language_of(customer))
+        _ = f.gettext
         rma = next((r for r in result.rma if r.customer_id == customer.id), None)
         contacts = _contacts(config, customer)
-        table = [[r.category, r.status, *(("-" if value is None else str(value)) for value in (
-            r.devices_counted, r.ordered_devices, r.baseline, r.growth_pct))] for r in rows]
+        table = [[f.category(r.category), f.status(r.status), f.number(r.devices_counted),
+                  f.number(r.ordered_devices), f.decimal(r.baseline), f.decimal(r.growth_pct)]
+                 for r in rows]
         pdf = folder / f"{customer.id}.pdf"
+        names = {"partner": partner, "month": month, "customer": customer.name}
         report = Draft(
             "report", customer.id,
-            f"[{partner}] Poly+ Enterprise report {month}: {customer.name}",
-            [customer.csm.email], f"Monthly report {month}: {customer.name}",
-            [f"Hello {customer.csm.name},",
-             f"attached is the Poly+ Enterprise report of {customer.name} for {month}."
-             + (f" Headset RMA rate {rma.rma_rate_pct} % ({rma.status})." if rma else ""),
-             *_renewal_note(result, customer)],
+            _("[%(partner)s] Poly+ Enterprise report %(month)s: %(customer)s") % names,
+            [customer.csm.email], _("Monthly report %(month)s: %(customer)s") % names,
+            [_("Hello %(csm)s,") % {"csm": customer.csm.name},
+             _("attached is the Poly+ Enterprise report of %(customer)s for %(month)s.")
+             % {**names, "month": f.month(month)}
+             + ((" " + _("Headset RMA rate %(rate)s %% (%(status)s).")
+                 % {"rate": f.decimal(rma.rma_rate_pct), "status": f.status(rma.status)})
+                if rma else ""),
+             *_renewal_note(result, customer, f)],
             f"([{', '.join(map(_keyed, rows))}], {_keyed(rma) if rma else None})", cc=contacts,
-            table_head=["Category", "Status", "Counted", "Ordered", "Baseline", "Growth %"],
-            table=table, attachment=pdf if pdf.exists() else None)
-        drafts.append(_updated(report, month, sent))
+            # "%%": the templates' message, which Jinja always %-formats.
+            table_head=[_("Category"), _("Status"), _("Counted"), _("Ordered"), _("Baseline"),
+                        _("Growth %%") % {}],
+            table=table, attachment=pdf if pdf.exists() else None, language=f.language)
+        drafts.append(_updated(report, month, sent, f))
         for row in rows:
             if row.status != TRUE_UP:
                 continue
+            values = {**names, "category": f.category(row.category),
+                      "added": f.number(row.true_up_devices),
+                      "amount": f.money(row.prorated_amount, row.currency),
+                      "counted": f.number(row.devices_counted),
+                      "ordered": f.number(row.ordered_devices),
+                      "growth": f.decimal(row.growth_pct),
+                      "new_ordered": f.number(row.new_ordered_devices),
+                      "new_baseline": f.decimal(row.new_baseline)}
             drafts.append(Draft(
                 "true_up", customer.id,
-                f"[{partner}] True-up {customer.name} {row.category} {month}: "
-                f"+{row.true_up_devices} devices, {row.prorated_amount} {row.currency}",
-                [customer.csm.email, *contacts], f"True-up: {customer.name}, {row.category}",
-                [(f"{row.devices_counted} {row.category} devices counted in {month} against "
-                 f"{row.ordered_devices} ordered: growth {row.growth_pct} % reached the "
-                 f"trigger."),
-                 (f"{row.true_up_devices} devices to add, prorated amount {row.prorated_amount} "
-                 f"{row.currency}. New ordered devices {row.new_ordered_devices}, new baseline "
-                 f"{row.new_baseline} from the month after {month}.")], _keyed(row),
-                topic=row.category))
+                _("[%(partner)s] True-up %(customer)s %(category)s %(month)s: "
+                  "+%(added)s devices, %(amount)s") % values,
+                [customer.csm.email, *contacts],
+                _("True-up: %(customer)s, %(category)s") % values,
+                [_("%(counted)s %(category)s devices counted in %(month)s against %(ordered)s "
+                   "ordered: growth %(growth)s %% reached the trigger.")
+                 % {**values, "month": f.month(month)},
+                 _("%(added)s devices to add, prorated amount %(amount)s. New ordered devices "
+                   "%(new_ordered)s, new baseline %(new_baseline)s from the month after "
+                   "%(month)s.") % {**values, "month": f.month(month)}],
+                _keyed(row), topic=row.category, language=f.language))
         if rma and rma.status != "OK":
+            values = {**names, "status": f.status(rma.status), "year": rma.year,
+                      "rate": f.decimal(rma.rma_rate_pct), "rmas": f.number(rma.headset_rmas),
+                      "base": f.number(rma.headset_base),
+                      "threshold": f.decimal(config.policy.rma_threshold_pct)}
             drafts.append(Draft(
                 "rma", customer.id,
-                f"[{partner}] RMA {rma.status} {customer.name} {rma.year}: "
-                f"{rma.rma_rate_pct} % headset RMAs",
-                [customer.csm.email, *contacts], f"Headset RMA rate {rma.status}: {customer.name}",
-                [(f"{rma.headset_rmas} headset RMAs in {rma.year} up to {month} against "
-                 f"{rma.headset_base} ordered headsets: {rma.rma_rate_pct} % (threshold "
-                 f"{config.policy.rma_threshold_pct} %). Above it, Poly may bill replacements "
-                 f"at list price.")], _keyed(rma), topic="rma"))
+                _("[%(partner)s] RMA %(status)s %(customer)s %(year)s: %(rate)s %% headset "
+                  "RMAs") % values,
+                [customer.csm.email, *contacts],
+                _("Headset RMA rate %(status)s: %(customer)s") % values,
+                [_("%(rmas)s headset RMAs in %(year)s up to %(month)s against %(base)s ordered "
+                   "headsets: %(rate)s %% (threshold %(threshold)s %%). Above it, Poly may bill "
+                   "replacements at list price.") % {**values, "month": f.month(month)}],
+                _keyed(rma), topic="rma", language=f.language))
         missing = [r.category for r in rows if r.status == NO_DATA]
         if missing and contacts:
             drafts.append(Draft(
                 "missing_inventory", customer.id,
-                f"[{partner}] Missing Lens inventory {customer.name} {month}",
-                contacts, f"Missing inventory: {customer.name}, {month}",
-                [(f"There is no Poly Lens inventory for {customer.name} for {month} "
-                 f"({', '.join(missing)}). Please export the device list from Poly Lens and "
-                 f"put it into inbox/{customer.id}/ (footnote 6: the partner owes the monthly "
-                 f"inventory report)."), *uploads.get(customer.id, [])],
+                _("[%(partner)s] Missing Lens inventory %(customer)s %(month)s") % names,
+                contacts, _("Missing inventory: %(customer)s, %(month)s") % names,
+                [_("There is no Poly Lens inventory for %(customer)s for %(month)s "
+                   "(%(categories)s). Please export the device list from Poly Lens and put it "
+                   "into %(folder)s (Poly+ Enterprise datasheet, footnote 6: the partner owes "
+                   "the monthly inventory report).")
+                 % {**names, "month": f.month(month), "folder": f"inbox/{customer.id}/",
+                    "categories": ", ".join(map(f.category, missing))},
+                 *uploads.get(customer.id, [])],
                 # Keyed as before uploads were named, unless there are some to name.
                 repr((missing, uploads[customer.id])) if uploads.get(customer.id)
-                else repr(missing)))
+                else repr(missing), language=f.language))
     drafts += _corrections(config, result, drafts, sent)
+    f = Formats(config.partner.partner.language)
+    _ = f.gettext
     for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
         contacts = _contacts(config, customer)
         if not contacts:
             continue
-        who = customer.name if customer else "no customer"
+        values = {"partner": partner, "who": customer.name if customer else _("no customer"),
+                  "name": Path(item.path).name, "path": item.path, "detail": item.detail}
         drafts.append(Draft(
             "file_rejected", customer.id if customer else None,
-            f"[{partner}] File rejected for {who}: {Path(item.path).name}", contacts,
-            f"File rejected: {item.path}",
-            [f"The file {item.path} could not be taken in.", f"Problem: {item.detail}",
-             "Correct the file and put it into the customer's inbox folder again."],
-            repr((item.path, item.detail))))
+            _("[%(partner)s] File rejected for %(who)s: %(name)s") % values, contacts,
+            _("File rejected: %(path)s") % values,
+            [_("The file %(path)s could not be taken in.") % values,
+             _("Problem: %(detail)s") % values,
+             _("Correct the file and put it into the customer's inbox folder again.")],
+            repr((item.path, item.detail)), language=f.language))
     return drafts
 
 
-def _renewal_note(result: MonthResult, customer: Customer) -> list[str]:
+def _renewal_note(result: MonthResult, customer: Customer, f: Formats) -> list[str]:
     proposal = next((p for p in result.renewals if p.customer.id == customer.id), None)
     if proposal is None or customer.has_term_after(result.month):
         return []
-    return [(f"The term ends this month: the report proposes the next term, {proposal.start} to "
-            f"{proposal.end}. Once it is agreed, it is applied with one command: "
-            f"python -m pipelines renew --customer {customer.id}")]
+    return [f.gettext("The term ends this month: the report proposes the next term, %(start)s "
+                      "to %(end)s. Once it is agreed, it is applied with one command: "
+                      "python -m pipelines renew --customer %(id)s")
+            % {"start": f.date(proposal.start), "end": f.date(proposal.end), "id": customer.id}]
 
 
 def _keyed(row: ReconciliationRow | RmaRow) -> str:
@@ -174,34 +211,36 @@ def _keyed(row: ReconciliationRow | RmaRow) -> str:
     return f"{type(row).__name__}({values})"
 
 
-def _updated(report: Draft, month: Month, sent: list[SentMessage]) -> Draft:
+def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats) -> Draft:
     """A report sent before with other figures goes out again saying so in its subject, and
     listing what changed since the last one sent."""
     before = [m for m in sent if m.kind == "report" and m.customer_id == report.customer_id]
     if not before or ledger_key(report, month) in {m.key for m in before}:
         return report
     last = before[-1]
-    changes = _changed_figures(json.loads(last.figures), report) if last.figures else []
-    note = ([f"Updated: what changed since the report sent on {last.sent_at:%Y-%m-%d}:",
-             *changes] if changes else [])
-    return replace(report, subject=f"{report.subject} (updated: the figures changed)",
+    changes = _changed_figures(json.loads(last.figures), report, f) if last.figures else []
+    note = ([f.gettext("Updated: what changed since the report sent on %(day)s:")
+             % {"day": f.date(last.sent_at.date())}, *changes] if changes else [])
+    return replace(report, subject=report.subject + " "
+                   + f.gettext("(updated: the figures changed)"),
                    paragraphs=[*report.paragraphs, *note])
 
 
-def _changed_figures(sent_table: list[list[str]], report: Draft) -> list[str]:
+def _changed_figures(sent_table: list[list[str]], report: Draft, f: Formats) -> list[str]:
     """One line per category whose figures differ: "video: Status TRUE_UP → OK, …"."""
     sent_rows = {row[0]: row for row in sent_table}
     lines = []
     for row in report.table:
         was = sent_rows.pop(row[0], None)
         if was is None:
-            lines.append(f"{row[0]}: new in this report")
+            lines.append(f.gettext("%(category)s: new in this report") % {"category": row[0]})
             continue
         diffs = [f"{head} {old} → {new}" for head, old, new
                  in zip(report.table_head[1:], was[1:], row[1:]) if old != new]
         if diffs:
             lines.append(f"{row[0]}: {', '.join(diffs)}")
-    lines += [f"{category}: no longer in the report" for category in sent_rows]
+    lines += [f.gettext("%(category)s: no longer in the report") % {"category": category}
+              for category in sent_rows]
     return lines
 
 
@@ -217,40 +256,54 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
         if message.kind in ("true_up", "rma") and message.topic:
             latest[(message.kind, message.customer_id, message.topic)] = message
     corrections = []
-    for (kind, customer_id, topic), alert in sorted(latest.items()):
+    for (_kind, customer_id, topic), alert in sorted(latest.items()):
         customer = config.contracts.get(customer_id)
         if alert.key in current or customer is None:
             continue
-        now = _what_holds(result, customer_id, topic)
+        f = Formats(config.language_of(customer))
+        now = _what_holds(result, customer_id, topic, f)
+        values = {"partner": partner, "subject": alert.subject, "customer": customer.name,
+                  "month": month, "day": f.date(alert.sent_at.date()), "now": now}
         corrections.append(Draft(
-            "correction", customer_id, f"[{partner}] Correction: {alert.subject}",
-            alert.recipients.split(", "), f"Correction: {customer.name}, {month}",
-            [f"On {alert.sent_at:%Y-%m-%d} you received: “{alert.subject}”.",
-             (f"{month} was reconciled again (a corrected inventory or catalog) and that no "
-             f"longer holds. Now: {now}"),
-             "This message replaces the alert above."],
-            repr((alert.key, now))))
+            "correction", customer_id, f.gettext("[%(partner)s] Correction: %(subject)s") % values,
+            alert.recipients.split(", "),
+            f.gettext("Correction: %(customer)s, %(month)s") % values,
+            [f.gettext("On %(day)s you received: “%(subject)s”.") % values,
+             f.gettext("%(month)s was reconciled again (a corrected inventory or catalog) and "
+                       "that no longer holds. Now: %(now)s") % {**values,
+                                                                 "month": f.month(month)},
+             f.gettext("This message replaces the alert above.")],
+            repr((alert.key, now)), language=f.language))
     return corrections
 
 
-def _what_holds(result: MonthResult, customer_id: str, topic: str) -> str:
+def _what_holds(result: MonthResult, customer_id: str, topic: str, f: Formats) -> str:
+    _ = f.gettext
     if topic == "rma":
         rma = next((r for r in result.rma if r.customer_id == customer_id), None)
-        return (f"headset RMA rate {rma.rma_rate_pct} % ({rma.headset_rmas} RMAs against "
-                f"{rma.headset_base} headsets): {rma.status}." if rma
-                else "no headset RMA rate is reported for the month.")
+        if rma is None:
+            return _("no headset RMA rate is reported for the month.")
+        return _("headset RMA rate %(rate)s %% (%(rmas)s RMAs against %(base)s headsets): "
+                 "%(status)s.") % {"rate": f.decimal(rma.rma_rate_pct),
+                                   "rmas": f.number(rma.headset_rmas),
+                                   "base": f.number(rma.headset_base),
+                                   "status": f.status(rma.status)}
     row = next((r for r in result.rows if r.customer_id == customer_id
                 and r.category == topic), None)
+    values = {"category": f.category(topic)}
     if row is None:
-        return f"no {topic} result for the month."
+        return _("no %(category)s result for the month.") % values
+    values.update(added=f.number(row.true_up_devices), status=f.status(row.status),
+                  amount=f.money(row.prorated_amount, row.currency),
+                  counted=f.number(row.devices_counted), ordered=f.number(row.ordered_devices),
+                  growth=f.decimal(row.growth_pct))
     if row.status == TRUE_UP:
-        return (f"{topic} true-up +{row.true_up_devices} devices, prorated amount "
-                f"{row.prorated_amount} {row.currency} ({row.devices_counted} counted against "
-                f"{row.ordered_devices} ordered).")
+        return _("%(category)s true-up +%(added)s devices, prorated amount %(amount)s "
+                 "(%(counted)s counted against %(ordered)s ordered).") % values
     if row.status == NO_DATA:
-        return f"{topic}: no inventory for the month, so no true-up is due now."
-    return (f"{topic} {row.status}: {row.devices_counted} devices counted against "
-            f"{row.ordered_devices} ordered (growth {row.growth_pct} %); no true-up is due.")
+        return _("%(category)s: no inventory for the month, so no true-up is due now.") % values
+    return _("%(category)s %(status)s: %(counted)s devices counted against %(ordered)s "
+             "ordered (growth %(growth)s %%); no true-up is due.") % values
 
 
 def ledger_key(draft: Draft, month: Month) -> str:
@@ -262,20 +315,21 @@ def ledger_key(draft: Draft, month: Month) -> str:
          ",".join(draft.to + draft.cc)]).encode()).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def _templates():
-    """The plain-text and HTML templates, compiled once (text unescaped, HTML escaped)."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+@cache
+def _templates(language: str):
+    """The plain-text and HTML templates of a language, compiled once (text unescaped, HTML
+    escaped)."""
+    from jinja2 import FileSystemLoader, StrictUndefined
 
     loader = FileSystemLoader(TEMPLATES / "mail")
-    return tuple(Environment(loader=loader, undefined=StrictUndefined, autoescape=escape)
-                 .get_template(name)
+    return tuple(jinja_environment(loader, Formats(language), undefined=StrictUndefined,
+                                   autoescape=escape).get_template(name)
                  for name, escape in (("message.txt.j2", False), ("message.html.j2", True)))
 
 
 def build_message(config: Config, draft: Draft) -> EmailMessage:
     values = {"m": draft, "partner": config.partner.partner}
-    text_template, html_template = _templates()
+    text_template, html_template = _templates(draft.language)
     text, html = text_template.render(values), html_template.render(values)
     message = EmailMessage()
     message["Subject"] = draft.subject

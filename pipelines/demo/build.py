@@ -72,6 +72,7 @@ def contract_lines(customer: Customer, first: str, last: str,
         f'    csm: {{name: "{customer.csm["name"]}", email: {customer.csm["email"]}}}',
         f"    partner_contacts: [{', '.join(customer.partner_contacts)}]",
         f"    currency: {customer.currency}",
+        *([f"    language: {customer.language}"] if customer.language else []),
     ]
     if earlier is None:
         return [*lines, *_term_lines(first, last, customer.categories, "    ")]

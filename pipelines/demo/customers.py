@@ -119,6 +119,7 @@ class Customer:
     earlier_term: EarlierTerm | None = None
     notes_month: int | None = None
     rma: Rma | None = None
+    language: str | None = None  # its reports' and e-mails' language, else the partner's
 
 
 def _customer(entry: dict) -> Customer:

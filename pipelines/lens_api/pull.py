@@ -3,8 +3,9 @@
 Pages stream to a raw file as they arrive (one page in memory at a time); only when the pull is
 complete — as many devices as Lens's `totalCount` — is the file loaded as the customer's
 snapshot, in one transaction, and kept in archive/<customer>/<month>/ like an uploaded export.
-A failed pull leaves the warehouse as it was (its partial file is removed). One customer's
-failure never stops the others. Loading from a file rather than page by page keeps memory
+A failed pull leaves the warehouse as it was (its partial file is removed, whatever ended it).
+One customer's failure never stops the others: whatever Lens answers, the client ends the pull
+as a LensError, within the bounds its module docstring lists, and the failure is recorded. Loading from a file rather than page by page keeps memory
 flat: DuckDB holds an open transaction's appended rows in memory.
 
 A pull shows the inventory as it is now, so it counts for month M only while today (UTC) lies
@@ -116,11 +117,13 @@ def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Cust
         findings = load_pull_file(con, workspace, customer, month, partial, name, receipt,
                                   started, devices, archive_to=final)
     except LensError as error:
-        partial.unlink(missing_ok=True)
         with transaction(con):
             _log_pull(con, customer, month, started, "failed", 0, None, str(error))
         return PullResult(customer.id, customer.lens_tenant_id, "failed", 0,
                           f"pull failed, nothing stored: {error}")
+    finally:
+        # However the pull ended, no partial file stays (a complete one was renamed).
+        partial.unlink(missing_ok=True)
     notes = "".join(f"; {f.message}" for f in findings if not f.passed)
     return PullResult(customer.id, customer.lens_tenant_id, "loaded", devices,
                       f"inventory for {month}, {devices} devices "

@@ -4,9 +4,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from pipelines.core.config import CATEGORIES, Config, Customer
+from pipelines.core.i18n import N_, NP_, Formats
 from pipelines.core.months import Month
 from pipelines.reconcile import (
     NO_DATA,
@@ -55,7 +57,8 @@ class CategorySummary:
 
 @dataclass
 class DeviceList:
-    title: str
+    kind: str
+    title: str  # English, translated where it is shown
     explanation: str
     rows: list[dict] = field(default_factory=list)
     total: int = 0
@@ -83,6 +86,9 @@ class CustomerReport:
     findings: list[tuple[str, str, str]]
     # not_counted models (accessories, Lens software, other makers' products)
     not_counted: ModelCounts | None = None
+    rma_numbers: list[str] = field(default_factory=list)  # the year's, LIST_LIMIT at most
+    # ("Added"/"Removed" title, the first LIST_LIMIT devices, how many) against the month before
+    changed_devices: list[tuple[str, list[dict], int]] = field(default_factory=list)
 
 
 def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection | None:
@@ -109,17 +115,18 @@ def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection
 
 def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
     selected = set(customer.categories)
-    lists = {
-        "eol": DeviceList("End-of-life devices", "past their end of service: not covered and "
-                          "not counted (footnotes 1 and 3)"),
-        "not_covered": DeviceList("Devices of categories not covered",
-                                  "the contract does not select their category"),
-        "quote_only": DeviceList("Quote-only products", "ITP, Medialign, vertical solutions "
-                                 "and infrastructure need a separate quote"),
-        "unclassified": DeviceList("Unclassified models", "the catalog does not know the model: "
-                                   "add it to config/catalog.csv"),
-        "duplicates": DeviceList("Devices listed more than once", "counted once"),
-    }
+    lists = {kind: DeviceList(kind, title, explanation) for kind, title, explanation in (
+        ("eol", N_("End-of-life devices"), N_("past their end of service: not covered and not "
+                                              "counted (Poly+ Enterprise datasheet, footnotes "
+                                              "1 and 3)")),
+        ("not_covered", N_("Devices of categories not covered"),
+         N_("the contract does not select their category")),
+        ("quote_only", N_("Quote-only products"),
+         N_("ITP, Medialign, vertical solutions and infrastructure need a separate quote")),
+        ("unclassified", N_("Unclassified models"),
+         N_("the catalog does not know the model: add it to config/catalog.csv")),
+        ("duplicates", N_("Devices listed more than once"), N_("counted once")),
+    )}
     for identity, model, site, category, is_eol, end_of_service, times_listed in devices:
         entry = {"identity": identity.split(":", 1)[1], "model": model, "site": site,
                  "category": category, "end_of_service": end_of_service,
@@ -182,6 +189,12 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
                                            previous=str(month.plus(-1))).fetchall()[0]
     findings = run_sql(con, "reports/report_findings.sql", **params,
                        year_start=f"{month.year}-01").fetchall()
+    rma_numbers = [number for (number,) in run_sql(
+        con, "reports/report_rma_numbers.sql", customer_id=customer.id,
+        year_start=date(month.year, 1, 1), month_end=month.last_day, limit=LIST_LIMIT
+    ).fetchall()]
+    changed = run_sql(con, "reports/report_changed_devices.sql", **params,
+                      previous=str(month.plus(-1)), limit=LIST_LIMIT).fetchall()
     return CustomerReport(
         customer, month, summaries,
         [r for r in rows if r.category not in customer.categories],
@@ -189,7 +202,18 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         next((p for p in result.renewals if p.customer.id == customer.id), None),
         snapshot[0] if snapshot else None, _sites(customer, devices),
         (added, removed) if snapshot and had_previous else None,
-        _lists(customer, devices), findings, _not_counted(devices))
+        _lists(customer, devices), findings, _not_counted(devices), rma_numbers,
+        _changed_devices(changed) if snapshot and had_previous else [])
+
+
+def _changed_devices(changed: list[tuple]) -> list[tuple[str, list[dict], int]]:
+    found = []
+    for change, title in (("added", N_("Added")), ("removed", N_("Removed"))):
+        rows = [row for row in changed if row[0] == change]
+        found.append((title, [{"identity": identity.split(":", 1)[1], "model": model,
+                               "site": site} for _, identity, model, site, _ in rows],
+                      rows[0][4] if rows else 0))
+    return found
 
 
 @dataclass(frozen=True)
@@ -203,9 +227,8 @@ class PortfolioLine:
     notes: list[str] = field(default_factory=list)  # what else needs doing, in plain words
 
 
-def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] | None = None
-              ) -> tuple[list[PortfolioLine], dict[str, Decimal]]:
-    quarantined = quarantined or {}
+def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int],
+              formats: Formats) -> tuple[list[PortfolioLine], dict[str, Decimal]]:
     lines, totals = [], {}
     month = result.month
     for customer in config.contracts.in_effect(month):
@@ -221,21 +244,25 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] |
             if has_data else ""
         kinds, notes = [*statuses.values(), rma or "OK"], []
         months_left = months_to_renewal(customer, month)
+        end = formats.date(customer.term.end)
         if months_left is not None:
             kinds.append("RENEWAL")
-            notes.append(f"renewal due: the term ends {customer.term.end}" if months_left == 0
-                         else f"renewal in {months_left} month{'s' if months_left > 1 else ''}"
-                              f" (the term ends {customer.term.end})")
+            notes.append(formats.gettext("renewal due: the term ends %(end)s") % {"end": end}
+                         if months_left == 0 else formats.ngettext(
+                             "renewal in %(num)s month (the term ends %(end)s)",
+                             "renewal in %(num)s months (the term ends %(end)s)",
+                             months_left) % {"num": months_left, "end": end})
         for row in all_rows:
             if row.category not in customer.categories and row.devices_counted:
                 kinds.append(row.status)
-                notes.append(_OTHER[row.status].format(
-                    n=row.devices_counted, s="" if row.devices_counted == 1 else "s"))
+                notes.append(formats.ngettext(*_OTHER[row.status], row.devices_counted)
+                             % {"num": formats.number(row.devices_counted)})
         if quarantined.get(customer.id):
             kinds.append("REJECTED")
             count = quarantined[customer.id]
-            notes.append(f"{count} upload{'' if count == 1 else 's'} rejected: see "
-                         f"quarantine/{customer.id}/")
+            notes.append(formats.ngettext("%(num)s upload rejected: see %(folder)s",
+                                          "%(num)s uploads rejected: see %(folder)s", count)
+                         % {"num": formats.number(count), "folder": f"quarantine/{customer.id}/"})
         action = min(ACTION_ORDER.get(k, 6) for k in kinds)
         lines.append(PortfolioLine(customer, statuses, to_cents(amount), rma,
                                    NO_DATA in statuses.values(), action, notes))
@@ -244,6 +271,11 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int] |
     return lines, {currency: to_cents(total) for currency, total in sorted(totals.items())}
 
 
-_OTHER = {"QUOTE_REQUIRED": "{n} quote-only device{s}: a separate quote",
-          "NOT_COVERED": "{n} device{s} of a category the contract does not cover",
-          "UNCLASSIFIED": "{n} device{s} of a model the catalog does not know"}
+_OTHER = {
+    "QUOTE_REQUIRED": NP_("%(num)s quote-only device: a separate quote",
+                          "%(num)s quote-only devices: a separate quote"),
+    "NOT_COVERED": NP_("%(num)s device of a category the contract does not cover",
+                       "%(num)s devices of a category the contract does not cover"),
+    "UNCLASSIFIED": NP_("%(num)s device of a model the catalog does not know",
+                        "%(num)s devices of a model the catalog does not know"),
+}

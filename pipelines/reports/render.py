@@ -8,16 +8,18 @@ import logging
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from pipelines.core.config import CATEGORIES, Config
 from pipelines.core.files import write_atomically
+from pipelines.core.i18n import Formats, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
 from pipelines.reconcile import MonthResult, compute_month
-from pipelines.reports.charts import category_chart
+from pipelines.reports.charts import ChartLabels, category_chart
 from pipelines.reports.contents import customer_report, portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
@@ -34,14 +36,23 @@ class RenderOutcome:
     failed: list[tuple[str, str]] = field(default_factory=list)  # customer, what went wrong
 
 
-def _environment():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+@cache
+def _environment(language: str):
+    from jinja2 import FileSystemLoader, StrictUndefined
 
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    # A figure the status has none of (a month without inventory has no count) shows a dash.
-    environment.filters["shown"] = lambda value, empty="–": empty if value is None else value
-    return environment
+    return jinja_environment(FileSystemLoader(TEMPLATES), Formats(language),
+                             undefined=StrictUndefined, autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True)
+
+
+@cache
+def chart_labels(language: str) -> ChartLabels:
+    formats = Formats(language)
+    return ChartLabels(baseline=formats.gettext("baseline in effect"),
+                       counted=formats.gettext("devices counted"),
+                       true_up=formats.gettext("true-up"),
+                       no_data=formats.gettext("no inventory"),
+                       month=formats.short_month, number=formats.number)
 
 
 def _logo(config: Config) -> str | None:
@@ -67,7 +78,6 @@ def _pdf(html: str, target: Path) -> None:
 
 def render_month(config: Config, month: Month, customer_id: str | None = None,
                  result: MonthResult | None = None) -> RenderOutcome:
-    environment = _environment()
     common = _common(config)
     start = config.policy.proration_start
     folder = config.workspace.reports_for(month)
@@ -77,13 +87,16 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
         covered = {row.customer_id for row in result.rows}
         customers = [c for c in config.contracts.in_effect(month)
                      if c.id in covered and customer_id in (None, c.id)]
-        template = environment.get_template("customer_report.html.j2")
         for customer in track(customers, f"Rendering reports for {month}"):
             try:
                 with timed("render"):
+                    language = config.language_of(customer)
+                    template = _environment(language).get_template("customer_report.html.j2")
                     data = customer_report(con, config, result, customer)
+                    labels = chart_labels(language)
                     charts = {s.row.category: category_chart(
-                        s.history, config.partner.partner.primary_color) for s in data.summaries}
+                        s.history, config.partner.partner.primary_color, labels)
+                        for s in data.summaries}
                     html = template.render(**common, r=data, c=customer, charts=charts,
                                            proration_start=lambda m: m if start == "report_month"
                                            else m.plus(1))
@@ -93,7 +106,7 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                           type(error).__name__, error)
                 outcome.failed.append((customer.id, f"{type(error).__name__}: {error}"))
     if customer_id is None:
-        outcome.written += _render_portfolio(config, result, environment, common)
+        outcome.written += _render_portfolio(config, result, common)
     return outcome
 
 
@@ -103,15 +116,16 @@ def render_portfolio(config: Config, month: Month, result: MonthResult | None = 
     if result is None:
         with open_warehouse(config.workspace, read_only=True) as con:
             result = compute_month(con, config, month)
-    return _render_portfolio(config, result, _environment(), _common(config))
+    return _render_portfolio(config, result, _common(config))
 
 
-def _render_portfolio(config: Config, result: MonthResult, environment, common) -> list[Path]:
+def _render_portfolio(config: Config, result: MonthResult, common) -> list[Path]:
+    language = config.partner.partner.language  # the portfolio is the partner's
     with open_warehouse(config.workspace, read_only=True) as con:
         quarantined = dict(run_sql(con, "reports/portfolio_quarantined.sql",
                                    month=str(result.month)).fetchall())
-    lines, totals = portfolio(config, result, quarantined)
-    html = environment.get_template("portfolio.html.j2").render(
+    lines, totals = portfolio(config, result, quarantined, Formats(language))
+    html = _environment(language).get_template("portfolio.html.j2").render(
         **common, month=result.month, lines=lines, totals=totals, categories=CATEGORIES)
     return _write(config.workspace.reports_for(result.month) / "portfolio", html)
 
