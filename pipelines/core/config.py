@@ -227,6 +227,12 @@ class Customer(_Strict):
         """The customer with its last term."""
         return self._with(self.all_terms[-1])
 
+    @property
+    def term_position(self) -> tuple[int, int]:
+        """Which of its terms the customer's `term` is, and how many it has: (2, 2)."""
+        terms = [t.term for t in self.all_terms]
+        return terms.index(self.term) + 1, len(terms)
+
     def has_term_after(self, month: Month) -> bool:
         return any(t.term.first_month > month for t in self.all_terms)
 

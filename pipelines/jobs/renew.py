@@ -21,6 +21,7 @@ from pipelines.core.files import free_path, write_atomically
 from pipelines.core.workspace import Workspace
 from pipelines.core.yaml_files import YamlDocument
 from pipelines.jobs.monthly import exclusive
+from pipelines.reconciliation.result_files import renewal_file
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,10 @@ def renew(config: Config, customer_id: str) -> Renewal:
         raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
     terms = customer.all_terms
     latest = terms[-1].term
-    proposal = _proposal_file(workspace, customer_id, latest.last_month)
+    proposal = renewal_file(workspace, latest.last_month, customer_id)
     if not proposal.exists():
-        earlier = len(terms) > 1 and _proposal_file(
-            workspace, customer_id, terms[-2].term.last_month).exists()
+        earlier = len(terms) > 1 and renewal_file(
+            workspace, terms[-2].term.last_month, customer_id).exists()
         if earlier:
             raise ConfigError(f"renew: customer '{customer_id}' already has its next term "
                               f"({latest.start}..{latest.end}) in contracts.yaml: nothing to do")
@@ -62,10 +63,6 @@ def renew(config: Config, customer_id: str) -> Renewal:
     shutil.copy2(workspace.contracts_file, kept)
     write_atomically(workspace.contracts_file, renewed)
     return Renewal(customer_id, item, proposal, kept)
-
-
-def _proposal_file(workspace: Workspace, customer_id: str, month) -> Path:
-    return workspace.reports_for(month) / f"renewal-{customer_id}.yaml"
 
 
 def _read_proposal(workspace: Workspace, path: Path) -> ContractTerm:

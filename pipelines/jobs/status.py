@@ -45,8 +45,7 @@ def describe(config: Config) -> str:
     for customer in config.contracts.customers:
         data = _month_ranges(months.get(customer.id, [])) or "no inventory yet"
         shown = customer.in_effect(today) or customer.latest
-        count = len(customer.all_terms)
-        number = next(n for n, t in enumerate(customer.all_terms, 1) if t.term == shown.term)
+        number, count = shown.term_position
         terms = f" (term {number} of {count})" if count > 1 else ""
         lines.append(f"  {customer.id:<24} {shown.term.start}..{shown.term.end}{terms}  "
                      f"{', '.join(shown.categories)}  data: {data}")

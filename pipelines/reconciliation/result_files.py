@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from pipelines.core.files import write_atomically
+from pipelines.core.months import Month
 from pipelines.core.safe_csv import neutralise
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.workspace import Workspace
@@ -47,13 +48,18 @@ def render_renewal(proposal: RenewalProposal) -> str:
     return environment.get_template("renewal.yaml.j2").render(p=proposal, c=proposal.customer)
 
 
+def renewal_file(workspace: Workspace, month: Month, customer_id: str) -> Path:
+    """Where a term's last month puts the customer's renewal proposal (renew reads it)."""
+    return workspace.reports_for(month) / f"renewal-{customer_id}.yaml"
+
+
 def write_month_results(workspace: Workspace, result: MonthResult) -> list[Path]:
     folder = workspace.reports_for(result.month)
     written = [folder / "reconciliation.csv", folder / "rma.csv"]
     write_atomically(written[0], _csv_text(ReconciliationRow, result.rows))
     write_atomically(written[1], _csv_text(RmaRow, result.rma))
     for proposal in result.renewals:
-        path = folder / f"renewal-{proposal.customer.id}.yaml"
+        path = renewal_file(workspace, result.month, proposal.customer.id)
         write_atomically(path, render_renewal(proposal))
         written.append(path)
     return written

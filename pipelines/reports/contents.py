@@ -128,7 +128,7 @@ def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
         ("duplicates", N_("Devices listed more than once"), N_("counted once")),
     )}
     for identity, model, site, category, is_eol, end_of_service, times_listed in devices:
-        entry = {"identity": identity.split(":", 1)[1], "model": model, "site": site,
+        entry = {"identity": _shown_identity(identity), "model": model, "site": site,
                  "category": category, "end_of_service": end_of_service,
                  "times_listed": times_listed}
         if category == "not_counted":
@@ -147,6 +147,11 @@ def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
             if len(target.rows) < LIST_LIMIT:
                 target.rows.append(entry)
     return [found for found in lists.values() if found.total]
+
+
+def _shown_identity(identity: str) -> str:
+    """A device's identity as a CSM reads it: `serial:ABC123` shows as ABC123."""
+    return identity.split(":", 1)[1]
 
 
 def _not_counted(devices: list[tuple]) -> ModelCounts | None:
@@ -210,7 +215,7 @@ def _changed_devices(changed: list[tuple]) -> list[tuple[str, list[dict], int]]:
     found = []
     for change, title in (("added", N_("Added")), ("removed", N_("Removed"))):
         rows = [row for row in changed if row[0] == change]
-        found.append((title, [{"identity": identity.split(":", 1)[1], "model": model,
+        found.append((title, [{"identity": _shown_identity(identity), "model": model,
                                "site": site} for _, identity, model, site, _ in rows],
                       rows[0][4] if rows else 0))
     return found
