@@ -43,7 +43,8 @@ bench: venv
 # The texts to translate: extracted from the code and templates (babel.cfg), merged into each
 # language's pipelines/locale/<language>/LC_MESSAGES/polyrecon.po; translate what is new there.
 messages: venv
+	mkdir -p var
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k NP_:1,2 --no-location --sort-output \
 		-o var/polyrecon.pot .
 	$(VENV)/bin/pybabel update -i var/polyrecon.pot -d pipelines/locale -D polyrecon \
-		--no-location --omit-header --width 100
+		--width 100 --ignore-obsolete --no-fuzzy-matching

@@ -14,6 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from pipelines.core.config import CATEGORIES, Config, Customer, Policy
+from pipelines.core.i18n import N_, NP_, Message
 from pipelines.core.months import Month, month_range
 from pipelines.core.progress import track
 from pipelines.core.timers import timed
@@ -169,7 +170,7 @@ class RenewalCategory:
     category: str
     ordered_devices: int
     unit_price_per_year: Decimal
-    basis: str  # how the number was found, for the comment in the proposal
+    basis: Message  # how the number was found: the proposal's comment, the report's column
 
 
 @dataclass(frozen=True)
@@ -257,12 +258,15 @@ def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]
         in_effect = months[-1].new_ordered or months[-1].ordered
         latest = next((m for m in reversed(months) if m.status != NO_DATA), None)
         if latest is None:
-            basis = "no inventory in this term: the ordered devices in effect"
+            basis = Message.of(N_("no inventory in this term: the ordered devices in effect"))
             count = in_effect
         else:
             count = max(latest.counted, in_effect)
-            basis = (f"{latest.counted} devices counted in {latest.month}; "
-                     f"{in_effect} ordered in effect")
+            basis = Message.of(*NP_("%(counted)s device counted in %(month)s; %(ordered)s "
+                                    "ordered in effect",
+                                    "%(counted)s devices counted in %(month)s; %(ordered)s "
+                                    "ordered in effect"), count="counted",
+                               counted=latest.counted, month=str(latest.month), ordered=in_effect)
         proposed.append(RenewalCategory(category, count,
                                         customer.categories[category].unit_price_per_year, basis))
     start, end = next_term(customer.term.start, customer.term.end)

@@ -108,3 +108,40 @@ def test_a_german_partner_s_e_mails_and_report_are_german(tmp_path):
     html = (workspace.reports_for(Month(2026, 3)) / "acme.html").read_text()
     assert 'lang="de"' in html and "Servicelaufzeit 1. Januar 2026 – 31. März 2026" in html
     assert "900,00\xa0€" in html and "Verlängerungsvorschlag" in html
+    assert "1.060 Geräte gezählt (Stand 2026-03); 1.060 bestellt laut gültigem Vertrag" in html
+
+
+def test_a_german_partner_reads_why_a_file_was_rejected_in_german(tmp_path):
+    workspace = _workspace(tmp_path, "de")
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    reason = (workspace.quarantine / "acme" / "notes-2026-03.csv.reason.txt").read_text()
+    assert reason.splitlines()[0] == "Datei:          inbox/acme/notes-2026-03.csv"
+    assert "Problem:        keine Modellspalte: erwartet wird eine von 'Device Type'" in reason
+    assert "in der Kopfzeile (Zeile 1), gefunden: 'just', 'notes'" in reason
+    assert "Was zu tun ist: Korrigieren Sie die Datei" in reason
+    notice = next((workspace.outbox / "2026-03").glob("file_rejected-*.eml"))
+    text = message_from_bytes(notice.read_bytes(), policy=policy.default).get_body(
+        ("plain",)).get_content()
+    assert "Problem: keine Modellspalte" in text
+    assert "(aufbewahrt als quarantine/acme/notes-2026-03.csv)" in text
+
+
+def test_an_english_partner_s_reason_file_is_as_it_always_was(tmp_path):
+    workspace = _workspace(tmp_path, "en")
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    reason = (workspace.quarantine / "acme" / "notes-2026-03.csv.reason.txt").read_text()
+    assert reason.splitlines()[0] == "File:       inbox/acme/notes-2026-03.csv"
+    assert ("Problem:    no model column: expected one of 'Device Type', 'Model', 'Model Name', "
+            "'hardwareModel', 'Product', 'device_model' or 'Modell' in the header row (row 1), "
+            "found: 'just', 'notes'\n") in reason
+
+
+def test_data_quality_findings_speak_the_customer_s_language(tmp_path):
+    workspace = _workspace(tmp_path, "de")
+    rows = devices("Poly Studio X30", 1060) + [{"device_model": "Poly Studio X30"}]
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    html = (workspace.reports_for(Month(2026, 3)) / "acme.html").read_text()
+    assert ("1 von 1.061 Zeilen hat weder Seriennummer noch MAC-Adresse noch Lens-Geräte-ID: "
+            "sie wird nicht gezählt") in html
+    assert "<td>Zeilen nicht gezählt</td>" in html

@@ -13,6 +13,7 @@ from builders import cli, contract, devices, drop, export_text, make_workspace
 from pypdf import PdfReader
 
 from pipelines.core.i18n import Formats
+from pipelines.core.months import Month
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
@@ -172,3 +173,25 @@ def test_report_command_re_renders_one_customer(tmp_path, capsys):
     folder = workspace.home / "reports/2026-03"
     assert (folder / "acme.pdf").exists() and not (folder / "bolt.pdf").exists()
     assert "4 counted" in _pdf_text(folder / "acme.pdf")
+
+
+def test_the_change_against_the_month_before_names_the_devices_that_count(tmp_path):
+    # "Poly TC10" is a touch controller, classed not_counted (data/README.md): it counts in no
+    # category, so it is neither counted nor named as added.
+    video = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
+    workspace = make_workspace(tmp_path, [contract("acme", categories=video,
+                                                   term=("2026-01-01", "2026-12-31"))])
+    february = devices("Poly Studio X30", 10)
+    march = devices("Poly Studio X30", 9) + devices("Poly Studio X50", 2, prefix="NEW") \
+        + devices("Poly TC10", 3, prefix="TC")
+    drop(workspace, "acme", "lens-2026-02.csv", export_text(february))
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(march))
+    assert cli(workspace, "run", "--month", "2026-02") == 0
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    html = (workspace.reports_for(Month(2026, 3)) / "acme.html").read_text()
+    assert "<p>2 devices added, 1 removed.</p>" in html
+    added = re.search(r"Added:\s*(.*?)</p>", html, re.DOTALL)[1]
+    assert "NEW000000 (Poly Studio X50, Berlin); NEW000001 (Poly Studio X50, Berlin)" in added
+    assert "TC" not in added
+    assert "SN000009 (Poly Studio X30, Berlin)" in re.search(r"Removed:\s*(.*?)</p>", html,
+                                                             re.DOTALL)[1]

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import gettext
 import io
+import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-
-from pipelines.core.months import Month
 
 LANGUAGES = ("en", "de")
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
@@ -112,18 +111,86 @@ class Formats:
 
         return format_date(day, "long", locale=self.locale)
 
-    def month(self, month: Month | str) -> str:
-        """`October 2026` / `Oktober 2026`."""
+    def month(self, month) -> str:
+        """`October 2026` / `Oktober 2026` (a `Month`, or its `YYYY-MM`)."""
         from babel.dates import format_date
 
-        month = Month.parse(str(month))
-        return format_date(month.first_day, "LLLL yyyy", locale=self.locale)
+        return format_date(_first_day(month), "LLLL yyyy", locale=self.locale)
 
-    def short_month(self, month: Month) -> str:
+    def short_month(self, month) -> str:
         """`Oct 26` / `Okt 26`: a chart's axis."""
         from babel.dates import format_date
 
-        return format_date(month.first_day, "LLL yy", locale=self.locale).replace(".", "")
+        return format_date(_first_day(month), "LLL yy", locale=self.locale).replace(".", "")
+
+
+def _first_day(month) -> date:
+    # A Month prints as YYYY-MM; this module imports none of the project's, so that any may
+    # say things in any language.
+    return date.fromisoformat(f"{month}-01")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A sentence kept as its English text (a gettext message id with `%(name)s` places) and
+    the values of those places, to be shown later in its reader's language: a reason file or
+    a notice in the partner's, a report's finding in the customer's. A whole number among the
+    values takes the reader's format; a value may be a message itself. `plural` (with the
+    value named `count`) gives the plural form. English, `str(message)`, is what logs and the
+    command line show."""
+
+    text: str
+    values: tuple[tuple[str, str | int | Message], ...] = ()
+    plural: str | None = None
+    count: str | None = None
+
+    @classmethod
+    def of(cls, text: str, plural: str | None = None, count: str | None = None,
+           **values: str | int | Message) -> Message:
+        return cls(text, tuple(sorted(values.items())), plural, count)
+
+    @classmethod
+    def verbatim(cls, text: str) -> Message:
+        """A text written before messages were kept (an older ledger line): shown as it is."""
+        return cls.of("%(text)s", text=text)
+
+    def shown(self, formats: Formats) -> str:
+        values = {name: value.shown(formats) if isinstance(value, Message)
+                  else formats.number(value) if isinstance(value, int) else value
+                  for name, value in self.values}
+        if self.plural is not None:
+            count = dict(self.values)[self.count]
+            return formats.ngettext(self.text, self.plural, count) % values
+        return formats.gettext(self.text) % values
+
+    def __str__(self) -> str:
+        return self.shown(Formats("en"))
+
+    def to_json(self) -> str:
+        return json.dumps(self._plain(), ensure_ascii=False, sort_keys=True)
+
+    def _plain(self) -> dict:
+        plain = {"text": self.text, "values": {
+            name: value._plain() if isinstance(value, Message) else value
+            for name, value in self.values}}
+        if self.plural is not None:
+            plain.update(plural=self.plural, count=self.count)
+        return plain
+
+    @classmethod
+    def from_json(cls, text: str) -> Message:
+        return cls._from_plain(json.loads(text))
+
+    @classmethod
+    def _from_plain(cls, plain: dict) -> Message:
+        return cls.of(plain["text"], plain.get("plural"), plain.get("count"), **{
+            name: cls._from_plain(value) if isinstance(value, dict) else value
+            for name, value in plain["values"].items()})
+
+    @classmethod
+    def stored(cls, message_json: str | None, english: str) -> Message:
+        """A message as a ledger keeps it: its JSON, or for older lines the English text."""
+        return cls.from_json(message_json) if message_json else cls.verbatim(english)
 
 
 def jinja_environment(loader, formats: Formats, **options):

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from pipelines.core.i18n import N_, Message
+
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
@@ -81,6 +83,7 @@ def month_in_name(name: str) -> Month | None:
     return None
 
 
-def month_by_modification(month: Month | str) -> str:
-    return (f"the name holds no month, so it was taken for {month}, the month it was last "
-            f"changed: to choose another, put the month in the name ({MONTH_FORMS})")
+def month_by_modification(month: Month | str) -> Message:
+    return Message.of(N_("the name holds no month, so it was taken for %(month)s, the month it "
+                         "was last changed: to choose another, put the month in the name "
+                         "(%(forms)s)"), month=str(month), forms=MONTH_FORMS)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from pipelines.core.config import Config
 from pipelines.core.files import write_bytes_atomically
+from pipelines.core.i18n import N_, Message
 from pipelines.core.months import Month, month_by_modification, month_in_name
 from pipelines.core.workspace import shown_path
 from pipelines.delivery.messages import (
@@ -56,28 +57,30 @@ def _now() -> datetime:
 def quarantined_uploads(con) -> list[RejectedUpload]:
     """The quarantined uploads as the run that took them reported them."""
     return [RejectedUpload(shown_path(customer_id, name), customer_id,
-                           f"{reason} (kept as {stored_path})")
-            for customer_id, name, reason, stored_path
+                           Message.stored(reason_message, reason), stored_path)
+            for customer_id, name, reason, reason_message, stored_path
             in run_sql(con, "delivery/mail_rejected_files.sql").fetchall()]
 
 
-def missing_inventory_uploads(con, month: Month) -> dict[str, list[str]]:
+def missing_inventory_uploads(con, month: Month) -> dict[str, list[Message]]:
     """Per customer, why an upload did not become `month`'s inventory: it was rejected, or
     its name held no month and it was taken for a later one."""
-    notes: dict[str, list[str]] = {}
-    for customer_id, name, outcome, taken_for, reason, stored_path in run_sql(
+    notes: dict[str, list[Message]] = {}
+    for customer_id, name, outcome, taken_for, reason, reason_message, stored_path in run_sql(
             con, "delivery/mail_missing_inventory_uploads.sql", month=str(month),
             until=str(month.plus(2))).fetchall():
         shown = shown_path(customer_id, name)
         named = month_in_name(name) is not None
         if outcome == "quarantined" and (taken_for == str(month) or not named):
-            notes.setdefault(customer_id, []).append(
-                f"The upload {shown} for {taken_for} was rejected: {reason} (kept as "
-                f"{stored_path}).")
+            notes.setdefault(customer_id, []).append(Message.of(
+                N_("The upload %(upload)s for %(month)s was rejected: %(reason)s (kept as "
+                   "%(path)s)."), upload=shown, month=taken_for,
+                reason=Message.stored(reason_message, reason), path=stored_path))
         elif outcome == "loaded" and not named:
-            notes.setdefault(customer_id, []).append(
-                f"The upload {shown} counts for {taken_for}, not {month}: "
-                f"{month_by_modification(taken_for)}.")
+            notes.setdefault(customer_id, []).append(Message.of(
+                N_("The upload %(upload)s counts for %(taken_for)s, not %(month)s: %(why)s."),
+                upload=shown, taken_for=taken_for, month=str(month),
+                why=month_by_modification(taken_for)))
     return notes
 
 

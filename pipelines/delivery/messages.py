@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from pipelines.core.config import Config, Customer
-from pipelines.core.i18n import Formats, jinja_environment
+from pipelines.core.i18n import Formats, Message, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.reconcile import (
@@ -32,7 +32,13 @@ class RejectedUpload:
     """A quarantined upload as its notice names it."""
     path: str  # where the partner put it: inbox/<customer>/<name>
     customer_id: str | None
-    detail: str  # the problem, and where the file is kept
+    reason: Message
+    stored_path: str  # where the file is kept
+
+    def detail(self, formats: Formats) -> str:
+        """The problem, and where the file is kept."""
+        return formats.gettext("%(reason)s (kept as %(path)s)") % {
+            "reason": self.reason.shown(formats), "path": self.stored_path}
 
 
 @dataclass
@@ -72,7 +78,7 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 
 
 def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] = (),
-            uploads: dict[str, list[str]] | None = None, sent: list[SentMessage] = ()
+            uploads: dict[str, list[Message]] | None = None, sent: list[SentMessage] = ()
             ) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, in that customer's
     language, and a notice for each of the `rejected` (quarantined) uploads, in the partner's.
@@ -169,10 +175,11 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                    "the monthly inventory report).")
                  % {**names, "month": f.month(month), "folder": f"inbox/{customer.id}/",
                     "categories": ", ".join(map(f.category, missing))},
-                 *uploads.get(customer.id, [])],
-                # Keyed as before uploads were named, unless there are some to name.
-                repr((missing, uploads[customer.id])) if uploads.get(customer.id)
-                else repr(missing), language=f.language))
+                 *(note.shown(f) for note in uploads.get(customer.id, []))],
+                # Keyed as before uploads were named, unless there are some to name (in
+                # English, as they were keyed before they were translated).
+                repr((missing, list(map(str, uploads[customer.id]))))
+                if uploads.get(customer.id) else repr(missing), language=f.language))
     drafts += _corrections(config, result, drafts, sent)
     f = Formats(config.partner.partner.language)
     _ = f.gettext
@@ -182,7 +189,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
         if not contacts:
             continue
         values = {"partner": partner, "who": customer.name if customer else _("no customer"),
-                  "name": Path(item.path).name, "path": item.path, "detail": item.detail}
+                  "name": Path(item.path).name, "path": item.path, "detail": item.detail(f)}
         drafts.append(Draft(
             "file_rejected", customer.id if customer else None,
             _("[%(partner)s] File rejected for %(who)s: %(name)s") % values, contacts,
@@ -190,7 +197,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             [_("The file %(path)s could not be taken in.") % values,
              _("Problem: %(detail)s") % values,
              _("Correct the file and put it into the customer's inbox folder again.")],
-            repr((item.path, item.detail)), language=f.language))
+            repr((item.path, item.detail(Formats("en")))), language=f.language))
     return drafts
 
 

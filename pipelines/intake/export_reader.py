@@ -19,8 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.core.i18n import N_, Message
 from pipelines.ingest_lens import INVENTORY_ALIASES, RMA_ALIASES, header_key
-from pipelines.intake.uploads import Source, UnreadableExport, csv_sources, read_source
+from pipelines.intake.uploads import (
+    Source,
+    UnreadableExport,
+    csv_sources,
+    in_entry,
+    read_source,
+)
 
 SEPARATORS = (",", ";", "\t")
 MAX_FIELD_CHARS = 100_000
@@ -73,33 +80,40 @@ class _Table:
     reader: Iterator[list[str]]  # positioned after the header record
     lines_read: int  # physical lines up to and including the header
 
-    def require(self, field: str, problem: str) -> None:
+    def require(self, field: str, problem: Message) -> None:
         if field not in self.columns:
-            raise UnreadableExport(
-                f"{self.source.label}{problem} in the header row (row {self.header_row}), found: "
-                f"{', '.join(repr(h) for h in self.headers) or 'nothing'}")
+            found = ", ".join(repr(h) for h in self.headers) or Message.of(N_("nothing"))
+            raise UnreadableExport(in_entry(self.source.entry, Message.of(
+                N_("%(problem)s in the header row (row %(row)s), found: %(found)s"),
+                problem=problem, row=str(self.header_row), found=found)))
 
     def records(self) -> list[tuple[int, list[str]]]:
         """The data records after the header, numbered as a spreadsheet shows them (blank
         records keep their number but are left out)."""
-        label, records, row_number = self.source.label, [], self.header_row
+        entry, records, row_number = self.source.entry, [], self.header_row
         try:
             for record in self.reader:
                 row_number += 1
                 if not any(cell.strip() for cell in record):
                     continue
-                _check_width(label, row_number, record)
+                _check_width(entry, row_number, record)
                 records.append((row_number, record))
         except csv.Error as error:
-            raise UnreadableExport(f"{label}row {row_number + 1}: the CSV structure is broken "
-                                   f"({error}); re-export the file") from None
+            raise _broken(entry, row_number + 1, error) from None
         return records
 
 
-def _check_width(label: str, row_number: int, record: list[str]) -> None:
+def _broken(entry: str | None, row_number: int, error: csv.Error) -> UnreadableExport:
+    return UnreadableExport(in_entry(entry, Message.of(
+        N_("row %(row)s: the CSV structure is broken (%(error)s); re-export the file"),
+        row=str(row_number), error=str(error))))
+
+
+def _check_width(entry: str | None, row_number: int, record: list[str]) -> None:
     if len(record) > MAX_COLUMNS:
-        raise UnreadableExport(f"{label}row {row_number} has {len(record):,} columns (at most "
-                               f"{MAX_COLUMNS} make sense): this is not a device export")
+        raise UnreadableExport(in_entry(entry, Message.of(
+            N_("row %(row)s has %(columns)s columns (at most %(most)s make sense): this is not "
+               "a device export"), row=str(row_number), columns=len(record), most=MAX_COLUMNS)))
 
 
 def _open_table(source: Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
@@ -112,14 +126,14 @@ def _open_table(source: Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
         for record in reader:
             row_number += 1  # spreadsheet numbering: blank lines keep their row
             if any(cell.strip() for cell in record):
-                _check_width(source.label, row_number, record)
+                _check_width(source.entry, row_number, record)
                 headers = [cell.strip() for cell in record]
                 return _Table(source, headers, row_number, _map_columns(headers, aliases),
                               separator, reader, reader.line_num)
     except csv.Error as error:
-        raise UnreadableExport(f"{source.label}row {row_number + 1}: the CSV structure is "
-                               f"broken ({error}); re-export the file") from None
-    raise UnreadableExport(f"{source.label}the file is empty: no header row")
+        raise _broken(source.entry, row_number + 1, error) from None
+    raise UnreadableExport(in_entry(source.entry, Message.of(
+        N_("the file is empty: no header row"))))
 
 
 def _extra_json(values: dict[str, str]) -> str:
@@ -158,14 +172,14 @@ def _parsed(tables: list[_Table], fields: tuple[str, ...], drop: tuple[str, ...]
 def _inventory_tables(sources: list[Source]) -> list[_Table]:
     tables = [_open_table(source, INVENTORY_ALIASES) for source in sources]
     for table in tables:
-        table.require("model", "no model column: expected one of 'Device Type', 'Model', "
-                               "'Model Name', 'hardwareModel', 'Product', 'device_model' or "
-                               "'Modell'")
+        table.require("model", Message.of(N_(
+            "no model column: expected one of 'Device Type', 'Model', 'Model Name', "
+            "'hardwareModel', 'Product', 'device_model' or 'Modell'")))
         if not {"serial", "mac", "lens_device_id"} & table.columns.keys():
-            table.require("serial", "no device identity column: expected a serial number "
-                                    "('Serial Number', 'Seriennummer'), MAC address ('MAC "
-                                    "Address', 'MAC-Adresse') or Lens device id ('Device ID') "
-                                    "column")
+            table.require("serial", Message.of(N_(
+                "no device identity column: expected a serial number ('Serial Number', "
+                "'Seriennummer'), MAC address ('MAC Address', 'MAC-Adresse') or Lens device id "
+                "('Device ID') column")))
     return tables
 
 
@@ -188,7 +202,8 @@ def read_rma_log(path: Path) -> ParsedExport:
         for table in tables:
             for field, header in (("rma_number", "'rma_number'"), ("rma_date", "'date'"),
                                   ("model", "'model'")):
-                table.require(field, f"not an RMA log: no {header} column")
+                table.require(field, Message.of(N_("not an RMA log: no %(header)s column"),
+                                                header=header))
         return _parsed(tables, tuple(RMA_ALIASES), drop=("extra_json",))
 
 

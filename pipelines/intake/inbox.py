@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.core.files import free_path
+from pipelines.core.i18n import N_, Message
 from pipelines.core.months import Month, month_by_modification, month_in_name
 from pipelines.core.workspace import Workspace, shown_path
 
@@ -38,7 +39,7 @@ class Arrival:
     @property
     def month_note(self) -> str:
         """What a partner needs to know of a month the name did not give."""
-        return "" if self.month_from_name else "; " + month_by_modification(self.month)
+        return "" if self.month_from_name else f"; {month_by_modification(self.month)}"
 
     @property
     def name(self) -> str:
@@ -152,16 +153,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def not_a_plain_file(path: Path) -> str | None:
+def not_a_plain_file(path: Path) -> Message | None:
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
-        return ("this is a link, not an uploaded file: it was not followed; copy the export "
-                "itself into the folder")
+        return Message.of(N_("this is a link, not an uploaded file: it was not followed; copy "
+                             "the export itself into the folder"))
     if stat.S_ISDIR(mode):
-        return ("this is a folder: put the files directly into "
-                "inbox/<customer_id>/ (the folder is kept here as it was)")
+        return Message.of(N_("this is a folder: put the files directly into "
+                             "inbox/<customer_id>/ (the folder is kept here as it was)"))
     if not stat.S_ISREG(mode):
-        return "this is not a regular file (a device, pipe or socket): it was not opened"
+        return Message.of(N_("this is not a regular file (a device, pipe or socket): it was "
+                             "not opened"))
     return None
 
 

@@ -134,11 +134,12 @@ def publish_rma_log(con, gate: QualityGate, rows: pd.DataFrame, customer_id: str
 def _store(con, subjects: list[tuple[str, str, str, str, list[Finding]]]) -> None:
     frame = pd.DataFrame(
         [{"subject": subject, "customer_id": customer_id, "month": month,
-          "source_name": source_name, **asdict(finding)}
+          "source_name": source_name, **asdict(finding), "message": str(finding.message),
+          "message_json": finding.message.to_json()}
          for subject, customer_id, month, source_name, findings in subjects
          for finding in findings],
         columns=["subject", "customer_id", "month", "source_name", "check", "severity",
-                 "passed", "checked", "failing", "message"])
+                 "passed", "checked", "failing", "message", "message_json"])
     load_frame(con, "intake/store_quality_checks.sql", frame)
 
 

@@ -18,11 +18,14 @@ latest snapshot stands — but every finding is stored per snapshot and shown to
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from functools import cached_property
 
 import pandas as pd
+
+from pipelines.core.i18n import NP_, Message
 
 SERIAL_PATTERN = "[A-Z0-9][A-Z0-9._/-]{3,39}"  # whole-value match (regexp_full_match)
 MAC_PATTERN = "[0-9A-F]{12}"
@@ -31,6 +34,7 @@ SUSPECT_DROP = 0.5  # under half the previous month's devices ...
 SUSPECT_MINIMUM = 50  # ... when that month had at least this many
 
 _SHARED: QualityGate | None = None
+_PLACES = re.compile(r"%\((\w+)\)s")  # the measurements a message names
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Finding:
     passed: bool
     checked: int
     failing: int
-    message: str
+    message: Message  # shown in the reader's language: the partner's, the customer's
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class _Check:
     expectation: object
     failing: str | None  # the measurement counting the rows that break the rule (None: 0/1)
     checked: str | None  # the measurement counting the rows looked at (None: the snapshot)
-    message: str  # formatted with failing=, checked= and the measurements
+    message: tuple[str, str]  # singular and plural by `failing`; values failing, checked
+    # and the measurements
     applies_when: str | None = None  # a measurement that is null where the check does not apply
 
 
@@ -115,9 +120,11 @@ class QualityGate:
                 broken = row["subject"] in failed[check.expectation.id]
                 failing = int(row[check.failing]) if check.failing else int(broken)
                 checked = int(row[check.checked]) if check.checked else 1
+                values = {name: int(row[name]) for name in _PLACES.findall(check.message[1])
+                          if name in row}
                 found.append(Finding(check.name, check.severity, not broken, checked, failing,
-                                     check.message.format(failing=failing, checked=checked,
-                                                          **row)))
+                                     Message.of(*check.message, count="failing", **{
+                                         **values, "failing": failing, "checked": checked})))
         return findings
 
     def _none(self, column: str):
@@ -130,34 +137,49 @@ class QualityGate:
         e, none = gx.expectations, self._none
         return [
             _Check("identity", "rejected", none("without_identity"), "without_identity",
-                   "rows", "{failing} of {checked} rows have no serial number, MAC address or "
-                           "Lens device id: they are not counted"),
+                   "rows", NP_("%(failing)s of %(checked)s rows has no serial number, MAC "
+                               "address or Lens device id: it is not counted",
+                               "%(failing)s of %(checked)s rows have no serial number, MAC "
+                               "address or Lens device id: they are not counted")),
             _Check("model", "rejected", none("without_model"), "without_model", "rows",
-                   "{failing} of {checked} rows have no model: they are not counted"),
+                   NP_("%(failing)s of %(checked)s rows has no model: it is not counted",
+                       "%(failing)s of %(checked)s rows have no model: they are not counted")),
             _Check("serial_format", "warning", none("odd_serials"), "odd_serials", "rows",
-                   "{failing} serial numbers do not look like Poly serials (4-40 letters and "
-                   "digits)"),
+                   NP_("%(failing)s serial number does not look like a Poly serial (4-40 "
+                       "letters and digits)",
+                       "%(failing)s serial numbers do not look like Poly serials (4-40 letters "
+                       "and digits)")),
             _Check("mac_format", "warning", none("odd_macs"), "odd_macs", "rows",
-                   "{failing} MAC addresses are not 12 hex digits: they are not used to "
-                   "identify devices"),
+                   NP_("%(failing)s MAC address is not 12 hex digits: it is not used to "
+                       "identify the device",
+                       "%(failing)s MAC addresses are not 12 hex digits: they are not used to "
+                       "identify devices")),
             _Check("duplicates", "warning", none("listed_again"), "listed_again", "rows",
-                   "{failing} rows list a device already listed in the file: each device "
-                   "counts once"),
+                   NP_("%(failing)s row lists a device already listed in the file: each "
+                       "device counts once",
+                       "%(failing)s rows list a device already listed in the file: each device "
+                       "counts once")),
             _Check("unclassified_share", "warning",
                    e.ExpectColumnValuesToBeBetween(column="unclassified_share",
                                                    max_value=MAX_UNCLASSIFIED_SHARE),
                    "unclassified", "rows",
-                   "{failing} of {checked} rows have a model the catalog does not know "
-                   "(more than 10 % means the catalog needs a row: add it to "
-                   "config/catalog.csv)"),
+                   NP_("%(failing)s of %(checked)s rows has a model the catalog does not know "
+                       "(more than 10 %% means the catalog needs a row: add it to "
+                       "config/catalog.csv)",
+                       "%(failing)s of %(checked)s rows have a model the catalog does not know "
+                       "(more than 10 %% means the catalog needs a row: add it to "
+                       "config/catalog.csv)")),
             _Check("month_over_month", "suspect",
                    e.ExpectColumnPairValuesAToBeGreaterThanB(
                        column_A="devices", column_B="suspect_below", or_equal=True,
                        ignore_row_if="either_value_is_missing"),
                    None, None,
-                   "{devices} devices against {previous_devices:.0f} the month before: under "
-                   "half — perhaps a partial export; it still counts (the latest snapshot "
-                   "stands), check it and upload a complete one",
+                   NP_("%(devices)s devices against %(previous_devices)s the month before: "
+                       "under half — perhaps a partial export; it still counts (the latest "
+                       "snapshot stands), check it and upload a complete one",
+                       "%(devices)s devices against %(previous_devices)s the month before: "
+                       "under half — perhaps a partial export; it still counts (the latest "
+                       "snapshot stands), check it and upload a complete one"),
                    applies_when="suspect_below"),
         ]
 
@@ -165,14 +187,21 @@ class QualityGate:
         none = self._none
         return [
             _Check("rma_number", "rejected", none("without_number"), "without_number", "rows",
-                   "{failing} of {checked} rows have no RMA number: they are not counted"),
+                   NP_("%(failing)s of %(checked)s rows has no RMA number: it is not counted",
+                       "%(failing)s of %(checked)s rows have no RMA number: they are not "
+                       "counted")),
             _Check("rma_date", "rejected", none("without_date"), "without_date", "rows",
-                   "{failing} of {checked} rows have no date in the form YYYY-MM-DD or "
-                   "DD.MM.YYYY: they are not counted"),
+                   NP_("%(failing)s of %(checked)s rows has no date in the form YYYY-MM-DD or "
+                       "DD.MM.YYYY: it is not counted",
+                       "%(failing)s of %(checked)s rows have no date in the form YYYY-MM-DD or "
+                       "DD.MM.YYYY: they are not counted")),
             _Check("rma_future", "warning", none("future_dates"), "future_dates", "rows",
-                   "{failing} RMA dates lie in the future"),
+                   NP_("%(failing)s RMA date lies in the future",
+                       "%(failing)s RMA dates lie in the future")),
             _Check("rma_model", "rejected", none("without_model"), "without_model", "rows",
-                   "{failing} of {checked} rows have no model: they cannot be classified"),
+                   NP_("%(failing)s of %(checked)s rows has no model: it cannot be classified",
+                       "%(failing)s of %(checked)s rows have no model: they cannot be "
+                       "classified")),
         ]
 
     def check_snapshots(self, measurements: pd.DataFrame) -> dict[str, list[Finding]]:

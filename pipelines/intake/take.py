@@ -23,6 +23,7 @@ import pandas as pd
 from pipelines.core.catalog import CatalogRow
 from pipelines.core.config import Contracts
 from pipelines.core.files import free_path
+from pipelines.core.i18n import N_, Formats, Message
 from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.timers import timed
@@ -76,11 +77,12 @@ class IntakeResult:
 
 
 def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
-               customer_id: str | None = None, gate: QualityGate | None = None,
+               language: str, customer_id: str | None = None, gate: QualityGate | None = None,
                settle_seconds: float = 0, months: dict[str, Month] | None = None
                ) -> list[IntakeResult]:
     """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
     is looked at again once it is that old, and left for the next run if it still changes.
+    A rejected file's reason file is written in `language`, the partner's.
     `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
     files for the month they were archived under."""
     uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
@@ -104,7 +106,7 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
         with transaction(con):
             store_catalog(con, catalog)  # the audit classifies models
         with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
-            intake = _Intake(con, workspace, contracts, gate, Path(scratch))
+            intake = _Intake(con, workspace, contracts, gate, Path(scratch), Formats(language))
             for path in track(waiting, "Taking in inbox files"):
                 arrival = claim(workspace, path, (months or {}).get(path.name))
                 if arrival is not None:
@@ -132,8 +134,9 @@ class _Intake:
     its batch is published."""
 
     def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
-                 scratch: Path):
+                 scratch: Path, formats: Formats):
         self.con, self.workspace, self.contracts, self.gate = con, workspace, contracts, gate
+        self.formats = formats  # of the reason files: the partner's language
         self.scratch = scratch  # converted copies of planned exports, until they are staged
         self.batch = SnapshotBatch(con, gate)
         self.planned: list[_Planned] = []
@@ -143,6 +146,41 @@ class _Intake:
         self.loaded: dict[tuple, str] = {
             (customer_id, sha256, month, kind): stored_path for customer_id, sha256, month, kind,
             stored_path in run_sql(con, "intake/loaded_files.sql").fetchall()}
+
+    def _quarantine(self, arrival: Arrival, digest: str, received_at: datetime,
+                    reason: Message) -> IntakeResult:
+        """Record first, then move: a crash in between leaves the file claimed, and the next
+        run finds the record and finishes the move (`_finish_quarantine`)."""
+        con, workspace = self.con, self.workspace
+        folder = workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
+        target = free_path(folder / arrival.name)
+        with transaction(con):
+            _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
+                        workspace.relative(target), reason)
+        return self._move_to_quarantine(arrival, target, digest, received_at, reason)
+
+    def _move_to_quarantine(self, arrival: Arrival, target: Path, digest: str,
+                            received_at: datetime, reason: Message) -> IntakeResult:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.with_name(target.name + ".reason.txt").write_text(
+            reason_file(self.formats, arrival.shown, arrival.customer_id, received_at, digest,
+                        reason), encoding="utf-8")
+        move(arrival.claimed, target)
+        return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
+                            f"{reason} (kept as {self.workspace.relative(target)})")
+
+    def _finish_quarantine(self, arrival: Arrival, digest: str) -> IntakeResult | None:
+        """A claimed file recorded as quarantined but never moved there (a crash in between):
+        moved now, to where the record says."""
+        found = run_sql(self.con, "intake/find_unfinished_quarantine.sql",
+                        customer_id=arrival.customer_id, file_name=arrival.name,
+                        sha256=digest).fetchall()
+        for stored_path, received_at, reason, reason_message in found:
+            target = self.workspace.home / stored_path
+            if not (target.exists() or target.is_symlink()):
+                return self._move_to_quarantine(arrival, target, digest, received_at,
+                                                Message.stored(reason_message, reason))
+        return None
 
     def results(self) -> list[IntakeResult]:
         return [result for result in self.slots if result is not None]
@@ -166,20 +204,19 @@ class _Intake:
         received_at = datetime.now(UTC).replace(tzinfo=None)
         problem = not_a_plain_file(arrival.claimed)
         digest = "" if problem else sha256_of(arrival.claimed)
-        unfinished = arrival.recovered and _finish_quarantine(con, workspace, arrival, digest)
+        unfinished = arrival.recovered and self._finish_quarantine(arrival, digest)
         if unfinished:
             return unfinished
         if problem:
-            return _quarantine(con, workspace, arrival, "", received_at, problem)
+            return self._quarantine(arrival, "", received_at, problem)
         customer_id = arrival.customer_id
         if customer_id is None:
-            return _quarantine(con, workspace, arrival, digest, received_at,
-                               "files must be put in the customer's folder, "
-                               "inbox/<customer_id>/")
+            return self._quarantine(arrival, digest, received_at, Message.of(N_(
+                "files must be put in the customer's folder, inbox/<customer_id>/")))
         if self.contracts.get(customer_id) is None:
-            return _quarantine(con, workspace, arrival, digest, received_at,
-                               f"there is no customer '{customer_id}' in contracts.yaml; add "
-                               f"the contract, or put the file in the right customer's folder")
+            return self._quarantine(arrival, digest, received_at, Message.of(N_(
+                "there is no customer '%(customer)s' in contracts.yaml; add the contract, or "
+                "put the file in the right customer's folder"), customer=customer_id))
         # A duplicate is the same content for the same customer and month. The same bytes
         # named for another month are that month's snapshot: a small, stable customer's export
         # can be identical two months running, and that month must not show NO_DATA.
@@ -194,7 +231,7 @@ class _Intake:
         try:
             plan = plan_inventory_export(arrival.claimed, self.scratch)
         except UnreadableExport as error:
-            return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+            return self._quarantine(arrival, digest, received_at, error.message)
         target = free_path(workspace.archive / customer_id / str(arrival.month) / arrival.name,
                             {p.target for p in self.planned})
         self.planned.append(_Planned(arrival, plan, snapshot_id, next_receipt(con), digest,
@@ -207,7 +244,7 @@ class _Intake:
         try:
             parsed = read_rma_log(arrival.claimed)
         except UnreadableExport as error:
-            return _quarantine(con, workspace, arrival, digest, received_at, str(error))
+            return self._quarantine(arrival, digest, received_at, error.message)
         target = free_path(workspace.archive / customer_id / "rma" / arrival.name)
         rejected = workspace.quarantine / customer_id / f"{target.name}.rejected.csv"
         findings = publish_rma_log(
@@ -234,8 +271,8 @@ class _Intake:
         self.scratch.mkdir()
         for p in planned:
             if p.snapshot_id in unreadable:
-                self._report(p.slot, _quarantine(con, workspace, p.arrival, p.digest,
-                                                 p.received_at, str(unreadable[p.snapshot_id])))
+                self._report(p.slot, self._quarantine(p.arrival, p.digest, p.received_at,
+                                                      unreadable[p.snapshot_id].message))
         planned = [p for p in planned if p.snapshot_id not in unreadable]
         snapshots = {p.snapshot_id: StagedSnapshot(
             p.snapshot_id, p.arrival.customer_id, str(p.arrival.month), p.receipt,
@@ -249,7 +286,7 @@ class _Intake:
                     "file_name": p.arrival.name, "sha256": p.digest, "kind": p.arrival.kind,
                     "month": str(p.arrival.month), "received_at": p.received_at,
                     "outcome": "loaded", "stored_path": workspace.relative(p.target),
-                    "reason": None} for p in planned]
+                    "reason": None, "reason_message": None} for p in planned]
         findings = self.batch.publish(lambda: load_frame(con, "intake/log_intakes.sql",
                                                          pd.DataFrame(records)))
         for record in records:
@@ -286,57 +323,33 @@ def _already_loaded(workspace: Workspace, arrival: Arrival, recorded: Path, con,
     with transaction(con):
         _log_intake(con, arrival, next_receipt(con), digest, received_at, "duplicate",
                     workspace.relative(target),
-                    "the same content was already taken in; nothing changed")
+                    Message.of(N_("the same content was already taken in; nothing changed")))
     return IntakeResult(arrival.shown, arrival.customer_id, "duplicate",
                         f"same content as an earlier file for {arrival.month}, archived as "
                         f"{workspace.relative(target)}")
 
 
 def _log_intake(con, arrival: Arrival, receipt: int, digest: str, received_at: datetime,
-                outcome: str, stored_path: str, reason: str | None) -> None:
+                outcome: str, stored_path: str, reason: Message | None) -> None:
     run_sql(con, "intake/log_intake.sql", receipt_seq=receipt, customer_id=arrival.customer_id,
             file_name=arrival.name, sha256=digest, kind=arrival.kind, month=str(arrival.month),
-            received_at=received_at, outcome=outcome, stored_path=stored_path, reason=reason)
+            received_at=received_at, outcome=outcome, stored_path=stored_path,
+            reason=None if reason is None else str(reason),
+            reason_message=None if reason is None else reason.to_json())
 
 
-def _quarantine(con, workspace: Workspace, arrival: Arrival, digest: str,
-                received_at: datetime, reason: str) -> IntakeResult:
-    """Record first, then move: a crash in between leaves the file claimed, and the next run
-    finds the record and finishes the move (`_finish_quarantine`)."""
-    folder = workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
-    target = free_path(folder / arrival.name)
-    with transaction(con):
-        _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
-                    workspace.relative(target), reason)
-    return _move_to_quarantine(workspace, arrival, target, digest, received_at, reason)
-
-
-def _move_to_quarantine(workspace: Workspace, arrival: Arrival, target: Path, digest: str,
-                        received_at: datetime, reason: str) -> IntakeResult:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.with_name(target.name + ".reason.txt").write_text(
-        f"File:       {arrival.shown}\n"
-        f"Customer:   {arrival.customer_id or '(none: not in a customer folder)'}\n"
-        f"Received:   {received_at:%Y-%m-%d %H:%M:%S} UTC\n"
-        f"SHA-256:    {digest or '(not read)'}\n"
-        f"Problem:    {reason}\n"
-        f"What to do: correct the file and put it into inbox/<customer_id>/ again; this copy "
-        f"stays here for reference.\n", encoding="utf-8")
-    move(arrival.claimed, target)
-    return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
-                        f"{reason} (kept as {workspace.relative(target)})")
-
-
-def _finish_quarantine(con, workspace: Workspace, arrival: Arrival, digest: str
-                       ) -> IntakeResult | None:
-    """A claimed file recorded as quarantined but never moved there (a crash in between):
-    moved now, to where the record says."""
-    found = run_sql(con, "intake/find_unfinished_quarantine.sql", customer_id=arrival.customer_id,
-                    file_name=arrival.name, sha256=digest).fetchall()
-    for stored_path, received_at, reason in found:
-        target = workspace.home / stored_path
-        if not (target.exists() or target.is_symlink()):
-            return _move_to_quarantine(workspace, arrival, target, digest, received_at, reason)
-    return None
+def reason_file(formats: Formats, shown: str, customer_id: str | None, received_at: datetime,
+                digest: str, reason: Message) -> str:
+    """What a quarantined file's `.reason.txt` says, in the partner's language."""
+    _ = formats.gettext
+    lines = [(_("File:"), shown),
+             (_("Customer:"), customer_id or _("(none: not in a customer folder)")),
+             (_("Received:"), f"{received_at:%Y-%m-%d %H:%M:%S} UTC"),
+             (_("SHA-256:"), digest or _("(not read)")),
+             (_("Problem:"), reason.shown(formats)),
+             (_("What to do:"), _("correct the file and put it into inbox/<customer_id>/ "
+                                  "again; this copy stays here for reference."))]
+    width = max(len(label) for label, _value in lines) + 1
+    return "".join(f"{label:<{width}}{value}\n" for label, value in lines)
 
 

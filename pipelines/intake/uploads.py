@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.core.i18n import N_, Message
+
 MAX_LINE_CHARS = 1_000_000
 MAX_ZIP_ENTRIES = 100
 MAX_ZIP_RATIO = 100  # CSV compresses 5-20 fold; far more is a zip bomb
@@ -21,7 +23,22 @@ MAX_UNZIPPED_BYTES = 2 << 30
 
 
 class UnreadableExport(Exception):
-    """The file as a whole cannot be used; the message says why in plain words."""
+    """The file as a whole cannot be used; the message says why in plain words, in any
+    language (the reason file and the notice are the partner's)."""
+
+    def __init__(self, message: Message):
+        super().__init__(str(message))
+        self.message = message
+
+    @classmethod
+    def of(cls, text: str, **values) -> UnreadableExport:
+        return cls(Message.of(text, **values))
+
+
+def in_entry(entry: str | None, message: Message) -> Message:
+    """A problem of one entry of a zip, said as such."""
+    return Message.of(N_("in zip entry %(entry)s: %(problem)s"), entry=repr(entry),
+                      problem=message) if entry else message
 
 
 def decode_export(raw: bytes) -> tuple[str, str]:
@@ -37,8 +54,8 @@ def decode_export(raw: bytes) -> tuple[str, str]:
             return _decode(raw, "utf-16-le"), "utf-16-le"
         if head[0::2].count(0) > len(head) // 4:
             return _decode(raw, "utf-16-be"), "utf-16-be"
-        raise UnreadableExport("this is not a text file (it contains binary data); "
-                               "export the device list from Poly Lens as CSV")
+        raise UnreadableExport.of(N_("this is not a text file (it contains binary data); "
+                                     "export the device list from Poly Lens as CSV"))
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -49,14 +66,14 @@ def _decode(raw: bytes, encoding: str) -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as error:
-        raise UnreadableExport(f"the text is not valid {encoding} (byte {error.start}); "
-                               f"save the export as UTF-8 CSV") from None
+        raise UnreadableExport.of(N_("the text is not valid %(encoding)s (byte %(byte)s); "
+                                     "save the export as UTF-8 CSV"),
+                                  encoding=encoding, byte=str(error.start)) from None
 
 
 @dataclass(frozen=True)
 class Source:
     """One CSV of an upload, decoded: the file itself, or an entry of a `.zip`."""
-    label: str  # how messages name it: "" for a plain file, "in zip entry 'x.csv': " in a zip
     entry: str | None
     path: Path
     text: str
@@ -64,18 +81,18 @@ class Source:
 
 
 def read_source(path: Path, entry: str | None = None) -> Source:
-    label = f"in zip entry {entry!r}: " if entry else ""
     try:
         text, encoding = decode_export(path.read_bytes())
     except UnreadableExport as error:
-        raise UnreadableExport(f"{label}{error}") from None
+        raise UnreadableExport(in_entry(entry, error.message)) from None
     if len(text) > MAX_LINE_CHARS:  # only then can a line be too long
         lengths = list(map(len, text.split("\n")))
         if max(lengths) > MAX_LINE_CHARS:
             line = next(n for n, length in enumerate(lengths, 1) if length > MAX_LINE_CHARS)
-            raise UnreadableExport(f"{label}line {line} is longer than {MAX_LINE_CHARS:,} "
-                                   f"characters: this is not a device export")
-    return Source(label, entry, path, text, encoding)
+            raise UnreadableExport(in_entry(entry, Message.of(
+                N_("line %(line)s is longer than %(most)s characters: this is not a device "
+                   "export"), line=str(line), most=MAX_LINE_CHARS)))
+    return Source(entry, path, text, encoding)
 
 
 @contextmanager
@@ -83,12 +100,14 @@ def csv_sources(path: Path, scratch: Path | None = None) -> Iterator[list[Source
     """The CSV sources of an upload: the file itself, or each CSV inside a `.zip`, extracted
     to a private folder in `scratch` (kept), or one that lives as long as the context."""
     if path.suffix.lower() in (".xlsx", ".xls", ".xlsm", ".numbers", ".ods"):
-        raise UnreadableExport("this is a spreadsheet workbook, not CSV: export the device "
-                               "list from Poly Lens as CSV (or save the sheet as CSV)")
+        raise UnreadableExport.of(N_("this is a spreadsheet workbook, not CSV: export the "
+                                     "device list from Poly Lens as CSV (or save the sheet as "
+                                     "CSV)"))
     if not zipfile.is_zipfile(path):
         if path.suffix.lower() == ".zip":
-            raise UnreadableExport("the zip file is damaged (perhaps cut off during the "
-                                   "upload): zip the export again or upload the CSV")
+            raise UnreadableExport.of(N_("the zip file is damaged (perhaps cut off during "
+                                         "the upload): zip the export again or upload the "
+                                         "CSV"))
         yield [read_source(path)]
         return
     if scratch is not None:
@@ -106,19 +125,21 @@ def _unzip(path: Path, folder: Path) -> list[tuple[str, Path]]:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             if len(entries) > MAX_ZIP_ENTRIES:
-                raise UnreadableExport(f"the zip holds {len(entries):,} entries (at most "
-                                       f"{MAX_ZIP_ENTRIES}): upload the CSV exports themselves")
+                raise UnreadableExport.of(N_("the zip holds %(entries)s entries (at most "
+                                             "%(most)s): upload the CSV exports themselves"),
+                                          entries=len(entries), most=MAX_ZIP_ENTRIES)
             wanted = [e for e in entries if not e.is_dir() and not e.filename.startswith(
                 "__MACOSX/") and e.filename.lower().endswith((".csv", ".txt", ".tsv"))]
             if not wanted:
-                names = ", ".join(repr(e.filename) for e in entries[:5]) or "nothing"
-                raise UnreadableExport(f"the zip holds no CSV file (found {names}); zip the "
-                                       f"Lens CSV export itself")
+                names = ", ".join(repr(e.filename) for e in entries[:5]) or Message.of(N_("nothing"))
+                raise UnreadableExport.of(N_("the zip holds no CSV file (found %(names)s); "
+                                             "zip the Lens CSV export itself"), names=names)
             extracted, total = [], 0
             for number, entry in enumerate(wanted, start=1):
                 if entry.flag_bits & 0x1:
-                    raise UnreadableExport(f"zip entry {entry.filename!r} is encrypted: upload "
-                                           f"it without a password")
+                    raise UnreadableExport.of(N_("zip entry %(entry)s is encrypted: upload "
+                                                 "it without a password"),
+                                              entry=repr(entry.filename))
                 target = folder / f"entry-{number:03d}.csv"
                 total = _copy_bounded(archive, entry, target, total)
                 extracted.append((entry.filename, target))
@@ -128,9 +149,9 @@ def _unzip(path: Path, folder: Path) -> list[tuple[str, Path]]:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError,
             OSError, NotImplementedError, ValueError, RuntimeError, IndexError, KeyError,
             OverflowError) as error:  # a damaged zip breaks zipfile in many ways
-        raise UnreadableExport(f"the zip file is damaged or uses a feature we cannot read "
-                               f"({type(error).__name__}); zip it again or upload the CSV"
-                               ) from None
+        raise UnreadableExport.of(N_("the zip file is damaged or uses a feature we cannot "
+                                     "read (%(error)s); zip it again or upload the CSV"),
+                                  error=type(error).__name__) from None
 
 
 def _copy_bounded(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path,
@@ -141,12 +162,13 @@ def _copy_bounded(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path
             written += len(chunk)
             total += len(chunk)
             if written > ZIP_RATIO_FREE_BYTES and written > entry.compress_size * MAX_ZIP_RATIO:
-                raise UnreadableExport(f"zip entry {entry.filename!r} expands more than "
-                                       f"{MAX_ZIP_RATIO}-fold: refused as a possible zip bomb")
+                raise UnreadableExport.of(N_("zip entry %(entry)s expands more than "
+                                             "%(ratio)s-fold: refused as a possible zip bomb"),
+                                          entry=repr(entry.filename), ratio=MAX_ZIP_RATIO)
             if total > MAX_UNZIPPED_BYTES:
-                raise UnreadableExport(f"the zip expands to more than "
-                                       f"{MAX_UNZIPPED_BYTES // 2**30} GiB: upload the CSV "
-                                       f"exports themselves")
+                raise UnreadableExport.of(N_("the zip expands to more than %(gib)s GiB: "
+                                             "upload the CSV exports themselves"),
+                                          gib=MAX_UNZIPPED_BYTES // 2**30)
             sink.write(chunk)
     return total
 

@@ -92,7 +92,8 @@ def check_customer(config: Config, customer_id: str | None) -> None:
 def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
     """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
-    files = take_inbox(config.workspace, config.contracts, config.catalog, customer_id,
+    files = take_inbox(config.workspace, config.contracts, config.catalog,
+                       config.partner.partner.language, customer_id,
                        settle_seconds=config.partner.inbox.settle_seconds)
     return Intake(files, pull_lens(config, month, customer_id))
 
@@ -148,7 +149,8 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
 @exclusive("take_inbox")
 def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
     check_customer(config, customer_id)
-    return take_inbox(config.workspace, config.contracts, config.catalog, customer_id,
+    return take_inbox(config.workspace, config.contracts, config.catalog,
+                      config.partner.partner.language, customer_id,
                       settle_seconds=config.partner.inbox.settle_seconds)
 
 

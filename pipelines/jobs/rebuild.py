@@ -163,7 +163,8 @@ def _take_upload(config: Config, item: _Archived) -> None:
     claimed.parent.mkdir(parents=True, exist_ok=True)
     os.link(item.path, claimed)
     # The month it was archived under, whatever its name reads as now.
-    take_inbox(config.workspace, config.contracts, config.catalog, item.customer_id,
+    take_inbox(config.workspace, config.contracts, config.catalog,
+               config.partner.partner.language, item.customer_id,
                months={claimed.name: item.month} if item.month else None)
 
 

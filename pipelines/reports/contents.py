@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from pipelines.core.config import CATEGORIES, Config, Customer
-from pipelines.core.i18n import N_, NP_, Formats
+from pipelines.core.i18n import N_, NP_, Formats, Message
 from pipelines.core.months import Month
 from pipelines.reconcile import (
     NO_DATA,
@@ -83,7 +83,7 @@ class CustomerReport:
     sites: list[tuple[str, dict[str, int], int]]  # site, devices per category, total
     changes: tuple[int, int] | None  # devices added, removed against the month before
     lists: list[DeviceList]
-    findings: list[tuple[str, str, str]]
+    findings: list[tuple[str, str, Message]]  # source, severity, finding
     # not_counted models (accessories, Lens software, other makers' products)
     not_counted: ModelCounts | None = None
     rma_numbers: list[str] = field(default_factory=list)  # the year's, LIST_LIMIT at most
@@ -192,8 +192,10 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
     added, removed, had_previous = run_sql(con, "reports/report_changes.sql", **params,
                                            previous=str(month.plus(-1))).fetchall()[0]
-    findings = run_sql(con, "reports/report_findings.sql", **params,
-                       year_start=f"{month.year}-01").fetchall()
+    findings = [(source, severity, Message.stored(message_json, message))
+                for source, severity, message, message_json in run_sql(
+                    con, "reports/report_findings.sql", **params,
+                    year_start=f"{month.year}-01").fetchall()]
     rma_numbers = [number for (number,) in run_sql(
         con, "reports/report_rma_numbers.sql", customer_id=customer.id,
         year_start=date(month.year, 1, 1), month_end=month.last_day, limit=LIST_LIMIT

@@ -1,6 +1,6 @@
 -- Where a file of this name and content was recorded as quarantined (newest first): a claimed
 -- file whose record's path holds nothing was stopped between record and move.
-SELECT stored_path, received_at, reason
+SELECT stored_path, received_at, reason, reason_message
 FROM intake_log
 WHERE outcome = 'quarantined' AND customer_id IS NOT DISTINCT FROM $customer_id
   AND file_name = $file_name AND sha256 = $sha256

@@ -2,5 +2,5 @@
 DELETE FROM quality_checks WHERE subject IN (SELECT DISTINCT subject FROM staged_rows);
 INSERT INTO quality_checks
 SELECT subject, customer_id, month, source_name, "check", severity, passed, checked, failing,
-       message
+       message, message_json
 FROM staged_rows;

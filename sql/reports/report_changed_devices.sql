@@ -1,10 +1,12 @@
 -- The devices added and removed against the month before, each with its model and site as the
--- snapshot that has it lists them; the first $limit of each, and how many there are.
+-- snapshot that has it lists them; the first $limit of each, and how many there are. What the
+-- catalog classes not_counted is left out, as in report_changes.sql.
 WITH devices AS (
     SELECT s.month, d.identity, d.model, coalesce(d.site, '') AS site
     FROM month_snapshots AS s
     JOIN snapshot_devices AS d USING (snapshot_id)
     WHERE s.customer_id = $customer_id AND s.month IN ($month, $previous)
+      AND model_class(d.model_key).category IS DISTINCT FROM 'not_counted'
 ),
 changed AS (
     SELECT identity, any_value(model) AS model, any_value(site) AS site,

@@ -1,17 +1,22 @@
--- Devices added and removed against the month before (both months' snapshots).
+-- Devices added and removed against the month before (both months' snapshots), leaving out
+-- what the catalog classes not_counted (accessories, peripherals): they are in no count, and
+-- naming them would bury the devices that changed a count. The third column says whether the
+-- month before had a snapshot at all.
 WITH devices AS (
-    SELECT s.month, d.identity
+    SELECT s.month, d.identity,
+           model_class(d.model_key).category IS DISTINCT FROM 'not_counted' AS listed
     FROM month_snapshots AS s
     JOIN snapshot_devices AS d USING (snapshot_id)
     WHERE s.customer_id = $customer_id AND s.month IN ($month, $previous)
 ),
 seen AS (
-    SELECT identity, bool_or(month = $month) AS now, bool_or(month = $previous) AS before
+    SELECT identity, bool_or(month = $month) AS now, bool_or(month = $previous) AS before,
+           bool_or(listed) AS listed
     FROM devices
     GROUP BY identity
 )
 SELECT
-    count(*) FILTER (WHERE now AND NOT before),
-    count(*) FILTER (WHERE before AND NOT now),
+    count(*) FILTER (WHERE listed AND now AND NOT before),
+    count(*) FILTER (WHERE listed AND before AND NOT now),
     count(*) FILTER (WHERE before) > 0
 FROM seen;

@@ -15,8 +15,11 @@ CREATE TABLE IF NOT EXISTS intake_log (
     received_at   TIMESTAMP NOT NULL,  -- UTC
     outcome       VARCHAR   NOT NULL,  -- loaded | duplicate | quarantined
     stored_path   VARCHAR   NOT NULL,  -- where the file is now, relative to the workspace
-    reason        VARCHAR
+    reason        VARCHAR,             -- English, as the command line shows it
+    reason_message VARCHAR             -- the reason as i18n.Message JSON: shown in any language
 );
+-- Ledgers made before reasons were kept as messages: their older lines show the English text.
+ALTER TABLE intake_log ADD COLUMN IF NOT EXISTS reason_message VARCHAR;
 
 -- One inventory per customer and month per receipt; all are kept, the latest one counts.
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -209,8 +212,11 @@ CREATE TABLE IF NOT EXISTS quality_checks (
     passed       BOOLEAN NOT NULL,
     checked      INTEGER NOT NULL,
     failing      INTEGER NOT NULL,
-    message      VARCHAR NOT NULL
+    message      VARCHAR NOT NULL,  -- English, as the command line shows it
+    message_json VARCHAR            -- the finding as i18n.Message JSON: shown in any language
 );
+-- Findings stored before they were kept as messages show their English text.
+ALTER TABLE quality_checks ADD COLUMN IF NOT EXISTS message_json VARCHAR;
 
 -- Every message composed, keyed by kind, customer, month and content: a re-run sends nothing
 -- twice, and a message that could not go out stays queued for the next run.

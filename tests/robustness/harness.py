@@ -91,8 +91,8 @@ def fingerprint(home: Path) -> dict:
     for folder in ("archive", "quarantine"):
         for path in _visible_files(home / folder):
             name = path.relative_to(home).as_posix()
-            if name.endswith(".reason.txt"):  # holds the time of receipt
-                print_[name] = re.sub(r"(?m)^Received:.*$", "", path.read_text())
+            if name.endswith(".reason.txt"):  # holds the time of receipt (any language)
+                print_[name] = re.sub(r"(?m)^.* \d\d:\d\d:\d\d UTC$", "", path.read_text())
             else:
                 print_[name] = _sha(path)
     print_["inbox left"] = sorted(p.relative_to(home).as_posix()
