@@ -34,7 +34,9 @@ Category = Literal["headset", "video", "voice"]
 # What reports, e-mails and reason files are written in (pipelines/core/i18n.py).
 Language = Literal["en", "de"]
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# One address, nothing an e-mail header would read as a second one or a display name.
+_EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\":]+@[^@\s,;<>()\[\]\\\":]+\.[^@\s.,;<>()\[\]\\\":]+")
 _CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _SECRET_KEYS = {"client_secret", "client_id", "password", "user", "username", "token", "secret"}
 # 180,00 and 1.234,50: a comma before the decimals, and points between thousands, if any.
@@ -188,6 +190,15 @@ class Customer(_Strict):
     categories: dict[Category, CategoryContract] | None = Field(None, min_length=1)
     terms: tuple[ContractTerm, ...] | None = Field(None, min_length=1)
     language: Language | None = None  # None: the partner's (`Config.language_of`)
+
+    @field_validator("lens_tenant_id")
+    @classmethod
+    def _tenant_shape(cls, value: str | None) -> str | None:
+        # Lens tenant ids are UUIDs; a slash or a dot-dot would reach into a path.
+        if value is not None and not _TENANT_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Lens tenant id: copy it from Poly Lens "
+                             f"(letters, digits, '-' and '_', at most 128 characters)")
+        return value
 
     @field_validator("id")
     @classmethod

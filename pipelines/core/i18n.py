@@ -18,6 +18,8 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from pipelines.core.visible import visible
+
 LANGUAGES = ("en", "de")
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "polyrecon"
@@ -125,8 +127,8 @@ class Formats:
 
 
 def _first_day(month) -> date:
-    # A Month prints as YYYY-MM; this module imports none of the project's, so that any may
-    # say things in any language.
+    # A Month prints as YYYY-MM; this module imports no other of the project's but the leaf
+    # `visible`, so that any may say things in any language.
     return date.fromisoformat(f"{month}-01")
 
 
@@ -197,8 +199,16 @@ def jinja_environment(loader, formats: Formats, **options):
     """A Jinja2 environment whose `{% trans %}` and `_()` speak `formats.language`, with the
     format filters every template uses."""
     from jinja2 import Environment
+    from markupsafe import Markup
 
-    environment = Environment(loader=loader, extensions=["jinja2.ext.i18n"], **options)
+    def shown(value):
+        # Every value a template prints, with its hidden characters made visible (our own
+        # markup, a chart's SVG, passes as it is).
+        return visible(value, keep="\n\t") if isinstance(value, str) \
+            and not isinstance(value, Markup) else value
+
+    environment = Environment(loader=loader, extensions=["jinja2.ext.i18n"], finalize=shown,
+                              **options)
     environment.install_gettext_translations(translations(formats.language), newstyle=True)
     environment.filters.update(number=formats.number, decimal=formats.decimal,
                                money=formats.money, date=formats.date, month=formats.month)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.core.months import Month
+from pipelines.core.visible import visible
 
 HOME_ENV = "POLYRECON_HOME"
 DEFAULT_HOME = Path("var")
@@ -72,5 +73,7 @@ class Workspace:
 
 
 def shown_path(customer_id: str | None, name: str) -> str:
-    """Where the partner put an upload, as every message names it."""
+    """Where the partner put an upload, as every message names it (control characters and
+    the like shown as escapes)."""
+    name = visible(name)
     return f"inbox/{customer_id}/{name}" if customer_id else f"inbox/{name}"

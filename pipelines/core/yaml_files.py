@@ -7,6 +7,9 @@ kept so an error location can be turned into a line number. A decimal comma in a
 (`{unit_price_per_year: 180,00}`, as German partners write numbers) is read back as the text
 written, `"180,00"`, instead of YAML's reading of it: the key `unit_price_per_year: 180` and a
 second key `00`, which no message could explain; the models then say what to write instead.
+Bounded and plain: at most MAX_NESTING levels deep, keys are plain names, and no value holds a
+control character (a line break in a customer's name would end an e-mail header and start
+another, or add an entry to the renewal YAML).
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from typing import Any
 import yaml
 
 from pipelines.core.errors import ConfigError
+from pipelines.core.visible import HIDDEN
+
+MAX_NESTING = 20  # our files nest five levels; far deeper is no configuration
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -42,11 +48,44 @@ def _exact_decimal(loader: _Loader, node: yaml.ScalarNode) -> Any:
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _BadInput(key_node.start_mark.line + 1,
+                            "a key must be a plain name, not a list or mapping")
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise _DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
+
+
+class _BadInput(Exception):
+    def __init__(self, line: int, problem: str):
+        super().__init__(line, problem)
+        self.line, self.problem = line, problem
+
+
+def _check_shape(root: yaml.Node) -> None:
+    """Depth, and control characters in keys and values: checked on the nodes, without
+    recursion, before anything is built from them."""
+    pending = [(root, 1)]
+    seen = set()
+    while pending:
+        node, depth = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        line = node.start_mark.line + 1
+        if depth > MAX_NESTING:
+            raise _BadInput(line, f"nested deeper than {MAX_NESTING} levels")
+        if isinstance(node, yaml.ScalarNode):
+            if found := HIDDEN.search(node.value):
+                raise _BadInput(line, f"{node.value[:40]!r} holds the control character "
+                                      f"U+{ord(found[0]):04X} (a line break or another "
+                                      f"invisible character): remove it")
+        elif isinstance(node, yaml.MappingNode):
+            pending.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend((child, depth + 1) for child in node.value)
 
 
 class _DuplicateKey(Exception):
@@ -128,8 +167,11 @@ class YamlDocument:
         try:
             root = loader.get_single_node()  # parsed once: data and line numbers both from it
             if root is not None:
+                _check_shape(root)
                 _rejoin_decimal_commas(root)
             data = None if root is None else loader.construct_document(root)
+        except _BadInput as error:
+            raise ConfigError(f"{path.name}: line {error.line}: {error.problem}") from None
         except _DuplicateKey as error:
             raise ConfigError(f"{path.name}: line {error.line}: key {error.key!r} appears twice "
                               f"(first on line {error.first_line})") from None

@@ -10,18 +10,22 @@ recorded with the server's answer and shown by `status`.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipelines.core.config import Config
+from pipelines.core.errors import ConfigError
 from pipelines.core.files import write_bytes_atomically
 from pipelines.core.i18n import N_, Message
 from pipelines.core.months import Month, month_by_modification, month_in_name
+from pipelines.core.visible import visible
 from pipelines.core.workspace import shown_path
 from pipelines.delivery.messages import (
     Draft,
@@ -75,7 +79,7 @@ def missing_inventory_uploads(con, month: Month) -> dict[str, list[Message]]:
             notes.setdefault(customer_id, []).append(Message.of(
                 N_("The upload %(upload)s for %(month)s was rejected: %(reason)s (kept as "
                    "%(path)s)."), upload=shown, month=taken_for,
-                reason=Message.stored(reason_message, reason), path=stored_path))
+                reason=Message.stored(reason_message, reason), path=visible(stored_path)))
         elif outcome == "loaded" and not named:
             notes.setdefault(customer_id, []).append(Message.of(
                 N_("The upload %(upload)s counts for %(taken_for)s, not %(month)s: %(why)s."),
@@ -204,9 +208,27 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
     return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"])
 
 
+def _check_plaintext_login(host: str) -> None:
+    """A password sent without TLS can be read on the way: to a relay on this machine that is
+    said, to any other host it is refused."""
+    try:
+        loopback = ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"partner.yaml: smtp.starttls is false, so the SMTP password would go "
+                          f"unencrypted to {host}: set starttls: true (or port: 465)")
+    log.warning("SMTP: the password goes unencrypted to %s (starttls: false); this host is "
+                "this machine, so it stays here", host)
+
+
 def _connect(config: Config, login: tuple[str, str] | None) -> smtplib.SMTP:
     """`login` (an Airflow connection's) wins over SMTP_USER / SMTP_PASSWORD."""
     settings = config.partner.smtp
+    user, password = login or (os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD"))
+    encrypted = settings.port == 465 or settings.starttls
+    if user and password and not encrypted:
+        _check_plaintext_login(settings.host)
     context = ssl.create_default_context()
     if settings.port == 465:
         server: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30,
@@ -215,7 +237,6 @@ def _connect(config: Config, login: tuple[str, str] | None) -> smtplib.SMTP:
         server = smtplib.SMTP(settings.host, settings.port, timeout=30)
         if settings.starttls:
             server.starttls(context=context)
-    user, password = login or (os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD"))
     if user and password:
         server.login(user, password)
     return server

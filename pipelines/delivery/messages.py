@@ -17,6 +17,7 @@ from pipelines.core.config import Config, Customer
 from pipelines.core.i18n import Formats, Message, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
+from pipelines.core.visible import visible
 from pipelines.reconcile import (
     NO_DATA,
     TRUE_UP,
@@ -38,7 +39,7 @@ class RejectedUpload:
     def detail(self, formats: Formats) -> str:
         """The problem, and where the file is kept."""
         return formats.gettext("%(reason)s (kept as %(path)s)") % {
-            "reason": self.reason.shown(formats), "path": self.stored_path}
+            "reason": self.reason.shown(formats), "path": visible(self.stored_path)}
 
 
 @dataclass
@@ -339,7 +340,7 @@ def build_message(config: Config, draft: Draft) -> EmailMessage:
     text_template, html_template = _templates(draft.language)
     text, html = text_template.render(values), html_template.render(values)
     message = EmailMessage()
-    message["Subject"] = draft.subject
+    message["Subject"] = visible(draft.subject)  # a line break would end the header
     message["From"] = _sender(config)
     message["To"] = ", ".join(draft.to)
     if draft.cc:

@@ -18,6 +18,7 @@ from pathlib import Path
 from pipelines.core.files import free_path
 from pipelines.core.i18n import N_, Message
 from pipelines.core.months import Month, month_by_modification, month_in_name
+from pipelines.core.visible import text_name
 from pipelines.core.workspace import Workspace, shown_path
 
 CLAIMED = ".claimed"
@@ -125,8 +126,10 @@ def claim(workspace: Workspace, path: Path, month: Month | None = None) -> Arriv
     if path.parent.parent == claim_root:  # claimed before a crash
         claimed, folder = path, path.parent.name
     else:
-        folder = path.parent.name if path.parent != workspace.inbox else NO_CUSTOMER
-        claimed = claim_root / folder / path.name
+        folder = text_name(path.parent.name) if path.parent != workspace.inbox else NO_CUSTOMER
+        # A name that is no UTF-8 text is claimed under its text form: the warehouse, the logs
+        # and the e-mails all take text, and the name still holds its month.
+        claimed = claim_root / folder / text_name(path.name)
         claimed.parent.mkdir(parents=True, exist_ok=True)
         if claimed.exists() or claimed.is_symlink():  # same name already waiting: keep both
             claimed = free_path(claimed)

@@ -27,6 +27,7 @@ from pipelines.core.i18n import N_, Formats, Message
 from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.timers import timed
+from pipelines.core.visible import visible
 from pipelines.core.workspace import Workspace, shown_path
 from pipelines.intake.export_reader import (
     ExportPlan,
@@ -167,7 +168,7 @@ class _Intake:
                         reason), encoding="utf-8")
         move(arrival.claimed, target)
         return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
-                            f"{reason} (kept as {self.workspace.relative(target)})")
+                            f"{reason} (kept as {visible(self.workspace.relative(target))})")
 
     def _finish_quarantine(self, arrival: Arrival, digest: str) -> IntakeResult | None:
         """A claimed file recorded as quarantined but never moved there (a crash in between):
@@ -216,7 +217,7 @@ class _Intake:
         if self.contracts.get(customer_id) is None:
             return self._quarantine(arrival, digest, received_at, Message.of(N_(
                 "there is no customer '%(customer)s' in contracts.yaml; add the contract, or "
-                "put the file in the right customer's folder"), customer=customer_id))
+                "put the file in the right customer's folder"), customer=visible(customer_id)))
         # A duplicate is the same content for the same customer and month. The same bytes
         # named for another month are that month's snapshot: a small, stable customer's export
         # can be identical two months running, and that month must not show NO_DATA.
@@ -306,7 +307,7 @@ class _Intake:
 def _notes(workspace: Workspace, findings: list, rejected: Path) -> str:
     notes = [f.message for f in findings if not f.passed]
     if rejected.exists():
-        notes.append(f"rejected rows listed in {workspace.relative(rejected)}")
+        notes.append(f"rejected rows listed in {visible(workspace.relative(rejected))}")
     return "".join(f"; {note}" for note in notes)
 
 
@@ -317,7 +318,7 @@ def _already_loaded(workspace: Workspace, arrival: Arrival, recorded: Path, con,
         # The run that loaded it stopped before archiving it: finish that move.
         move(arrival.claimed, recorded_path)
         return IntakeResult(arrival.shown, arrival.customer_id, "loaded",
-                            f"was loaded by an interrupted run; archived as {recorded}")
+                            f"was loaded by an interrupted run; archived as {visible(str(recorded))}")
     target = free_path(workspace.archive / arrival.customer_id / "duplicates" / arrival.name)
     move(arrival.claimed, target)
     with transaction(con):
@@ -326,7 +327,7 @@ def _already_loaded(workspace: Workspace, arrival: Arrival, recorded: Path, con,
                     Message.of(N_("the same content was already taken in; nothing changed")))
     return IntakeResult(arrival.shown, arrival.customer_id, "duplicate",
                         f"same content as an earlier file for {arrival.month}, archived as "
-                        f"{workspace.relative(target)}")
+                        f"{visible(workspace.relative(target))}")
 
 
 def _log_intake(con, arrival: Arrival, receipt: int, digest: str, received_at: datetime,
@@ -343,7 +344,7 @@ def reason_file(formats: Formats, shown: str, customer_id: str | None, received_
     """What a quarantined file's `.reason.txt` says, in the partner's language."""
     _ = formats.gettext
     lines = [(_("File:"), shown),
-             (_("Customer:"), customer_id or _("(none: not in a customer folder)")),
+             (_("Customer:"), visible(customer_id or _("(none: not in a customer folder)"))),
              (_("Received:"), f"{received_at:%Y-%m-%d %H:%M:%S} UTC"),
              (_("SHA-256:"), digest or _("(not read)")),
              (_("Problem:"), reason.shown(formats)),

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from pipelines.core.config import Config
 from pipelines.core.months import MONTH_FORMS, Month, month_in_name
+from pipelines.core.visible import visible
 from pipelines.reports.contents import months_to_renewal
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
@@ -78,11 +79,11 @@ def describe(config: Config) -> str:
         lines.append(f"Taken for the month they were last changed ({len(by_modification)}: "
                      f"the name holds no month; put one in the name to choose another, "
                      f"{MONTH_FORMS}):")
-        lines += [f"  {month} {customer_id} {name}"
+        lines += [f"  {month} {customer_id} {visible(name)}"
                   for month, customer_id, name in by_modification[:STATUS_LIST_LIMIT]]
         if len(by_modification) > STATUS_LIST_LIMIT:
             lines.append(f"  … and {len(by_modification) - STATUS_LIST_LIMIT} older ones")
     lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
                  else "Quarantined files: none")
-    lines += [f"  {path}: {reason}" for path, reason in quarantined]
+    lines += [f"  {visible(path)}: {visible(reason)}" for path, reason in quarantined]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from pipelines.reconcile import (
 from pipelines.warehouse.connection import run_sql
 
 LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
+SITE_LIMIT = 50  # sites in "Devices per site"; the smaller rest make one line
 # What needs action first (issue 16): true-ups and RMA breaches, renewals due, WATCH,
 # quote-only products, devices not covered or unclassified, then missing or rejected uploads.
 ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL": 1, "WATCH": 2, "QUOTE_REQUIRED": 3,
@@ -80,7 +81,9 @@ class CustomerReport:
     rma: RmaRow | None
     renewal: RenewalProposal | None
     snapshot: tuple | None  # (source, source_name, received_at, rows)
-    sites: list[tuple[str, dict[str, int], int]]  # site, devices per category, total
+    # site, devices per category, total: the SITE_LIMIT largest, then the rest as one line
+    # (how many sites, their devices per category, their total), or None
+    sites: tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]
     changes: tuple[int, int] | None  # devices added, removed against the month before
     lists: list[DeviceList]
     findings: list[tuple[str, str, Message]]  # source, severity, finding
@@ -164,13 +167,22 @@ def _not_counted(devices: list[tuple]) -> ModelCounts | None:
     return ModelCounts(ranked[:LIST_LIMIT], len(ranked), sum(per_model.values()))
 
 
-def _sites(customer: Customer, devices: list[tuple]) -> list[tuple[str, dict[str, int], int]]:
+def _sites(customer: Customer, devices: list[tuple]
+           ) -> tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]:
     per_site: dict[str, Counter] = {}
     for _, _, site, category, is_eol, _, _ in devices:
         if not is_eol and category in customer.categories:
             per_site.setdefault(site or "(no site)", Counter())[category] += 1
-    return [(site, dict(counts), sum(counts.values()))
-            for site, counts in sorted(per_site.items())]
+    sites = [(site, dict(counts), sum(counts.values()))
+             for site, counts in sorted(per_site.items())]
+    if len(sites) <= SITE_LIMIT:
+        return sites, None
+    largest = sorted(sites, key=lambda s: (-s[2], s[0]))[:SITE_LIMIT]
+    rest = [s for s in sites if s not in largest]
+    beyond: Counter = Counter()
+    for _, counts, _ in rest:
+        beyond.update(counts)
+    return sorted(largest), (len(rest), dict(beyond), sum(beyond.values()))
 
 
 def customer_report(con, config: Config, result: MonthResult, customer: Customer

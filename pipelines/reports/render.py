@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import mimetypes
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -24,6 +23,7 @@ from pipelines.reports.contents import customer_report, portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
 log = logging.getLogger("polyrecon")
+MAX_LOGO_BYTES = 512 * 1024  # it is embedded in every report and e-mailed PDF
 # WeasyPrint reports every SVG property it ignores and fontTools every font it subsets: noise
 # that drowned a scheduler's log (13,000 of 18,000 lines). Their errors still show.
 for _chatty in ("weasyprint", "fontTools"):
@@ -56,15 +56,44 @@ def chart_labels(language: str) -> ChartLabels:
 
 
 def _logo(config: Config) -> str | None:
-    """The partner's logo as a data URI, so the HTML and PDF stand alone."""
+    """The partner's logo as a data URI, so the HTML and PDF stand alone: an image in the
+    workspace's config/ folder of at most MAX_LOGO_BYTES, or none (said in the log)."""
     if not config.partner.partner.logo:
         return None
-    path = config.workspace.config_dir / config.partner.partner.logo
-    if not path.is_file():
-        log.warning("partner.logo %s not found: reports go out without a logo", path)
-        return None
-    kind = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    folder = config.workspace.config_dir.resolve()
+    path = (folder / config.partner.partner.logo).resolve()
+    if not path.is_relative_to(folder):
+        problem = "lies outside the workspace's config/ folder: copy the image there"
+    elif not path.is_file():
+        problem = "is not found"
+    elif path.stat().st_size > MAX_LOGO_BYTES:
+        problem = (f"is larger than {MAX_LOGO_BYTES // 1024} KiB: save it smaller (a logo "
+                   f"of 10 mm needs a few KiB)")
+    else:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_LOGO_BYTES + 1)
+        kind = _image_kind(data)
+        if kind is not None:
+            return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+        problem = "is not a PNG, JPEG, GIF or SVG image"
+    log.warning("partner.logo %r %s; the reports go out without a logo",
+                config.partner.partner.logo, problem)
+    return None
+
+
+def _image_kind(data: bytes) -> str | None:
+    """The image type by the file's first bytes, never by its name."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<svg") or head.startswith(b"<?xml") and b"<svg" in data[:4096]:
+        return "image/svg+xml"
+    return None
+
 
 
 def _pdf(html: str, target: Path) -> None:

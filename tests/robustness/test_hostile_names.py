@@ -1,0 +1,200 @@
+"""Hostile names and configuration values (issue 18), through the real CLI: a file name that
+is no UTF-8 text, control characters and bidirectional overrides in names and Lens values,
+line breaks in configuration, keys and nesting no configuration has, an address that is two,
+and an SMTP password that would travel unencrypted. Each one is named in one line or shown
+escaped; none stops the others or reaches a terminal, a header or a report raw."""
+import os
+from email import message_from_bytes, policy
+
+from builders import contract, devices, drop, export_text, make_workspace, write_yaml
+from fake_smtp import Server
+from harness import polyrecon
+
+from pipelines.core.months import Month
+
+MONTH = "2026-03"
+HIDDEN = ("\x1b", "\u202e", "\r")
+
+
+def _two_customers(root):
+    workspace = make_workspace(root, [contract("acme"), contract("beta")])
+    drop(workspace, "beta", f"lens-{MONTH}.csv", export_text(devices("Poly Studio X30", 3)))
+    return workspace
+
+
+def _messages(workspace):
+    return [message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in sorted((workspace.outbox / MONTH).glob("*.eml"))]
+
+
+def test_a_file_name_that_is_no_utf8_text_is_taken_under_its_text_name(tmp_path, reliability):
+    workspace = _two_customers(tmp_path / "ws")
+    data = export_text(devices("Poly Studio X50", 2, prefix="LAT")).encode()
+    (workspace.inbox / "acme").mkdir(parents=True, exist_ok=True)
+    folder = os.fsencode(workspace.inbox / "acme")
+    with open(folder + b"/Ger\xe4te-" + MONTH.encode() + b".csv", "wb") as handle:
+        handle.write(data)  # a Latin-1 name, as a Windows share or a zip gives it
+    first = polyrecon(workspace.home, "run", "--month", MONTH)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Traceback" not in first.stderr
+    archived = workspace.archive / "acme" / MONTH / "Ger\\xe4te-2026-03.csv"
+    assert archived.read_bytes() == data
+    assert not any((workspace.inbox / ".claimed").rglob("*.csv"))
+    assert "loaded inbox/acme/Ger\\xe4te-2026-03.csv" in first.stderr
+    rows = (workspace.home / "reports" / MONTH / "reconciliation.csv").read_text()
+    assert "acme,2026-03,video,OK,2," in rows and "beta,2026-03,video,OK,3," in rows
+    second = polyrecon(workspace.home, "run", "--month", MONTH)
+    assert "Inbox: no new files" in second.stdout
+    assert polyrecon(workspace.home, "status").returncode == 0
+    reliability("an upload whose name is not UTF-8 (Latin-1 `Ger\\xe4te-2026-03.csv`)",
+                "inbox", "taken in under its text name `Ger\\xe4te-2026-03.csv`, counted for "
+                         "its month; the other customers' files taken as well")
+
+
+def test_control_characters_in_names_and_values_are_shown_escaped(tmp_path, reliability):
+    workspace = _two_customers(tmp_path / "ws")
+    drop(workspace, "acme", "notes\r\nBcc: x@evil.example\x1b[2J.csv", "just,notes\n")
+    rows = devices("Poly Studio X30", 2)
+    rows[0]["site_name"] = "Berlin \u202eHQ"
+    drop(workspace, "acme", f"lens-{MONTH}.csv", export_text(rows))
+    result = polyrecon(workspace.home, "run", "--month", MONTH)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not any(c in result.stdout + result.stderr for c in HIDDEN)
+    assert "notes\\x0d\\x0aBcc: x@evil.example\\x1b[2J.csv" in result.stdout
+    rejected = [m for m in _messages(workspace) if "rejected" in m["Subject"]]
+    assert len(rejected) == 1 and "\\x0d\\x0aBcc" in rejected[0]["Subject"]
+    assert rejected[0]["Bcc"] is None
+    html = (workspace.reports_for(Month.parse(MONTH)) / "acme.html").read_text()
+    assert "Berlin \\u202eHQ" in html and "\u202e" not in html
+    assert polyrecon(workspace.home, "status").returncode == 0
+    reliability("CR, LF, ESC in an upload's name; U+202E in a Lens site", "inbox, terminal, "
+                "e-mail, report", "shown as escapes (`\\x0d\\x0a`, `\\x1b`, `\\u202e`) in the "
+                "output, the notice's Subject and the report; the notice delivered, no header "
+                "added")
+
+
+BAD_CONFIGURATIONS = {
+    "a line break in a customer's name": (
+        lambda c: c.update(name="Acme\nlens_tenant_id: injected"),
+        "contracts.yaml: line ", "holds the control character U+000A"),
+    "U+202E in a customer's name": (
+        lambda c: c.update(name="Acme \u202eHbmG"), "contracts.yaml: line ",
+        "holds the control character U+202E"),
+    "lens_tenant_id `a/b`": (
+        lambda c: c.update(lens_tenant_id="a/b"), "contracts.yaml: customer 'acme': ",
+        "'a/b' is not a Lens tenant id"),
+    "an address with a comma": (
+        lambda c: c["csm"].update(email="jana,x@example.com"), "contracts.yaml: customer",
+        "'jana,x@example.com' is not an e-mail address"),
+}
+
+
+def test_bad_configuration_values_are_one_line_and_exit_2(tmp_path, reliability):
+    for number, (what, (change, where, problem)) in enumerate(BAD_CONFIGURATIONS.items()):
+        entry = contract("acme")
+        change(entry)
+        workspace = make_workspace(tmp_path / f"ws{number}", [entry])
+        result = polyrecon(workspace.home, "run", "--month", MONTH)
+        assert result.returncode == 2, (what, result.stderr[-2000:])
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(where) and problem in line, (what, line)
+        reliability(f"contracts.yaml: {what}", "configuration", f"exit 2, one line: "
+                    f"“{problem}”; nothing taken in")
+
+
+def test_keys_and_nesting_no_configuration_has_are_one_line(tmp_path, reliability):
+    workspace = make_workspace(tmp_path / "ws", [contract("acme")])
+    text = workspace.contracts_file.read_text()
+    entry = "- id: acme"
+    assert entry in text
+    cases = {"a complex key (`? [a, b]`)": (
+                 text.replace(entry, "- ? [a, b]\n  : 1\n  id: acme"), "a key must be a plain name"),
+             "300 nested mappings": (
+                 text.replace(entry, "- x: " + "{a: " * 300 + "1" + "}" * 300 + "\n  id: acme"),
+                 "nested deeper than 20 levels")}
+    for what, (changed, problem) in cases.items():
+        workspace.contracts_file.write_text(changed)
+        result = polyrecon(workspace.home, "status")
+        assert result.returncode == 2, (what, result.stderr[-2000:])
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("contracts.yaml: line ") and problem in line, (what, line)
+        reliability(f"contracts.yaml: {what}", "configuration",
+                    f"exit 2, one line naming the line: “{problem}”")
+
+
+def test_an_smtp_password_never_travels_unencrypted_to_another_host(tmp_path, reliability):
+    workspace = _two_customers(tmp_path / "ws")
+    login = {"SMTP_USER": "ops", "SMTP_PASSWORD": "s3cret-pass"}
+    write_yaml(workspace.partner_file, {"smtp": {"host": "192.0.2.1", "port": 25,
+                                                 "starttls": False,
+                                                 "from": "polyrecon@partner.example"}})
+    refused = polyrecon(workspace.home, "run", "--month", MONTH, env=login, timeout=60)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "partner.yaml: smtp.starttls is false, so the SMTP password would go unencrypted to "
+        "192.0.2.1: set starttls: true (or port: 465)")
+    assert "s3cret-pass" not in refused.stdout + refused.stderr
+    server = Server(login=("ops", "s3cret-pass"))
+    server.start()
+    try:
+        write_yaml(workspace.partner_file, {"smtp": {"host": "127.0.0.1", "port": server.port,
+                                                     "starttls": False,
+                                                     "from": "polyrecon@partner.example"}})
+        local = polyrecon(workspace.home, "run", "--month", MONTH, env=login, timeout=120)
+    finally:
+        server.stop()
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert "the password goes unencrypted to 127.0.0.1" in local.stderr
+    assert len(server.inbox.messages) >= 2  # the messages kept queued went out now
+    reliability("`starttls: false` with an SMTP password", "e-mail",
+                "to another host: refused, exit 2, one line, messages kept queued; to this "
+                "machine: sent with a warning; the password in no output")
+
+
+def test_the_logo_is_an_image_of_the_config_folder_and_bounded(tmp_path, reliability):
+    workspace = _two_customers(tmp_path / "ws")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n" + b"root:x:0:0:SECRET-LINE")
+    big = workspace.config_dir / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(600 * 1024))
+    (workspace.config_dir / "notes.png").write_text("root:x:0:0:SECRET-LINE")
+    cases = {str(secret): "lies outside the workspace's config/ folder",
+             "../../secret.png": "lies outside the workspace's config/ folder",
+             "big.png": "is larger than 512 KiB", "notes.png": "is not a PNG, JPEG, GIF or SVG"}
+    assert polyrecon(workspace.home, "run", "--month", MONTH).returncode == 0
+    for number, (logo, problem) in enumerate(cases.items()):
+        write_yaml(workspace.partner_file, {"partner": {"name": "Nordlicht", "logo": logo}})
+        result = polyrecon(workspace.home, "report", "--month", MONTH)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"partner.logo {logo!r} {problem}" in result.stderr
+        html = (workspace.reports_for(Month.parse(MONTH)) / "acme.html").read_text()
+        assert "data:image" not in html
+        reliability(f"partner.logo {'a file outside config/' if number < 2 else logo}",
+                    "reports", f"not embedded (“{problem}”), said in the log; reports "
+                               f"rendered without a logo")
+    (workspace.config_dir / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    write_yaml(workspace.partner_file, {"partner": {"name": "Nordlicht", "logo": "logo.png"}})
+    assert polyrecon(workspace.home, "report", "--month", MONTH).returncode == 0
+    html = (workspace.reports_for(Month.parse(MONTH)) / "acme.html").read_text()
+    assert "data:image/png;base64," in html
+
+
+def test_devices_per_site_shows_the_largest_sites_and_the_rest_in_one_line(tmp_path,
+                                                                          reliability):
+    workspace = make_workspace(tmp_path / "ws", [contract("acme")])
+    rows = [{"serial_number": f"SITE{i:06d}", "device_model": "Poly Studio X30",
+             "site_name": f"Site {i:04d}"} for i in range(5000)]
+    rows += [{"serial_number": f"BIG{i:06d}", "device_model": "Poly Studio X30",
+              "site_name": "Zentrale"} for i in range(7)]
+    drop(workspace, "acme", f"lens-{MONTH}.csv", export_text(rows))
+    assert polyrecon(workspace.home, "run", "--month", MONTH).returncode == 0
+    html = (workspace.reports_for(Month.parse(MONTH)) / "acme.html").read_text()
+    assert html.count("<td>Site ") == 49 and "<td>Zentrale</td>" in html
+    assert "<td>4,951 other sites</td>" in html
+    from pypdf import PdfReader
+    pages = len(PdfReader(workspace.reports_for(Month.parse(MONTH)) / "acme.pdf").pages)
+    assert pages <= 6
+    reliability("5,000 sites in one customer's export", "reports",
+                f"the 50 largest sites listed, the other 4,951 in one line; the PDF has "
+                f"{pages} pages")
