@@ -89,7 +89,8 @@ def claimed_files(workspace: Workspace, customer_id: str | None = None) -> list[
     return sorted(found, key=lambda p: (_modified(p), p.name))
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
+def signature(path: Path) -> tuple[int, int] | None:
+    """Size and modification time: what changes while a file is still being written."""
     try:
         status = path.lstat()
     except FileNotFoundError:  # taken by another run meanwhile
@@ -103,14 +104,14 @@ def settled(paths: list[Path], settle_seconds: float, clock=time.time, sleep=tim
     within the last `settle_seconds` is looked at again once it is that old (one wait for all
     of them, never longer than `settle_seconds`); one whose size or time changed meanwhile is
     still being written. A file that vanished meanwhile (another run took it) is neither."""
-    first = {path: _signature(path) for path in paths}
+    first = {path: signature(path) for path in paths}
     youngest = max((signature[1] for signature in first.values() if signature), default=0)
     wait = youngest / 1e9 + settle_seconds - clock()
     if settle_seconds and wait > 0:
         sleep(min(wait, settle_seconds))
     ready, writing = [], []
     for path in paths:
-        now = _signature(path)
+        now = signature(path)
         if now is None or first[path] is None:
             continue
         (ready if now == first[path] else writing).append(path)

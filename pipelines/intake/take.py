@@ -45,6 +45,7 @@ from pipelines.intake.inbox import (
     not_a_plain_file,
     settled,
     sha256_of,
+    signature,
 )
 from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
 from pipelines.intake.quality import QualityGate
@@ -126,6 +127,7 @@ class _Planned:
     received_at: datetime
     target: Path
     slot: int  # its place among the results
+    signature: tuple[int, int] | None  # size and time when its SHA-256 was taken
 
 
 class _Intake:
@@ -204,6 +206,7 @@ class _Intake:
         con, workspace = self.con, self.workspace
         received_at = datetime.now(UTC).replace(tzinfo=None)
         problem = not_a_plain_file(arrival.claimed)
+        before = signature(arrival.claimed)
         digest = "" if problem else sha256_of(arrival.claimed)
         unfinished = arrival.recovered and self._finish_quarantine(arrival, digest)
         if unfinished:
@@ -236,8 +239,19 @@ class _Intake:
         target = free_path(workspace.archive / customer_id / str(arrival.month) / arrival.name,
                             {p.target for p in self.planned})
         self.planned.append(_Planned(arrival, plan, snapshot_id, next_receipt(con), digest,
-                                     received_at, target, len(self.slots) - 1))
+                                     received_at, target, len(self.slots) - 1, before))
         return None
+
+    def _put_back(self, p: _Planned) -> IntakeResult:
+        """A file that changed while it was read is still being written (by a copy that
+        paused longer than the settle time): nothing of it is kept, and it goes back to the
+        inbox for the next run, so its count and its SHA-256 are those of the whole file."""
+        run_sql(self.con, "intake/unstage_snapshot.sql", snapshot_id=p.snapshot_id)
+        folder = self.workspace.inbox / p.arrival.customer_id
+        move(p.arrival.claimed, free_path(folder / p.arrival.name))
+        return IntakeResult(p.arrival.shown, p.arrival.customer_id, "waiting",
+                            "still being written (it changed while it was read): the next "
+                            "run takes it")
 
     def _take_rma_log(self, arrival: Arrival, digest: str, received_at: datetime
                       ) -> IntakeResult:
@@ -270,11 +284,16 @@ class _Intake:
             rows, unreadable = stage_exports(con, [(p.snapshot_id, p.plan) for p in planned])
         shutil.rmtree(self.scratch)  # the converted copies are staged now
         self.scratch.mkdir()
+        changed = {p.slot for p in planned if p.snapshot_id not in unreadable
+                   and signature(p.arrival.claimed) != p.signature}
         for p in planned:
             if p.snapshot_id in unreadable:
                 self._report(p.slot, self._quarantine(p.arrival, p.digest, p.received_at,
                                                       unreadable[p.snapshot_id].message))
-        planned = [p for p in planned if p.snapshot_id not in unreadable]
+            elif p.slot in changed:
+                self._report(p.slot, self._put_back(p))
+        planned = [p for p in planned if p.snapshot_id not in unreadable
+                   and p.slot not in changed]
         snapshots = {p.snapshot_id: StagedSnapshot(
             p.snapshot_id, p.arrival.customer_id, str(p.arrival.month), p.receipt,
             p.received_at, "lens_csv", p.arrival.name, p.digest, rows[p.snapshot_id],

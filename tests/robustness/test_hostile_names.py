@@ -198,3 +198,48 @@ def test_devices_per_site_shows_the_largest_sites_and_the_rest_in_one_line(tmp_p
     reliability("5,000 sites in one customer's export", "reports",
                 f"the 50 largest sites listed, the other 4,951 in one line; the PDF has "
                 f"{pages} pages")
+
+
+def test_an_upload_written_on_while_it_is_read_is_left_for_the_next_run(tmp_path, monkeypatch,
+                                                                       reliability):
+    """A copy that pauses longer than the settle time and then writes on: the rows written
+    while intake reads the file arrive between its SHA-256 and its staging (the plan step is
+    where this test lets the writer go on, in process)."""
+    import hashlib
+
+    import duckdb
+    from builders import cli
+
+    from pipelines.intake import take
+
+    workspace = _two_customers(tmp_path / "ws")
+    whole = export_text(devices("Poly Studio X30", 120)).encode()
+    half = whole[:whole.index(b"SN000060")]
+    drop(workspace, "acme", f"lens-{MONTH}.csv", half)
+    planned = take.plan_inventory_export
+
+    def writer_goes_on(path, scratch):
+        plan = planned(path, scratch)
+        if path.name == f"lens-{MONTH}.csv" and path.stat().st_size < len(whole):
+            with path.open("ab") as handle:
+                handle.write(whole[len(half):])
+        return plan
+
+    monkeypatch.setattr(take, "plan_inventory_export", writer_goes_on)
+    assert cli(workspace, "ingest", "--month", MONTH) == 0
+    waiting = workspace.inbox / "acme" / f"lens-{MONTH}.csv"
+    assert waiting.read_bytes() == whole  # back in the inbox, whole
+    with duckdb.connect(str(workspace.home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM snapshots WHERE customer_id = 'acme'"
+                           ).fetchone() == (0,)
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    rows = (workspace.home / "reports" / MONTH / "reconciliation.csv").read_text()
+    assert "acme,2026-03,video,TRUE_UP,120," in rows
+    archived = workspace.archive / "acme" / MONTH / f"lens-{MONTH}.csv"
+    with duckdb.connect(str(workspace.home / "warehouse.duckdb"), read_only=True) as con:
+        [(stored,)] = con.execute("SELECT sha256 FROM intake_log WHERE customer_id = 'acme' "
+                                  "AND outcome = 'loaded'").fetchall()
+    assert stored == hashlib.sha256(archived.read_bytes()).hexdigest()
+    reliability("an upload written on while intake reads it (60 of 120 rows at first)",
+                "inbox", "not taken: put back into the inbox whole, nothing staged; the next "
+                         "run counted all 120 and stored the archived file's SHA-256")
