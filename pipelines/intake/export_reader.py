@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from pipelines.intake.uploads import (
     csv_sources,
     in_entry,
     read_source,
+    scan_source,
 )
 
 SEPARATORS = (",", ";", "\t")
@@ -39,6 +38,7 @@ _CONTROL_CHARACTERS = [chr(c) for c in range(32) if chr(c) not in "\t\n\r"]
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 # Of those, what DuckDB's plain trim(cell) leaves (it trims the Unicode spaces).
 _NOT_TRIMMED_BY_DUCKDB = ("\t", "\x85", "\u2028", "\u2029")
+_TRIMMING_DEPENDS_ON = (*_NOT_TRIMMED_BY_DUCKDB, '"')
 
 
 @dataclass(frozen=True)
@@ -255,35 +255,51 @@ def plan_inventory_export(path: Path, scratch: Path) -> ExportPlan:
     """An inventory export's tables with their headers read and checked, without reading the
     rows (staging.py does, many exports at a time). Raises `UnreadableExport` as
     `read_inventory_export` does for anything wrong with the file as a whole or its header.
-    Zip entries and text not in UTF-8 are written to `scratch` as UTF-8 files."""
+    Each file is read once in chunks (`scan_source`), never held whole; zip entries go to
+    `scratch`, and so does the UTF-8 copy of text in another encoding."""
     csv.field_size_limit(MAX_FIELD_CHARS)
-    with csv_sources(path, scratch) as sources:
-        tables = _inventory_tables(sources)
-        return ExportPlan(tuple(_plan(table, scratch) for table in tables))
+    with csv_sources(path, scratch, lambda source, entry: scan_source(
+            source, entry, scratch, _Scan)) as scanned:
+        tables = _inventory_tables([source for source, _, _ in scanned])
+        return ExportPlan(tuple(_plan(table, utf8, scan)
+                                for table, (_, utf8, scan) in zip(tables, scanned, strict=True)))
 
 
-def _plan(table: _Table, scratch: Path) -> TablePlan:
-    source, text = table.source, table.source.text
-    path = source.path
-    if source.encoding not in ("utf-8", "utf-8-sig"):  # DuckDB reads UTF-8 (a BOM sits in
-        handle, name = tempfile.mkstemp(suffix=".csv", dir=scratch)  # the skipped header)
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as copy:
-            copy.write(text)
-        path = Path(name)
-    readable = (table.lines_read == table.header_row
-                and not any(character in text for character in _CONTROL_CHARACTERS)
-                and ("\r" not in text or text.count("\r") == text.count("\r\n")))
-    return TablePlan(source.entry, source.path, path, table.separator, tuple(table.headers),
-                     table.header_row, tuple(table.columns.items()),
-                     text.count("\n") + (not text.endswith("\n")) - table.lines_read, readable,
-                     _trimming(text, table.separator))
+class _Scan:
+    """What a plan needs to know of the whole text (TablePlan), learnt chunk by chunk."""
+
+    def __init__(self):
+        self.newlines = self.carriage_returns = self.crlfs = 0
+        self.control = False
+        self.present: set[str] = set()  # of the characters trimming depends on
+        self.last = ""
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        self.newlines += text.count("\n")
+        self.carriage_returns += text.count("\r")
+        self.crlfs += text.count("\r\n") + (self.last == "\r" and text[0] == "\n")
+        self.control = self.control or any(c in text for c in _CONTROL_CHARACTERS)
+        self.present.update(c for c in _TRIMMING_DEPENDS_ON if c not in self.present
+                            and c in text)
+        self.last = text[-1]
 
 
-def _trimming(text: str, separator: str) -> str:
+def _plan(table: _Table, utf8: Path, scan: _Scan) -> TablePlan:
+    readable = (table.lines_read == table.header_row and not scan.control
+                and scan.carriage_returns == scan.crlfs)
+    return TablePlan(table.source.entry, table.source.path, utf8, table.separator,
+                     tuple(table.headers), table.header_row, tuple(table.columns.items()),
+                     scan.newlines + (scan.last != "\n") - table.lines_read, readable,
+                     _trimming(scan.present, table.separator))
+
+
+def _trimming(present: set[str], separator: str) -> str:
     """How cells must be trimmed to match str.strip() (TablePlan.trim). (Telling which files
     need no trimming at all costs more in substring tests than the trimming itself.)"""
-    if any(character in text for character in _NOT_TRIMMED_BY_DUCKDB[1:]) or (
-            "\t" in text if separator != "\t" else '"' in text):  # a tab in a cell is quoted
+    if present & set(_NOT_TRIMMED_BY_DUCKDB[1:]) or (
+            "\t" in present if separator != "\t" else '"' in present):  # a tab in a cell is quoted
         return "all"
     return "spaces"
 
