@@ -111,10 +111,15 @@ def test_a_german_partner_s_e_mails_and_report_are_german(tmp_path):
     assert "1.060 Geräte gezählt (Stand 2026-03); 1.060 bestellt laut gültigem Vertrag" in html
 
 
-def test_a_german_partner_reads_why_a_file_was_rejected_in_german(tmp_path):
-    workspace = _workspace(tmp_path, "de")
+def _reason_file(root: Path, language: str):
+    """The workspace of a partner in `language` after a run, and its rejected file's reason."""
+    workspace = _workspace(root, language)
     assert cli(workspace, "run", "--month", "2026-03") == 0
-    reason = (workspace.quarantine / "acme" / "notes-2026-03.csv.reason.txt").read_text()
+    return workspace, (workspace.quarantine / "acme" / "notes-2026-03.csv.reason.txt").read_text()
+
+
+def test_a_german_partner_reads_why_a_file_was_rejected_in_german(tmp_path):
+    workspace, reason = _reason_file(tmp_path, "de")
     assert reason.splitlines()[0] == "Datei:          inbox/acme/notes-2026-03.csv"
     assert "Problem:        keine Modellspalte: erwartet wird eine von 'Device Type'" in reason
     assert "in der Kopfzeile (Zeile 1), gefunden: 'just', 'notes'" in reason
@@ -127,9 +132,7 @@ def test_a_german_partner_reads_why_a_file_was_rejected_in_german(tmp_path):
 
 
 def test_an_english_partner_s_reason_file_is_as_it_always_was(tmp_path):
-    workspace = _workspace(tmp_path, "en")
-    assert cli(workspace, "run", "--month", "2026-03") == 0
-    reason = (workspace.quarantine / "acme" / "notes-2026-03.csv.reason.txt").read_text()
+    _, reason = _reason_file(tmp_path, "en")
     assert reason.splitlines()[0] == "File:       inbox/acme/notes-2026-03.csv"
     assert ("Problem:    no model column: expected one of 'Device Type', 'Model', 'Model Name', "
             "'hardwareModel', 'Product', 'device_model' or 'Modell' in the header row (row 1), "

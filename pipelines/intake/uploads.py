@@ -105,10 +105,7 @@ def read_source(path: Path, entry: str | None = None) -> Source:
     except UnreadableExport as error:
         raise UnreadableExport(in_entry(entry, error.message)) from None
     if len(text) > MAX_LINE_CHARS:  # only then can a line be too long
-        lengths = list(map(len, text.split("\n")))
-        if max(lengths) > MAX_LINE_CHARS:
-            line = next(n for n, length in enumerate(lengths, 1) if length > MAX_LINE_CHARS)
-            raise _too_long(entry, line)
+        _check_lines(text, 1, 0, entry)
     return Source(entry, path, text, encoding)
 
 
