@@ -15,18 +15,20 @@ sends nothing twice — and with `customer` to take in and render a single custo
 3. `pull_lens`: one mapped task per customer with a `lens_tenant_id` (Poly Lens GraphQL API;
    credentials from the connection `polylens_api`: login = client id, password = secret); a
    failed pull does not stop the others or the month: `check` fails the run at the end;
-4. `reconcile` (only after the inbox was taken): the rules, writing `reconciliation.csv`,
-   `rma.csv` and renewal proposals;
-5. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio;
-6. `send`: reports and alerts by e-mail through the connection `smtp_default` (else `smtp` in
-   partner.yaml, else `.eml` files in `outbox/`);
+4. `reconcile` (only after the inbox was taken): the rules, once for the whole run, writing
+   `reconciliation.csv`, `rma.csv` and renewal proposals; the result is stored and the
+   warehouse copied read-only for the render tasks;
+5. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio, from
+   that copy and the stored result: outside the writer pool, as many at once as Airflow runs;
+6. `send`: reports and alerts of the stored result by e-mail through the connection
+   `smtp_default` (else `smtp` in partner.yaml, else `.eml` files in `outbox/`);
 7. `refresh_stale`: every month a late correction made out of date (its own, and the later
    months whose replay it changes) is reconciled, rendered and — when that month was
    published — what changed is sent.
 
 Every task that writes the DuckDB warehouse runs in the pool `polyrecon_duckdb` and waits for
-another run holding the workspace (a CLI run, the upload DAG); tasks pass months, customer ids
-and paths, never DataFrames. The workspace is `POLYRECON_HOME` in the environment of every
+another run holding the workspace (a CLI run, the upload DAG); `render` and `portfolio` write
+no warehouse and take no slot. Tasks pass months, customer ids and paths, never DataFrames. The workspace is `POLYRECON_HOME` in the environment of every
 Airflow component. A failed task notifies the partner contacts the way every e-mail goes.
 """
 from __future__ import annotations
@@ -48,6 +50,7 @@ from polyrecon_airflow import (
     home,
     lens_credentials,
     notify_failure,
+    timed_task,
     user_errors_fail_fast,
     with_smtp_connection,
 )
@@ -82,7 +85,7 @@ def polylens_monthly_reconciliation():
     def plan(params=None, dag_run=None) -> dict:
         from pipelines.jobs.dag_support import plan_run
 
-        with user_errors_fail_fast():
+        with user_errors_fail_fast(), timed_task():
             return plan_run(config(), params.get("month"), params.get("customer"),
                             dag_run.run_after, dag_run.run_type == "scheduled",
                             pendulum.now("UTC"))
@@ -92,7 +95,7 @@ def polylens_monthly_reconciliation():
         from pipelines.jobs.dag_support import as_records
         from pipelines.jobs.monthly import take_inbox_files
 
-        with user_errors_fail_fast():
+        with user_errors_fail_fast(), timed_task():
             return as_records(take_inbox_files(config(), plan["customer"], wait=LOCK_WAIT))
 
     @task
@@ -111,7 +114,7 @@ def polylens_monthly_reconciliation():
         from pipelines.jobs.monthly import pull_customer
 
         get_current_context()["customer_id"] = customer_id
-        with user_errors_fail_fast():
+        with user_errors_fail_fast(), timed_task():
             return asdict(pull_customer(config(), Month.parse(plan["month"]), customer_id,
                                         lens_credentials(), wait=LOCK_WAIT))
 
@@ -124,10 +127,10 @@ def polylens_monthly_reconciliation():
     @task(pool=POOL)
     def reconcile(plan: dict, intake: list[dict], pulls: list[dict]) -> list[str]:
         from pipelines.core.months import Month
-        from pipelines.jobs.monthly import reconcile
+        from pipelines.jobs.monthly import reconcile_for_readers
 
-        with user_errors_fail_fast():
-            _, written = reconcile(config(), Month.parse(plan["month"]), wait=LOCK_WAIT)
+        with user_errors_fail_fast(), timed_task():
+            written = reconcile_for_readers(config(), Month.parse(plan["month"]), wait=LOCK_WAIT)
         return [str(path) for path in written]
 
     @task
@@ -137,29 +140,31 @@ def polylens_monthly_reconciliation():
 
         return customers_of_month(config(), Month.parse(plan["month"]), plan["customer"])
 
-    @task(pool=POOL, map_index_template="{{ customer_id }}")
+    # No pool: renders read the copy `reconcile` published, so they run side by side.
+    @task(map_index_template="{{ customer_id }}")
     def render(customer_id: str, plan: dict) -> list[str]:
         from airflow.sdk import get_current_context
 
         from pipelines.core.months import Month
-        from pipelines.jobs.monthly import report
+        from pipelines.jobs.monthly import render_from_copy
 
         get_current_context()["customer_id"] = customer_id
-        with user_errors_fail_fast():
-            outcome = report(config(), Month.parse(plan["month"]), customer_id, wait=LOCK_WAIT)
+        with user_errors_fail_fast(), timed_task():
+            outcome = render_from_copy(config(), Month.parse(plan["month"]), customer_id)
         if outcome.failed:
             raise RuntimeError(f"report for {customer_id} failed: {outcome.failed[0][1]}")
         return [str(path) for path in outcome.written]
 
-    @task(pool=POOL)
+    @task
     def portfolio(plan: dict, rendered: list) -> list[str]:
         from pipelines.core.months import Month
-        from pipelines.jobs.monthly import render_portfolio_job
+        from pipelines.jobs.monthly import render_from_copy
 
         if plan["customer"]:
             return []
-        return [str(path) for path in render_portfolio_job(config(), Month.parse(plan["month"]),
-                                                           wait=LOCK_WAIT)]
+        with user_errors_fail_fast(), timed_task():
+            outcome = render_from_copy(config(), Month.parse(plan["month"]))
+        return [str(path) for path in outcome.written]
 
     @task(pool=POOL)
     def send(plan: dict, reports: list[str]) -> dict:
@@ -171,7 +176,7 @@ def polylens_monthly_reconciliation():
         if not plan["send"]:
             return {"sent": 0, "skipped": "a late scheduled run sends nothing (see check)"}
         workspace_config, login = with_smtp_connection(config())
-        with user_errors_fail_fast():
+        with user_errors_fail_fast(), timed_task():
             outcome = send(workspace_config, Month.parse(plan["month"]), login=login,
                            wait=LOCK_WAIT)
         if outcome.still_queued:
@@ -186,7 +191,7 @@ def polylens_monthly_reconciliation():
         from pipelines.jobs.monthly import refresh_stale_months
 
         workspace_config, login = with_smtp_connection(config())
-        with user_errors_fail_fast():
+        with user_errors_fail_fast(), timed_task():
             written = refresh_stale_months(workspace_config, skip_month=Month.parse(
                 plan["month"]), login=login, wait=LOCK_WAIT)
         return [str(path) for path in written]

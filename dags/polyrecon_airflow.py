@@ -6,6 +6,7 @@
 - The Airflow connections: `polylens_api` (Lens client id and secret) and `smtp_default`.
 - A user error (bad param, bad configuration) fails the task at once, without retries.
 - A task that finds the workspace held by another run (a CLI run, the other DAG) waits for it.
+- Every task that works records its time (`timed_task`) when POLYRECON_TIMINGS names a file.
 - A failed task's notice goes out the way every other e-mail does: through `smtp_default` when
   it names a host, else partner.yaml's `smtp`, else an `.eml` file in `outbox/`.
 """
@@ -33,6 +34,20 @@ def config():
     from pipelines.core.workspace import Workspace
 
     return load_config(Workspace.resolve(home()))
+
+
+@contextmanager
+def timed_task():
+    """The task's time and its stages, one line in POLYRECON_TIMINGS when that names a file
+    (pipelines/core/timers.py): the DAG benchmark's split, the count of months computed."""
+    from airflow.sdk import get_current_context
+
+    from pipelines.core.timers import recorded
+
+    ti = get_current_context()["ti"]
+    map_index = ti.map_index if ti.map_index is not None else -1
+    with recorded(ti.task_id, map_index):
+        yield
 
 
 @contextmanager

@@ -7,6 +7,7 @@ order, gives the same answer. Arithmetic is exact (integers and `Fraction`), nev
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -17,6 +18,7 @@ from pipelines.core.config import CATEGORIES, Config, Customer, Policy
 from pipelines.core.i18n import N_, NP_, Message
 from pipelines.core.months import Month, month_range
 from pipelines.core.progress import track
+from pipelines.core.stored import plain, typed
 from pipelines.core.timers import timed
 from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import (
@@ -290,12 +292,13 @@ def reconcile_month(config: Config, month: Month, mark: bool = True) -> MonthRes
     """Reconcile every customer whose term covers `month`, and store the result; with `mark`,
     also record it as up to date (without, the caller does once it published it:
     `mark_reconciled`, with `result.through_receipt`)."""
-    with timed("reconcile"), open_warehouse(config.workspace) as con:
+    with open_warehouse(config.workspace) as con:
         with transaction(con):
             store_catalog(con, config.catalog)
         through = fetch_value(con, "reconcile/latest_receipt.sql")
         result = replace(compute_month(con, config, month), through_receipt=through)
-        _store(con, result, mark)
+        with timed("store result"):
+            _store(con, result, mark)
     return result
 
 
@@ -307,7 +310,13 @@ def mark_reconciled(config: Config, month: Month, through_receipt: int) -> None:
 
 
 def compute_month(con, config: Config, month: Month) -> MonthResult:
-    """The month's result from the warehouse as it is (a read-only connection will do)."""
+    """The month's result from the warehouse as it is (a read-only connection will do). The
+    stage timer counts how often a process computes a month: the DAG does it once a run."""
+    with timed("reconcile"):
+        return _compute_month(con, config, month)
+
+
+def _compute_month(con, config: Config, month: Month) -> MonthResult:
     customers = config.contracts.in_effect(month)
     ids = [c.id for c in customers]
     counts = _read_counts(con, ids)
@@ -349,6 +358,37 @@ def _store(con, result: MonthResult, mark: bool) -> None:
                    month=str(result.month))
         load_frame(con, "reconcile/store_rma_results.sql", frame(RmaRow, result.rma),
                    month=str(result.month))
+        run_sql(con, "reconcile/store_month_result.sql", month=str(result.month),
+                through=result.through_receipt, result=result_json(result))
         if mark:
             run_sql(con, "reconcile/store_reconciled_month.sql", month=str(result.month),
                     through=result.through_receipt)
+
+
+def result_json(result: MonthResult) -> str:
+    """The month's result as reports and e-mails read it, exactly (core/stored.py)."""
+    return json.dumps({
+        "rows": [plain(row) for row in result.rows], "rma": [plain(row) for row in result.rma],
+        "replays": [[customer_id, category, [plain(m) for m in months]]
+                    for (customer_id, category), months in result.replays.items()]},
+        sort_keys=True)
+
+
+def stored_month(con, config: Config, month: Month) -> MonthResult | None:
+    """The result `reconcile` last stored for `month`, read without recomputing it; None when
+    the month was never reconciled. Renewal proposals follow from the stored replays."""
+    found = run_sql(con, "reconcile/stored_month_result.sql", month=str(month)).fetchall()
+    if not found:
+        return None
+    through, text = found[0]
+    data = json.loads(text)
+    replays = {(customer_id, category): [typed(CategoryMonth, m) for m in months]
+               for customer_id, category, months in data["replays"]}
+    renewals = [renewal_proposal(customer, {category: replays[(customer.id, category)]
+                                            for category in CATEGORIES
+                                            if category in customer.categories})
+                for customer in config.contracts.in_effect(month)
+                if month == customer.term.last_month and all(
+                    (customer.id, category) in replays for category in customer.categories)]
+    return MonthResult(month, [typed(ReconciliationRow, row) for row in data["rows"]],
+                       [typed(RmaRow, row) for row in data["rma"]], renewals, replays, through)

@@ -25,6 +25,17 @@ def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
     assert set(monthly.stdout.split()) >= {"plan", "take_inbox", "lens_customers", "pull_lens",
                                            "reconcile", "customers", "render", "portfolio",
                                            "send"}
+    # Only writers take the one-slot DuckDB pool: the renders read a published copy.
+    pools = subprocess.run([sys.executable, "-c", (
+        "import json; from airflow.dag_processing.dagbag import DagBag; "
+        "dag = DagBag().get_dag('polylens_monthly_reconciliation'); "
+        "print(json.dumps({t.task_id: t.pool for t in dag.tasks}))")],
+        env=env, capture_output=True, text=True, check=False)
+    assert pools.returncode == 0, pools.stderr[-2000:]
+    pool_of = json.loads(pools.stdout.strip().splitlines()[-1])
+    assert pool_of["render"] == pool_of["portfolio"] == "default_pool"
+    assert {pool_of[t] for t in ("take_inbox", "pull_lens", "reconcile", "send")} == \
+        {"polyrecon_duckdb"}
     upload = run_airflow(env, "tasks", "list", "polylens_partner_upload")
     assert set(upload.stdout.split()) >= {"wait_for_upload", "take_uploads", "refresh",
                                           "notify_rejections"}
@@ -68,7 +79,9 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
             partner = yaml.safe_load(partner_file.read_text())
             partner["smtp"]["port"] = Server().port
             write_yaml(partner_file, partner)
+            timings = tmp_path / "timings.jsonl"
             env = {**airflow_env, "POLYRECON_HOME": str(tmp_path / "dag"),
+                   "POLYRECON_TIMINGS": str(timings),
                    "AIRFLOW_CONN_POLYLENS_API": json.dumps({
                        "conn_type": "http", "login": fake.client_id,
                        "password": fake.client_secret}),
@@ -101,6 +114,16 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
     expected = expected_counts(700)
     assert (pulled["video"], pulled["voice"]) == (str(expected["video"]), str(expected["voice"]))
     assert by_dag == by_cli and by_dag
+    # The run computed its month once, in `reconcile`; every customer's render and the
+    # portfolio read the stored result.
+    tasks = [json.loads(line) for line in timings.read_text().splitlines()]
+    computed = [t["task"] for t in tasks for _ in range(t["stages"].get("reconcile", [0, 0])[1])]
+    assert computed == ["reconcile"]
+    renders = [t for t in tasks if t["task"] == "render"]
+    customers = {line.split(",")[0] for line in
+                 (dag_reports / "reconciliation.csv").read_text().splitlines()[1:]}
+    assert len(renders) == len(customers) > 1
+    assert all(t["stages"]["render"][1] == 1 for t in renders)
 
 
 def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path):

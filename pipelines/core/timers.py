@@ -1,15 +1,21 @@
 """Time spent per pipeline stage in this process: logged at the end of a command, and read by
 the benchmark (benchmarks/run.py) to split a whole run into its stages; time per SQL file,
-for the benchmark's profile (benchmarks/profile_ingest.py)."""
+for the benchmark's profile (benchmarks/profile_ingest.py); and, with POLYRECON_TIMINGS naming
+a file, one line per Airflow task (`recorded`): the DAG benchmark's per-task split, and the
+test that a DAG run computes its month once however many customers it renders."""
 from __future__ import annotations
 
+import json
+import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _SECONDS: dict[str, float] = defaultdict(float)
+_RUNS: Counter = Counter()
 _STATEMENTS: dict[str, float] = defaultdict(float)
+TIMINGS_FILE = "POLYRECON_TIMINGS"
 
 
 @contextmanager
@@ -22,7 +28,8 @@ def _adding_to(totals: dict[str, float], name: str) -> Iterator[None]:
 
 
 def timed(stage: str):
-    """A pipeline stage: intake, validation, load, reconcile, render."""
+    """A pipeline stage: intake, validation, load, reconcile (a month computed), render."""
+    _RUNS[stage] += 1
     return _adding_to(_SECONDS, stage)
 
 
@@ -43,3 +50,29 @@ def stage_seconds() -> dict[str, float]:
 def statement_seconds() -> dict[str, float]:
     """Seconds per SQL file run, slowest first."""
     return dict(sorted(_STATEMENTS.items(), key=lambda item: -item[1]))
+
+
+def stage_runs() -> dict[str, int]:
+    """How often each stage was entered: `reconcile` counts the months computed."""
+    return dict(_RUNS)
+
+
+@contextmanager
+def recorded(task: str, map_index: int = -1) -> Iterator[None]:
+    """One JSON line appended to the file POLYRECON_TIMINGS names (nothing without it): the
+    task, when it started, its seconds, and the seconds and runs of each stage within it."""
+    target = os.environ.get(TIMINGS_FILE)
+    if not target:
+        yield
+        return
+    seconds, runs = dict(_SECONDS), Counter(_RUNS)
+    started, wall = time.time(), time.perf_counter()
+    try:
+        yield
+    finally:
+        stages = {stage: [round(total - seconds.get(stage, 0), 4), _RUNS[stage] - runs[stage]]
+                  for stage, total in _SECONDS.items() if _RUNS[stage] - runs[stage]}
+        line = json.dumps({"task": task, "map_index": map_index, "started": round(started, 3),
+                           "seconds": round(time.perf_counter() - wall, 4), "stages": stages})
+        with open(target, "a", encoding="utf-8") as timings:
+            timings.write(line + "\n")

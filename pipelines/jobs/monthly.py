@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines.core.config import Config
-from pipelines.core.errors import ConfigError
+from pipelines.core.errors import ConfigError, RunError
 from pipelines.core.months import Month
 from pipelines.delivery.mail import MailOutcome, send_month
 from pipelines.intake.take import IntakeResult, take_inbox
@@ -24,11 +24,13 @@ from pipelines.reconcile import (
     compute_month,
     mark_reconciled,
     reconcile_month,
+    stored_month,
 )
 from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
 from pipelines.reconciliation.result_files import write_month_results
 from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql
+from pipelines.warehouse.published import publish, published_copy
 from pipelines.warehouse.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
@@ -172,11 +174,39 @@ def customers_of_month(config: Config, month: Month, customer_id: str | None = N
     return [c.id for c in config.contracts.in_effect(month) if customer_id in (None, c.id)]
 
 
+@exclusive("reconcile")
+def reconcile_for_readers(config: Config, month: Month) -> list[Path]:
+    """The DAG's one reconciliation of the run: the result stored and written, then the
+    warehouse copied for the render tasks (warehouse/published.py)."""
+    _, written = reconcile(config, month)
+    publish(config.workspace, month)
+    return written
+
+
+def render_from_copy(config: Config, month: Month, customer_id: str | None = None
+                     ) -> RenderOutcome:
+    """One customer's report (or, without `customer_id`, only the portfolio) from the copy
+    `reconcile_for_readers` published, with the result it stored: no lock, no writer, nothing
+    recomputed, so the DAG renders as many customers at once as it has workers."""
+    copy = published_copy(config.workspace, month)
+    with open_warehouse(config.workspace, read_only=True, path=copy) as con:
+        result = stored_month(con, config, month)
+    if result is None:
+        raise RunError(f"the published copy for {month} holds no result: clear the DAG run's "
+                       f"`reconcile` task for {month}")
+    if customer_id is None:
+        return RenderOutcome(written=render_portfolio(config, month, result, copy))
+    check_customer(config, customer_id)
+    return render_month(config, month, customer_id, result, copy)
+
+
 @exclusive("send")
 def send(config: Config, month: Month, resend: bool = False, kinds: set[str] | None = None,
          login: tuple[str, str] | None = None) -> MailOutcome:
+    """The month's e-mails, of the result `reconcile` stored (what the reports show); a month
+    never reconciled is computed."""
     with open_warehouse(config.workspace, read_only=True) as con:
-        result = compute_month(con, config, month)
+        result = stored_month(con, config, month) or compute_month(con, config, month)
     return send_month(config, result, resend, kinds, login)
 
 

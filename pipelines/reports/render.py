@@ -106,12 +106,15 @@ def _pdf(html: str, target: Path) -> None:
 
 
 def render_month(config: Config, month: Month, customer_id: str | None = None,
-                 result: MonthResult | None = None) -> RenderOutcome:
+                 result: MonthResult | None = None, warehouse: Path | None = None
+                 ) -> RenderOutcome:
+    """The month's reports (of `result`, else computed), read from the warehouse or from the
+    copy `warehouse` (warehouse/published.py)."""
     common = _common(config)
     start = config.policy.proration_start
     folder = config.workspace.reports_for(month)
     outcome = RenderOutcome()
-    with open_warehouse(config.workspace, read_only=True) as con:
+    with open_warehouse(config.workspace, read_only=True, path=warehouse) as con:
         result = result or compute_month(con, config, month)
         covered = {row.customer_id for row in result.rows}
         customers = [c for c in config.contracts.in_effect(month)
@@ -135,22 +138,23 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                           type(error).__name__, error)
                 outcome.failed.append((customer.id, f"{type(error).__name__}: {error}"))
     if customer_id is None:
-        outcome.written += _render_portfolio(config, result, common)
+        outcome.written += _render_portfolio(config, result, common, warehouse)
     return outcome
 
 
-def render_portfolio(config: Config, month: Month, result: MonthResult | None = None
-                     ) -> list[Path]:
+def render_portfolio(config: Config, month: Month, result: MonthResult | None = None,
+                     warehouse: Path | None = None) -> list[Path]:
     """Only the partner's portfolio report of the month (of `result`, when the caller has it)."""
     if result is None:
-        with open_warehouse(config.workspace, read_only=True) as con:
+        with open_warehouse(config.workspace, read_only=True, path=warehouse) as con:
             result = compute_month(con, config, month)
-    return _render_portfolio(config, result, _common(config))
+    return _render_portfolio(config, result, _common(config), warehouse)
 
 
-def _render_portfolio(config: Config, result: MonthResult, common) -> list[Path]:
+def _render_portfolio(config: Config, result: MonthResult, common, warehouse: Path | None
+                      ) -> list[Path]:
     language = config.partner.partner.language  # the portfolio is the partner's
-    with open_warehouse(config.workspace, read_only=True) as con:
+    with open_warehouse(config.workspace, read_only=True, path=warehouse) as con:
         quarantined = dict(run_sql(con, "reports/portfolio_quarantined.sql",
                                    month=str(result.month)).fetchall())
     lines, totals = portfolio(config, result, quarantined, Formats(language))

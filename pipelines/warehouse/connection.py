@@ -86,8 +86,10 @@ def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) 
 
 @contextmanager
 def open_warehouse(workspace: Workspace, read_only: bool = False,
-                   memory_limit: str = MEMORY_LIMIT) -> Iterator[duckdb.DuckDBPyConnection]:
-    path = workspace.warehouse
+                   memory_limit: str = MEMORY_LIMIT, path: Path | None = None
+                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The workspace's warehouse, or with `path` a copy of it (warehouse/published.py)."""
+    path = path or workspace.warehouse
     if read_only and not path.exists():
         raise RunError(f"no warehouse yet at {path}: run `python -m pipelines ingest` first")
     try:
