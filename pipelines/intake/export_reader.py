@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ _TRIMMING_DEPENDS_ON = (*_NOT_TRIMMED_BY_DUCKDB, '"')
 
 @dataclass(frozen=True)
 class ParsedExport:
-    rows: pd.DataFrame  # row_number + one column per field + extra_json
+    rows: pd.DataFrame  # row_number + one column per field
     encoding: str
     separator: str
     columns: dict[str, str]  # field -> the header it was read from
@@ -136,33 +135,19 @@ def _open_table(source: Source, aliases: dict[str, tuple[str, ...]]) -> _Table:
         N_("the file is empty: no header row"))))
 
 
-def _extra_json(values: dict[str, str]) -> str:
-    # Compact, sorted and unescaped as DuckDB's to_json writes it (sql/intake/stage_export_cells.sql).
-    return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def _frame(table: _Table, fields: tuple[str, ...]) -> pd.DataFrame:
-    records, headers = table.records(), table.headers
-    used = set(table.columns.values())
+    records = table.records()
     data: dict[str, list] = {"row_number": [n for n, _ in records]}
     for field in fields:
         index = table.columns.get(field)
         data[field] = [(cells[index].strip()
                         if index is not None and index < len(cells) else None)
                        for _, cells in records]
-    extra_base = {"zip_entry": table.source.entry} if table.source.entry else {}
-    data["extra_json"] = [
-        _extra_json({**extra_base, **{(headers[i] if i < len(headers) else f"column {i + 1}"): cell
-                                      for i, cell in enumerate(cells)
-                                      if i not in used and (i < len(headers)
-                                                            or cell.strip())}})
-        for _, cells in records]
     return pd.DataFrame(data)
 
 
-def _parsed(tables: list[_Table], fields: tuple[str, ...], drop: tuple[str, ...] = ()
-            ) -> ParsedExport:
-    frames = [_frame(table, fields).drop(columns=list(drop)) for table in tables]
+def _parsed(tables: list[_Table], fields: tuple[str, ...]) -> ParsedExport:
+    frames = [_frame(table, fields) for table in tables]
     first = tables[0]
     return ParsedExport(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],
                         first.source.encoding, first.separator,
@@ -204,7 +189,7 @@ def read_rma_log(path: Path) -> ParsedExport:
                                   ("model", "'model'")):
                 table.require(field, Message.of(N_("not an RMA log: no %(header)s column"),
                                                 header=header))
-        return _parsed(tables, tuple(RMA_ALIASES), drop=("extra_json",))
+        return _parsed(tables, tuple(RMA_ALIASES))
 
 
 @dataclass(frozen=True)
@@ -231,15 +216,6 @@ class TablePlan:
     def layout(self) -> tuple:
         """Tables of one layout are read by DuckDB together."""
         return self.separator, self.headers, self.header_row
-
-    def extra_columns(self) -> dict[str, int]:
-        """The unused columns kept in extra_json, header -> 1-based index (0: zip entry name),
-        in the order `_extra_json` writes them."""
-        used = {index for _, index in self.columns}
-        extra = {"zip_entry": 0} if self.entry else {}
-        extra.update({header: index + 1 for index, header in enumerate(self.headers)
-                      if index not in used})
-        return dict(sorted(extra.items()))
 
 
 @dataclass(frozen=True)

@@ -76,15 +76,11 @@ def _stage_with_duckdb(con: duckdb.DuckDBPyConnection, members: list[_Member]) -
     read = [(s, t) for s, t in members if records.get(str(t.path), 0) == t.data_lines]
     read_paths = {t.path for _, t in read}
     if read:
-        table = read[0][1]
-        extra = table.extra_columns()
-        columns = dict(table.columns)
+        columns = dict(read[0][1].columns)
         load_frame(con, "intake/stage_export_cells.sql", pd.DataFrame({
             "path": [str(t.path) for _, t in read], "snapshot_id": [s for s, _ in read],
             "first_row": [t.header_row + 1 for _, t in read],
-            "zip_entry": [t.entry or "" for _, t in read],
             "trim": [t.trim for _, t in read]}),
-            whitespace=WHITESPACE, extra_keys=list(extra),
-            extra_at=[index + 1 for index in extra.values()],  # after the zip entry's name
+            whitespace=WHITESPACE,
             **{f"{field}_at": columns.get(field, -1) + 1 for field in INVENTORY_ALIASES})
     return [(s, t) for s, t in members if t.path not in read_paths]

@@ -1,8 +1,7 @@
 -- Staging CSV exports of one layout, step 2, for the files in `staged_rows` (path, snapshot_id,
--- first_row, zip_entry, trim): the fields trimmed as the Python reader trims them, where they
--- may need it (TablePlan.trim); the unused columns as extra_json (extra_at indexes the cells
--- after the zip entry's name); blank records left out but counted in the row numbers (a
--- record with a model is not blank: that cheap test spares the full one almost always).
+-- first_row, trim): the fields trimmed as the Python reader trims them, where they may need it
+-- (TablePlan.trim); blank records left out but counted in the row numbers (a record with a
+-- model is not blank: that cheap test spares the full one almost always).
 INSERT INTO staged_inventory
 WITH first_records AS (
     SELECT filename, min(rowid) AS first_rowid FROM export_cells GROUP BY filename
@@ -18,9 +17,6 @@ fields AS (
         export_field(c.cells, $room_at, f.trim, $whitespace) AS room,
         export_field(c.cells, $lens_device_id_at, f.trim, $whitespace) AS lens_device_id,
         export_field(c.cells, $device_name_at, f.trim, $whitespace) AS device_name,
-        to_json(map($extra_keys::VARCHAR[],
-                    list_select(list_prepend(f.zip_entry, c.cells), $extra_at::INTEGER[])))
-            AS extra_json,
         c.cells
     FROM export_cells AS c
     JOIN first_records AS r USING (filename)

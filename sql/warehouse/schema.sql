@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 -- counts) once: sql/warehouse/count_older_snapshots.sql.
 ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS devices INTEGER;
 
--- The raw layer: every inventory row as received, with its provenance.
+-- Every inventory row as received, with its provenance: the fields the pipeline reads. The raw
+-- layer itself is the archived file, byte for byte (its SHA-256 in snapshots); its other
+-- columns stay there (interfaces.md).
 CREATE TABLE IF NOT EXISTS raw_inventory (
     snapshot_id     VARCHAR NOT NULL,
     row_number      INTEGER NOT NULL,  -- spreadsheet row: the header is row 1
@@ -48,9 +50,10 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
     site            VARCHAR,
     room            VARCHAR,
     lens_device_id  VARCHAR,
-    device_name     VARCHAR,
-    extra_json      VARCHAR            -- the columns we do not use, kept as received
+    device_name     VARCHAR
 );
+-- Warehouses made when the unused columns were copied in as JSON: nobody read them.
+ALTER TABLE raw_inventory DROP COLUMN IF EXISTS extra_json;
 
 -- Distinct devices per snapshot and model (the device's representative model, as in
 -- snapshot_devices), kept as snapshots are published: counting a month never scans raw rows.
