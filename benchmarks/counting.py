@@ -10,8 +10,8 @@ import codecs
 import sys
 from pathlib import Path
 
-SERIAL = ("serialnumber", "serial")
-MODEL = ("devicemodel", "model", "hardwaremodel")
+SERIAL = ("serialnumber", "serial", "seriennummer")
+MODEL = ("devicemodel", "model", "hardwaremodel", "devicetype", "modell")
 
 
 def _key(header: str) -> str:

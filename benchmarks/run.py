@@ -9,8 +9,9 @@ then measures as whole processes, each with its peak memory (RSS):
   `reconcile`, and `report --customer` for one customer; plus the median time to render one
   customer's report in a process that renders several;
 and checks the result: the devices the pipeline counted equal the floor's count, and a second
-`reconcile` writes byte-identical files. It prints a table and writes benchmarks/results.md
-with the machine it ran on.
+`reconcile` writes byte-identical files. Then the monthly DAG under `airflow dags test` at
+100 and 1,000 customers (benchmarks/dag_run.py), with the time per task and Airflow's own
+share. It prints a table and writes benchmarks/results.md with the machine it ran on.
 """
 from __future__ import annotations
 
@@ -32,14 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SIZES = (100_000, 1_000_000, 5_000_000)
+DAG_CUSTOMERS = (100, 1_000)
+DAG_DEVICES = 50  # per customer in the DAG benchmark: the work per customer, not per row
 DEVICES_PER_CUSTOMER = 5_000
 MONTH = "2026-10"
 RENDER_SAMPLE = 8  # customers rendered in one process; the first pays the imports
 TARGETS = """\
-- ingest + validate + load + reconcile at the largest size within 4x the DuckDB floor, and
-  faster than the plain pandas script;
+- 5M rows: `ingest` + `reconcile` within 2.5x the DuckDB floor, and faster than the plain
+  pandas script; 1M rows: within 3x the floor;
 - time grows linearly: 5M rows take at most 5.5x the time of 1M;
-- peak memory under 2 GB at 5M rows;
+- peak memory under 1.5 GB at 5M rows;
+- the monthly DAG: 1,000 customers cost at most 11x of 100, and a run computes its month
+  once (`render`, `portfolio` and `send` never recompute it);
 - report rendering under 0.5 s per customer (median);
 - `python -m pipelines --help` under 1 s."""
 
@@ -51,20 +56,16 @@ SVG) about 0.05 s, the warehouse queries about 0.05 s. The device lists are alre
 at 50 rows each; fewer pages would be the next step."""
 
 BOUNDS = """\
-What bounds it. Reading the CSV files into DuckDB (`intake/read_export_cells.sql`, {read:.1f} s) costs
-no more than the whole floor ({floor:.1f} s): the floor reads and counts, and stops there.
-The pipeline must also do what the floor leaves out, and each is a pass over every row, in
-DuckDB on both cores already: cells to fields, trimmed exactly as the reference reader trims
-and with the unused columns kept as JSON, as interfaces.md requires
-(`intake/stage_export_cells.sql`, {stage:.1f} s); device identity, normalised model and serial/MAC
-checks, then one row per device (`intake/key_staged_rows.sql`, {keys:.1f} s); and writing every row
-durably, compressed, into the warehouse, one transaction per batch
-(`intake/publish_staged_snapshots.sql`, {publish:.1f} s) — the pandas script writes nothing. The
-rest is Python: start-up and imports, each file's header and hash, GX, moving files.
-Reaching 4x the floor ({target:.1f} s) means finding another {gap:.1f} s: more than any one
-of those passes costs, and each carries a requirement (rows kept as received, the reference
-reader's trimming, the identity rules, a durable warehouse). Counting a month (`reconcile`)
-no longer reads raw rows at all."""
+What bounds it. The floor reads the files and counts ({floor:.1f} s, its process included). The
+pipeline reads them as strictly as the reference reader (`intake/read_export_cells.sql`,
+{read:.1f} s), then, in one pass on both cores, turns cells into trimmed, keyed rows (identity,
+normalised model, serial and MAC checks; `intake/stage_export_cells.sql`, {stage:.1f} s), counts
+the devices (`intake/staged_devices.sql`, {devices:.1f} s) and writes every row durably,
+compressed, into the warehouse (`intake/publish_staged_snapshots.sql`, {publish:.1f} s) — the
+pandas script writes nothing. Importing Great Expectations alone takes {gx:.1f} s of one core
+(`python -c "import great_expectations"`, measured here; it overlaps the reads in a thread
+but the machine has two cores, both busy with DuckDB). The rest is Python: start-up, each
+file's header scan and hash, moving files. {verdict}"""
 
 
 @dataclass
@@ -144,6 +145,13 @@ class SizeResult:
         return statistics.median(self.render_times[1:])
 
 
+def gx_import_seconds() -> float:
+    """Seconds to import Great Expectations in a fresh process, less Python's own start."""
+    bare = statistics.median(run_process("-c", "pass").seconds for _ in range(3))
+    return statistics.median(run_process("-c", "import great_expectations").seconds
+                             for _ in range(3)) - bare
+
+
 def measure(rows: int, scratch: Path, profile: bool) -> SizeResult:
     from partner_workspace import build_partner_workspace
 
@@ -179,23 +187,35 @@ def measure(rows: int, scratch: Path, profile: bool) -> SizeResult:
                       profiled)
 
 
+def measure_dag(customers: int, scratch: Path) -> dict:
+    from dag_run import measure as run_dag
+
+    print(f"\nthe monthly DAG, {customers:,} customers ...", flush=True)
+    run = run_dag(customers, DAG_DEVICES, scratch)
+    print(f"  wall {run['wall']:.1f} s, in tasks {run['in_tasks']:.1f} s, months computed "
+          f"{run['months_computed']}", flush=True)
+    return run
+
+
 def _check(home: Path, floor_devices: int, pandas_devices: int) -> int:
-    """No correctness traded for speed: every device the floor counts is counted once, and
-    reconciling again writes byte-identical files (the rules' rerun property)."""
-    import csv
+    """No correctness traded for speed: the pipeline holds every device the floor and the
+    pandas script count (accessories too: the catalog's not_counted rows are kept, only not
+    counted against the contract), and reconciling again writes byte-identical files (the
+    rules' rerun property)."""
+    import duckdb
 
     folder = home / "reports" / MONTH
     first = {name: (folder / name).read_bytes() for name in ("reconciliation.csv", "rma.csv")}
-    with (folder / "reconciliation.csv").open(encoding="utf-8") as handle:
-        counted = sum(int(row["devices_counted"] or 0) + int(row["eol_excluded"] or 0)
-                      for row in csv.DictReader(handle))
-    if not counted == floor_devices == pandas_devices:
-        raise SystemExit(f"devices differ: pipeline {counted}, DuckDB floor {floor_devices}, "
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        held = con.execute("SELECT sum(devices) FROM snapshots WHERE month = ?",
+                           [MONTH]).fetchone()[0]
+    if not held == floor_devices == pandas_devices:
+        raise SystemExit(f"devices differ: pipeline {held}, DuckDB floor {floor_devices}, "
                          f"pandas {pandas_devices}")
     run_process("-m", "pipelines", "reconcile", "--home", str(home), "--month", MONTH)
     if any((folder / name).read_bytes() != data for name, data in first.items()):
         raise SystemExit("reconciling again changed reconciliation.csv or rma.csv")
-    return counted
+    return held
 
 
 def help_seconds() -> float:
@@ -217,7 +237,32 @@ def machine() -> str:
             f"DuckDB {duckdb.__version__}, pandas {pandas.__version__}")
 
 
-def report(results: list[SizeResult], help_time: float) -> str:
+def dag_section(runs: list[dict]) -> list[str]:
+    """The monthly DAG at each customer count: wall time, per task, Airflow's share."""
+    if not runs:
+        return []
+    names = list(dict.fromkeys(name for run in runs for name in run["tasks"]))
+    lines = ["", "## The monthly DAG (`airflow dags test`)", "",
+             (f"{DAG_DEVICES} devices per customer, the month taken in before (run.py measures "
+              "intake). `airflow dags test` runs the tasks one after another in one process: "
+              "these are the work, not a scheduler's parallel renders. Per task name: tasks "
+              "run, seconds in them (stages from the pipeline's timers)."), "",
+             "| customers | wall | in tasks | Airflow's share | months computed | "
+             + " | ".join(f"`{name}`" for name in names) + " |",
+             "|---:|---:|---:|---:|---:|" + "---:|" * len(names)]
+    for run in runs:
+        cells = []
+        for name in names:
+            task = run["tasks"].get(name)
+            cells.append(f"{task['tasks']} × {task['seconds']:.1f} s" if task else "")
+        lines.append(f"| {run['customers']:,} | {run['wall']:.1f} s | {run['in_tasks']:.1f} s |"
+                     f" {run['airflow']:.1f} s | {run['months_computed']} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
+def report(results: list[SizeResult], help_time: float, dag_runs: list[dict],
+           gx_seconds: float) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -245,14 +290,15 @@ def report(results: list[SizeResult], help_time: float) -> str:
               ("Every size was checked: the devices the pipeline counted equal the floor's and "
               "the pandas script's count, and a second `reconcile` wrote byte-identical files."),
               "", "## Targets", "", TARGETS, "", "## Outcome", ""]
-    lines += [f"- {verdict}" for verdict in verdicts(results, help_time)]
+    lines += [f"- {verdict}" for verdict in verdicts(results, help_time, dag_runs)]
     if any(r.render_median >= 0.5 for r in results):
         lines += ["", RENDER_BOUND]
-    lines += profile_section(results[-1])
+    lines += dag_section(dag_runs)
+    lines += profile_section(results[-1], gx_seconds)
     return "\n".join(lines) + "\n"
 
 
-def profile_section(largest: SizeResult) -> list[str]:
+def profile_section(largest: SizeResult, gx_seconds: float) -> list[str]:
     """Where `ingest` spends its time at the largest size: per stage, and per SQL file."""
     if not largest.profile:
         return []
@@ -268,40 +314,65 @@ def profile_section(largest: SizeResult) -> list[str]:
     for name, seconds in list(statements.items())[:10]:
         lines.append(f"| `sql/{name}` | {seconds:.2f} | {seconds / profile['seconds']:.0%} |")
     rest = profile["seconds"] - in_sql
-    lines += [(f"| everything else: Python start-up, imports (GX alone ~2 s), reading headers, "
-              f"hashing, GX validation, moving files | {rest:.2f} | "
+    lines += [(f"| everything else: Python start-up, imports (GX {gx_seconds:.1f} s of it), "
+              f"reading headers, hashing, GX validation, moving files | {rest:.2f} | "
               f"{rest / profile['seconds']:.0%} |"), "", BOUNDS.format(
-                  floor=largest.floor.seconds, target=4 * largest.floor.seconds,
-                  gap=max(0.0, largest.pipeline_seconds - 4 * largest.floor.seconds),
+                  floor=largest.floor.seconds, gx=gx_seconds,
                   read=statements.get("intake/read_export_cells.sql", 0),
                   stage=statements.get("intake/stage_export_cells.sql", 0),
-                  keys=statements.get("intake/key_staged_rows.sql", 0),
-                  publish=statements.get("intake/publish_staged_snapshots.sql", 0))]
+                  devices=statements.get("intake/staged_devices.sql", 0),
+                  publish=statements.get("intake/publish_staged_snapshots.sql", 0),
+                  verdict=_gap(largest))]
     return lines
 
 
-def verdicts(results: list[SizeResult], help_time: float) -> list[str]:
+def _gap(largest: SizeResult) -> str:
+    """How far the largest size is from its targets, in seconds."""
+    target = min(2.5 * largest.floor.seconds, largest.pandas.seconds)
+    if largest.pipeline_seconds <= target:
+        return "Both targets are met."
+    return (f"Meeting both targets at {largest.rows:,} rows means {target:.1f} s: "
+            f"{largest.pipeline_seconds - target:.1f} s less than the pipeline's "
+            f"{largest.pipeline_seconds:.1f} s.")
+
+
+def verdicts(results: list[SizeResult], help_time: float, dag_runs: list[dict]) -> list[str]:
     largest = results[-1]
     by_rows = {r.rows: r for r in results}
     out = [
-        _verdict(largest.pipeline_seconds <= 4 * largest.floor.seconds,
+        _verdict(largest.pipeline_seconds <= 2.5 * largest.floor.seconds,
                  f"{largest.rows:,} rows: pipeline {largest.pipeline_seconds:.1f} s = "
                  f"{largest.pipeline_seconds / largest.floor.seconds:.1f}x the DuckDB floor "
-                 f"(target 4x)"),
+                 f"(target 2.5x)"),
         _verdict(largest.pipeline_seconds < largest.pandas.seconds,
                  f"{largest.rows:,} rows: {largest.pipeline_seconds / largest.pandas.seconds:.2f}"
                  f"x the plain pandas script (target: under 1x)"),
-        _verdict(largest.peak_mb < 2048,
-                 f"{largest.rows:,} rows: peak memory {largest.peak_mb:,.0f} MB (target 2 GB)"),
+        _verdict(largest.peak_mb < 1536,
+                 f"{largest.rows:,} rows: peak memory {largest.peak_mb:,.0f} MB (target 1.5 GB)"),
         _verdict(all(r.render_median < 0.5 for r in results),
                  "render median per customer: " + ", ".join(
                      f"{r.render_median:.2f} s" for r in results) + " (target 0.5 s)"),
         _verdict(help_time < 1, f"--help {help_time:.2f} s (target 1 s)"),
     ]
+    if 1_000_000 in by_rows:
+        million = by_rows[1_000_000]
+        out.insert(2, _verdict(million.pipeline_seconds <= 3 * million.floor.seconds,
+                               f"1,000,000 rows: pipeline {million.pipeline_seconds:.1f} s = "
+                               f"{million.pipeline_seconds / million.floor.seconds:.1f}x the "
+                               f"DuckDB floor (target 3x)"))
     if 1_000_000 in by_rows and 5_000_000 in by_rows:
         ratio = by_rows[5_000_000].pipeline_seconds / by_rows[1_000_000].pipeline_seconds
-        out.insert(2, _verdict(ratio <= 5.5, f"5M rows take {ratio:.2f}x the time of 1M "
+        out.insert(3, _verdict(ratio <= 5.5, f"5M rows take {ratio:.2f}x the time of 1M "
                                              f"(target 5.5x)"))
+    by_customers = {run["customers"]: run for run in dag_runs}
+    if {100, 1_000} <= by_customers.keys():
+        ratio = by_customers[1_000]["wall"] / by_customers[100]["wall"]
+        out.append(_verdict(ratio <= 11, f"the monthly DAG: 1,000 customers take {ratio:.2f}x "
+                                         f"the time of 100 (target 11x)"))
+    if dag_runs:
+        computed = [run["months_computed"] for run in dag_runs]
+        out.append(_verdict(set(computed) == {1}, "the monthly DAG computed its month "
+                            + ", ".join(f"{c}x" for c in computed) + " per run (target once)"))
     return out
 
 
@@ -316,12 +387,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
                         help="device rows per size, comma separated (default: %(default)s)")
+    parser.add_argument("--dag-customers", default=",".join(map(str, DAG_CUSTOMERS)),
+                        help="customer counts of the DAG benchmark, comma separated, or '' "
+                             "for none (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.md")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
     with tempfile.TemporaryDirectory(prefix="polyrecon-bench-") as scratch:
         results = [measure(rows, Path(scratch), rows == sizes[-1]) for rows in sizes]
-    text = report(results, help_seconds())
+        dag_runs = [measure_dag(int(customers), Path(scratch))
+                    for customers in filter(None, args.dag_customers.split(","))]
+    text = report(results, help_seconds(), dag_runs, gx_import_seconds())
     args.output.write_text(text, encoding="utf-8")
     print("\n" + text)
     print(f"written to {args.output}")
