@@ -24,6 +24,8 @@ from pipelines.core.months import Month
 from pipelines.core.safe_csv import neutralise
 from pipelines.core.timers import timed
 from pipelines.intake.quality import (
+    MAC_PATTERN,
+    SERIAL_PATTERN,
     SUSPECT_DROP,
     SUSPECT_MINIMUM,
     Finding,
@@ -84,7 +86,8 @@ class SnapshotBatch:
                 **vars(s), "previous_month": str(Month.parse(s.month).plus(-1))}
                 for s in self.snapshots]).drop(columns=["rejected_file"]))
             with timed("validation"):
-                run_sql(con, "intake/staged_devices.sql")
+                run_sql(con, "intake/key_staged_rows.sql", serial_pattern=SERIAL_PATTERN,
+                        mac_pattern=MAC_PATTERN)
                 findings = _audit_staged_snapshots(con, self._gate, self.snapshots)
             with timed("load"):
                 if fetch_value(con, "intake/staged_reloads.sql"):

@@ -1,11 +1,11 @@
 -- Write-audit-publish: the quality measurements of each staged snapshot, one row per snapshot,
--- from its rows' keys (staged_inventory) and the catalog, for the GX suite.
+-- from its rows' keys (sql/intake/key_staged_rows.sql) and the catalog, for the GX suite.
 -- The previous month's devices are those of the customer's snapshot for that month as it stood
 -- when this one was received: published before, or earlier in the same batch.
 CREATE OR REPLACE TEMP TABLE staged_measurements AS
 WITH classes AS (
     SELECT model_key, coalesce(model_class(model_key).category, 'unclassified') AS category
-    FROM (SELECT DISTINCT model_key FROM staged_inventory WHERE model_key IS NOT NULL)
+    FROM (SELECT DISTINCT model_key FROM staged_keys WHERE model_key IS NOT NULL)
 ),
 measured_rows AS (
     SELECT
@@ -17,7 +17,7 @@ measured_rows AS (
         count(*) FILTER (WHERE k.odd_mac) AS odd_macs,
         count(*) FILTER (WHERE c.category = 'unclassified') AS unclassified,
         count(*) FILTER (WHERE c.category = 'not_counted') AS not_counted
-    FROM staged_inventory AS k
+    FROM staged_keys AS k
     LEFT JOIN classes AS c USING (model_key)
     GROUP BY k.snapshot_id
 ),

@@ -1,9 +1,10 @@
 -- The rows of the staged snapshots that do not count, with the reason, for <file>.rejected.csv.
 SELECT
-    snapshot_id,
-    row_number AS "row",
-    inventory_reject_reason(identity, model_key) AS reason,
-    serial, mac, model, site, room, lens_device_id, device_name
-FROM staged_inventory
-WHERE identity IS NULL OR model_key IS NULL
-ORDER BY snapshot_id, rowid;
+    s.snapshot_id,
+    s.row_number AS "row",
+    inventory_reject_reason(k.identity, k.model_key) AS reason,
+    s.serial, s.mac, s.model, s.site, s.room, s.lens_device_id, s.device_name
+FROM staged_keys AS k
+JOIN staged_inventory AS s ON s.rowid = k.staged_row
+WHERE k.identity IS NULL OR k.model_key IS NULL
+ORDER BY s.snapshot_id, k.staged_row;

@@ -1,9 +1,7 @@
 -- Staging CSV exports of one layout, step 2, for the files in `staged_rows` (path, snapshot_id,
--- first_row, trim), in one pass from the cells to keyed rows: the fields trimmed as the Python
--- reader trims them, where they may need it (TablePlan.trim); the keys (the normalised model
--- worked out once per distinct model, not per row); blank records left out but counted in the
--- row numbers (a record with a model is not blank: that cheap test spares the full one almost
--- always).
+-- first_row, trim): the fields trimmed as the Python reader trims them, where they may need it
+-- (TablePlan.trim); blank records left out but counted in the row numbers (a record with a
+-- model is not blank: that cheap test spares the full one almost always).
 INSERT INTO staged_inventory
 WITH first_records AS (
     SELECT filename, min(rowid) AS first_rowid FROM export_cells GROUP BY filename
@@ -23,12 +21,7 @@ fields AS (
     FROM export_cells AS c
     JOIN first_records AS r USING (filename)
     JOIN staged_rows AS f ON f.path = c.filename
-),
-models AS (
-    SELECT model, normalize_model(model) AS model_key FROM (SELECT DISTINCT model FROM fields)
 )
-SELECT d.* EXCLUDE (cells), device_identity(d.serial, d.mac, d.lens_device_id), m.model_key,
-       odd_serial(d.serial), odd_mac(d.mac)
-FROM fields AS d
-LEFT JOIN models AS m ON m.model = d.model
-WHERE d.model <> '' OR trim(array_to_string(d.cells, ''), $whitespace) <> '';
+SELECT * EXCLUDE (cells)
+FROM fields
+WHERE model <> '' OR trim(array_to_string(cells, ''), $whitespace) <> '';

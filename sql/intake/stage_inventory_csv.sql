@@ -1,9 +1,7 @@
 -- Staging the rows of a raw-layer CSV file written by a Lens API pull (columns as RAW_COLUMNS;
--- its extra_json stays in the archived file), keyed as sql/intake/stage_export_cells.sql keys.
+-- its extra_json stays in the archived file).
 INSERT INTO staged_inventory
-SELECT *, device_identity(serial, mac, lens_device_id), normalize_model(model),
-       odd_serial(serial), odd_mac(mac)
-FROM (SELECT $snapshot_id, CAST(row_number AS INTEGER), serial, mac, model, site, room,
-             lens_device_id, device_name
-      FROM read_csv($path, header = true, all_varchar = true, quote = '"', escape = '"',
-                    delim = ',', strict_mode = true));
+SELECT $snapshot_id, CAST(row_number AS INTEGER), serial, mac, model, site, room,
+       lens_device_id, device_name
+FROM read_csv($path, header = true, all_varchar = true, quote = '"', escape = '"',
+              delim = ',', strict_mode = true);

@@ -71,12 +71,7 @@ CREATE TABLE IF NOT EXISTS seen_models (
 
 -- Where an intake batch is read and audited before it is published (write-audit-publish):
 -- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
--- Each row is keyed as it is staged, in the same pass: the identity of rules.md 2, the
--- normalised model, and whether serial and MAC look as they should.
-CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS
-SELECT *, NULL::VARCHAR AS identity, NULL::VARCHAR AS model_key, NULL::BOOLEAN AS odd_serial,
-       NULL::BOOLEAN AS odd_mac
-FROM raw_inventory LIMIT 0;
+CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
 
 -- A CSV cell as a field, trimmed as str.strip() trims: by DuckDB's plain trim() (the Unicode
 -- spaces) unless the file holds other white space, then of every such character (`whitespace`,
@@ -196,14 +191,6 @@ CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
             THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))
         WHEN lens_value(lens_device_id) IS NOT NULL THEN 'ID:' || trim(lens_device_id)
     END;
-
--- A serial or MAC that does not look like one (a quality measure, never a reason to reject):
--- serials are 4 to 40 letters, digits and . _ / -, MACs 12 hex digits once separators go.
-CREATE OR REPLACE MACRO odd_serial(serial) AS
-    NOT regexp_full_match(nullif(upper(trim(serial)), ''), '[A-Z0-9][A-Z0-9._/-]{3,39}');
-CREATE OR REPLACE MACRO odd_mac(mac) AS
-    NOT regexp_full_match(nullif(upper(regexp_replace(mac, '[\s:.\-]', '', 'g')), ''),
-                          '[0-9A-F]{12}');
 
 -- Why a raw inventory row does not count (null: it counts).
 CREATE OR REPLACE MACRO inventory_reject_reason(identity, model_key) AS
