@@ -2,11 +2,15 @@
 -- what the catalog classes not_counted (accessories, peripherals): they are in no count, and
 -- naming them would bury the devices that changed a count. The third column says whether the
 -- month before had a snapshot at all.
+-- Classified through model_classes (once per model, as report_devices.sql), in one plain join:
+-- model_class() per device, a LEFT JOIN to the classes or a DISTINCT aggregate over the join
+-- make DuckDB key every raw row of the warehouse (a second per report at a million rows,
+-- against 0.03 s; benchmarks/results.md, render median).
 WITH devices AS (
-    SELECT s.month, d.identity,
-           model_class(d.model_key).category IS DISTINCT FROM 'not_counted' AS listed
+    SELECT s.month, d.identity, c.category IS DISTINCT FROM 'not_counted' AS listed
     FROM month_snapshots AS s
     JOIN snapshot_devices AS d USING (snapshot_id)
+    JOIN model_classes AS c USING (model_key)
     WHERE s.customer_id = $customer_id AND s.month IN ($month, $previous)
 ),
 seen AS (
