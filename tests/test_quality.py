@@ -42,6 +42,19 @@ def test_inventory_findings_are_counted_and_stored(tmp_path):
     assert "month_over_month" not in found  # no previous month
 
 
+def test_a_mac_is_twelve_hex_digits_whatever_separates_them(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    macs = ["00:04:F2:00:00:01", "00-04-f2-00-00-02", "0004.F200.0003", " 0004f2000004 ",
+            ":00:04:F2:00:00:05:",                                            # all look right
+            "00:04:F2:00:00", "00:04:F2:00:00:00:07", "00:04:G2:00:00:08",    # odd
+            "::", ""]                                                         # no MAC at all
+    rows = [{"serial_number": f"SN{i:06d}", "mac_address": mac, "device_model": "Poly Trio"}
+            for i, mac in enumerate(macs)]
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
+    assert cli(workspace, "ingest") == 0
+    assert _findings(workspace, "lens-2026-03.csv")["mac_format"] == (False, 10, 3)
+
+
 def test_a_partial_export_is_suspect_but_counts(tmp_path, capsys):
     workspace = make_workspace(tmp_path, [contract("acme")])
     drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 100)))

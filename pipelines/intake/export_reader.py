@@ -250,10 +250,10 @@ class _Scan:
         self.present: set[str] = set()  # of the characters trimming depends on
         self.last = ""
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str, newlines: int) -> None:
         if not text:
             return
-        self.newlines += text.count("\n")
+        self.newlines += newlines
         self.carriage_returns += text.count("\r")
         self.crlfs += text.count("\r\n") + (self.last == "\r" and text[0] == "\n")
         self.control = self.control or any(c in text for c in _CONTROL_CHARACTERS)

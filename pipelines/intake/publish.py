@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -132,12 +132,10 @@ def publish_rma_log(con, gate: QualityGate, rows: pd.DataFrame, customer_id: str
 
 
 def _store(con, subjects: list[tuple[str, str, str, str, list[Finding]]]) -> None:
-    frame = pd.DataFrame(
-        [{"subject": subject, "customer_id": customer_id, "month": month,
-          "source_name": source_name, **asdict(finding), "message": str(finding.message),
-          "message_json": finding.message.to_json()}
-         for subject, customer_id, month, source_name, findings in subjects
-         for finding in findings],
+    frame = pd.DataFrame(  # rows as tuples: asdict() would deep-copy every finding's message
+        [(subject, customer_id, month, source_name, f.check, f.severity, f.passed, f.checked,
+          f.failing, str(f.message), f.message.to_json())
+         for subject, customer_id, month, source_name, findings in subjects for f in findings],
         columns=["subject", "customer_id", "month", "source_name", "check", "severity",
                  "passed", "checked", "failing", "message", "message_json"])
     load_frame(con, "intake/store_quality_checks.sql", frame)

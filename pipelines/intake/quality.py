@@ -28,7 +28,8 @@ import pandas as pd
 from pipelines.core.i18n import NP_, Message
 
 SERIAL_PATTERN = "[A-Z0-9][A-Z0-9._/-]{3,39}"  # whole-value match (regexp_full_match)
-MAC_PATTERN = "[0-9A-F]{12}"
+# 12 hex digits, any case, with separators anywhere (whole-value match, as it stands)
+MAC_PATTERN = r"(?i)[\s:.\-]*(?:[0-9A-F][\s:.\-]*){12}"
 MAX_UNCLASSIFIED_SHARE = 0.10  # above this, the catalog probably lacks a model in use
 SUSPECT_DROP = 0.5  # under half the previous month's devices ...
 SUSPECT_MINIMUM = 50  # ... when that month had at least this many

@@ -140,9 +140,10 @@ def _check_lines(text: str, line: int, length: int, entry: str | None) -> tuple[
 
 
 class TextScan(Protocol):
-    """What a caller of `scan_source` learns from the whole text, chunk by chunk."""
+    """What a caller of `scan_source` learns from the whole text, chunk by chunk (with the
+    chunk's line breaks, counted once for the line-length check)."""
 
-    def feed(self, text: str) -> None: ...
+    def feed(self, text: str, newlines: int) -> None: ...
 
 
 S = TypeVar("S", bound=TextScan)
@@ -193,11 +194,12 @@ def _scan(path: Path, entry: str | None, scratch: Path, new_scan: Callable[[], S
                     raise _not_valid(encoding.removesuffix("-sig"),
                                      offset + error.start - bom) from None
                 offset += len(raw)
+                chunk_starts_at = line
                 line, length = _check_lines(text, line, length, entry)
                 if head is None:  # the whole file, or the whole lines of its first part
                     head = text if len(raw) < SCAN_BYTES and len(text) <= HEAD_CHARS \
                         else text[:text.rfind("\n", 0, HEAD_CHARS) + 1]
-                scan.feed(text)
+                scan.feed(text, line - chunk_starts_at)
                 if copy is not None:
                     copy.write(text)
                 if not raw:
