@@ -328,6 +328,7 @@ def _compute_month(con, config: Config, month: Month) -> MonthResult:
                             config.policy, result)
     result.rows.sort(key=lambda r: (r.customer_id, ROW_CATEGORIES.index(r.category)))
     result.rma.sort(key=lambda r: r.customer_id)
+    result.renewals.extend(_renewals(customers, month, result.replays))
     return result
 
 
@@ -342,8 +343,18 @@ def _reconcile_customer(customer: Customer, month: Month, counts: dict[Month, Mo
     if "headset" in replays:
         base = replays["headset"][-1].ordered  # the ordered value M was reconciled against
         result.rma.append(_rma_row(customer, month, headset_rmas, base, policy))
-    if month == customer.term.last_month:
-        result.renewals.append(renewal_proposal(customer, replays))
+
+
+def _renewals(customers: list[Customer], month: Month,
+              replays: dict[tuple[str, str], list[CategoryMonth]]) -> list[RenewalProposal]:
+    """The renewal proposals of the customers whose term ends with `month`, from their replays
+    (computed now, or stored: a customer the stored result does not cover has none)."""
+    return [renewal_proposal(customer, {category: replays[(customer.id, category)]
+                                        for category in CATEGORIES
+                                        if category in customer.categories})
+            for customer in customers
+            if month == customer.term.last_month
+            and all((customer.id, category) in replays for category in customer.categories)]
 
 
 def _store(con, result: MonthResult, mark: bool) -> None:
@@ -384,11 +395,7 @@ def stored_month(con, config: Config, month: Month) -> MonthResult | None:
     data = json.loads(text)
     replays = {(customer_id, category): [typed(CategoryMonth, m) for m in months]
                for customer_id, category, months in data["replays"]}
-    renewals = [renewal_proposal(customer, {category: replays[(customer.id, category)]
-                                            for category in CATEGORIES
-                                            if category in customer.categories})
-                for customer in config.contracts.in_effect(month)
-                if month == customer.term.last_month and all(
-                    (customer.id, category) in replays for category in customer.categories)]
     return MonthResult(month, [typed(ReconciliationRow, row) for row in data["rows"]],
-                       [typed(RmaRow, row) for row in data["rma"]], renewals, replays, through)
+                       [typed(RmaRow, row) for row in data["rma"]],
+                       _renewals(config.contracts.in_effect(month), month, replays), replays,
+                       through)

@@ -52,11 +52,6 @@ def statement_seconds() -> dict[str, float]:
     return dict(sorted(_STATEMENTS.items(), key=lambda item: -item[1]))
 
 
-def stage_runs() -> dict[str, int]:
-    """How often each stage was entered: `reconcile` counts the months computed."""
-    return dict(_RUNS)
-
-
 @contextmanager
 def recorded(task: str, map_index: int = -1) -> Iterator[None]:
     """One JSON line appended to the file POLYRECON_TIMINGS names (nothing without it): the
