@@ -189,7 +189,7 @@ def _reconciled_months(workspace: Workspace) -> list[str]:
 def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Workspace
                   ) -> str:
     if old is not None:
-        con.execute("ATTACH ? AS old (READ_ONLY)", [str(workspace.warehouse)])
+        _attach_old(con, workspace.warehouse)
         try:
             with transaction(con):
                 con.execute("INSERT INTO mail_ledger BY NAME SELECT * FROM old.mail_ledger")
@@ -219,10 +219,15 @@ def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Wor
     return f"mail ledger rebuilt from outbox/: {marked} messages found sent"
 
 
+def _attach_old(con, path: Path) -> None:
+    """The old warehouse as `old`: a literal, as DuckDB 1.5 takes no parameter in ATTACH."""
+    con.execute("ATTACH '" + str(path).replace("'", "''") + "' AS old (READ_ONLY)")
+
+
 def _copy_quarantine_log(con, old_path: Path) -> None:
     """The quarantined files' intake records, so `status` still lists them (their files are
     not taken again: they stay in quarantine/ as they are)."""
-    con.execute("ATTACH ? AS old (READ_ONLY)", [str(old_path)])
+    _attach_old(con, old_path)
     try:
         with transaction(con):
             con.execute("INSERT INTO intake_log SELECT * FROM old.intake_log "
