@@ -10,6 +10,10 @@ reports and the portfolio, sends what changed for a month whose reports already 
 changed report, a true-up or RMA alert; nothing twice), and sends the partner the rejection
 notice of every quarantined file — all through the same e-mail path as the monthly DAG.
 
+With a drop folder on object storage (partner.yaml `drop_folder`, README "Past one machine") an
+`S3KeySensor` in reschedule mode watches `<inbox>/<customer_id>/` instead (the connection
+`aws_default`, else the AWS_* variables), holding a worker slot only while it looks.
+
 Why a sensor and not an asset watcher: Airflow's file watcher trigger deletes the file it saw,
 and a partner's upload must never be deleted; the sensor only looks. Runs do not overlap
 (`max_active_runs=1`); each watches for most of its 10-minute slot, so a file waits about a
@@ -55,10 +59,22 @@ SLOT = timedelta(minutes=10)
                   "retry_exponential_backoff": True, "on_failure_callback": notify_failure},
 )
 def polylens_partner_upload():
-    # [!.~]: no hidden file, no Office lock file ("~$Devices.xlsx") starts a run.
-    upload = FileSensor(task_id="wait_for_upload", filepath=f"{home()}/inbox/*/[!.~]*",
-                        fs_conn_id="fs_default", deferrable=True, poke_interval=20,
-                        timeout=(SLOT - timedelta(seconds=30)).total_seconds(), soft_fail=True)
+    from pipelines.jobs.dag_support import drop_folder_inbox
+
+    watch = (SLOT - timedelta(seconds=30)).total_seconds()
+    remote = drop_folder_inbox(home())
+    # [!.~]: no hidden file (nor the claims under .claims/), no Office lock file
+    # ("~$Devices.xlsx") starts a run.
+    if remote:
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+
+        upload = S3KeySensor(task_id="wait_for_upload", bucket_key=f"{remote}[!.]*/[!.~]*",
+                             wildcard_match=True, mode="reschedule", poke_interval=20,
+                             timeout=watch, soft_fail=True)
+    else:
+        upload = FileSensor(task_id="wait_for_upload", filepath=f"{home()}/inbox/*/[!.~]*",
+                            fs_conn_id="fs_default", deferrable=True, poke_interval=20,
+                            timeout=watch, soft_fail=True)
 
     @task(pool=POOL)
     def take_uploads() -> list[dict]:

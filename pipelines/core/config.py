@@ -103,6 +103,47 @@ class InboxSettings(_Strict):
     settle_seconds: float = Field(3, ge=0, le=600)
 
 
+class DuckLakeSettings(_Strict):
+    """README "Past one machine": the catalog as a libpq connection string without password
+    (PGPASSWORD), the data as a folder or s3:// prefix (keys from AWS_* variables)."""
+
+    catalog: str = Field(min_length=1)
+    data_path: str = Field(min_length=1)
+
+    @field_validator("catalog")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        if re.search(r"\bpassword\s*=", value, re.IGNORECASE):
+            raise ValueError("holds a password: remove it and set PGPASSWORD in the "
+                             "environment instead (partner.yaml is no place for secrets)")
+        if value.startswith(("postgres:", "postgresql:")):
+            raise ValueError("starts with 'postgres:': write only the connection string, "
+                             "e.g. 'host=db port=5432 dbname=polyrecon user=polyrecon'")
+        return value
+
+    @field_validator("data_path")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+class WarehouseSettings(_Strict):
+    # None: the embedded DuckDB file warehouse.duckdb in the workspace.
+    ducklake: DuckLakeSettings | None = None
+
+
+_S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+
+
+class DropFolderSettings(_Strict):
+    """README "Past one machine": the inbox, archive and quarantine as s3:// prefixes
+    (credentials and endpoint from the AWS_* variables); the workspace keeps local copies."""
+
+    inbox: str = Field(pattern=_S3_PREFIX)
+    archive: str = Field(pattern=_S3_PREFIX)
+    quarantine: str = Field(pattern=_S3_PREFIX)
+
+
 class PartnerConfig(_Strict):
     partner: PartnerBrand = PartnerBrand()
     policy: Policy = Policy()
@@ -110,6 +151,8 @@ class PartnerConfig(_Strict):
     smtp: SmtpSettings | None = None
     schedule: Schedule = Schedule()
     inbox: InboxSettings = InboxSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    drop_folder: DropFolderSettings | None = None
 
 
 class Csm(_Strict):
@@ -301,6 +344,33 @@ def load_config(workspace: Workspace) -> Config:
     _check_terms(document, contracts)
     _check_eligibility(contracts, partner.policy)
     return Config(workspace, partner, contracts, load_catalog(workspace.catalog_file))
+
+
+def lake_settings(workspace: Workspace) -> DuckLakeSettings | None:
+    """partner.yaml's `warehouse.ducklake` (None: the embedded warehouse), read on its own:
+    opening the warehouse needs no contracts. A relative data folder is the workspace's."""
+    key = (workspace.partner_file, *_signature(workspace.partner_file))
+    if key not in _lake_settings:
+        partner = _validated(YamlDocument.read(workspace.partner_file, missing_ok=True),
+                             PartnerConfig)
+        lake = partner.warehouse.ducklake
+        if lake is not None and "://" not in lake.data_path:
+            lake = lake.model_copy(update={"data_path": str(
+                (workspace.home / lake.data_path).absolute()).rstrip("/") + "/"})
+        _lake_settings.clear()
+        _lake_settings[key] = lake
+    return _lake_settings[key]
+
+
+_lake_settings: dict[tuple, DuckLakeSettings | None] = {}
+
+
+def _signature(path) -> tuple[int, int]:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (status.st_mtime_ns, status.st_size)
 
 
 def _check_terms(document: YamlDocument, contracts: Contracts) -> None:

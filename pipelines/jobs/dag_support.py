@@ -29,6 +29,12 @@ def monthly_cron(home: str) -> str:
     return f"0 6 {run_day} * *"
 
 
+def drop_folder_inbox(home: str) -> str | None:
+    """partner.yaml's `drop_folder.inbox` (an s3:// prefix), or None for the local inbox."""
+    inbox = (_partner_yaml(home).get("drop_folder") or {}).get("inbox")
+    return inbox if isinstance(inbox, str) and inbox.startswith("s3://") else None
+
+
 def alert_recipients(home: str) -> list[str]:
     """Who hears of a failed run: the partner's contact address and every partner contact."""
     found = []

@@ -2,11 +2,14 @@
 
 Every job that writes to the workspace holds its lock (warehouse/run_lock.py) for its whole duration, so
 a CLI run and an Airflow task, or two of either, never work on one workspace at once; `wait`
-(seconds) lets a job wait for the other instead of failing at once.
+(seconds) lets a job wait for the other instead of failing at once. On DuckLake the jobs that
+take in one customer's files or pull hold the lock for that customer only, so such jobs for
+different customers run side by side, and one whose commit met another's runs again.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -29,20 +32,31 @@ from pipelines.reconcile import (
 from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
 from pipelines.reconciliation.result_files import write_month_results
 from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
-from pipelines.warehouse.connection import open_warehouse, run_sql
+from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
+from pipelines.warehouse.lake import retry_conflicts
 from pipelines.warehouse.published import publish, published_copy
 from pipelines.warehouse.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
 
 
-def exclusive(command: str):
-    """The job runs holding the workspace lock; it takes a keyword `wait` (seconds)."""
+def exclusive(command: str, per_customer: bool = False):
+    """The job runs holding the workspace lock; it takes a keyword `wait` (seconds).
+    `per_customer`: called with a `customer_id`, it holds the lock for that customer only, and
+    is repeated when its commit met another writer's (it must be safe to repeat, as a run
+    after a crash is)."""
     def wrap(job):
+        signature = inspect.signature(job)
+
         @functools.wraps(job)
         def locked(config: Config, *args, wait: float = 0, **kwargs):
-            with workspace_lock(config.workspace, command, wait):
-                return job(config, *args, **kwargs)
+            customer_id = signature.bind(config, *args, **kwargs).arguments.get(
+                "customer_id") if per_customer else None
+            with workspace_lock(config.workspace, command, wait, customer_id):
+                if customer_id is None:
+                    return job(config, *args, **kwargs)
+                return retry_conflicts(lambda: job(config, *args, **kwargs),
+                                       f"`{command}` for {customer_id}")
         return locked
     return wrap
 
@@ -90,14 +104,37 @@ def check_customer(config: Config, customer_id: str | None) -> None:
         raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
 
 
-@exclusive("ingest")
+@exclusive("ingest", per_customer=True)
 def ingest(config: Config, month: Month, customer_id: str | None = None) -> Intake:
     """The inbox first, then the Lens API pulls for `month` (the later receipt wins)."""
     check_customer(config, customer_id)
-    files = take_inbox(config.workspace, config.contracts, config.catalog,
-                       config.partner.partner.language, customer_id,
-                       settle_seconds=config.partner.inbox.settle_seconds)
-    return Intake(files, pull_lens(config, month, customer_id))
+    return Intake(_take_inbox(config, customer_id), pull_lens(config, month, customer_id))
+
+
+def _take_inbox(config: Config, customer_id: str | None) -> list[IntakeResult]:
+    """The local inbox, and with partner.yaml `drop_folder` the uploads on object storage
+    (intake/object_inbox.py: claimed, taken in here, kept there, only then removed)."""
+    def take() -> list[IntakeResult]:
+        return take_inbox(config.workspace, config.contracts, config.catalog,
+                          config.partner.partner.language, customer_id,
+                          settle_seconds=config.partner.inbox.settle_seconds)
+
+    if config.partner.drop_folder is None:
+        return take()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.intake.object_inbox import DropFolder, fetch_uploads, settle_uploads
+
+    drop = DropFolder(config.partner.drop_folder)
+    try:
+        fetched = fetch_uploads(config.workspace, drop, customer_id)
+        results = take()
+        settle_uploads(config.workspace, drop, fetched)
+    except (BotoCoreError, ClientError) as error:
+        raise RunError(f"the drop folder {drop.inbox.url(drop.inbox.key)} could not be read "
+                       f"or written ({error}); nothing taken was lost: check drop_folder in "
+                       f"partner.yaml and the AWS_* variables, then run again") from None
+    return results
 
 
 @exclusive("reconcile")
@@ -148,15 +185,13 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
 
 # --- the steps one Airflow task each runs (keys and paths in, plain results out) -----------
 
-@exclusive("take_inbox")
+@exclusive("take_inbox", per_customer=True)
 def take_inbox_files(config: Config, customer_id: str | None = None) -> list[IntakeResult]:
     check_customer(config, customer_id)
-    return take_inbox(config.workspace, config.contracts, config.catalog,
-                      config.partner.partner.language, customer_id,
-                      settle_seconds=config.partner.inbox.settle_seconds)
+    return _take_inbox(config, customer_id)
 
 
-@exclusive("pull_lens")
+@exclusive("pull_lens", per_customer=True)
 def pull_customer(config: Config, month: Month, customer_id: str,
                   credentials: LensCredentials | None) -> PullResult:
     [result] = pull_lens(config, month, customer_id, credentials=credentials) or [
@@ -220,7 +255,7 @@ def refresh_stale_months(config: Config, skip_month: Month | None = None,
     sent (a changed report, a true-up or RMA alert; nothing twice). A month not yet published
     waits for its own monthly run. Read from the warehouse, not from a run's memory: a run
     that stopped half way leaves the work to the next."""
-    if not config.workspace.warehouse.exists():
+    if not warehouse_exists(config.workspace):
         return []
     with open_warehouse(config.workspace, read_only=True) as con:
         stale = run_sql(con, "reconcile/stale_months.sql", current=str(Month.of(
@@ -247,7 +282,7 @@ def refresh_stale_months(config: Config, skip_month: Month | None = None,
 
 def published_months(config: Config) -> set[Month]:
     """The months whose reports went out."""
-    if not config.workspace.warehouse.exists():
+    if not warehouse_exists(config.workspace):
         return set()
     with open_warehouse(config.workspace, read_only=True) as con:
         return {Month.parse(m) for (m,) in run_sql(con, "delivery/mail_published_months.sql")

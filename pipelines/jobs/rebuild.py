@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.core.config import Config
+from pipelines.core.errors import ConfigError
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.delivery.mail import missing_inventory_uploads, record_as_sent
@@ -75,6 +76,11 @@ class RebuildOutcome:
 
 def rebuild(config: Config, wait: float = 0) -> RebuildOutcome:
     workspace = config.workspace
+    if config.partner.warehouse.ducklake is not None:
+        raise ConfigError("rebuild makes a new warehouse.duckdb and partner.yaml names a "
+                          "DuckLake warehouse: restore its PostgreSQL catalog from backup, or "
+                          "remove warehouse.ducklake to rebuild an embedded warehouse from "
+                          "archive/")
     with workspace_lock(workspace, "rebuild", wait):
         staging = Workspace(workspace.home / STAGING)
         if staging.home.exists():  # left by a rebuild that stopped: only links and scratch

@@ -7,7 +7,7 @@ from pipelines.core.config import Config
 from pipelines.core.months import MONTH_FORMS, Month, month_in_name
 from pipelines.core.visible import visible
 from pipelines.reports.contents import months_to_renewal
-from pipelines.warehouse.connection import open_warehouse, run_sql
+from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
 
 STATUS_LIST_LIMIT = 20  # entries named per list; a partner with years of them sees the newest
 
@@ -26,7 +26,10 @@ def _month_ranges(months: list[str]) -> str:
 def describe(config: Config) -> str:
     workspace = config.workspace
     lines = [f"Workspace {workspace.home}"]
-    if not workspace.warehouse.exists():
+    lake = config.partner.warehouse.ducklake
+    lines.append(f"Warehouse: DuckLake, catalog {lake.catalog}, data {lake.data_path}" if lake
+                 else f"Warehouse: {workspace.relative(workspace.warehouse)} (embedded DuckDB)")
+    if not warehouse_exists(workspace):
         customers = ", ".join(c.id for c in config.contracts.customers) or "none"
         return "\n".join(lines + [f"Customers: {customers}",
                                   "No data yet: run `python -m pipelines ingest`."])

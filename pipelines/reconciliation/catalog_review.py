@@ -16,7 +16,12 @@ from pipelines.core.config import Config
 from pipelines.core.files import write_atomically
 from pipelines.core.safe_csv import neutralise
 from pipelines.warehouse.catalog import store_catalog
-from pipelines.warehouse.connection import open_warehouse, run_sql, transaction
+from pipelines.warehouse.connection import (
+    open_warehouse,
+    run_sql,
+    transaction,
+    warehouse_exists,
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ CSV_COLUMNS = ("category", "model", "devices", "customers", "months", "first_mon
 
 def models_to_review(config: Config) -> list[ModelSeen]:
     """Classified with the catalog as it is now (shipped + config/catalog.csv)."""
-    if not config.workspace.warehouse.exists():
+    if not warehouse_exists(config.workspace):
         return []
     with open_warehouse(config.workspace) as con:
         with transaction(con):

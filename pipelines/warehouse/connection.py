@@ -1,7 +1,9 @@
-"""The embedded DuckDB warehouse: connections, the schema, and running the SQL files in sql/.
+"""The warehouse: connections, the schema, and running the SQL files in sql/.
 
-DuckDB allows one read-write process per file: writers open, work and close; readers open
-`read_only=True`. Partition loads run inside `transaction()` so a crash leaves the old rows.
+The embedded DuckDB file is the default. DuckDB allows one read-write process per file:
+writers open, work and close; readers open `read_only=True`. Partition loads run inside
+`transaction()` so a crash leaves the old rows. With partner.yaml `warehouse.ducklake` the same
+SQL runs on DuckLake instead (warehouse/lake.py: what differs there).
 """
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ from typing import Any
 
 import duckdb
 
+from pipelines.core.config import lake_settings
 from pipelines.core.errors import DamagedWarehouse, RunError
 from pipelines.core.timers import timed_statement
 from pipelines.core.workspace import Workspace
+from pipelines.warehouse import lake
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|;|[^';-]+|-")  # a string literal is one token
@@ -64,15 +68,28 @@ def fetch_value(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Any
 # not one per file); numbers left unused when the connection closes are gaps, never reused.
 _RECEIPT_BLOCK = 100
 _drawn_receipts: dict[int, list[int]] = {}
+_lake_of: dict[int, object] = {}  # connection -> its DuckLake settings, for receipts
 
 
 def next_receipt(con: duckdb.DuckDBPyConnection) -> int:
     """The next receipt number: later receipts are the more recently received."""
     drawn = _drawn_receipts.setdefault(id(con), [])
     if not drawn:
-        drawn += [receipt for (receipt,) in run_sql(con, "warehouse/draw_receipts.sql",
-                                                    count=_RECEIPT_BLOCK).fetchall()]
+        settings = _lake_of.get(id(con))
+        drawn += lake.draw_receipts(settings, _RECEIPT_BLOCK) if settings else [
+            receipt for (receipt,) in run_sql(con, "warehouse/draw_receipts.sql",
+                                              count=_RECEIPT_BLOCK).fetchall()]
     return drawn.pop(0)
+
+
+def is_lake(workspace: Workspace) -> bool:
+    return lake_settings(workspace) is not None
+
+
+def warehouse_exists(workspace: Workspace) -> bool:
+    """Whether anything was ever written to the warehouse (its file, or the lake's tables)."""
+    settings = lake_settings(workspace)
+    return lake.initialised(settings) if settings else workspace.warehouse.exists()
 
 
 def load_frame(con: duckdb.DuckDBPyConnection, name: str, frame, **params: Any) -> None:
@@ -89,6 +106,11 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
                    memory_limit: str = MEMORY_LIMIT, path: Path | None = None
                    ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The workspace's warehouse, or with `path` a copy of it (warehouse/published.py)."""
+    settings = lake_settings(workspace)
+    if settings is not None:
+        with _open_lake(settings, read_only, memory_limit, path) as con:
+            yield con
+        return
     path = path or workspace.warehouse
     if read_only and not path.exists():
         raise RunError(f"no warehouse yet at {path}: run `python -m pipelines ingest` first")
@@ -125,6 +147,30 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
         con.close()
 
 
+@contextmanager
+def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | None
+               ) -> Iterator[duckdb.DuckDBPyConnection]:
+    snapshot = lake.published_snapshot(published) if published else None
+    con = lake.connect(settings, read_only, memory_limit, snapshot)
+    _lake_of[id(con)] = settings
+    try:
+        if read_only:
+            _, per_connection = lake.split_schema(_statements("warehouse/schema.sql")
+                                                  + _statements("warehouse/views.sql"))
+            for statement in per_connection:
+                con.execute(statement)
+        else:
+            lake.apply_schema(con, settings, _statements("warehouse/schema.sql"))
+            _, views = lake.split_schema(_statements("warehouse/views.sql"))
+            for statement in views:
+                con.execute(statement)
+        yield con
+    finally:
+        _drawn_receipts.pop(id(con), None)
+        _lake_of.pop(id(con), None)
+        con.close()
+
+
 _DAMAGED = ("not a valid duckdb database", "corrupt", "checksum", "could not read enough bytes",
             "failed to read", "invalid block", "serialization error")
 _FULL = ("no space left", "file too large", "disk quota")
@@ -133,6 +179,11 @@ _FULL = ("no space left", "file too large", "disk quota")
 def _storage_error(path: Path, error: Exception) -> RunError | None:
     """One sentence for a damaged warehouse file or a full disk; None for anything else."""
     text = str(error).lower()
+    if "created with an newer version" in text or "created with a newer version" in text:
+        return RunError(f"the warehouse {path} was written by a newer DuckDB than this "
+                        f"polyrecon's {duckdb.__version__} (README \"Versions\"); make it again "
+                        f"from archive/ with `python -m pipelines rebuild --home {path.parent}` "
+                        f"(the old file is kept beside it)")
     if any(words in text for words in _FULL):
         return RunError(f"the disk holding {path} is full ({str(error).splitlines()[0]}); "
                         f"nothing was lost: the unfinished step was rolled back, free space "

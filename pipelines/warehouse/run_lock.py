@@ -5,6 +5,10 @@ dies, however it dies (a SIGKILL included): a stale lock is never in the way. Th
 the holder's PID, command and start time only to name them in the message of the run that has
 to wait. The lock is re-entrant within a process (`run` takes it once for all its steps).
 
+On DuckLake (warehouse/lake.py) the lock is a PostgreSQL advisory lock instead, which spans
+machines and also dies with its holder; a job on one customer (`customer_id`) shares it with
+jobs on other customers and excludes only that customer's and whole-workspace jobs.
+
 While the lock is held the process creates files owner-only (umask 077): the workspace holds
 CSM e-mail addresses in contracts.yaml, the warehouse and the outbox.
 """
@@ -19,13 +23,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from pipelines.core.config import lake_settings
 from pipelines.core.errors import RunError
 from pipelines.core.workspace import Workspace
+from pipelines.warehouse import lake
 
 LOCK_NAME = ".polyrecon.lock"
 OWNER_ONLY = 0o077
 _POLL_SECONDS = 0.2
 _held: dict[str, int] = {}  # lock path -> depth, for this process
+_scope: dict[str, str | None] = {}  # lock path -> the customer it is held for (None: all)
 _guard = threading.Lock()
 
 
@@ -44,12 +51,21 @@ def _holder(descriptor: int) -> str:
 
 
 @contextmanager
-def workspace_lock(workspace: Workspace, command: str, wait: float = 0) -> Iterator[None]:
+def workspace_lock(workspace: Workspace, command: str, wait: float = 0,
+                   customer_id: str | None = None) -> Iterator[None]:
     """Hold the workspace's lock for `command`; wait up to `wait` seconds for another run to
-    finish, then give up with one sentence naming it (RunError, exit code 1)."""
+    finish, then give up with one sentence naming it (RunError, exit code 1). `customer_id`
+    narrows it to that customer where the warehouse allows writers side by side (DuckLake)."""
+    settings = lake_settings(workspace)
+    if settings is None:
+        customer_id = None  # one writer per DuckDB file: the lock is always the whole workspace
     path = str(lock_path(workspace))
     with _guard:
         if path in _held:
+            if _scope[path] not in (None, customer_id):
+                wanted = customer_id or "the whole workspace"
+                raise RunError(f"`{command}` needs the lock for {wanted} while this process "
+                               f"holds it for {_scope[path]}; run it on its own")
             _held[path] += 1
             nested = True
         else:
@@ -60,6 +76,20 @@ def workspace_lock(workspace: Workspace, command: str, wait: float = 0) -> Itera
         finally:
             with _guard:
                 _held[path] -= 1
+        return
+    if settings is not None:
+        old_umask = os.umask(OWNER_ONLY)
+        try:
+            with lake.advisory_lock(settings, command, customer_id, wait):
+                with _guard:
+                    _held[path], _scope[path] = 1, customer_id
+                try:
+                    yield
+                finally:
+                    with _guard:
+                        del _held[path], _scope[path]
+        finally:
+            os.umask(old_umask)
         return
     old_umask = os.umask(OWNER_ONLY)
     try:
@@ -88,12 +118,12 @@ def workspace_lock(workspace: Workspace, command: str, wait: float = 0) -> Itera
         except OSError:  # a full disk: the lock holds all the same, only its label is lost
             pass
         with _guard:
-            _held[path] = 1
+            _held[path], _scope[path] = 1, None
         try:
             yield
         finally:
             with _guard:
-                del _held[path]
+                del _held[path], _scope[path]
             # The holder's details go with it; the file stays (removing it would race a
             # process that opened it and is about to lock it).
             os.ftruncate(descriptor, 0)

@@ -12,7 +12,8 @@ from collections import Counter
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import duckdb
+from pipelines.core.workspace import Workspace
+from pipelines.warehouse.connection import open_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTH = "2026-10"
@@ -104,8 +105,7 @@ def fingerprint(home: Path) -> dict:
         messages[(path.parent.name, message["Subject"], message["To"], message["Cc"] or "",
                   attachments)] += 1
     print_["outbox"] = sorted(messages.items())
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    try:
+    with open_warehouse(Workspace.resolve(home), read_only=True) as con:  # either warehouse
         print_["intake"] = sorted(con.execute(
             "SELECT customer_id, file_name, sha256, outcome, stored_path FROM intake_log"
         ).fetchall(), key=repr)
@@ -114,8 +114,6 @@ def fingerprint(home: Path) -> dict:
         print_["mail"] = sorted(con.execute(
             "SELECT kind, customer_id, month, subject, status FROM mail_ledger").fetchall(),
             key=repr)
-    finally:
-        con.close()
     status = polyrecon(home, "status")
     print_["status"] = status.stdout.replace(str(home), "<home>")
     return print_

@@ -85,3 +85,32 @@ def test_rebuild_gives_the_same_results_and_the_next_run_sends_nothing(
     reliability("`rebuild` of a " + ("damaged" if not readable else "readable") + " warehouse",
                 "warehouse", "same reconciliation.csv, rma.csv and renewal files from "
                              "archive/; old file kept; the next run sent nothing again")
+
+
+def test_a_warehouse_of_a_newer_duckdb_says_how_to_make_it_again(finished, tmp_path,
+                                                                   reliability):
+    """polyrecon before DuckDB 1.5.5 (README "Versions") wrote its warehouse with DuckDB 2.0,
+    which 1.5.5 cannot read: the fixture is a file DuckDB 2.0.1 wrote."""
+    import gzip
+    from pathlib import Path
+
+    home = copy_workspace(finished[0], tmp_path / "ws")
+    warehouse = home / "warehouse.duckdb"
+    fixture = Path(__file__).parents[1] / "fixtures" / "warehouse-duckdb-2.0.1.duckdb.gz"
+    newer = gzip.decompress(fixture.read_bytes())
+    warehouse.write_bytes(newer)
+    done = polyrecon(home, "status")
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"the warehouse {warehouse} was written by a newer DuckDB"), last
+    assert f"python -m pipelines rebuild --home {home}" in last
+    assert "Traceback" not in done.stderr
+    rebuilt = polyrecon(home, "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    [kept] = home.glob("warehouse.duckdb.before-rebuild-*")
+    assert kept.read_bytes() == newer
+    found = fingerprint(home)
+    assert found["snapshots"] == finished[1]["snapshots"]
+    reliability("warehouse.duckdb written by DuckDB 2.0", "warehouse",
+                "exit 1 naming `python -m pipelines rebuild`; rebuilt from archive/, the old "
+                "file kept")

@@ -1,0 +1,288 @@
+"""The scale-out warehouse: DuckLake, its catalog in PostgreSQL, its data in Parquet files on a
+folder or object storage (partner.yaml `warehouse.ducklake`, README "Past one machine").
+
+The same SQL in sql/ runs on both warehouses; what DuckLake does differently is here, and only
+here:
+- the extensions come as PyPI packages (duckdb-extension-*) and load by file path, since
+  DuckDB's extension repository is not reachable from every partner's workers;
+- DuckLake has no sequences: receipt numbers come from a PostgreSQL sequence beside the catalog;
+- the tables are created once per schema version (a statement that changes the catalog on
+  every connection would make concurrent writers conflict); the views and macros are made per
+  connection as temporary ones, so read-only connections have them too;
+- the workspace lock is a PostgreSQL advisory lock, which spans machines and, like `flock`,
+  dies with its holder: exclusive for a whole-workspace job, shared plus one per customer for a
+  job on one customer's partitions, so writers on different customers commit side by side;
+- a writer whose commit met another's ("Transaction conflict") is retried (`retry_conflicts`).
+
+Passwords and keys come from the environment, never partner.yaml: PGPASSWORD (libpq), and for
+s3:// data AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for a server of the
+partner's own, AWS_ENDPOINT_URL.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import duckdb
+
+from pipelines.core.errors import ConfigError, RunError
+
+log = logging.getLogger("polyrecon")
+T = TypeVar("T")
+
+LAKE = "lake"  # the DuckLake catalog's name in every connection
+_EXTENSIONS = ("postgres_scanner", "ducklake", "httpfs")  # postgres before the DuckLake ATTACH
+RECEIPT_SEQUENCE = "polyrecon_receipt_seq"
+_SCHEMA_TABLE = "polyrecon_schema"
+# A conflict is another writer's commit landing first: try again after a short, growing wait.
+CONFLICT_ATTEMPTS = 5
+_CONFLICT = re.compile(r"transaction conflict", re.IGNORECASE)
+_LOCK_POLL_SECONDS = 0.2
+_CONNECT_SECONDS = 10  # to reach the catalog's PostgreSQL
+
+
+def extension_file(name: str) -> Path:
+    """The extension's file inside its PyPI package, for the DuckDB this process runs."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or spec.origin is None:
+        raise RunError(f"the DuckDB extension package duckdb-extension-{name.replace('_', '-')} "
+                       f"is not installed: install requirements.txt with constraints.txt")
+    path = (Path(spec.origin).parent / "extensions" / f"v{duckdb.__version__}"
+            / f"{name}.duckdb_extension")
+    if not path.exists():
+        raise RunError(f"duckdb-extension-{name.replace('_', '-')} does not match DuckDB "
+                       f"{duckdb.__version__} (no {path.name} for it): install "
+                       f"requirements.txt with constraints.txt")
+    return path
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _s3_secret(data_path: str) -> str | None:
+    """A CREATE SECRET for s3:// data from the environment (temporary: in this connection only)."""
+    if not data_path.startswith("s3://"):
+        return None
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        raise ConfigError(f"warehouse.ducklake.data_path is {data_path}: set "
+                          f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for it")
+    options = {"TYPE": "s3", "KEY_ID": key, "SECRET": secret,
+               "REGION": os.environ.get("AWS_REGION", "us-east-1")}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options.update(ENDPOINT=parts.netloc, URL_STYLE="path",
+                       USE_SSL="true" if parts.scheme == "https" else "false")
+    body = ", ".join(f"{name} {value if name in ('TYPE', 'USE_SSL') else _literal(value)}"
+                     for name, value in options.items())
+    return f"CREATE OR REPLACE SECRET lake_data ({body})"
+
+
+def connect(settings, read_only: bool, memory_limit: str, snapshot: int | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached and in use (`snapshot`: as it was then)."""
+    con = duckdb.connect(config={"memory_limit": memory_limit})
+    try:
+        for name in _EXTENSIONS:
+            con.execute(f"LOAD {_literal(str(extension_file(name)))}")
+        secret = _s3_secret(settings.data_path)
+        if secret:
+            con.execute(secret)
+        options = [f"DATA_PATH {_literal(settings.data_path)}"]
+        if read_only:
+            options.append("READ_ONLY")
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        catalog = _literal("ducklake:postgres:" + _bounded(settings.catalog))
+        attach = f"ATTACH {catalog} AS {LAKE} ({', '.join(options)})"
+        if read_only:
+            con.execute(attach)
+        else:
+            with _schema_lock(settings):  # the first writers' ATTACH makes DuckLake's tables
+                con.execute(attach)
+        con.execute(f"USE {LAKE}")
+    except duckdb.Error as error:
+        con.close()
+        raise RunError(f"cannot open the DuckLake warehouse (catalog "
+                       f"{_safe(settings.catalog)}, data {settings.data_path}): "
+                       f"{str(error).splitlines()[0]}; check warehouse.ducklake in partner.yaml "
+                       f"and that its PostgreSQL and storage are reachable") from None
+    return con
+
+
+def _bounded(catalog: str) -> str:
+    """The catalog's connection string with a connect timeout, unless it names one."""
+    if "connect_timeout" in catalog:
+        return catalog
+    return f"{catalog} connect_timeout={_CONNECT_SECONDS}"
+
+
+def _safe(catalog: str) -> str:
+    """The catalog's connection string without a password someone wrote into it."""
+    return re.sub(r"password=\S+", "password=…", catalog)
+
+
+def catalog_session(settings, application: str):
+    """A PostgreSQL session on the catalog's database (psycopg), for locks and receipts."""
+    import psycopg
+
+    try:
+        return psycopg.connect(settings.catalog, autocommit=True, connect_timeout=_CONNECT_SECONDS,
+                               application_name=application[:63])
+    except psycopg.Error as error:
+        raise RunError(f"cannot reach the DuckLake catalog's PostgreSQL "
+                       f"({_safe(settings.catalog)}): {str(error).strip().splitlines()[0]}; "
+                       f"start it or correct warehouse.ducklake.catalog in partner.yaml"
+                       ) from None
+
+
+def draw_receipts(settings, count: int) -> list[int]:
+    """`count` receipt numbers from the catalog's sequence: later = more recently received."""
+    with catalog_session(settings, "polyrecon receipts") as session:
+        session.execute(f"CREATE SEQUENCE IF NOT EXISTS {RECEIPT_SEQUENCE}")
+        return [row[0] for row in session.execute(
+            f"SELECT nextval('{RECEIPT_SEQUENCE}') FROM generate_series(1, %s)", (count,))]
+
+
+def split_schema(statements: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Schema statements into those that make the lake's tables (once per version) and
+    those each connection makes for itself as temporary objects (macros, views)."""
+    durable, per_connection = [], []
+    for statement in statements:
+        head = statement.lstrip().upper()
+        if head.startswith("CREATE SEQUENCE"):
+            continue  # receipts come from PostgreSQL (draw_receipts)
+        if head.startswith(("CREATE OR REPLACE MACRO", "CREATE OR REPLACE VIEW")):
+            per_connection.append(re.sub(r"^\s*CREATE OR REPLACE ", "CREATE OR REPLACE TEMP ",
+                                         statement, count=1, flags=re.IGNORECASE))
+        elif head.startswith("CREATE TEMP"):
+            per_connection.append(statement)
+        else:
+            durable.append(statement)
+    return durable, per_connection
+
+
+def apply_schema(con: duckdb.DuckDBPyConnection, settings, statements: tuple[str, ...]) -> None:
+    """The tables once per version of the schema (under an advisory lock, so two first
+    writers do not both create them), then this connection's macros and views."""
+    durable, per_connection = split_schema(statements)
+    version = hashlib.sha256("\n;\n".join(durable).encode()).hexdigest()
+    with _schema_lock(settings) as session:
+        session.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version text PRIMARY KEY)")
+        if session.execute(f"SELECT 1 FROM {_SCHEMA_TABLE} WHERE version = %s",
+                           (version,)).fetchone() is None:
+            con.begin()
+            for statement in durable:
+                con.execute(statement)
+            con.commit()
+            session.execute(f"INSERT INTO {_SCHEMA_TABLE} VALUES (%s) ON CONFLICT DO NOTHING",
+                            (version,))
+    for statement in per_connection:
+        con.execute(statement)
+
+
+def initialised(settings) -> bool:
+    """Whether a writer made the lake's tables (before that, there is nothing to read)."""
+    with catalog_session(settings, "polyrecon check") as session:
+        if session.execute(f"SELECT to_regclass('{_SCHEMA_TABLE}')").fetchone()[0] is None:
+            return False
+        return session.execute(f"SELECT EXISTS (SELECT 1 FROM {_SCHEMA_TABLE})").fetchone()[0]
+
+
+@contextmanager
+def _schema_lock(settings):
+    """A session holding the lock under which the lake's tables are made."""
+    with catalog_session(settings, "polyrecon schema") as session:
+        session.execute("SELECT pg_advisory_lock(%s)", (_lock_key("schema"),))
+        yield session  # unlocked as the session closes
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0]
+
+
+def published_snapshot(path: Path) -> int:
+    return int(json.loads(path.read_text(encoding="utf-8"))["snapshot"])
+
+
+def is_conflict(error: BaseException) -> bool:
+    return isinstance(error, duckdb.Error) and bool(_CONFLICT.search(str(error)))
+
+
+def retry_conflicts(work: Callable[[], T], what: str, attempts: int = CONFLICT_ATTEMPTS,
+                    sleep: Callable[[float], None] = time.sleep) -> T:
+    """`work` again when its commit met another writer's, up to `attempts` times. `work` must
+    be safe to repeat: a job whose transaction was rolled back, which finds its claimed
+    files where a crash would have left them (intake/take.py)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except duckdb.Error as error:
+            if not is_conflict(error):
+                raise
+            if attempt == attempts:
+                raise RunError(f"{what} met another writer's commit {attempts} times "
+                               f"(DuckLake transaction conflict); nothing of it was kept: run "
+                               f"it again") from None
+            wait = min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random())
+            log.info("%s: another writer committed first (DuckLake transaction conflict); "
+                     "trying again in %.1f s (attempt %d of %d)", what, wait, attempt + 1,
+                     attempts)
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _lock_key(scope: str) -> int:
+    """A 63-bit advisory lock key for `scope` (positive: pg_locks shows it as two halves)."""
+    return int.from_bytes(hashlib.sha256(f"polyrecon:{scope}".encode()).digest()[:8], "big") >> 1
+
+
+@contextmanager
+def advisory_lock(settings, command: str, customer_id: str | None, wait: float
+                  ) -> Iterator[None]:
+    """The lake's workspace lock: exclusive, or with `customer_id` shared with other
+    customers' jobs and exclusive for that customer. Released when the session ends."""
+    application = f"polyrecon {command} pid {os.getpid()}"
+    session = catalog_session(settings, application)
+    wanted = [("pg_try_advisory_lock_shared" if customer_id else "pg_try_advisory_lock",
+               _lock_key("workspace"))]
+    if customer_id:
+        wanted.append(("pg_try_advisory_lock", _lock_key(f"customer:{customer_id}")))
+    try:
+        deadline = time.monotonic() + wait
+        for function, key in wanted:
+            while not session.execute(f"SELECT {function}(%s)", (key,)).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise RunError(
+                        f"another polyrecon run ({_holder(session, key)}) is working on "
+                        f"{'customer ' + customer_id if customer_id else 'this warehouse'}; "
+                        f"wait for it to finish, or pass --wait SECONDS to wait for it")
+                time.sleep(_LOCK_POLL_SECONDS)
+        yield
+    finally:
+        session.close()  # the locks go with the session
+
+
+def _holder(session, key: int) -> str:
+    row = session.execute(
+        "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+        "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted "
+        "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s LIMIT 1",
+        (key,)).fetchone()
+    if row is None:
+        return "holder unknown"
+    name, address, started = row
+    return f"{name or 'unnamed'} on {address or 'this host'}, since {started:%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,110 @@
+"""The monthly DAG under a real Airflow — scheduler, API server and DAG processor (`airflow
+standalone`), LocalExecutor running four task instances at once — on DuckLake: the customers'
+reports render side by side, and the results equal the command line's."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from harness import MONTH, copy_workspace
+from servers import free_port, on_ducklake
+
+VENV_BIN = Path(sys.executable).parent
+DAG = "polylens_monthly_reconciliation"
+
+
+def airflow(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(VENV_BIN / "airflow"), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def scheduler(tmp_path, lake, template):
+    """A workspace on DuckLake and a running Airflow whose DAGs folder is ours."""
+    home = on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake)
+    port = free_port()
+    env = {**os.environ,
+           # standalone starts its components as `airflow …` from PATH
+           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "AIRFLOW_HOME": str(tmp_path / "airflow"), "PYTHONPATH": str(Path.cwd()),
+           "POLYRECON_HOME": str(home), "POLYRECON_TIMINGS": str(tmp_path / "timings.jsonl"),
+           "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[2] / "dags"),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+           "AIRFLOW__CORE__PARALLELISM": "4",
+           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run the test triggers
+           "AIRFLOW__API__PORT": str(port),
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+           "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+    log = (tmp_path / "standalone.log").open("w")
+    process = subprocess.Popen([str(VENV_BIN / "airflow"), "standalone"], env=env,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while DAG not in airflow(env, "dags", "list").stdout:
+            assert process.poll() is None, (tmp_path / "standalone.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "Airflow never listed the DAG"
+            time.sleep(2)
+        yield env, home
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_the_monthly_dag_renders_customers_in_parallel_on_ducklake_as_the_cli_would(
+        scheduler, embedded_run, tmp_path):
+    env, home = scheduler
+    # On DuckLake writers on different customers commit side by side: the pool may have slots.
+    for command in (["pools", "set", "polyrecon_duckdb", "4", "polyrecon writers"],
+                    ["dags", "unpause", DAG]):
+        done = airflow(env, *command)
+        assert done.returncode == 0, done.stderr[-2000:]
+    run_id = "parallel-" + MONTH
+    done = airflow(env, "dags", "trigger", DAG, "--run-id", run_id, "--conf",
+                   json.dumps({"month": MONTH}))
+    assert done.returncode == 0, done.stderr[-2000:]
+    state, deadline = None, time.monotonic() + 420
+    while state not in ("success", "failed"):
+        assert time.monotonic() < deadline, f"the run is still {state}"
+        time.sleep(3)
+        state = next((r["state"] for r in _runs(env) if r["run_id"] == run_id), None)
+    assert state == "success", _failed_logs(tmp_path)
+
+    renders = [json.loads(line) for line in (tmp_path / "timings.jsonl").read_text().splitlines()
+               if json.loads(line)["task"] == "render"]
+    assert len(renders) == 4  # one per customer
+    # Side by side: a render started before another one had ended.
+    spans = sorted((r["started"], r["started"] + r["seconds"]) for r in renders)
+    assert any(later[0] < earlier[1] for earlier, later in pairwise(spans)), spans
+
+    cli_home = embedded_run[0]
+    ours, theirs = (side / "reports" / MONTH for side in (home, cli_home))
+    for name in ("reconciliation.csv", "rma.csv"):
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes()
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    mails = sorted(p.name for p in (home / "outbox").rglob("*.eml"))
+    assert mails == sorted(p.name for p in (cli_home / "outbox").rglob("*.eml")) and mails
+
+
+def _runs(env: dict) -> list[dict]:
+    """The DAG's runs, from the JSON line among the command's warnings."""
+    lines = airflow(env, "dags", "list-runs", DAG, "-o", "json").stdout.splitlines()
+    return next((json.loads(line) for line in lines if line.startswith(("[{", "[]"))), [])
+
+
+def _failed_logs(tmp_path: Path) -> str:
+    logs = sorted((tmp_path / "airflow" / "logs").rglob("*.log"))
+    return "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in logs[-4:])
