@@ -5,16 +5,18 @@ S3 has no atomic rename, so claiming works differently from inbox.py, in three s
 which a crash may interrupt:
 
 1. claim: a marker `<inbox>.claims/<customer>/<name>` is written with a conditional PUT
-   (`If-None-Match: *`: of two writers one wins). The job holds the workspace lock for the
-   customer (warehouse/run_lock.py), so a marker it finds was left by a run that died: it
-   takes that claim over, and knows the upload may have been taken in already;
-2. take: the upload is downloaded into the local inbox and taken in there by take.py, as any
-   upload (validated, loaded or quarantined, archived locally). A taken-over claim whose
-   content the warehouse has from this very upload is not taken in twice;
+   (`If-None-Match: *`). The job holds the workspace lock for the customer
+   (warehouse/run_lock.py), which is what keeps two runs apart; a marker it finds was left by
+   a run that died, and the claim is taken over keeping its first time;
+2. take: the upload is streamed into the local inbox and taken in there by take.py, as any
+   upload (validated, loaded or quarantined, archived locally). One whose content is waiting
+   or claimed locally already, or which the warehouse took in for the customer since the
+   claim began, is not fetched again: a run after a crash, or after a commit conflict, goes
+   on where the last one stopped;
 3. settle: the local archived or quarantined copy (with its reason file) is uploaded to the
-   archive or quarantine prefix and read back; only when its SHA-256 matches is the upload
-   deleted from the inbox — conditionally on its ETag, so an upload replaced in the meantime
-   stays for the next run — and then the marker.
+   archive or quarantine prefix, never over another object, and read back; only when its
+   SHA-256 matches is the upload deleted — conditionally on its ETag, so an upload replaced
+   in the meantime stays for the next run — and then the marker.
 
 An upload is therefore never deleted before its kept copy is verified, and never counted twice.
 """
@@ -26,17 +28,21 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.core.errors import ConfigError, RunError
+from botocore.exceptions import ClientError
+
+from pipelines.core.errors import RunError
 from pipelines.core.files import free_path
 from pipelines.core.workspace import Workspace
+from pipelines.intake.inbox import CLAIMED, NO_CUSTOMER
 from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
 
 log = logging.getLogger("polyrecon")
 CLAIMS = ".claims/"
-MAX_UPLOAD_BYTES = 2 << 30  # an export larger than 2 GiB is not a Lens export: left alone
+# A Lens export of the largest tenant is tens of MB: an object over this is no export, left alone.
+MAX_UPLOAD_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,9 @@ class Prefix:
     key: str  # ends with "/" (or is empty: the whole bucket)
 
     @classmethod
-    def parse(cls, url: str, name: str) -> Prefix:
-        if not url.startswith("s3://") or len(url) <= 5:
-            raise ConfigError(f"drop_folder.{name} must be an s3:// address (s3://bucket/"
-                              f"prefix/); leave it out for the workspace's {name}/ folder")
-        bucket, _, key = url[5:].partition("/")
+    def parse(cls, url: str) -> Prefix:
+        """An s3:// address partner.yaml's settings checked (core/config.py)."""
+        bucket, _, key = url.removeprefix("s3://").partition("/")
         return cls(bucket, key if not key or key.endswith("/") else key + "/")
 
     def url(self, key: str = "") -> str:
@@ -63,7 +67,7 @@ class Fetched:
     relative: str   # <customer>/<name> (or <name>) below the inbox
     customer_id: str | None
     sha256: str
-    recovered: bool  # its claim was left by a run that stopped
+    claimed_at: datetime  # when it was first claimed (UTC): what the run took in since counts
 
 
 class DropFolder:
@@ -73,9 +77,9 @@ class DropFolder:
         import boto3
         from botocore.config import Config as BotoConfig
 
-        self.inbox = Prefix.parse(settings.inbox, "inbox")
-        self.archive = Prefix.parse(settings.archive, "archive")
-        self.quarantine = Prefix.parse(settings.quarantine, "quarantine")
+        self.inbox = Prefix.parse(settings.inbox)
+        self.archive = Prefix.parse(settings.archive)
+        self.quarantine = Prefix.parse(settings.quarantine)
         self.s3 = boto3.client("s3", region_name=os.environ.get("AWS_REGION", "us-east-1"),
                                config=BotoConfig(connect_timeout=10, read_timeout=120,
                                                  retries={"max_attempts": 5, "mode": "standard"}))
@@ -98,76 +102,122 @@ class DropFolder:
                 found.append(item)
         return sorted(found, key=lambda item: (item["LastModified"], item["Key"]))
 
-    def claim(self, relative: str, etag: str) -> bool:
-        """Write the claim marker; True when a stopped run had claimed it already."""
-        from botocore.exceptions import ClientError
-
-        marker = json.dumps({"etag": etag, "host": socket.gethostname(), "pid": os.getpid(),
-                             "claimed_at": datetime.now(UTC).isoformat()}).encode()
+    def claim(self, relative: str, etag: str) -> datetime:
+        """Write the claim marker; when it was first claimed. A marker already there was left
+        by a run that stopped (this job holds the customer's lock, so its writer is gone): the
+        claim is taken over, keeping its time."""
+        now = datetime.now(UTC)
         key = self.inbox.key + CLAIMS + relative
         try:
-            self.s3.put_object(Bucket=self.inbox.bucket, Key=key, Body=marker, IfNoneMatch="*")
-            return False
+            self.s3.put_object(Bucket=self.inbox.bucket, Key=key, IfNoneMatch="*",
+                               Body=_marker(etag, now))
+            return now
         except ClientError as error:
-            if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+            if not _precondition_failed(error):
                 raise
-        # This job holds the customer's lock: whoever wrote the marker is gone.
-        self.s3.put_object(Bucket=self.inbox.bucket, Key=key, Body=marker)
-        return True
+        try:
+            first = datetime.fromisoformat(json.loads(self.s3.get_object(
+                Bucket=self.inbox.bucket, Key=key)["Body"].read())["claimed_at"])
+        except (ValueError, KeyError, TypeError):  # a marker of someone else's: from now
+            first = now
+        self.s3.put_object(Bucket=self.inbox.bucket, Key=key, Body=_marker(etag, first))
+        return first
 
     def release(self, relative: str) -> None:
         self.s3.delete_object(Bucket=self.inbox.bucket, Key=self.inbox.key + CLAIMS + relative)
 
+    def download(self, key: str, etag: str, target: Path) -> str | None:
+        """The upload streamed into `target`; its SHA-256, or None when it was replaced
+        since it was listed (the new one waits for the next run)."""
+        try:
+            body = self.s3.get_object(Bucket=self.inbox.bucket, Key=key, IfMatch=etag)["Body"]
+        except ClientError as error:
+            if _precondition_failed(error):
+                return None
+            raise
+        digest = hashlib.sha256()
+        with target.open("wb") as handle:
+            for chunk in body.iter_chunks(1 << 20):
+                digest.update(chunk)
+                handle.write(chunk)
+        return digest.hexdigest()
+
     def keep(self, local: Path, prefix: Prefix, key: str) -> None:
-        """Upload `local` to `prefix` + `key` and read it back: RunError unless it matches."""
-        data = local.read_bytes()
-        target = prefix.key + key
-        self.s3.put_object(Bucket=prefix.bucket, Key=target, Body=data)
-        stored = self.s3.get_object(Bucket=prefix.bucket, Key=target)["Body"].read()
-        if hashlib.sha256(stored).digest() != hashlib.sha256(data).digest():
-            raise RunError(f"the copy of {local.name} at {prefix.url(target)} does not read back "
-                           f"as written; the upload stays in the inbox: run again")
+        """Upload `local` to `prefix` + `key` (never over another file) and read it back:
+        RunError unless it reads back as the local file."""
+        wanted, target = _sha256(local), prefix.key + key
+        try:
+            with local.open("rb") as handle:
+                self.s3.put_object(Bucket=prefix.bucket, Key=target, Body=handle,
+                                   IfNoneMatch="*")
+        except ClientError as error:
+            if not _precondition_failed(error):
+                raise  # there already: kept by a run that stopped, if it reads back the same
+        digest = hashlib.sha256()
+        for chunk in self.s3.get_object(Bucket=prefix.bucket, Key=target)["Body"].iter_chunks(
+                1 << 20):
+            digest.update(chunk)
+        if digest.hexdigest() != wanted:
+            raise RunError(f"{prefix.url(target)} does not read back as {local.name} (another "
+                           f"file of that name is kept there?); the upload stays in the inbox: "
+                           f"move that object aside and run again")
+
+
+def _marker(etag: str, claimed_at: datetime) -> bytes:
+    return json.dumps({"etag": etag, "host": socket.gethostname(), "pid": os.getpid(),
+                       "claimed_at": claimed_at.isoformat()}).encode()
+
+
+def _precondition_failed(error) -> bool:
+    return error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
 
 
 def fetch_uploads(workspace: Workspace, drop: DropFolder, customer_id: str | None
                   ) -> list[Fetched]:
-    """Claim the waiting uploads and put each into the local inbox for take.py (a claim taken
-    over whose upload the warehouse already holds is only settled, not taken in again)."""
+    """Claim the waiting uploads and put each into the local inbox for take.py. One whose
+    content is there already (downloaded or claimed locally by a run that stopped, or by
+    this job's attempt a commit conflict ended) is not fetched again, and one the warehouse
+    took in since its claim is only settled."""
     fetched = []
     for item in drop.uploads(customer_id):
         relative = item["Key"][len(drop.inbox.key):]
         customer = relative.split("/")[0] if "/" in relative else None
-        recovered = drop.claim(relative, item["ETag"])
-        body = drop.s3.get_object(Bucket=drop.inbox.bucket, Key=item["Key"],
-                                  IfMatch=item["ETag"])["Body"].read()
-        digest = hashlib.sha256(body).hexdigest()
-        entry = Fetched(item["Key"], item["ETag"], relative, customer, digest, recovered)
-        fetched.append(entry)
-        if recovered and _taken(workspace, entry) is not None:
-            log.info("%s was taken in by a run that stopped: settling it", relative)
-            continue
+        claimed_at = drop.claim(relative, item["ETag"])
         local = workspace.inbox / relative
-        if recovered and local.exists() and _sha256(local) == digest:
-            continue  # downloaded by the run that stopped, not yet taken in
         local.parent.mkdir(parents=True, exist_ok=True)
         partial = local.with_name(f".{local.name}.download")
-        partial.write_bytes(body)
+        digest = drop.download(item["Key"], item["ETag"], partial)
+        if digest is None:
+            drop.release(relative)
+            continue
+        entry = Fetched(item["Key"], item["ETag"], relative, customer, digest, claimed_at)
+        fetched.append(entry)
+        if _taken(workspace, entry) is not None or _local_copy(workspace, entry) is not None:
+            partial.unlink()
+            continue
         modified = item["LastModified"].timestamp()
         os.utime(partial, (modified, modified))  # the month of a name without one
         os.replace(partial, free_path(local) if local.exists() else local)
     return fetched
 
 
+def _local_copy(workspace: Workspace, entry: Fetched) -> Path | None:
+    """A file of the upload's content waiting in the local inbox or claimed there."""
+    folders = (workspace.inbox / (entry.customer_id or ""),
+               workspace.inbox / CLAIMED / (entry.customer_id or NO_CUSTOMER))
+    candidates = [p for folder in folders if folder.is_dir() for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".")]
+    return next((p for p in candidates if _sha256(p) == entry.sha256), None)
+
+
 def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched]) -> None:
     """Keep each taken upload's copy in the archive or quarantine prefix, verified, then
     remove the upload and its claim. One left waiting locally is given back to its claim."""
-    from botocore.exceptions import ClientError
-
     for entry in fetched:
         taken = _taken(workspace, entry)
-        if taken is None:  # still being written, say: the upload stays, the local copy goes
-            local = workspace.inbox / entry.relative
-            if local.exists() and _sha256(local) == entry.sha256:
+        if taken is None:  # left waiting: the upload stays, the local copy goes
+            local = _local_copy(workspace, entry)
+            if local is not None and CLAIMED not in local.parts:
                 local.unlink()
             drop.release(entry.relative)
             continue
@@ -185,7 +235,7 @@ def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched
         try:
             drop.s3.delete_object(Bucket=drop.inbox.bucket, Key=entry.key, IfMatch=entry.etag)
         except ClientError as error:
-            if error.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+            if not _precondition_failed(error):
                 raise
             log.info("%s was replaced while it was taken in: the new upload waits for the "
                      "next run", entry.relative)
@@ -193,16 +243,25 @@ def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched
         log.info("%s kept as %s", drop.inbox.url(entry.key), prefix.url(prefix.key + rest))
 
 
+# A worker's clock may run behind the one that claimed the upload first.
+_CLOCK_MARGIN = timedelta(minutes=1)
+
+
 def _taken(workspace: Workspace, entry: Fetched) -> str | None:
-    """Where the warehouse says this upload's content went (relative to the workspace)."""
+    """Where the warehouse says this upload went — its content taken in for its customer
+    since it was claimed — relative to the workspace; None if it was not."""
     if not warehouse_exists(workspace):
         return None
-    name = entry.relative.rsplit("/", 1)[-1]
+    since = (entry.claimed_at - _CLOCK_MARGIN).astimezone(UTC).replace(tzinfo=None)
     with open_warehouse(workspace, read_only=True) as con:
         rows = run_sql(con, "intake/drop_folder_taken.sql", customer_id=entry.customer_id,
-                       sha256=entry.sha256, file_name=name).fetchall()
+                       sha256=entry.sha256, since=since).fetchall()
     return rows[0][0] if rows else None
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -32,7 +32,9 @@ def monthly_cron(home: str) -> str:
 def drop_folder_inbox(home: str) -> str | None:
     """partner.yaml's `drop_folder.inbox` (an s3:// prefix), or None for the local inbox."""
     inbox = (_partner_yaml(home).get("drop_folder") or {}).get("inbox")
-    return inbox if isinstance(inbox, str) and inbox.startswith("s3://") else None
+    if not isinstance(inbox, str) or not inbox.startswith("s3://"):
+        return None
+    return inbox if inbox.endswith("/") else inbox + "/"
 
 
 def alert_recipients(home: str) -> list[str]:

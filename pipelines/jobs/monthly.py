@@ -32,7 +32,12 @@ from pipelines.reconcile import (
 from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
 from pipelines.reconciliation.result_files import write_month_results
 from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
-from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
+from pipelines.warehouse.connection import (
+    is_lake,
+    open_warehouse,
+    run_sql,
+    warehouse_exists,
+)
 from pipelines.warehouse.lake import retry_conflicts
 from pipelines.warehouse.published import publish, published_copy
 from pipelines.warehouse.run_lock import workspace_lock
@@ -53,7 +58,7 @@ def exclusive(command: str, per_customer: bool = False):
             customer_id = signature.bind(config, *args, **kwargs).arguments.get(
                 "customer_id") if per_customer else None
             with workspace_lock(config.workspace, command, wait, customer_id):
-                if customer_id is None:
+                if customer_id is None or not is_lake(config.workspace):
                     return job(config, *args, **kwargs)
                 return retry_conflicts(lambda: job(config, *args, **kwargs),
                                        f"`{command}` for {customer_id}")

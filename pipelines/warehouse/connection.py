@@ -150,6 +150,9 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
 @contextmanager
 def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | None
                ) -> Iterator[duckdb.DuckDBPyConnection]:
+    if read_only and not lake.initialised(settings):
+        raise RunError(f"no warehouse yet in the DuckLake catalog {settings.catalog}: run "
+                       f"`python -m pipelines ingest` first")
     snapshot = lake.published_snapshot(published) if published else None
     con = lake.connect(settings, read_only, memory_limit, snapshot)
     _lake_of[id(con)] = settings

@@ -50,6 +50,7 @@ CONFLICT_ATTEMPTS = 5
 _CONFLICT = re.compile(r"transaction conflict", re.IGNORECASE)
 _LOCK_POLL_SECONDS = 0.2
 _CONNECT_SECONDS = 10  # to reach the catalog's PostgreSQL
+_SCHEMA_LOCK_SECONDS = 120  # a writer making the tables, or attaching a new lake
 
 
 def extension_file(name: str) -> Path:
@@ -81,6 +82,8 @@ def _s3_secret(data_path: str) -> str | None:
                           f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for it")
     options = {"TYPE": "s3", "KEY_ID": key, "SECRET": secret,
                "REGION": os.environ.get("AWS_REGION", "us-east-1")}
+    if os.environ.get("AWS_SESSION_TOKEN"):  # temporary credentials (STS, an assumed role)
+        options["SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         parts = urlsplit(endpoint)
@@ -117,7 +120,7 @@ def connect(settings, read_only: bool, memory_limit: str, snapshot: int | None =
     except duckdb.Error as error:
         con.close()
         raise RunError(f"cannot open the DuckLake warehouse (catalog "
-                       f"{_safe(settings.catalog)}, data {settings.data_path}): "
+                       f"{settings.catalog}, data {settings.data_path}): "
                        f"{str(error).splitlines()[0]}; check warehouse.ducklake in partner.yaml "
                        f"and that its PostgreSQL and storage are reachable") from None
     return con
@@ -130,29 +133,39 @@ def _bounded(catalog: str) -> str:
     return f"{catalog} connect_timeout={_CONNECT_SECONDS}"
 
 
-def _safe(catalog: str) -> str:
-    """The catalog's connection string without a password someone wrote into it."""
-    return re.sub(r"password=\S+", "password=…", catalog)
-
-
 def catalog_session(settings, application: str):
     """A PostgreSQL session on the catalog's database (psycopg), for locks and receipts."""
     import psycopg
 
     try:
+        # Keepalives: a lock whose holder's connection silently died is released in minutes.
         return psycopg.connect(settings.catalog, autocommit=True, connect_timeout=_CONNECT_SECONDS,
-                               application_name=application[:63])
+                               application_name=application[:63], keepalives=1,
+                               keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     except psycopg.Error as error:
         raise RunError(f"cannot reach the DuckLake catalog's PostgreSQL "
-                       f"({_safe(settings.catalog)}): {str(error).strip().splitlines()[0]}; "
+                       f"({settings.catalog}): {str(error).strip().splitlines()[0]}; "
                        f"start it or correct warehouse.ducklake.catalog in partner.yaml"
                        ) from None
 
 
+@contextmanager
+def _catalog_errors(settings) -> Iterator[None]:
+    """A PostgreSQL error of the catalog's as one sentence."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as error:
+        raise RunError(f"the DuckLake catalog's PostgreSQL ({settings.catalog}) answered: "
+                       f"{str(error).strip().splitlines()[0]}; check it and run again"
+                       ) from None
+
+
 def draw_receipts(settings, count: int) -> list[int]:
-    """`count` receipt numbers from the catalog's sequence: later = more recently received."""
-    with catalog_session(settings, "polyrecon receipts") as session:
-        session.execute(f"CREATE SEQUENCE IF NOT EXISTS {RECEIPT_SEQUENCE}")
+    """`count` receipt numbers from the catalog's sequence (apply_schema makes it): later =
+    more recently received."""
+    with catalog_session(settings, "polyrecon receipts") as session, _catalog_errors(settings):
         return [row[0] for row in session.execute(
             f"SELECT nextval('{RECEIPT_SEQUENCE}') FROM generate_series(1, %s)", (count,))]
 
@@ -180,7 +193,8 @@ def apply_schema(con: duckdb.DuckDBPyConnection, settings, statements: tuple[str
     writers do not both create them), then this connection's macros and views."""
     durable, per_connection = split_schema(statements)
     version = hashlib.sha256("\n;\n".join(durable).encode()).hexdigest()
-    with _schema_lock(settings) as session:
+    with _schema_lock(settings) as session, _catalog_errors(settings):
+        session.execute(f"CREATE SEQUENCE IF NOT EXISTS {RECEIPT_SEQUENCE}")
         session.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version text PRIMARY KEY)")
         if session.execute(f"SELECT 1 FROM {_SCHEMA_TABLE} WHERE version = %s",
                            (version,)).fetchone() is None:
@@ -196,7 +210,7 @@ def apply_schema(con: duckdb.DuckDBPyConnection, settings, statements: tuple[str
 
 def initialised(settings) -> bool:
     """Whether a writer made the lake's tables (before that, there is nothing to read)."""
-    with catalog_session(settings, "polyrecon check") as session:
+    with catalog_session(settings, "polyrecon check") as session, _catalog_errors(settings):
         if session.execute(f"SELECT to_regclass('{_SCHEMA_TABLE}')").fetchone()[0] is None:
             return False
         return session.execute(f"SELECT EXISTS (SELECT 1 FROM {_SCHEMA_TABLE})").fetchone()[0]
@@ -204,9 +218,19 @@ def initialised(settings) -> bool:
 
 @contextmanager
 def _schema_lock(settings):
-    """A session holding the lock under which the lake's tables are made."""
+    """A session holding the lock under which the lake's tables are made (held for a
+    moment by each writer as it connects; waited for at most _SCHEMA_LOCK_SECONDS)."""
+    import psycopg
+
     with catalog_session(settings, "polyrecon schema") as session:
-        session.execute("SELECT pg_advisory_lock(%s)", (_lock_key("schema"),))
+        session.execute(f"SET lock_timeout = '{_SCHEMA_LOCK_SECONDS}s'")
+        try:
+            session.execute("SELECT pg_advisory_lock(%s)", (_lock_key("schema"),))
+        except psycopg.errors.LockNotAvailable:
+            raise RunError(f"another polyrecon process has been setting up the DuckLake "
+                           f"catalog ({settings.catalog}) for {_SCHEMA_LOCK_SECONDS} s: look "
+                           f"for a hung process, then run again") from None
+        session.execute("SET lock_timeout = 0")
         yield session  # unlocked as the session closes
 
 
@@ -254,23 +278,34 @@ def _lock_key(scope: str) -> int:
 def advisory_lock(settings, command: str, customer_id: str | None, wait: float
                   ) -> Iterator[None]:
     """The lake's workspace lock: exclusive, or with `customer_id` shared with other
-    customers' jobs and exclusive for that customer. Released when the session ends."""
-    application = f"polyrecon {command} pid {os.getpid()}"
-    session = catalog_session(settings, application)
-    wanted = [("pg_try_advisory_lock_shared" if customer_id else "pg_try_advisory_lock",
-               _lock_key("workspace"))]
+    customers' jobs and exclusive for that customer. Waited for in PostgreSQL's queue (a
+    waiting whole-workspace job is not overtaken by new per-customer ones) for up to `wait`
+    seconds; released when the session ends, however the process ends."""
+    import psycopg
+
+    session = catalog_session(settings, f"polyrecon {command} pid {os.getpid()}")
+    wanted = [("pg_advisory_lock_shared" if customer_id else "pg_advisory_lock",
+               _lock_key("workspace"), "this warehouse")]
     if customer_id:
-        wanted.append(("pg_try_advisory_lock", _lock_key(f"customer:{customer_id}")))
+        wanted.append(("pg_advisory_lock", _lock_key(f"customer:{customer_id}"),
+                       f"customer {customer_id}"))
     try:
         deadline = time.monotonic() + wait
-        for function, key in wanted:
-            while not session.execute(f"SELECT {function}(%s)", (key,)).fetchone()[0]:
-                if time.monotonic() >= deadline:
-                    raise RunError(
-                        f"another polyrecon run ({_holder(session, key)}) is working on "
-                        f"{'customer ' + customer_id if customer_id else 'this warehouse'}; "
-                        f"wait for it to finish, or pass --wait SECONDS to wait for it")
-                time.sleep(_LOCK_POLL_SECONDS)
+        for function, key, what in wanted:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                if left <= 0:  # no waiting: take it now or not at all
+                    function = function.replace("pg_advisory", "pg_try_advisory")
+                    if not session.execute(f"SELECT {function}(%s)", (key,)).fetchone()[0]:
+                        raise psycopg.errors.LockNotAvailable
+                else:
+                    session.execute(f"SET lock_timeout = '{int(left * 1000) or 1}ms'")
+                    session.execute(f"SELECT {function}(%s)", (key,))
+            except psycopg.errors.LockNotAvailable:
+                raise RunError(
+                    f"another polyrecon run ({_holder(session, key)}) is working on {what}; "
+                    f"wait for it to finish, or pass --wait SECONDS to wait for it") from None
+        session.execute("SET lock_timeout = 0")
         yield
     finally:
         session.close()  # the locks go with the session
@@ -278,11 +313,13 @@ def advisory_lock(settings, command: str, customer_id: str | None, wait: float
 
 def _holder(session, key: int) -> str:
     row = session.execute(
-        "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
-        "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted "
-        "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s LIMIT 1",
+        "SELECT a.application_name, a.client_addr,"
+        " to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        " FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory'"
+        " AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = %s LIMIT 1",
         (key,)).fetchone()
     if row is None:
         return "holder unknown"
     name, address, started = row
-    return f"{name or 'unnamed'} on {address or 'this host'}, since {started:%Y-%m-%d %H:%M} UTC"
+    since = f", since {started} UTC" if started else ""  # hidden from other roles
+    return f"{name or 'unnamed'} on {address or 'this host'}{since}"

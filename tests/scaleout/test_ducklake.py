@@ -163,3 +163,36 @@ def test_the_catalog_password_is_refused_in_partner_yaml(lake, tmp_path):
     assert done.returncode != 0
     assert "PGPASSWORD" in done.stderr and "hunter2" not in done.stderr + done.stdout
     assert re.search(r"partner\.yaml", done.stderr)
+
+
+def test_a_waiting_run_gets_the_lock_when_its_holder_ends_and_gives_up_at_its_wait(
+        template, lake, tmp_path):
+    import threading
+
+    home = on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake)
+    workspace = Workspace.resolve(home)
+    customer = KEPT_CUSTOMERS[0]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with workspace_lock(workspace, "test-holder", customer_id=customer):
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        started = time.monotonic()
+        refused = polyrecon(home, *RUN, "--wait", "2")
+        assert refused.returncode == 1 and "another polyrecon run" in refused.stderr
+        assert time.monotonic() - started >= 2
+        waiter = start(home, "ingest", "--month", MONTH, "--customer", customer, "--wait", "120")
+        time.sleep(3)
+        assert waiter.poll() is None  # still waiting for the holder
+        release.set()
+        _out, err = waiter.communicate(timeout=300)
+        assert waiter.returncode == 0, err[-3000:]
+    finally:
+        release.set()
+        holder.join(30)

@@ -109,20 +109,30 @@ def test_uploads_on_s3_are_taken_as_from_the_local_inbox_and_a_bad_one_quarantin
     assert_taken_exactly_once(home, drop, embedded_run)
 
 
+def _claimed_on_s3(home, client) -> bool:
+    return any(key.startswith(".claims/") for key in _keys(client, INBOX, "inbox/"))
+
+
+def _claimed_locally(home, client) -> bool:
+    return any(p.is_file() for p in (home / "inbox" / ".claimed").rglob("*"))
+
+
+@pytest.mark.parametrize("moment", [_claimed_on_s3, _claimed_locally],
+                         ids=["claimed on S3", "claimed in the local inbox"])
 def test_a_run_killed_while_it_holds_claims_is_finished_by_the_next(
-        template, embedded_run, drop, tmp_path):
+        template, embedded_run, drop, tmp_path, moment):
     home = uploaded_workspace(template, tmp_path, drop)
     writer = start(home, *RUN)
     try:
         deadline = time.monotonic() + 120
-        while not any(key.startswith(".claims/") for key in _keys(drop, INBOX, "inbox/")):
-            assert writer.poll() is None, "the run ended before it claimed an upload"
-            assert time.monotonic() < deadline, "no claim appeared"
-            time.sleep(0.01)
+        while not moment(home, drop):
+            assert writer.poll() is None, "the run ended before that moment"
+            assert time.monotonic() < deadline, "that moment never came"
+            time.sleep(0.005)
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=30)
-    assert any(key.startswith(".claims/") for key in _keys(drop, INBOX, "inbox/"))
+    assert _claimed_on_s3(home, drop)  # killed between claim and archive
     done = polyrecon(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_taken_exactly_once(home, drop, embedded_run)
