@@ -21,9 +21,17 @@ demo: venv
 	rm -rf "$(DEMO_HOME)"
 	$(VPY) -m pipelines demo --home "$(DEMO_HOME)"
 
+# The scale-out tests (tests/scaleout) mostly wait on their servers: they run beside the rest,
+# their output shown at the end; either failing fails the target.
 test: venv
 	$(VPY) -m ruff check .
-	$(VPY) -m pytest -q
+	@mkdir -p var
+	@$(VPY) -m pytest -q -p no:cacheprovider tests/scaleout > var/scaleout-tests.log 2>&1 & \
+	scaleout=$$!; \
+	$(VPY) -m pytest -q --ignore=tests/scaleout; rest=$$?; \
+	wait $$scaleout; beside=$$?; \
+	echo "== tests/scaleout"; cat var/scaleout-tests.log; \
+	[ $$rest -eq 0 ] && [ $$beside -eq 0 ]
 
 # The robustness suite with many more SIGKILL moments (SOAK_KILLS, SOAK_SEED to vary them).
 SOAK_KILLS ?= 200
