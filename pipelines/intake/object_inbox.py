@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 from pipelines.core.errors import RunError
 from pipelines.core.files import free_path
 from pipelines.core.workspace import Workspace
-from pipelines.intake.inbox import CLAIMED, NO_CUSTOMER
+from pipelines.intake.inbox import CLAIMED, NO_CUSTOMER, sha256_of
 from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
 
 log = logging.getLogger("polyrecon")
@@ -145,7 +145,7 @@ class DropFolder:
     def keep(self, local: Path, prefix: Prefix, key: str) -> None:
         """Upload `local` to `prefix` + `key` (never over another file) and read it back:
         RunError unless it reads back as the local file."""
-        wanted, target = _sha256(local), prefix.key + key
+        wanted, target = sha256_of(local), prefix.key + key
         try:
             with local.open("rb") as handle:
                 self.s3.put_object(Bucket=prefix.bucket, Key=target, Body=handle,
@@ -206,8 +206,8 @@ def _local_copy(workspace: Workspace, entry: Fetched) -> Path | None:
     folders = (workspace.inbox / (entry.customer_id or ""),
                workspace.inbox / CLAIMED / (entry.customer_id or NO_CUSTOMER))
     candidates = [p for folder in folders if folder.is_dir() for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".")]
-    return next((p for p in candidates if _sha256(p) == entry.sha256), None)
+                  if p.is_file() and not p.is_symlink() and not p.name.startswith(".")]
+    return next((p for p in candidates if sha256_of(p) == entry.sha256), None)
 
 
 def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched]) -> None:
@@ -257,11 +257,3 @@ def _taken(workspace: Workspace, entry: Fetched) -> str | None:
         rows = run_sql(con, "intake/drop_folder_taken.sql", customer_id=entry.customer_id,
                        sha256=entry.sha256, since=since).fetchall()
     return rows[0][0] if rows else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -157,16 +157,8 @@ def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | N
     con = lake.connect(settings, read_only, memory_limit, snapshot)
     _lake_of[id(con)] = settings
     try:
-        if read_only:
-            _, per_connection = lake.split_schema(_statements("warehouse/schema.sql")
-                                                  + _statements("warehouse/views.sql"))
-            for statement in per_connection:
-                con.execute(statement)
-        else:
-            lake.apply_schema(con, settings, _statements("warehouse/schema.sql"))
-            _, views = lake.split_schema(_statements("warehouse/views.sql"))
-            for statement in views:
-                con.execute(statement)
+        lake.apply_schema(con, settings, _statements("warehouse/schema.sql")
+                          + _statements("warehouse/views.sql"), read_only)
         yield con
     finally:
         _drawn_receipts.pop(id(con), None)

@@ -170,7 +170,7 @@ def draw_receipts(settings, count: int) -> list[int]:
             f"SELECT nextval('{RECEIPT_SEQUENCE}') FROM generate_series(1, %s)", (count,))]
 
 
-def split_schema(statements: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def _split_schema(statements: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """Schema statements into those that make the lake's tables (once per version) and
     those each connection makes for itself as temporary objects (macros, views)."""
     durable, per_connection = [], []
@@ -188,10 +188,19 @@ def split_schema(statements: tuple[str, ...]) -> tuple[list[str], list[str]]:
     return durable, per_connection
 
 
-def apply_schema(con: duckdb.DuckDBPyConnection, settings, statements: tuple[str, ...]) -> None:
-    """The tables once per version of the schema (under an advisory lock, so two first
-    writers do not both create them), then this connection's macros and views."""
-    durable, per_connection = split_schema(statements)
+def apply_schema(con: duckdb.DuckDBPyConnection, settings, statements: tuple[str, ...],
+                 read_only: bool) -> None:
+    """A writer makes the tables once per version of the schema (under an advisory lock, so
+    two first writers do not both create them); every connection then makes its own macros
+    and views."""
+    durable, per_connection = _split_schema(statements)
+    if not read_only:
+        _create_tables(con, settings, durable)
+    for statement in per_connection:
+        con.execute(statement)
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection, settings, durable: list[str]) -> None:
     version = hashlib.sha256("\n;\n".join(durable).encode()).hexdigest()
     with _schema_lock(settings) as session, _catalog_errors(settings):
         session.execute(f"CREATE SEQUENCE IF NOT EXISTS {RECEIPT_SEQUENCE}")
@@ -204,8 +213,6 @@ def apply_schema(con: duckdb.DuckDBPyConnection, settings, statements: tuple[str
             con.commit()
             session.execute(f"INSERT INTO {_SCHEMA_TABLE} VALUES (%s) ON CONFLICT DO NOTHING",
                             (version,))
-    for statement in per_connection:
-        con.execute(statement)
 
 
 def initialised(settings) -> bool:

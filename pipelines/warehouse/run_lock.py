@@ -77,25 +77,28 @@ def workspace_lock(workspace: Workspace, command: str, wait: float = 0,
             with _guard:
                 _held[path] -= 1
         return
-    if settings is not None:
-        old_umask = os.umask(OWNER_ONLY)
-        try:
-            with lake.advisory_lock(settings, command, customer_id, wait):
-                with _guard:
-                    _held[path], _scope[path] = 1, customer_id
-                try:
-                    yield
-                finally:
-                    with _guard:
-                        del _held[path], _scope[path]
-        finally:
-            os.umask(old_umask)
-        return
     old_umask = os.umask(OWNER_ONLY)
+    try:
+        holding = (lake.advisory_lock(settings, command, customer_id, wait) if settings
+                   else _file_lock(workspace, path, command, wait))
+        with holding:
+            with _guard:
+                _held[path], _scope[path] = 1, customer_id
+            try:
+                yield
+            finally:
+                with _guard:
+                    del _held[path], _scope[path]
+    finally:
+        os.umask(old_umask)
+
+
+@contextmanager
+def _file_lock(workspace: Workspace, path: str, command: str, wait: float) -> Iterator[None]:
+    """The flock on the lock file, labelled with its holder while it is held."""
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
-        os.umask(old_umask)
         raise RunError(f"cannot create the lock file {path}: {error.strerror}") from None
     try:
         deadline = time.monotonic() + wait
@@ -117,16 +120,11 @@ def workspace_lock(workspace: Workspace, command: str, wait: float = 0,
                                               "started": started}).encode(), 0)
         except OSError:  # a full disk: the lock holds all the same, only its label is lost
             pass
-        with _guard:
-            _held[path], _scope[path] = 1, None
         try:
             yield
         finally:
-            with _guard:
-                del _held[path], _scope[path]
             # The holder's details go with it; the file stays (removing it would race a
             # process that opened it and is about to lock it).
             os.ftruncate(descriptor, 0)
     finally:
         os.close(descriptor)  # releases the flock
-        os.umask(old_umask)
