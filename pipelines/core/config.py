@@ -105,7 +105,8 @@ class InboxSettings(_Strict):
 
 class DuckLakeSettings(_Strict):
     """README "Past one machine": the catalog as a libpq connection string without password
-    (PGPASSWORD), the data as a folder or s3:// prefix (keys from AWS_* variables)."""
+    (PGPASSWORD), `postgres:` before it or not; the data as a folder or s3:// prefix (keys
+    from AWS_* variables)."""
 
     catalog: str = Field(min_length=1)
     data_path: str = Field(min_length=1)
@@ -116,10 +117,9 @@ class DuckLakeSettings(_Strict):
         if re.search(r"\bpassword\s*=", value, re.IGNORECASE):
             raise ValueError("holds a password: remove it and set PGPASSWORD in the "
                              "environment instead (partner.yaml is no place for secrets)")
-        if value.startswith(("postgres:", "postgresql:")):
-            raise ValueError("starts with 'postgres:': write only the connection string, "
-                             "e.g. 'host=db port=5432 dbname=polyrecon user=polyrecon'")
-        return value
+        # interfaces.md writes it as DuckLake's ATTACH does, "postgres:host=…"; kept as the
+        # plain libpq string (psycopg takes it too).
+        return re.sub(r"^postgres(ql)?:", "", value.strip())
 
     @field_validator("data_path")
     @classmethod

@@ -100,7 +100,9 @@ def _wait_for_blocked_commit(catalog: str, writer, timeout: float = 120) -> None
 
 def test_a_job_on_one_customer_shares_the_lock_only_with_other_customers(
         template, lake, tmp_path):
-    home = on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake)
+    catalog, data_path = lake  # written as interfaces.md shows it
+    home = on_ducklake(copy_workspace(template, tmp_path / "ws"), f"postgres:{catalog}",
+                       data_path)
     workspace = Workspace.resolve(home)
     held, other = KEPT_CUSTOMERS[0], KEPT_CUSTOMERS[1]
     with workspace_lock(workspace, "test-holder", customer_id=held):
