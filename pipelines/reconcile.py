@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from pipelines.core.config import CATEGORIES, Config, Customer, Policy
+from pipelines.core.catalog import CATEGORIES, ROW_CATEGORIES
+from pipelines.core.config import Config, Customer, Policy
 from pipelines.core.i18n import N_, NP_, Message
 from pipelines.core.months import Month, month_range
 from pipelines.core.progress import track
@@ -34,7 +35,6 @@ log = logging.getLogger("polyrecon")
 OK, WATCH, TRUE_UP, NO_DATA = "OK", "WATCH", "TRUE_UP", "NO_DATA"
 NOT_COVERED, QUOTE_REQUIRED, UNCLASSIFIED = "NOT_COVERED", "QUOTE_REQUIRED", "UNCLASSIFIED"
 BREACH = "BREACH"
-ROW_CATEGORIES = (*CATEGORIES, "quote_only", "unclassified")  # the order of reconciliation.csv
 
 
 def to_cents(value: Fraction | int) -> Decimal:

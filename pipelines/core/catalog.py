@@ -1,4 +1,5 @@
-"""The product catalog: the shipped file plus the workspace's overrides, checked row by row.
+"""The product catalog: the shipped file plus the workspace's overrides, checked row by row;
+and the categories, listed once here for the contracts, the catalog and the results.
 
 Matching a device model to a row (normalisation, brand prefixes and spacing variants, exact
 before longest prefix) happens in SQL (`catalog_key` in sql/warehouse/schema.sql, `model_class` in
@@ -19,9 +20,14 @@ from pathlib import Path
 from pipelines.core.errors import ConfigError
 
 SHIPPED_CATALOG = Path(__file__).resolve().parents[2] / "data" / "product_catalog.csv"
-# not_counted: what Lens lists that is no covered device (accessories, Lens software, other
-# makers' products): never counted, never a catalog gap, listed in the report on its own.
-CATALOG_CATEGORIES = ("headset", "video", "voice", "quote_only", "not_counted")
+# The categories a contract covers (rules.md), in the order every file and report lists them.
+CATEGORIES = ("headset", "video", "voice")
+# What a catalog row may say besides. not_counted: what Lens lists that is no covered device
+# (accessories, Lens software, other makers' products): never counted, never a catalog gap,
+# listed in the report on its own.
+CATALOG_CATEGORIES = (*CATEGORIES, "quote_only", "not_counted")
+# The rows of reconciliation.csv, in its order: a model no catalog row matches is unclassified.
+ROW_CATEGORIES = (*CATEGORIES, "quote_only", "unclassified")
 COLUMNS = ("model", "category", "end_of_service")
 _SEPARATORS = (",", ";", "\t")
 _GERMAN_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")

@@ -23,14 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from pipelines.core.catalog import CatalogRow, load_catalog
+from pipelines.core.catalog import CATEGORIES, CatalogRow, load_catalog
 from pipelines.core.errors import ConfigError
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.core.yaml_files import YamlDocument
 
-CATEGORIES = ("headset", "video", "voice")
-Category = Literal["headset", "video", "voice"]
+Category = Literal[CATEGORIES]
 # What reports, e-mails and reason files are written in (pipelines/core/i18n.py).
 Language = Literal["en", "de"]
 

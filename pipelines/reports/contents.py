@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from pipelines.core.config import CATEGORIES, Config, Customer
+from pipelines.core.catalog import CATEGORIES
+from pipelines.core.config import Config, Customer
 from pipelines.core.i18n import N_, NP_, Formats, Message
 from pipelines.core.months import Month
 from pipelines.reconcile import (

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from pipelines.core.config import CATEGORIES, Config
+from pipelines.core.catalog import CATEGORIES
+from pipelines.core.config import Config
 from pipelines.core.files import write_atomically
 from pipelines.core.i18n import Formats, jinja_environment
 from pipelines.core.months import Month
