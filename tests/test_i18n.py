@@ -3,6 +3,7 @@ that stay the same whatever the language."""
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from builders import (
@@ -15,7 +16,7 @@ from builders import (
     write_yaml,
 )
 
-from pipelines.core.i18n import LOCALE_DIR, Formats
+from pipelines.core.i18n import LANGUAGES, LOCALE_DIR, Formats
 from pipelines.core.months import Month
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +35,16 @@ def _extracted() -> set[str]:
     return found
 
 
-def test_every_text_of_the_code_and_templates_has_a_german_translation():
-    with (LOCALE_DIR / "de" / "LC_MESSAGES" / "polyrecon.po").open("rb") as handle:
+FOLDERS = sorted(p.name for p in LOCALE_DIR.iterdir() if p.is_dir())
+
+
+def test_the_languages_are_english_and_one_per_locale_folder():
+    assert sorted(LANGUAGES) == sorted(["en", *FOLDERS])
+
+
+@pytest.mark.parametrize("language", FOLDERS)
+def test_every_text_of_the_code_and_templates_is_translated(language):
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "polyrecon.po").open("rb") as handle:
         catalog = read_po(handle)
     translated = {(m.id[0] if isinstance(m.id, tuple) else m.id) for m in catalog
                   if m.id and all(m.string if isinstance(m.string, tuple) else (m.string,))}

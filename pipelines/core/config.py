@@ -25,13 +25,14 @@ from pydantic import (
 
 from pipelines.core.catalog import CATEGORIES, CatalogRow, load_catalog
 from pipelines.core.errors import ConfigError
+from pipelines.core.i18n import LANGUAGES
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.core.yaml_files import YamlDocument
 
 Category = Literal[CATEGORIES]
-# What reports, e-mails and reason files are written in (pipelines/core/i18n.py).
-Language = Literal["en", "de"]
+# What reports, e-mails and reason files are written in.
+Language = Literal[LANGUAGES]
 
 _TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # One address, nothing an e-mail header would read as a second one or a display name.

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from pipelines.core.visible import visible
 
-LANGUAGES = ("en", "de")
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "polyrecon"
-# The CLDR locale each language's formats follow: a German partner writes 9.000,00 €.
+# Every language, with the CLDR locale its formats follow (a German partner writes 9.000,00 €):
+# English, and one folder of LOCALE_DIR for each other. partner.yaml and contracts.yaml take these.
 _LOCALES = {"en": "en", "de": "de_DE"}
+LANGUAGES = tuple(_LOCALES)
 
 
 def N_(message: str) -> str:
