@@ -93,8 +93,12 @@ class SmtpSettings(_Strict):
     sender: Email = Field(alias="from")
 
 
+# The day of the month the monthly run starts (06:00 UTC): any day every month has.
+DEFAULT_RUN_DAY, RUN_DAYS = 3, range(1, 29)
+
+
 class Schedule(_Strict):
-    run_day: int = Field(3, ge=1, le=28)
+    run_day: int = Field(DEFAULT_RUN_DAY, ge=RUN_DAYS.start, le=RUN_DAYS.stop - 1)
 
 
 class InboxSettings(_Strict):

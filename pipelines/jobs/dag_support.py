@@ -7,13 +7,14 @@ from datetime import date, datetime, timedelta
 
 import yaml
 
+from pipelines.core.config import DEFAULT_RUN_DAY, RUN_DAYS
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 
-DEFAULT_RUN_DAY = 3
-
 
 def _partner_yaml(home: str) -> dict:
+    """partner.yaml as plain YAML, or {}: read at DAG parse time, where a mistake in it must
+    not fail the DAG (the run's own configuration check names it)."""
     try:
         data = yaml.safe_load((Workspace.resolve(home).partner_file).read_text())
     except (OSError, yaml.YAMLError):
@@ -22,9 +23,10 @@ def _partner_yaml(home: str) -> dict:
 
 
 def monthly_cron(home: str) -> str:
-    """06:00 UTC on `schedule.run_day` (default the 3rd) of each month."""
+    """06:00 UTC on `schedule.run_day` of each month; config.py's default where it is missing
+    or not a valid day."""
     run_day = (_partner_yaml(home).get("schedule") or {}).get("run_day", DEFAULT_RUN_DAY)
-    if not isinstance(run_day, int) or not 1 <= run_day <= 28:
+    if not isinstance(run_day, int) or run_day not in RUN_DAYS:
         run_day = DEFAULT_RUN_DAY
     return f"0 6 {run_day} * *"
 
