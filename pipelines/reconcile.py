@@ -73,6 +73,12 @@ def remaining_months(start: Month, term_end: date) -> int:
     return max(0, start.months_until(Month.of(term_end)) + 1)
 
 
+def proration_start(month: Month, policy: Policy) -> Month:
+    """The first month billed for a true-up found in `month` (policy.proration_start): what the
+    amount is computed from and what the report says it was."""
+    return month if policy.proration_start == "report_month" else month.plus(1)
+
+
 def prorated_amount(devices: int, unit_price_per_year: Decimal, months: int) -> Decimal:
     return to_cents(devices * Fraction(unit_price_per_year) * months / 12)
 
@@ -119,8 +125,7 @@ def replay_category(customer: Customer, category: str, counts: dict[Month, Month
         result = CategoryMonth(month, category, status, ordered, baseline(ordered, policy),
                                counted, snapshot.end_of_life.get(category, 0))
         if status == TRUE_UP:
-            start = month if policy.proration_start == "report_month" else month.plus(1)
-            proration = remaining_months(start, customer.term.end)
+            proration = remaining_months(proration_start(month, policy), customer.term.end)
             added = counted - ordered
             result = CategoryMonth(**{**result.__dict__, "true_up_devices": added,
                                       "proration_months": proration,

@@ -7,7 +7,7 @@ import base64
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from pipelines.core.catalog import CATEGORIES
@@ -18,7 +18,7 @@ from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
-from pipelines.reconcile import MonthResult, compute_month
+from pipelines.reconcile import MonthResult, compute_month, proration_start
 from pipelines.reports.charts import ChartLabels, category_chart
 from pipelines.reports.contents import customer_report, portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql
@@ -112,7 +112,6 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
     """The month's reports (of `result`, else computed), read from the warehouse or from the
     copy `warehouse` (warehouse/published.py)."""
     common = _common(config)
-    start = config.policy.proration_start
     folder = config.workspace.reports_for(month)
     outcome = RenderOutcome()
     with open_warehouse(config.workspace, read_only=True, path=warehouse) as con:
@@ -131,8 +130,8 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                         s.history, config.partner.partner.primary_color, labels)
                         for s in data.summaries}
                     html = template.render(**common, r=data, c=customer, charts=charts,
-                                           proration_start=lambda m: m if start == "report_month"
-                                           else m.plus(1))
+                                           proration_start=partial(proration_start,
+                                                                   policy=config.policy))
                     outcome.written += _write(folder / customer.id, html)
             except Exception as error:  # noqa: BLE001 - one report must not stop the others
                 log.error("report for %s failed: %s: %s", customer.id,
