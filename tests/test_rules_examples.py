@@ -57,11 +57,11 @@ def test_true_up_resets_the_baseline_in_the_row(tmp_path):
     assert row["new_baseline"] == "110.25"
 
 
-@pytest.mark.parametrize("proration_start, months, amount", [
-    ("report_month", 3, "225.00"),  # Oct, Nov, Dec: 5 × 180 × 3/12
-    ("next_month", 2, "150.00"),
+@pytest.mark.parametrize("proration_start, months, amount, first_billed", [
+    ("report_month", 3, "225.00", "October 1, 2026"),  # Oct, Nov, Dec: 5 × 180 × 3/12
+    ("next_month", 2, "150.00", "November 1, 2026"),
 ])
-def test_proration_example(tmp_path, proration_start, months, amount):
+def test_proration_example(tmp_path, proration_start, months, amount, first_billed):
     workspace = make_workspace(tmp_path, [contract(categories={
         "video": {"ordered_devices": 100, "unit_price_per_year": 180.0}})],
         {"proration_start": proration_start})
@@ -72,6 +72,9 @@ def test_proration_example(tmp_path, proration_start, months, amount):
     assert row["prorated_amount"] == amount
     start = Month(2026, 10) if proration_start == "report_month" else Month(2026, 11)
     assert remaining_months(start, Month(2026, 12).last_day) == months
+    # The report states the start the amount was computed from.
+    assert f"{months} of 12 months (from {first_billed} to the term" in \
+        (workspace.home / "reports/2026-10/acme.html").read_text()
 
 
 def test_replay_example(tmp_path):
