@@ -108,7 +108,7 @@ def render_sample(home: str, month: str) -> None:
     from pipelines.core.config import load_config
     from pipelines.core.months import Month
     from pipelines.core.workspace import Workspace
-    from pipelines.reconcile import compute_month
+    from pipelines.reconciliation.month import compute_month
     from pipelines.reports.render import render_month
     from pipelines.warehouse.connection import open_warehouse
 

@@ -1,40 +1,40 @@
-"""The Poly+ Enterprise rules (../shared/spec/rules.md), driving the counting SQL in sql/.
+"""The Poly+ Enterprise rules (../shared/spec/rules.md): the rules alone, as pure functions.
 
-SQL counts devices per customer, month and category; this module replays each contract's
-term month by month from its first month, so the result for month M is a pure function of
-the contract and the snapshots of the term's months up to M: re-running any month, in any
-order, gives the same answer. Arithmetic is exact (integers and `Fraction`), never float.
+SQL counts devices per customer, month and category (reconciliation/month.py reads the counts
+and stores what these rules make of them); this module replays each contract's term month by
+month from its first month, so the result for month M is a pure function of the contract and
+the snapshots of the term's months up to M: re-running any month, in any order, gives the same
+answer. Arithmetic is exact (integers and `Fraction`), never float.
 """
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 from pipelines.core.catalog import CATEGORIES, ROW_CATEGORIES
-from pipelines.core.config import Config, Customer, Policy
+from pipelines.core.config import Customer, Policy
 from pipelines.core.i18n import N_, NP_, Message
 from pipelines.core.months import Month, month_range
 from pipelines.core.progress import track
-from pipelines.core.stored import plain, typed
-from pipelines.core.timers import timed
-from pipelines.warehouse.catalog import store_catalog
-from pipelines.warehouse.connection import (
-    fetch_value,
-    load_frame,
-    open_warehouse,
-    run_sql,
-    transaction,
+from pipelines.reconciliation.results import (
+    BREACH,
+    NO_DATA,
+    NOT_COVERED,
+    OK,
+    QUOTE_REQUIRED,
+    TRUE_UP,
+    UNCLASSIFIED,
+    WATCH,
+    CategoryMonth,
+    MonthResult,
+    ReconciliationRow,
+    RenewalCategory,
+    RenewalProposal,
+    RmaRow,
 )
-
-log = logging.getLogger("polyrecon")
-
-OK, WATCH, TRUE_UP, NO_DATA = "OK", "WATCH", "TRUE_UP", "NO_DATA"
-NOT_COVERED, QUOTE_REQUIRED, UNCLASSIFIED = "NOT_COVERED", "QUOTE_REQUIRED", "UNCLASSIFIED"
-BREACH = "BREACH"
 
 
 def to_cents(value: Fraction | int) -> Decimal:
@@ -91,23 +91,6 @@ class MonthCounts:
     end_of_life: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class CategoryMonth:
-    """One selected category in one month of the replay."""
-
-    month: Month
-    category: str
-    status: str
-    ordered: int  # the ordered devices this month was reconciled against
-    baseline: Fraction
-    counted: int | None = None
-    end_of_life: int | None = None
-    true_up_devices: int | None = None
-    proration_months: int | None = None
-    amount: Decimal | None = None
-    new_ordered: int | None = None
-
-
 def replay_category(customer: Customer, category: str, counts: dict[Month, MonthCounts],
                     until: Month, policy: Policy) -> list[CategoryMonth]:
     """The term from its first month up to `until`, resetting the baseline on each true-up."""
@@ -134,68 +117,6 @@ def replay_category(customer: Customer, category: str, counts: dict[Month, Month
             ordered = counted
         months.append(result)
     return months
-
-
-@dataclass(frozen=True)
-class ReconciliationRow:
-    """A row of reconciliation.csv, as numbers: None where the status has no value."""
-
-    customer_id: str
-    month: str
-    category: str
-    status: str
-    devices_counted: int | None = None
-    eol_excluded: int | None = None
-    ordered_devices: int | None = None
-    baseline: Decimal | None = None
-    growth_pct: Decimal | None = None
-    true_up_devices: int | None = None
-    prorated_amount: Decimal | None = None
-    currency: str = ""
-    new_ordered_devices: int | None = None
-    new_baseline: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class RmaRow:
-    customer_id: str
-    year: int
-    headset_rmas: int
-    headset_base: int
-    rma_rate_pct: Decimal
-    status: str
-
-
-def as_written(row: ReconciliationRow | RmaRow) -> dict[str, str]:
-    """A row's values as reconciliation.csv, rma.csv and the warehouse's load take them:
-    digits (amounts with two decimals), and an empty cell where there is no value."""
-    return {name: "" if value is None else str(value) for name, value in vars(row).items()}
-
-
-@dataclass(frozen=True)
-class RenewalCategory:
-    category: str
-    ordered_devices: int
-    unit_price_per_year: Decimal
-    basis: Message  # how the number was found: the proposal's comment, the report's column
-
-
-@dataclass(frozen=True)
-class RenewalProposal:
-    customer: Customer
-    start: date
-    end: date
-    categories: tuple[RenewalCategory, ...]
-
-
-@dataclass(frozen=True)
-class MonthResult:
-    month: Month
-    rows: list[ReconciliationRow]
-    rma: list[RmaRow]
-    renewals: list[RenewalProposal]
-    replays: dict[tuple[str, str], list[CategoryMonth]]  # (customer, category) → the term so far
-    through_receipt: int = 0  # the latest snapshot received when it was computed
 
 
 def _selected_row(customer: Customer, result: CategoryMonth, policy: Policy) -> ReconciliationRow:
@@ -280,60 +201,18 @@ def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]
     return RenewalProposal(customer, start, end, tuple(proposed))
 
 
-def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCounts]]:
-    counts: dict[str, dict[Month, MonthCounts]] = {cid: {} for cid in customer_ids}
-    for customer_id, month in run_sql(con, "reconcile/months_with_data.sql",
-                                      customer_ids=customer_ids).fetchall():
-        counts[customer_id][Month.parse(month)] = MonthCounts()
-    for customer_id, month, category, counted, end_of_life in run_sql(
-            con, "reconcile/category_counts.sql", customer_ids=customer_ids).fetchall():
-        snapshot = counts[customer_id][Month.parse(month)]
-        snapshot.counted[category] = counted
-        snapshot.end_of_life[category] = end_of_life
-    return counts
-
-
-def reconcile_month(config: Config, month: Month, mark: bool = True) -> MonthResult:
-    """Reconcile every customer whose term covers `month`, and store the result; with `mark`,
-    also record it as up to date (without, the caller does once it published it:
-    `mark_reconciled`, with `result.through_receipt`)."""
-    with open_warehouse(config.workspace) as con:
-        with transaction(con):
-            store_catalog(con, config.catalog)
-        through = fetch_value(con, "reconcile/latest_receipt.sql")
-        result = replace(compute_month(con, config, month), through_receipt=through)
-        with timed("store result"):
-            _store(con, result, mark)
-    return result
-
-
-def mark_reconciled(config: Config, month: Month, through_receipt: int) -> None:
-    """`month`'s stored result is published and up to date with the snapshots received up to
-    `through_receipt` (later ones make it stale again)."""
-    with open_warehouse(config.workspace) as con, transaction(con):
-        run_sql(con, "reconcile/store_reconciled_month.sql", month=str(month), through=through_receipt)
-
-
-def compute_month(con, config: Config, month: Month) -> MonthResult:
-    """The month's result from the warehouse as it is (a read-only connection will do). The
-    stage timer counts how often a process computes a month: the DAG does it once a run."""
-    with timed("reconcile"):
-        return _compute_month(con, config, month)
-
-
-def _compute_month(con, config: Config, month: Month) -> MonthResult:
-    customers = config.contracts.in_effect(month)
-    ids = [c.id for c in customers]
-    counts = _read_counts(con, ids)
-    rmas = dict(run_sql(con, "reconcile/headset_rmas.sql", customer_ids=ids,
-                        year_start=date(month.year, 1, 1), month_end=month.last_day).fetchall())
+def reconcile_customers(month: Month, customers: Sequence[Customer],
+                        counts: dict[str, dict[Month, MonthCounts]], headset_rmas: dict[str, int],
+                        policy: Policy) -> MonthResult:
+    """The month's result for the customers whose term covers it, from their snapshots' counts
+    (per customer and month) and the headset RMAs of the month's year up to its end."""
     result = MonthResult(month, [], [], [], {})
     for customer in track(customers, f"Reconciling {month}"):
-        _reconcile_customer(customer, month, counts[customer.id], rmas.get(customer.id, 0),
-                            config.policy, result)
+        _reconcile_customer(customer, month, counts[customer.id],
+                            headset_rmas.get(customer.id, 0), policy, result)
     result.rows.sort(key=lambda r: (r.customer_id, ROW_CATEGORIES.index(r.category)))
     result.rma.sort(key=lambda r: r.customer_id)
-    result.renewals.extend(_renewals(customers, month, result.replays))
+    result.renewals.extend(renewals(customers, month, result.replays))
     return result
 
 
@@ -350,7 +229,7 @@ def _reconcile_customer(customer: Customer, month: Month, counts: dict[Month, Mo
         result.rma.append(_rma_row(customer, month, headset_rmas, base, policy))
 
 
-def _renewals(customers: list[Customer], month: Month,
+def renewals(customers: Sequence[Customer], month: Month,
               replays: dict[tuple[str, str], list[CategoryMonth]]) -> list[RenewalProposal]:
     """The renewal proposals of the customers whose term ends with `month`, from their replays
     (computed now, or stored: a customer the stored result does not cover has none)."""
@@ -360,47 +239,3 @@ def _renewals(customers: list[Customer], month: Month,
             for customer in customers
             if month == customer.term.last_month
             and all((customer.id, category) in replays for category in customer.categories)]
-
-
-def _store(con, result: MonthResult, mark: bool) -> None:
-    import pandas as pd
-
-    def frame(row_type, rows):
-        return pd.DataFrame([as_written(r) for r in rows],
-                            columns=list(row_type.__dataclass_fields__))
-
-    with transaction(con):
-        load_frame(con, "reconcile/store_reconciliation.sql", frame(ReconciliationRow, result.rows),
-                   month=str(result.month))
-        load_frame(con, "reconcile/store_rma_results.sql", frame(RmaRow, result.rma),
-                   month=str(result.month))
-        run_sql(con, "reconcile/store_month_result.sql", month=str(result.month),
-                through=result.through_receipt, result=result_json(result))
-        if mark:
-            run_sql(con, "reconcile/store_reconciled_month.sql", month=str(result.month),
-                    through=result.through_receipt)
-
-
-def result_json(result: MonthResult) -> str:
-    """The month's result as reports and e-mails read it, exactly (core/stored.py)."""
-    return json.dumps({
-        "rows": [plain(row) for row in result.rows], "rma": [plain(row) for row in result.rma],
-        "replays": [[customer_id, category, [plain(m) for m in months]]
-                    for (customer_id, category), months in result.replays.items()]},
-        sort_keys=True)
-
-
-def stored_month(con, config: Config, month: Month) -> MonthResult | None:
-    """The result `reconcile` last stored for `month`, read without recomputing it; None when
-    the month was never reconciled. Renewal proposals follow from the stored replays."""
-    found = run_sql(con, "reconcile/stored_month_result.sql", month=str(month)).fetchall()
-    if not found:
-        return None
-    through, text = found[0]
-    data = json.loads(text)
-    replays = {(customer_id, category): [typed(CategoryMonth, m) for m in months]
-               for customer_id, category, months in data["replays"]}
-    return MonthResult(month, [typed(ReconciliationRow, row) for row in data["rows"]],
-                       [typed(RmaRow, row) for row in data["rma"]],
-                       _renewals(config.contracts.in_effect(month), month, replays), replays,
-                       through)

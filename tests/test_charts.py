@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.core.months import Month
-from pipelines.reconcile import NO_DATA, OK, TRUE_UP, CategoryMonth
+from pipelines.reconciliation.results import NO_DATA, OK, TRUE_UP, CategoryMonth
 from pipelines.reports.charts import (
     LABEL_GAP_PT,
     WIDTH_IN,

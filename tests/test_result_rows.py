@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from pipelines.delivery.messages import _keyed
-from pipelines.reconcile import ReconciliationRow, RmaRow, as_written
+from pipelines.reconciliation.results import ReconciliationRow, RmaRow, as_written
 
 TRUE_UP_ROW = ReconciliationRow("acme", "2026-05", "video", "TRUE_UP", 106, 2, 100,
                                 Decimal("105.00"), Decimal("6.00"), 6, Decimal("720.00"), "EUR",

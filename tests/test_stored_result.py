@@ -10,7 +10,7 @@ from pipelines.core.config import load_config
 from pipelines.core.errors import RunError
 from pipelines.core.months import Month
 from pipelines.jobs.monthly import reconcile_for_readers, render_from_copy
-from pipelines.reconcile import compute_month, stored_month
+from pipelines.reconciliation.month import compute_month, stored_month
 from pipelines.warehouse.connection import open_warehouse
 from pipelines.warehouse.published import published_copy
 

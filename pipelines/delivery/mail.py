@@ -35,7 +35,7 @@ from pipelines.delivery.messages import (
     compose,
     ledger_key,
 )
-from pipelines.reconcile import MonthResult
+from pipelines.reconciliation.results import MonthResult
 from pipelines.warehouse.connection import (
     fetch_value,
     open_warehouse,

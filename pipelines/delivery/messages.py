@@ -18,7 +18,7 @@ from pipelines.core.i18n import Formats, Message, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.visible import visible
-from pipelines.reconcile import (
+from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
     MonthResult,

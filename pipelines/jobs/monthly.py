@@ -22,15 +22,15 @@ from pipelines.delivery.mail import MailOutcome, send_month
 from pipelines.intake.take import IntakeResult, take_inbox
 from pipelines.lens_api.client import LensCredentials
 from pipelines.lens_api.pull import PullResult, pull_lens
-from pipelines.reconcile import (
-    MonthResult,
+from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
+from pipelines.reconciliation.month import (
     compute_month,
     mark_reconciled,
     reconcile_month,
     stored_month,
 )
-from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
 from pipelines.reconciliation.result_files import write_month_results
+from pipelines.reconciliation.results import MonthResult
 from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
 from pipelines.warehouse.connection import (
     is_lake,

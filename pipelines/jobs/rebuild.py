@@ -39,7 +39,7 @@ from pipelines.delivery.messages import build_message, compose, ledger_key
 from pipelines.intake.inbox import CLAIMED
 from pipelines.intake.take import take_inbox
 from pipelines.lens_api.pull import load_pull_file
-from pipelines.reconcile import reconcile_month
+from pipelines.reconciliation.month import reconcile_month
 from pipelines.reconciliation.result_files import write_month_results
 from pipelines.warehouse.connection import next_receipt, open_warehouse, transaction
 from pipelines.warehouse.run_lock import workspace_lock

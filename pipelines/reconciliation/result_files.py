@@ -15,7 +15,7 @@ from pipelines.core.months import Month
 from pipelines.core.safe_csv import neutralise
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.workspace import Workspace
-from pipelines.reconcile import (
+from pipelines.reconciliation.results import (
     MonthResult,
     ReconciliationRow,
     RenewalProposal,

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipelines.core.months import Month
-from pipelines.reconcile import NO_DATA, TRUE_UP, CategoryMonth, to_cents
+from pipelines.reconcile import to_cents
+from pipelines.reconciliation.results import NO_DATA, TRUE_UP, CategoryMonth
 
 WIDTH_IN, HEIGHT_IN = 6.3, 1.9  # the report's text width; the CSS scales the SVG to it
 FONT_PT = 7

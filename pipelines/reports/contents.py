@@ -11,7 +11,8 @@ from pipelines.core.catalog import CATEGORIES
 from pipelines.core.config import Config, Customer
 from pipelines.core.i18n import N_, NP_, Formats, Message
 from pipelines.core.months import Month
-from pipelines.reconcile import (
+from pipelines.reconcile import to_cents
+from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
     WATCH,
@@ -20,7 +21,6 @@ from pipelines.reconcile import (
     ReconciliationRow,
     RenewalProposal,
     RmaRow,
-    to_cents,
 )
 from pipelines.warehouse.connection import run_sql
 

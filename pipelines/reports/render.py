@@ -18,7 +18,9 @@ from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
-from pipelines.reconcile import MonthResult, compute_month, proration_start
+from pipelines.reconcile import proration_start
+from pipelines.reconciliation.month import compute_month
+from pipelines.reconciliation.results import MonthResult
 from pipelines.reports.charts import ChartLabels, category_chart
 from pipelines.reports.contents import customer_report, portfolio
 from pipelines.warehouse.connection import open_warehouse, run_sql

@@ -133,8 +133,9 @@ SELECT DISTINCT month, (SELECT coalesce(max(receipt_seq), 0) FROM snapshots)
 FROM reconciliation
 WHERE NOT EXISTS (SELECT 1 FROM reconciled_months);
 
--- Each month's result as `reconcile` computed it (pipelines/reconcile.py `result_json`): what
--- reports and e-mails read without recomputing the month (the DAG's render tasks, `send`).
+-- Each month's result as `reconcile` computed it (`result_json` in
+-- pipelines/reconciliation/month.py): what reports and e-mails read without recomputing the
+-- month (the DAG's render tasks, `send`).
 CREATE TABLE IF NOT EXISTS month_results (
     month            VARCHAR NOT NULL,
     through_receipt  BIGINT  NOT NULL,

@@ -1,0 +1,100 @@
+"""What a month's reconciliation yields, as every later stage reads it: the reports, the
+e-mails, the result files and the jobs import these types, never the rules that compute them
+(pipelines/reconcile.py) nor how they are stored (month.py).
+
+Rows hold numbers (None where a status has no value); `as_written` is how the machine files
+and the e-mail ledger have always seen them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from pipelines.core.config import Customer
+from pipelines.core.i18n import Message
+from pipelines.core.months import Month
+
+OK, WATCH, TRUE_UP, NO_DATA = "OK", "WATCH", "TRUE_UP", "NO_DATA"
+NOT_COVERED, QUOTE_REQUIRED, UNCLASSIFIED = "NOT_COVERED", "QUOTE_REQUIRED", "UNCLASSIFIED"
+BREACH = "BREACH"
+
+
+@dataclass(frozen=True)
+class CategoryMonth:
+    """One selected category in one month of the replay."""
+
+    month: Month
+    category: str
+    status: str
+    ordered: int  # the ordered devices this month was reconciled against
+    baseline: Fraction
+    counted: int | None = None
+    end_of_life: int | None = None
+    true_up_devices: int | None = None
+    proration_months: int | None = None
+    amount: Decimal | None = None
+    new_ordered: int | None = None
+
+
+@dataclass(frozen=True)
+class ReconciliationRow:
+    """A row of reconciliation.csv, as numbers: None where the status has no value."""
+
+    customer_id: str
+    month: str
+    category: str
+    status: str
+    devices_counted: int | None = None
+    eol_excluded: int | None = None
+    ordered_devices: int | None = None
+    baseline: Decimal | None = None
+    growth_pct: Decimal | None = None
+    true_up_devices: int | None = None
+    prorated_amount: Decimal | None = None
+    currency: str = ""
+    new_ordered_devices: int | None = None
+    new_baseline: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RmaRow:
+    customer_id: str
+    year: int
+    headset_rmas: int
+    headset_base: int
+    rma_rate_pct: Decimal
+    status: str
+
+
+def as_written(row: ReconciliationRow | RmaRow) -> dict[str, str]:
+    """A row's values as reconciliation.csv and rma.csv write them and the e-mail ledger keys
+    them: digits (amounts with two decimals), and an empty cell where there is no value."""
+    return {name: "" if value is None else str(value) for name, value in vars(row).items()}
+
+
+@dataclass(frozen=True)
+class RenewalCategory:
+    category: str
+    ordered_devices: int
+    unit_price_per_year: Decimal
+    basis: Message  # how the number was found: the proposal's comment, the report's column
+
+
+@dataclass(frozen=True)
+class RenewalProposal:
+    customer: Customer
+    start: date
+    end: date
+    categories: tuple[RenewalCategory, ...]
+
+
+@dataclass(frozen=True)
+class MonthResult:
+    month: Month
+    rows: list[ReconciliationRow]
+    rma: list[RmaRow]
+    renewals: list[RenewalProposal]
+    replays: dict[tuple[str, str], list[CategoryMonth]]  # (customer, category) → the term so far
+    through_receipt: int = 0  # the latest snapshot received when it was computed
