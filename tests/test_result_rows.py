@@ -1,6 +1,6 @@
-"""Result rows hold numbers; the edges (reconciliation.csv, the warehouse load, e-mail ledger
-keys) see them as they were always written, so an upgrade changes no file and sends nothing
-again."""
+"""Result rows hold numbers; the edges (reconciliation.csv, rma.csv, e-mail ledger keys) see
+them as they were always written, so an upgrade changes no file and sends nothing again. (The
+warehouse stores the numbers themselves: tests/test_stored_result.py.)"""
 from dataclasses import dataclass, fields
 from decimal import Decimal
 

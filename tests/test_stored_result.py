@@ -1,7 +1,7 @@
 """`reconcile` stores the month's result; the DAG's render, portfolio and send tasks read it
 (and a published copy of the warehouse) instead of computing the month again."""
 import re
-from dataclasses import replace
+from dataclasses import astuple, replace
 
 import pytest
 from builders import cli, contract, devices, drop, export_text, make_workspace
@@ -40,6 +40,11 @@ def test_the_stored_result_is_the_computed_one_exactly(tmp_path):
     with open_warehouse(workspace, read_only=True) as con:
         stored, computed = stored_month(con, config, MARCH), compute_month(con, config, MARCH)
         assert stored_month(con, config, Month.parse("2026-02")) is None  # never reconciled
+        # The warehouse's rows are the result's, value for value and type for type.
+        assert set(con.execute("FROM reconciliation").fetchall()) == \
+            {astuple(row) for row in computed.rows}
+        assert set(con.execute("SELECT * EXCLUDE (month) FROM rma_results").fetchall()) == \
+            {astuple(row) for row in computed.rma}
     assert stored == replace(computed, through_receipt=4)  # it saw the four uploads
     acme_video = stored.replays[("acme", "video")]
     assert [m.status for m in acme_video] == ["OK", "TRUE_UP", "WATCH"]

@@ -6,7 +6,7 @@ recomputing the month (the DAG's render tasks, `send`).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import date
 
 from pipelines.core.config import Config
@@ -19,12 +19,10 @@ from pipelines.reconciliation.results import (
     MonthResult,
     ReconciliationRow,
     RmaRow,
-    as_written,
 )
 from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import (
     fetch_value,
-    load_frame,
     open_warehouse,
     run_sql,
     transaction,
@@ -82,22 +80,23 @@ def _compute_month(con, config: Config, month: Month) -> MonthResult:
 
 
 def _store(con, result: MonthResult, mark: bool) -> None:
-    import pandas as pd
-
-    def frame(row_type, rows):
-        return pd.DataFrame([as_written(r) for r in rows],
-                            columns=list(row_type.__dataclass_fields__))
-
     with transaction(con):
-        load_frame(con, "reconcile/store_reconciliation.sql", frame(ReconciliationRow, result.rows),
-                   month=str(result.month))
-        load_frame(con, "reconcile/store_rma_results.sql", frame(RmaRow, result.rma),
-                   month=str(result.month))
+        run_sql(con, "reconcile/store_reconciliation.sql", report_month=str(result.month),
+                **_columns(ReconciliationRow, result.rows))
+        run_sql(con, "reconcile/store_rma_results.sql", month=str(result.month),
+                **_columns(RmaRow, result.rma))
         run_sql(con, "reconcile/store_month_result.sql", month=str(result.month),
                 through=result.through_receipt, result=result_json(result))
         if mark:
             run_sql(con, "reconcile/store_reconciled_month.sql", month=str(result.month),
                     through=result.through_receipt)
+
+
+def _columns(row_type, rows) -> dict[str, list]:
+    """The rows as one list per field, for list parameters: DuckDB types a list from every
+    value in it, so amounts stay exact decimals and None is NULL (a pandas frame's object
+    column is typed from a sample of its values)."""
+    return {f.name: [getattr(row, f.name) for row in rows] for f in fields(row_type)}
 
 
 def result_json(result: MonthResult) -> str:

@@ -1,11 +1,13 @@
--- Idempotent partition load of one report month's reconciliation rows (as written to the CSV).
-DELETE FROM reconciliation WHERE month = $month;
-INSERT INTO reconciliation
-SELECT customer_id, month, category, status,
-       CAST(nullif(devices_counted, '') AS INTEGER), CAST(nullif(eol_excluded, '') AS INTEGER),
-       CAST(nullif(ordered_devices, '') AS INTEGER), CAST(nullif(baseline, '') AS DECIMAL(18, 2)),
-       CAST(nullif(growth_pct, '') AS DECIMAL(18, 2)), CAST(nullif(true_up_devices, '') AS INTEGER),
-       CAST(nullif(prorated_amount, '') AS DECIMAL(18, 2)), currency,
-       CAST(nullif(new_ordered_devices, '') AS INTEGER),
-       CAST(nullif(new_baseline, '') AS DECIMAL(18, 2))
-FROM staged_rows;
+-- Idempotent partition load of one report month's reconciliation rows, as the rows hold them:
+-- each column a list of the rows' values (counts integers, amounts exact decimals, no value
+-- NULL), which unnest() zips back into rows.
+DELETE FROM reconciliation WHERE month = $report_month;
+INSERT INTO reconciliation BY NAME
+SELECT unnest($customer_id) AS customer_id, unnest($month) AS month,
+       unnest($category) AS category, unnest($status) AS status,
+       unnest($devices_counted) AS devices_counted, unnest($eol_excluded) AS eol_excluded,
+       unnest($ordered_devices) AS ordered_devices, unnest($baseline) AS baseline,
+       unnest($growth_pct) AS growth_pct, unnest($true_up_devices) AS true_up_devices,
+       unnest($prorated_amount) AS prorated_amount, unnest($currency) AS currency,
+       unnest($new_ordered_devices) AS new_ordered_devices,
+       unnest($new_baseline) AS new_baseline;
