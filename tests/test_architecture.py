@@ -2,12 +2,15 @@
 
 Every import of every module under pipelines/ is read with `ast`: top-level ones, those inside
 functions (the CLI imports its heavy modules lazily) and those under `if TYPE_CHECKING:`
-(a type-only import is still a dependency). Relative imports are resolved. Three rules:
+(a type-only import is still a dependency). Relative imports are resolved. Five rules:
 
 (a) no import cycle between modules;
 (b) a module imports only from its own stage or an earlier one (STAGES, in flow order);
-(c) delivery imports nothing from intake or lens_api: it works from the warehouse and the
-    reconciliation results.
+(c) the two sources, intake (uploads) and lens_api (pulls), never import each other: what they
+    share is the raw stage's (write-audit-publish, the quality gate) or core's;
+(d) delivery imports nothing from intake or lens_api: it works from the warehouse and the
+    reconciliation results;
+(e) the rules (reconcile) import nothing from warehouse: reconciliation/ reads and stores.
 
 A module's stage is decided by its first name under pipelines/: its folder, or the module
 itself for a top-level file. A new folder or top-level module fails the test until it is added
@@ -23,12 +26,13 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pipelines"
 
-# Earliest first. Names on one line share a rank and may import each other.
+# Earliest first. Names on one line share a rank and may import each other (unless FORBIDDEN).
 STAGES: tuple[tuple[str, ...], ...] = (
     ("__init__", "core"),  # __init__: pipelines/__init__.py itself
     ("warehouse",),
-    ("ingest_lens", "intake"),
-    ("lens_api",),
+    ("ingest_lens",),
+    ("raw",),
+    ("intake", "lens_api"),
     ("reconcile", "reconciliation"),
     ("reports",),
     ("delivery",),
@@ -36,7 +40,9 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("cli", "__main__"),
 )
 RANK = {stage: rank for rank, names in enumerate(STAGES) for stage in names}
-FORBIDDEN = {"delivery": ("intake", "lens_api")}  # rule (c): stage -> stages it must not import
+# Rules (c) to (e): stage -> stages it must not import.
+FORBIDDEN = {"intake": ("lens_api",), "lens_api": ("intake",),
+             "delivery": ("intake", "lens_api"), "reconcile": ("warehouse",)}
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ def test_imports_come_from_the_same_or_an_earlier_stage():
     assert backward_imports(read_imports(PACKAGE)[1]) == []
 
 
-def test_delivery_works_from_the_warehouse_and_results_not_from_intake():
+def test_neither_source_imports_the_other_delivery_neither_and_the_rules_no_warehouse():
     assert forbidden_imports(read_imports(PACKAGE)[1]) == []
 
 
@@ -229,6 +235,8 @@ def test_the_rules_catch_a_broken_package(tmp_path):
         "reports/render.py": "from ..core import months\n",  # relative; with months: a cycle
         "intake/__init__.py": "",
         "intake/take.py": "",
+        "lens_api/__init__.py": "",
+        "lens_api/pull.py": "from pipelines.intake import take\n",
         "delivery/__init__.py": "",
         "delivery/mail.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                              "    from pipelines.intake.take import Arrival\n"),
@@ -247,6 +255,7 @@ def test_the_rules_catch_a_broken_package(tmp_path):
         ("pipelines.core.months", "pipelines.reports.render", 2),
         ("pipelines.reports.render", "pipelines.core.months", 1),
         ("pipelines.delivery.mail", "pipelines.intake.take", 3),
+        ("pipelines.lens_api.pull", "pipelines.intake.take", 1),
         ("pipelines.delivery.sms", "pipelines.delivery.mail", 1),
         ("pipelines.delivery.sms", "pipelines.jobs.monthly", 2),
         ("pipelines.jobs.monthly", "pipelines.cli", 2),
@@ -257,12 +266,14 @@ def test_the_rules_catch_a_broken_package(tmp_path):
         ("import cycle pipelines.core.months -> pipelines.reports.render -> "
          "pipelines.core.months (pipelines/core/months.py:2; pipelines/reports/render.py:1)"),
         ("pipelines/core/months.py:2 imports pipelines.reports.render: core (rank 0) may not "
-         "import from reports (rank 5), a later stage"),
-        ("pipelines/delivery/sms.py:2 imports pipelines.jobs.monthly: delivery (rank 6) may not "
-         "import from jobs (rank 7), a later stage"),
-        ("pipelines/jobs/monthly.py:2 imports pipelines.cli: jobs (rank 7) may not import from "
-         "cli (rank 8), a later stage"),
+         "import from reports (rank 6), a later stage"),
+        ("pipelines/delivery/sms.py:2 imports pipelines.jobs.monthly: delivery (rank 7) may not "
+         "import from jobs (rank 8), a later stage"),
+        ("pipelines/jobs/monthly.py:2 imports pipelines.cli: jobs (rank 8) may not import from "
+         "cli (rank 9), a later stage"),
         ("pipelines/delivery/mail.py:3 imports pipelines.intake.take: delivery may not import "
+         "from intake"),
+        ("pipelines/lens_api/pull.py:1 imports pipelines.intake.take: lens_api may not import "
          "from intake"),
     ]
 

@@ -4,7 +4,7 @@ Exactly once, and nothing lost, whatever lands in the folder:
 1. claim: the file is renamed into inbox/.claimed/<customer>/ (atomic; a second process
    finds it gone and skips it); a crash leaves it there and the next run takes it first;
 2. load: rows, intake record and quality findings are committed in one transaction (for
-   inventory exports, one transaction per batch of files: see publish.py);
+   inventory exports, one transaction per batch of files: see raw/publish.py);
 3. archive: only then is the file moved to archive/ (or quarantine/ with a reason file).
 A claimed file whose content was already committed is moved to where the record says it
 went: the crash fell between 2 and 3. No file is ever deleted.
@@ -47,10 +47,10 @@ from pipelines.intake.inbox import (
     sha256_of,
     signature,
 )
-from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
-from pipelines.intake.quality import QualityGate
 from pipelines.intake.staging import stage_exports
 from pipelines.intake.uploads import UnreadableExport
+from pipelines.raw.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
+from pipelines.raw.quality import QualityGate
 from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import (
     load_frame,
@@ -133,7 +133,7 @@ class _Planned:
 class _Intake:
     """Files settled in arrival order. Inventory exports whose header is sound are planned, then
     read (staging.py), audited and published in batches (one transaction each, see
-    publish.py); everything else is settled at once. A file's result is reported once
+    raw/publish.py); everything else is settled at once. A file's result is reported once
     its batch is published."""
 
     def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate,

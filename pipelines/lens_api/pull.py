@@ -26,8 +26,6 @@ from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.workspace import Workspace
 from pipelines.ingest_lens import RAW_COLUMNS, device_row
-from pipelines.intake.publish import SnapshotBatch, StagedSnapshot, stage_pulled_csv
-from pipelines.intake.quality import QualityGate
 from pipelines.lens_api.client import (
     DEFAULT_RETRY,
     LensClient,
@@ -35,6 +33,8 @@ from pipelines.lens_api.client import (
     LensError,
     RetryPolicy,
 )
+from pipelines.raw.publish import SnapshotBatch, StagedSnapshot, stage_pulled_csv
+from pipelines.raw.quality import QualityGate
 from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import (
     next_receipt,

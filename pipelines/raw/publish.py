@@ -1,14 +1,15 @@
-"""Write-audit-publish, one shape for inventory snapshots and RMA logs alike.
+"""Write-audit-publish into the raw layer: one shape for both sources (the uploads intake/
+takes, the pulls lens_api/ makes), and for inventory snapshots and RMA logs alike.
 
-Write: inventory rows are staged first (staging.py for uploads, `stage_pulled_csv` for Lens
-pulls) into the connection's temporary `staged_inventory`; an RMA log's rows are written into
-its table inside the transaction that audits them. Audit: the warehouse's SQL rules measure
-them, the GX suites (quality.py) judge the measurements, the findings are stored and the
-partner gets the rejected rows. Publish: in the same transaction, together with the caller's
-bookkeeping (the intake or pull record), so a file's rows are there whole or not at all, and a
-crash leaves at most the staging table behind, which dies with the connection. One transaction
-and one GX validation per batch of snapshots, not per file, is what keeps a partner with a
-thousand small exports fast.
+Write: inventory rows are staged first (intake/staging.py for uploads, `stage_pulled_csv` for
+Lens pulls) into the connection's temporary `staged_inventory`; an RMA log's rows are written
+into its table inside the transaction that audits them. Audit: the warehouse's SQL rules
+measure them, the GX suites (quality.py) judge the measurements, the findings are stored and
+the partner gets the rejected rows. Publish: in the same transaction, together with the
+caller's bookkeeping (the intake or pull record), so a file's rows are there whole or not at
+all, and a crash leaves at most the staging table behind, which dies with the connection. One
+transaction and one GX validation per batch of snapshots, not per file, is what keeps a partner
+with a thousand small exports fast.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import pandas as pd
 from pipelines.core.months import Month
 from pipelines.core.safe_csv import neutralise
 from pipelines.core.timers import timed
-from pipelines.intake.quality import (
+from pipelines.raw.quality import (
     MAC_PATTERN,
     SERIAL_PATTERN,
     SUSPECT_DROP,
