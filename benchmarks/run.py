@@ -62,8 +62,8 @@ What bounds it. The floor reads the files and counts ({floor:.1f} s, its process
 pipeline reads them as strictly as the reference reader (`intake/read_export_cells.sql`,
 {read:.1f} s), turns cells into fields trimmed as that reader trims them
 (`intake/stage_export_cells.sql`, {stage:.1f} s), keys the rows (identity, normalised model,
-serial and MAC checks) and counts the devices (`intake/key_staged_rows.sql`, {keys:.1f} s), and
-writes every row durably, compressed, into the warehouse (`intake/publish_staged_snapshots.sql`,
+serial and MAC checks) and counts the devices (`raw/key_staged_rows.sql`, {keys:.1f} s), and
+writes every row durably, compressed, into the warehouse (`raw/publish_staged_snapshots.sql`,
 {publish:.1f} s) — the pandas script writes nothing. Each is DuckDB on both cores; fusing the
 fields and the keys into one statement measured slower (DuckDB evaluates each trimmed field
 again in every key expression that uses it, and carries the cells through the model join),
@@ -329,8 +329,8 @@ def profile_section(largest: SizeResult, gx_seconds: float) -> list[str]:
                   floor=largest.floor.seconds, gx=gx_seconds,
                   read=statements.get("intake/read_export_cells.sql", 0),
                   stage=statements.get("intake/stage_export_cells.sql", 0),
-                  keys=statements.get("intake/key_staged_rows.sql", 0),
-                  publish=statements.get("intake/publish_staged_snapshots.sql", 0),
+                  keys=statements.get("raw/key_staged_rows.sql", 0),
+                  publish=statements.get("raw/publish_staged_snapshots.sql", 0),
                   verdict=_gap(largest))]
     return lines
 

@@ -53,7 +53,7 @@ class StagedSnapshot:
 
 def stage_pulled_csv(con, snapshot_id: str, path: Path) -> None:
     """Stage a Lens pull's raw-layer CSV file (columns as RAW_COLUMNS), read by DuckDB."""
-    run_sql(con, "intake/stage_inventory_csv.sql", snapshot_id=snapshot_id, path=str(path))
+    run_sql(con, "raw/stage_inventory_csv.sql", snapshot_id=snapshot_id, path=str(path))
 
 
 class SnapshotBatch:
@@ -74,7 +74,7 @@ class SnapshotBatch:
         try:
             findings = self._publish(bookkeeping)
         except BaseException:
-            run_sql(con, "intake/clear_staging.sql")  # nothing of a failed batch may join the next
+            run_sql(con, "raw/clear_staging.sql")  # nothing of a failed batch may join the next
             raise
         finally:
             self.snapshots = []
@@ -83,17 +83,17 @@ class SnapshotBatch:
     def _publish(self, bookkeeping: Bookkeeping) -> dict[str, list[Finding]]:
         con = self._con
         with transaction(con):
-            load_frame(con, "intake/stage_snapshots.sql", pd.DataFrame([{
+            load_frame(con, "raw/stage_snapshots.sql", pd.DataFrame([{
                 **vars(s), "previous_month": str(Month.parse(s.month).plus(-1))}
                 for s in self.snapshots]).drop(columns=["rejected_file"]))
             with timed("validation"):
-                run_sql(con, "intake/key_staged_rows.sql", serial_pattern=SERIAL_PATTERN,
+                run_sql(con, "raw/key_staged_rows.sql", serial_pattern=SERIAL_PATTERN,
                         mac_pattern=MAC_PATTERN)
                 findings = _audit_staged_snapshots(con, self._gate, self.snapshots)
             with timed("load"):
-                if fetch_value(con, "intake/staged_reloads.sql"):
-                    run_sql(con, "intake/delete_staged_partitions.sql")
-                run_sql(con, "intake/publish_staged_snapshots.sql")
+                if fetch_value(con, "raw/staged_reloads.sql"):
+                    run_sql(con, "raw/delete_staged_partitions.sql")
+                run_sql(con, "raw/publish_staged_snapshots.sql")
                 bookkeeping()
         return findings
 
@@ -101,12 +101,12 @@ class SnapshotBatch:
 def _audit_staged_snapshots(con, gate: QualityGate, snapshots: list[StagedSnapshot]
                             ) -> dict[str, list[Finding]]:
     """Findings per snapshot_id of the batch in `staged_snapshots` / `staged_inventory`."""
-    measurements = run_sql(con, "intake/measure_staged_snapshots.sql",
+    measurements = run_sql(con, "raw/measure_staged_snapshots.sql",
                            suspect_minimum=SUSPECT_MINIMUM, suspect_drop=SUSPECT_DROP).df()
     findings = gate.check_snapshots(measurements)
     _store(con, [(s.snapshot_id, s.customer_id, s.month, s.source_name, findings[s.snapshot_id])
                  for s in snapshots])
-    rejected = run_sql(con, "intake/rejected_staged_rows.sql").df()
+    rejected = run_sql(con, "raw/rejected_staged_rows.sql").df()
     for snapshot in snapshots:
         rows = rejected[rejected["snapshot_id"] == snapshot.snapshot_id]
         _write_rejected(rows.drop(columns=["snapshot_id"]), snapshot.rejected_file)
@@ -121,13 +121,13 @@ def publish_rma_log(con, gate: QualityGate, rows: pd.DataFrame, customer_id: str
     subject = f"rma:{customer_id}/{sha256}"
     with transaction(con):
         bookkeeping()
-        load_frame(con, "intake/load_rma_log.sql", rows, sha256=sha256, customer_id=customer_id,
+        load_frame(con, "raw/load_rma_log.sql", rows, sha256=sha256, customer_id=customer_id,
                    file_name=file_name)
         findings = gate.check_rma_logs(run_sql(
-            con, "intake/measure_rma_log.sql", subject=subject, customer_id=customer_id,
+            con, "raw/measure_rma_log.sql", subject=subject, customer_id=customer_id,
             sha256=sha256, today=today).df())[subject]
         _store(con, [(subject, customer_id, month, file_name, findings)])
-        _write_rejected(run_sql(con, "intake/rejected_rma_rows.sql", customer_id=customer_id,
+        _write_rejected(run_sql(con, "raw/rejected_rma_rows.sql", customer_id=customer_id,
                                 sha256=sha256).df(), rejected_file)
     return findings
 
@@ -139,7 +139,7 @@ def _store(con, subjects: list[tuple[str, str, str, str, list[Finding]]]) -> Non
          for subject, customer_id, month, source_name, findings in subjects for f in findings],
         columns=["subject", "customer_id", "month", "source_name", "check", "severity",
                  "passed", "checked", "failing", "message", "message_json"])
-    load_frame(con, "intake/store_quality_checks.sql", frame)
+    load_frame(con, "raw/store_quality_checks.sql", frame)
 
 
 def _write_rejected(rows: pd.DataFrame, target: Path) -> None:

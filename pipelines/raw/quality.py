@@ -2,7 +2,7 @@
 
 The row rules (identity, model, serial and MAC format, listed twice, catalog category) are the
 SQL ones of sql/ — never a second copy — and SQL counts them per snapshot while the rows are
-still staged (sql/intake/measure_staged_snapshots.sql, sql/intake/measure_rma_log.sql). GX judges those
+still staged (sql/raw/measure_staged_snapshots.sql, sql/raw/measure_rma_log.sql). GX judges those
 per-snapshot measurements: one row per snapshot, one validation for a whole batch of
 snapshots. That keeps GX's fixed cost (tens of milliseconds a validation) off every file and
 its per-row cost (about a microsecond) off every device, and GX still says which snapshot
@@ -206,10 +206,10 @@ class QualityGate:
         ]
 
     def check_snapshots(self, measurements: pd.DataFrame) -> dict[str, list[Finding]]:
-        """`measurements`: one row per snapshot (subject) as sql/intake/measure_staged_snapshots.sql
+        """`measurements`: one row per snapshot (subject) as sql/raw/measure_staged_snapshots.sql
         gives them."""
         return self._validate("inventory_snapshots", measurements)
 
     def check_rma_logs(self, measurements: pd.DataFrame) -> dict[str, list[Finding]]:
-        """`measurements`: one row per RMA log (subject), sql/intake/measure_rma_log.sql."""
+        """`measurements`: one row per RMA log (subject), sql/raw/measure_rma_log.sql."""
         return self._validate("rma_logs", measurements)

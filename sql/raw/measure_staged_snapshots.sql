@@ -1,5 +1,5 @@
 -- Write-audit-publish: the quality measurements of each staged snapshot, one row per snapshot,
--- from its rows' keys (sql/intake/key_staged_rows.sql) and the catalog, for the GX suite.
+-- from its rows' keys (sql/raw/key_staged_rows.sql) and the catalog, for the GX suite.
 -- The previous month's devices are those of the customer's snapshot for that month as it stood
 -- when this one was received: published before, or earlier in the same batch.
 CREATE OR REPLACE TEMP TABLE staged_measurements AS
