@@ -33,7 +33,7 @@ from pipelines.core.months import Month, month_in_name
 from pipelines.lens_api.client import LensCredentials, RetryPolicy
 from pipelines.lens_api.pull import pull_lens
 from pipelines.warehouse.catalog import store_catalog
-from pipelines.warehouse.connection import run_sql
+from pipelines.warehouse.connection import create_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lens"
@@ -46,8 +46,7 @@ FAST = RetryPolicy(first_wait=0.01, longest_wait=0.05, connect_timeout=2, read_t
 
 def _classify(models: list[str]) -> dict[str, str]:
     con = duckdb.connect()
-    run_sql(con, "warehouse/schema.sql")
-    run_sql(con, "warehouse/views.sql")
+    create_schema(con)
     store_catalog(con, load_catalog(None))
     return {model: con.execute("SELECT coalesce(model_class(normalize_model(?)).category, "
                                "'unclassified')", [model]).fetchone()[0] for model in models}

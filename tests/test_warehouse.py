@@ -28,6 +28,10 @@ def test_an_older_warehouse_gets_its_counts_once(tmp_path):
     old.execute(OLD_TABLES)
     old.close()
     with open_warehouse(workspace) as con:
+        # The staging table is made after the migrations: raw_inventory's columns as they are.
+        staged = [column[0] for column in con.execute("FROM staged_inventory").description]
+        assert "extra_json" not in staged
+        assert staged == [column[0] for column in con.execute("FROM raw_inventory").description]
         assert con.execute("SELECT devices FROM snapshots").fetchall() == [(2,)]
         assert sorted(con.execute("SELECT model_key, devices FROM snapshot_models").fetchall()) \
             == [("studio x30", 1), ("vvx 450", 1)]  # the N/A serial has no identity

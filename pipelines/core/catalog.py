@@ -2,8 +2,9 @@
 and the categories, listed once here for the contracts, the catalog and the results.
 
 Matching a device model to a row (normalisation, brand prefixes and spacing variants, exact
-before longest prefix) happens in SQL (`catalog_key` in sql/warehouse/schema.sql, `model_class` in
-sql/warehouse/views.sql), so one normaliser serves inventories, RMA logs and the catalog.
+before longest prefix) happens in SQL (`catalog_key` in sql/warehouse/rule_macros.sql,
+`model_class` in sql/warehouse/views.sql), so one normaliser serves inventories, RMA logs and
+the catalog.
 
 A workspace catalog is often kept in Excel, and German Excel saves CSV with semicolons and
 turns dates into 31.12.2026: such a file is read as it is (the separator is the one that makes

@@ -23,6 +23,10 @@ from pipelines.core.workspace import Workspace
 from pipelines.warehouse import lake
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# The schema in the order it is applied: the tables, what brings an older warehouse's tables up
+# to date, then what is made from them (macros, views, the staging table).
+SCHEMA = ("warehouse/tables.sql", "warehouse/migrations.sql", "warehouse/rule_macros.sql",
+          "warehouse/views.sql")
 _TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|;|[^';-]+|-")  # a string literal is one token
 _PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 # DuckDB would take 80 % of the machine; the pipeline shares it with Airflow workers. Beyond
@@ -127,8 +131,7 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
             f"cannot open the warehouse {path}: {error}") from None
     try:
         if not read_only:
-            run_sql(con, "warehouse/schema.sql")
-            run_sql(con, "warehouse/views.sql")
+            create_schema(con)
             if fetch_value(con, "warehouse/older_snapshots.sql"):
                 with transaction(con):
                     run_sql(con, "warehouse/count_older_snapshots.sql")
@@ -157,8 +160,9 @@ def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | N
     con = lake.connect(settings, read_only, memory_limit, snapshot)
     _lake_of[id(con)] = settings
     try:
-        lake.apply_schema(con, settings, _statements("warehouse/schema.sql")
-                          + _statements("warehouse/views.sql"), read_only)
+        lake.apply_schema(con, settings,
+                          tuple(statement for name in SCHEMA for statement in _statements(name)),
+                          read_only)
         yield con
     finally:
         _drawn_receipts.pop(id(con), None)
@@ -191,9 +195,16 @@ def _storage_error(path: Path, error: Exception) -> RunError | None:
     return None
 
 
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """The schema on a warehouse file, new or made by an older polyrecon (idempotent; DuckLake
+    takes the same statements its own way: lake.apply_schema)."""
+    for name in SCHEMA:
+        run_sql(con, name)
+
+
 def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     wanted = set(re.findall(r"CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)",
-                            (SQL_DIR / "warehouse/schema.sql").read_text() + (SQL_DIR / "warehouse/views.sql").read_text()))
+                            "".join((SQL_DIR / name).read_text() for name in SCHEMA)))
     present = {name for (name,) in con.execute(
         "SELECT table_name FROM information_schema.tables").fetchall()}
     return wanted - present

@@ -6,9 +6,9 @@ here:
 - the extensions come as PyPI packages (duckdb-extension-*) and load by file path, since
   DuckDB's extension repository is not reachable from every partner's workers;
 - DuckLake has no sequences: receipt numbers come from a PostgreSQL sequence beside the catalog;
-- the tables are created once per schema version (a statement that changes the catalog on
-  every connection would make concurrent writers conflict); the views and macros are made per
-  connection as temporary ones, so read-only connections have them too;
+- the tables are created and migrated once per schema version (a statement that changes the
+  catalog on every connection would make concurrent writers conflict); the views and macros are
+  made per connection as temporary ones, so read-only connections have them too;
 - the workspace lock is a PostgreSQL advisory lock, which spans machines and, like `flock`,
   dies with its holder: exclusive for a whole-workspace job, shared plus one per customer for a
   job on one customer's partitions, so writers on different customers commit side by side;
@@ -171,8 +171,8 @@ def draw_receipts(settings, count: int) -> list[int]:
 
 
 def _split_schema(statements: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Schema statements into those that make the lake's tables (once per version) and
-    those each connection makes for itself as temporary objects (macros, views)."""
+    """Schema statements into those that make and migrate the lake's tables (once per
+    version) and those each connection makes for itself as temporary objects (macros, views)."""
     durable, per_connection = [], []
     for statement in statements:
         head = statement.lstrip().upper()

@@ -1,4 +1,10 @@
--- Derived views over the raw layer. Applied after warehouse/schema.sql by every writing connection.
+-- Derived views over the raw layer, and the staging table shaped as it is. Applied last, after
+-- tables.sql, migrations.sql and rule_macros.sql.
+
+-- Where a batch of snapshots is read and audited before it is published (write-audit-publish):
+-- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
+-- Made after the migrations, so it has raw_inventory's columns as they are now.
+CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
 
 -- rules.md 1: the month's snapshot is the most recently received one.
 CREATE OR REPLACE VIEW month_snapshots AS

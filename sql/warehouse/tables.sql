@@ -1,4 +1,6 @@
--- The warehouse schema. Applied (idempotently) by every writing connection.
+-- The warehouse's tables, as a new warehouse gets them (migrations.sql brings an older one's up
+-- to date). Applied (idempotently) by every writing connection, first; then migrations.sql,
+-- rule_macros.sql and views.sql (pipelines/warehouse/connection.py, SCHEMA).
 -- Tables have no primary keys on purpose: partitions are replaced by DELETE + INSERT inside one
 -- transaction, and DuckDB's unique indexes reject a key deleted and re-inserted in one transaction.
 
@@ -18,8 +20,6 @@ CREATE TABLE IF NOT EXISTS intake_log (
     reason        VARCHAR,             -- English, as the command line shows it
     reason_message VARCHAR             -- the reason as i18n.Message JSON: shown in any language
 );
--- Ledgers made before reasons were kept as messages: their older lines show the English text.
-ALTER TABLE intake_log ADD COLUMN IF NOT EXISTS reason_message VARCHAR;
 
 -- One inventory per customer and month per receipt; all are kept, the latest one counts.
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -34,9 +34,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
     row_count     INTEGER   NOT NULL,
     devices       INTEGER              -- distinct devices it lists (rows with identity and model)
 );
--- Warehouses made before snapshots carried their device count get it (and their per-model
--- counts) once: sql/warehouse/count_older_snapshots.sql.
-ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS devices INTEGER;
 
 -- Every inventory row as received, with its provenance: the fields the pipeline reads. The raw
 -- layer itself is the archived file, byte for byte (its SHA-256 in snapshots); its other
@@ -52,8 +49,6 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
     lens_device_id  VARCHAR,
     device_name     VARCHAR
 );
--- Warehouses made when the unused columns were copied in as JSON: nobody read them.
-ALTER TABLE raw_inventory DROP COLUMN IF EXISTS extra_json;
 
 -- Distinct devices per snapshot and model (the device's representative model, as in
 -- snapshot_devices), kept as snapshots are published: counting a month never scans raw rows.
@@ -69,20 +64,7 @@ CREATE TABLE IF NOT EXISTS seen_models (
     model_key  VARCHAR NOT NULL
 );
 
--- Where an intake batch is read and audited before it is published (write-audit-publish):
--- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
-CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
-
--- A CSV cell as a field, trimmed as str.strip() trims: by DuckDB's plain trim() (the Unicode
--- spaces) unless the file holds other white space, then of every such character (`whitespace`,
--- slower); null where the export has no such column.
-CREATE OR REPLACE MACRO export_field(cells, field_index, trimming, whitespace) AS
-    CASE
-        WHEN field_index = 0 THEN NULL
-        WHEN trimming = 'spaces' THEN trim(cells[field_index])
-        ELSE trim(cells[field_index], whitespace)
-    END;
-
+-- Every RMA log row as received, with its provenance.
 CREATE TABLE IF NOT EXISTS raw_rma (
     sha256       VARCHAR NOT NULL,
     customer_id  VARCHAR NOT NULL,
@@ -127,11 +109,6 @@ CREATE TABLE IF NOT EXISTS reconciled_months (
     month            VARCHAR NOT NULL,
     through_receipt  BIGINT  NOT NULL
 );
--- Warehouses reconciled before this table existed: their months count as up to date.
-INSERT INTO reconciled_months
-SELECT DISTINCT month, (SELECT coalesce(max(receipt_seq), 0) FROM snapshots)
-FROM reconciliation
-WHERE NOT EXISTS (SELECT 1 FROM reconciled_months);
 
 -- Each month's result as `reconcile` computed it (`result_json` in
 -- pipelines/reconciliation/month.py): what reports and e-mails read without recomputing the
@@ -151,54 +128,6 @@ CREATE TABLE IF NOT EXISTS rma_results (
     rma_rate_pct  DECIMAL(18, 2) NOT NULL,
     status        VARCHAR NOT NULL
 );
-
--- What Lens writes into a field it has no value for ("Not Set", "Unknown"): read as empty.
-CREATE OR REPLACE MACRO lens_value(cell) AS
-    CASE WHEN lower(trim(cell)) NOT IN ('', 'not set', 'unknown', 'n/a', 'none', '-')
-         THEN cell END;
-
--- interfaces.md: trimmed, inner white space collapsed, case ignored, leading Poly/Polycom dropped.
-CREATE OR REPLACE MACRO normalize_model(model) AS
-    nullif(regexp_replace(
-        lower(regexp_replace(regexp_replace(lens_value(model), '^\s+|\s+$', '', 'g'), '\s+',
-                             ' ', 'g')),
-        '^(poly|polycom) ', ''), '');
-
--- What the catalog is matched on (interfaces.md, Catalog files): Lens spells one product
--- several ways ("Plantronics EncorePro 515 USB", "HP Poly Voyager ...", "G 7500 Video Endpoint"
--- beside the catalog's "G7500"), so every leading brand name (HP, Poly, Polycom, Plantronics)
--- and trademark sign is dropped and a space or hyphen between a letter and a digit removed, on
--- both sides. Only matching uses it: stored model keys stay normalize_model's.
-CREATE OR REPLACE MACRO catalog_key(model_key) AS
-    regexp_replace(
-        regexp_replace(trim(regexp_replace(model_key, '[®™]', '', 'g')),
-                       '^((hp|poly|polycom|plantronics) )+', ''),
-        '([a-z])[ -]([0-9])', '\1\2', 'g');
-
--- A serial that says there is none ("N/A", "unknown", "0" ...) is no serial: taken as an
--- identity it would merge every such device into one.
-CREATE OR REPLACE MACRO usable_serial(serial) AS
-    CASE WHEN upper(trim(serial)) NOT IN ('', '-', '--', '?', '0', 'N/A', 'NA', 'N.A.', 'NONE',
-                                          'NULL', 'UNKNOWN', 'TBD', 'NOT AVAILABLE', 'NOT SET')
-         THEN upper(trim(serial)) END;
-
--- rules.md 2: serial (trimmed, upper-case), else MAC (12 hex digits once separators are
--- removed), else the Lens device id. Prefixed so a serial never collides with a MAC or id.
-CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
-    CASE
-        WHEN usable_serial(serial) IS NOT NULL THEN 'SN:' || usable_serial(serial)
-        WHEN regexp_full_match(upper(regexp_replace(coalesce(mac, ''), '[\s:.\-]', '', 'g')),
-                               '[0-9A-F]{12}')
-            THEN 'MAC:' || upper(regexp_replace(mac, '[\s:.\-]', '', 'g'))
-        WHEN lens_value(lens_device_id) IS NOT NULL THEN 'ID:' || trim(lens_device_id)
-    END;
-
--- Why a raw inventory row does not count (null: it counts).
-CREATE OR REPLACE MACRO inventory_reject_reason(identity, model_key) AS
-    CASE
-        WHEN identity IS NULL THEN 'no serial number, MAC address or Lens device id'
-        WHEN model_key IS NULL THEN 'no model'
-    END;
 
 -- Every Lens API pull, complete or failed (a failed pull loads no rows).
 CREATE TABLE IF NOT EXISTS lens_pulls (
@@ -227,8 +156,6 @@ CREATE TABLE IF NOT EXISTS quality_checks (
     message      VARCHAR NOT NULL,  -- English, as the command line shows it
     message_json VARCHAR            -- the finding as i18n.Message JSON: shown in any language
 );
--- Findings stored before they were kept as messages show their English text.
-ALTER TABLE quality_checks ADD COLUMN IF NOT EXISTS message_json VARCHAR;
 
 -- Every message composed, keyed by kind, customer, month and content: a re-run sends nothing
 -- twice, and a message that could not go out stays queued for the next run.
@@ -247,8 +174,3 @@ CREATE TABLE IF NOT EXISTS mail_ledger (
     sent_at      TIMESTAMP,
     message      BLOB      NOT NULL
 );
--- What an alert is about (a true-up's category, "rma"): a later change to it sends a correction.
--- Messages queued before this column existed have none and are never corrected.
-ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS topic VARCHAR;
--- A report's table of figures (JSON): what an updated report of the month lists as changed.
-ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS figures VARCHAR;
