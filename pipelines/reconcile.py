@@ -230,7 +230,7 @@ def _reconcile_customer(customer: Customer, month: Month, counts: dict[Month, Mo
 
 
 def renewals(customers: Sequence[Customer], month: Month,
-              replays: dict[tuple[str, str], list[CategoryMonth]]) -> list[RenewalProposal]:
+             replays: dict[tuple[str, str], list[CategoryMonth]]) -> list[RenewalProposal]:
     """The renewal proposals of the customers whose term ends with `month`, from their replays
     (computed now, or stored: a customer the stored result does not cover has none)."""
     return [renewal_proposal(customer, {category: replays[(customer.id, category)]

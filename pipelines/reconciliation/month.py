@@ -1,6 +1,8 @@
 """A month's reconciliation against the warehouse: the snapshots' counts read, the rules of
-pipelines/reconcile.py applied to them, and the result stored — as rows for the warehouse's
-readers, and whole (`result_json`) for the reports and e-mails that read it again without
+pipelines/reconcile.py applied to them, and the result stored twice. Its rows go into
+`reconciliation` and `rma_results` as the typed values they are (what `status` queries); the
+whole result, with each term's replay of exact fractions, goes into `month_results` as JSON
+(`result_json`, core/stored.py) for the reports and e-mails that read it again without
 recomputing the month (the DAG's render tasks, `send`).
 """
 from __future__ import annotations
