@@ -10,7 +10,9 @@ and shown by `status`.
 
 A ledger written before issue 27 holds keys of the wording. The first send after the upgrade
 re-keys it before composing anything (`rekey_ledger`), sending nothing; its `.eml` files keep
-their names (the ledger's answers name them).
+their names (the ledger's answers name them), so `rebuild` knows a file by either key. The
+ledger's other owners are here too: `rebuild` copies it (`copy_ledger`) or, when it is lost,
+makes it again from outbox/ (`ledger_from_outbox`).
 """
 from __future__ import annotations
 
@@ -166,14 +168,39 @@ def rekey_ledger(config: Config, con) -> None:
              "%d kept their old key; nothing was sent", sum(n for _, n in months) - kept, kept)
 
 
-def record_as_sent(con, draft: Draft, month: Month, raw: bytes, answer: str) -> None:
-    """Enter a message in the ledger as sent without sending it (`rebuild`: it went out
-    before the warehouse was lost)."""
-    key = ledger_key(draft, month)
+def copy_ledger(con) -> int:
+    """The mail ledger of the warehouse attached to `con` as `old` (`rebuild`), copied whole
+    with its keys; lines keyed by their wording are re-keyed by the next send. Returns how
+    many messages were copied."""
     with transaction(con):
-        _queue(con, draft, month, key, raw)
-        run_sql(con, "delivery/mail_outcome.sql", message_key=key, status="sent", answer=answer,
-                now=_now())
+        return fetch_value(con, "delivery/mail_copy_ledger.sql")
+
+
+def ledger_from_outbox(config: Config, con, results: list[MonthResult]) -> int:
+    """A ledger made again when the old one is lost (`rebuild`), sending nothing: each message
+    of the months' `results` is entered as sent when its `.eml` file is in outbox/ (named by
+    its key, or by its key before issue 27), or, when e-mail goes through SMTP (no outbox shows
+    what went out), assumed sent. Returns how many messages were entered."""
+    outbox = {p.stem.rsplit("-", 1)[-1]: p for p in config.workspace.outbox.glob("*/*.eml")}
+    assumed = config.partner.smtp is not None
+    entered = 0
+    for result in results:
+        uploads = missing_inventory_uploads(con, result.month)
+        for draft, legacy in recomposed(config, result, [], uploads, []):
+            key = ledger_key(draft, result.month)
+            found = outbox.get(key[:12]) or outbox.get(legacy[:12])
+            if found is None and not assumed:
+                continue
+            raw = found.read_bytes() if found else build_message(config, draft).as_bytes()
+            answer = "recorded by rebuild: " + (
+                f"found {config.workspace.relative(found)}" if found else
+                "assumed sent, the old mail ledger was unreadable")
+            with transaction(con):
+                _queue(con, draft, result.month, key, raw)
+                run_sql(con, "delivery/mail_outcome.sql", message_key=key, status="sent",
+                        answer=answer, now=_now())
+            entered += 1
+    return entered
 
 
 def send_notice(config: Config, kind: str, subject: str, to: list[str], paragraphs: list[str],
