@@ -4,7 +4,7 @@ warehouse stores the numbers themselves: tests/test_stored_result.py.)"""
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-from pipelines.delivery.messages import _keyed
+from pipelines.delivery.rekey import _keyed
 from pipelines.reconciliation.results import ReconciliationRow, RmaRow, as_written
 
 TRUE_UP_ROW = ReconciliationRow("acme", "2026-05", "video", "TRUE_UP", 106, 2, 100,

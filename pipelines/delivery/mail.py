@@ -1,11 +1,18 @@
 """E-mail: the monthly report to each CSM, and alerts to the partner — exactly once.
 
 Every message is composed from one customer's data only, keyed in the warehouse's ledger by
-(kind, customer, month, content) and queued; delivery then sends what is queued, through SMTP
-when partner.yaml has `smtp`, else as `.eml` files in outbox/. A re-run finds the keys already
-sent and sends nothing twice; `--resend` queues the month's messages again on purpose. A message
-that cannot go out (server down, 4xx) stays queued for the next run; a 5xx rejection is
-recorded with the server's answer and shown by `status`.
+what it is about, never its wording (messages.py), and queued; delivery then sends what is
+queued, through SMTP when partner.yaml has `smtp`, else as `outbox/<month>/<kind>-<customer>-
+<key's first 12 digits>.eml`. A re-run finds the keys already sent and sends nothing twice;
+`--resend` queues the month's messages again on purpose. A message that cannot go out (server
+down, 4xx) stays queued for the next run; a 5xx rejection is recorded with the server's answer
+and shown by `status`.
+
+A ledger written before issue 27 holds keys of the wording. The first send after the upgrade
+re-keys it before composing anything (`rekey_ledger`), sending nothing; its `.eml` files keep
+their names (the ledger's answers name them), so `rebuild` knows a file by either key. The
+ledger's other owners are here too: `rebuild` copies it (`copy_ledger`) or, when it is lost,
+makes it again from outbox/ (`ledger_from_outbox`).
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from pipelines.core.months import Month, month_by_modification, month_in_name
 from pipelines.core.visible import visible
 from pipelines.core.workspace import shown_path
 from pipelines.delivery.messages import (
+    KEY_VERSION,
     Draft,
     RejectedUpload,
     SentMessage,
@@ -35,9 +43,12 @@ from pipelines.delivery.messages import (
     compose,
     ledger_key,
 )
+from pipelines.delivery.rekey import recomposed
+from pipelines.reconciliation.month import compute_month, stored_month
 from pipelines.reconciliation.results import MonthResult
 from pipelines.warehouse.connection import (
     fetch_value,
+    load_frame,
     open_warehouse,
     run_sql,
     transaction,
@@ -61,8 +72,8 @@ def _now() -> datetime:
 def quarantined_uploads(con) -> list[RejectedUpload]:
     """The quarantined uploads as the run that took them reported them."""
     return [RejectedUpload(shown_path(customer_id, name), customer_id,
-                           Message.stored(reason_message, reason), stored_path)
-            for customer_id, name, reason, reason_message, stored_path
+                           Message.stored(reason_message, reason), stored_path, receipt)
+            for customer_id, name, reason, reason_message, stored_path, receipt
             in run_sql(con, "delivery/mail_rejected_files.sql").fetchall()]
 
 
@@ -96,10 +107,10 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
     not yet noticed, then deliver everything queued, this month's and earlier runs' alike."""
     queued = 0
     with open_warehouse(config.workspace) as con:
-        sent = [SentMessage(*row) for row in run_sql(
-            con, "delivery/mail_sent_for_month.sql", month=str(result.month)).fetchall()]
+        rekey_ledger(config, con)
         drafts = [d for d in compose(config, result, quarantined_uploads(con),
-                                     missing_inventory_uploads(con, result.month), sent)
+                                     missing_inventory_uploads(con, result.month),
+                                     _sent(con, result.month))
                   if (kinds is None or d.kind in kinds)
                   and customer_id in (None, d.customer_id)]
         for draft in drafts:
@@ -112,22 +123,85 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
         return _deliver(config, con, queued, login)
 
 
+def _sent(con, month: Month) -> list[SentMessage]:
+    return [SentMessage(*row) for row in run_sql(
+        con, "delivery/mail_sent_for_month.sql", month=str(month)).fetchall()]
+
+
 def _queue(con, draft: Draft, month: Month, key: str, raw: bytes) -> None:
     run_sql(con, "delivery/mail_queue.sql", message_key=key, kind=draft.kind,
             customer_id=draft.customer_id, month=str(month), subject=draft.subject,
             recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
             topic=draft.topic,
-            figures=json.dumps(draft.table) if draft.kind == "report" else None)
+            figures=json.dumps(draft.table) if draft.kind == "report" else None,
+            key_version=KEY_VERSION)
 
 
-def record_as_sent(con, draft: Draft, month: Month, raw: bytes, answer: str) -> None:
-    """Enter a message in the ledger as sent without sending it (`rebuild`: it went out
-    before the warehouse was lost)."""
-    key = ledger_key(draft, month)
+def rekey_ledger(config: Config, con) -> None:
+    """Ledger lines keyed by their wording (written before issue 27, or by such a version
+    since) get the key of what they are about, sending nothing. Each month that has such lines
+    is composed again from its stored result with what was sent for it, as its last run did,
+    and a line that a message composed now matches under the old formula (rekey.py) takes
+    that message's key. A line no message matches keeps its key, marked as looked at: it is
+    about what the month no longer shows (an earlier reconciliation, or wording since
+    changed), and no message composed from now on has that key; should the month come to show
+    it again, that is a change, and goes out as one."""
+    months = run_sql(con, "delivery/mail_unkeyed_months.sql").fetchall()
+    if not months:
+        return
+    import pandas as pd
+
+    rejected = quarantined_uploads(con)
+    keys: dict[str, str] = {}
+    for month_text, _lines in months:
+        month = Month.parse(month_text)
+        result = stored_month(con, config, month) or compute_month(con, config, month)
+        for draft, legacy in recomposed(config, result, rejected,
+                                        missing_inventory_uploads(con, month), _sent(con, month)):
+            keys.setdefault(legacy, ledger_key(draft, month))
+    pairs = pd.DataFrame(list(keys.items()), columns=["legacy_key", "message_key"])
     with transaction(con):
-        _queue(con, draft, month, key, raw)
-        run_sql(con, "delivery/mail_outcome.sql", message_key=key, status="sent", answer=answer,
-                now=_now())
+        if keys:
+            load_frame(con, "delivery/mail_rekey.sql", pairs.drop_duplicates("message_key"),
+                       key_version=KEY_VERSION)
+        kept = fetch_value(con, "delivery/mail_keep_wording_keys.sql")
+    log.info("E-mail ledger: %d messages keyed by what they are about instead of their wording, "
+             "%d kept their old key; nothing was sent", sum(n for _, n in months) - kept, kept)
+
+
+def copy_ledger(con) -> int:
+    """The mail ledger of the warehouse attached to `con` as `old` (`rebuild`), copied whole
+    with its keys; lines keyed by their wording are re-keyed by the next send. Returns how
+    many messages were copied."""
+    with transaction(con):
+        return fetch_value(con, "delivery/mail_copy_ledger.sql")
+
+
+def ledger_from_outbox(config: Config, con, results: list[MonthResult]) -> int:
+    """A ledger made again when the old one is lost (`rebuild`), sending nothing: each message
+    of the months' `results` is entered as sent when its `.eml` file is in outbox/ (named by
+    its key, or by its key before issue 27), or, when e-mail goes through SMTP (no outbox shows
+    what went out), assumed sent. Returns how many messages were entered."""
+    outbox = {p.stem.rsplit("-", 1)[-1]: p for p in config.workspace.outbox.glob("*/*.eml")}
+    assumed = config.partner.smtp is not None
+    entered = 0
+    for result in results:
+        uploads = missing_inventory_uploads(con, result.month)
+        for draft, legacy in recomposed(config, result, [], uploads, []):
+            key = ledger_key(draft, result.month)
+            found = outbox.get(key[:12]) or outbox.get(legacy[:12])
+            if found is None and not assumed:
+                continue
+            raw = found.read_bytes() if found else build_message(config, draft).as_bytes()
+            answer = "recorded by rebuild: " + (
+                f"found {config.workspace.relative(found)}" if found else
+                "assumed sent, the old mail ledger was unreadable")
+            with transaction(con):
+                _queue(con, draft, result.month, key, raw)
+                run_sql(con, "delivery/mail_outcome.sql", message_key=key, status="sent",
+                        answer=answer, now=_now())
+            entered += 1
+    return entered
 
 
 def send_notice(config: Config, kind: str, subject: str, to: list[str], paragraphs: list[str],
@@ -137,7 +211,7 @@ def send_notice(config: Config, kind: str, subject: str, to: list[str], paragrap
     when configured, else `outbox/<month>/<kind>-partner-<key>.eml` — but without the ledger:
     it must go out when the warehouse is what failed. Never raises: it is the last word."""
     month = month or str(Month.of(_now().date()))
-    draft = Draft(kind, None, subject, to, subject, paragraphs, key)
+    draft = Draft(kind, None, subject, to, subject, paragraphs, {})
     try:
         raw = build_message(config, draft).as_bytes()
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]

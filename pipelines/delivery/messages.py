@@ -1,13 +1,35 @@
 """The messages of a month, composed: the monthly report to each CSM, true-up and RMA alerts,
 missing-inventory reminders, corrections of alerts that no longer hold, and file-rejected
-notices. Every message is built from one customer's data only, and its ledger key (kind,
-customer, month, content) is what makes "exactly once" possible (mail.py)."""
+notices. Every message is built from one customer's data only.
+
+A message's ledger key is what makes "exactly once" possible (mail.py): the hash of its
+identity, which is what the message is about — kind, customer, month, topic, the figures it
+states, and who receives it — never its wording. Subjects, sentences, number formats, display
+names and the reader's language are left out, so a translation fix or a renamed customer sends
+nothing again, while a changed figure or a new recipient is a new message. The figures are the
+raw values (whole numbers, amounts as exact decimals, category and status keys, ISO months),
+written as canonical JSON: the same facts give the same key in any process.
+
+What each kind states: a report, its customer's result rows, RMA rate and proposed next term;
+a true-up, its category's counts, growth, devices added, amount and currency, new ordered
+devices and baseline; an RMA alert, the rate, its counts, status and threshold; a
+missing-inventory reminder, the categories without inventory and the uploads it names; a
+correction, the key of the alert it corrects and what holds now; a file-rejected notice, the
+upload (where it was put and is kept, its receipt), whatever the month of the run sending it.
+A figure a message does not state (a true-up's end-of-life devices) is not part of it, so a
+change to it alone sends nothing.
+
+Ledgers written before issue 27 hold keys of the wording; rekey.py keeps that formula, only to
+re-key them (mail.py).
+"""
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import cache
@@ -22,9 +44,7 @@ from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
     MonthResult,
-    ReconciliationRow,
-    RmaRow,
-    as_written,
+    RenewalProposal,
 )
 
 
@@ -35,6 +55,7 @@ class RejectedUpload:
     customer_id: str | None
     reason: Message
     stored_path: str  # where the file is kept
+    receipt: int  # the intake's receipt number: which upload it was
 
     def detail(self, formats: Formats) -> str:
         """The problem, and where the file is kept."""
@@ -50,12 +71,12 @@ class Draft:
     to: list[str]
     heading: str
     paragraphs: list[str]
-    content: str  # what makes the message what it is: the ledger key hashes it
+    stated: dict  # the figures it states, as raw values (no wording): part of its identity
     cc: list[str] = field(default_factory=list)
     table_head: list[str] = field(default_factory=list)
     table: list[list[str]] = field(default_factory=list)
     attachment: Path | None = None
-    topic: str | None = None  # what an alert is about: a true-up's category, or "rma"
+    topic: str | None = None  # what an alert or its correction is about: a category, or "rma"
     language: str = "en"  # of the reader: the customer's, or the partner's for notices
 
 
@@ -72,6 +93,36 @@ class SentMessage:
     figures: str | None  # a report's table as JSON (none for messages queued before)
 
 
+KEY_VERSION = 2  # mail_ledger.key_version of the keys ledger_key makes (sql/warehouse/schema.sql)
+
+
+def identity(draft: Draft, month: Month) -> str:
+    """What the message is about, as canonical JSON: kind, customer, month, topic, the figures
+    it states, and its recipients (a new CSM gets the message). A file-rejected notice is about
+    one quarantined upload, not about the month of the run that happens to send it."""
+    return json.dumps({
+        "kind": draft.kind, "customer": draft.customer_id,
+        "month": None if draft.kind == "file_rejected" else str(month),
+        "topic": draft.topic, "stated": draft.stated,
+        "recipients": sorted(set(draft.to + draft.cc))},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_raw)
+
+
+def _raw(value) -> str:
+    """A value JSON has no type for, as text that does not depend on how it was written: an
+    amount without trailing zeros (`720`, `7.5`), a day or a month in ISO form."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, date | Month):
+        return str(value)
+    raise TypeError(f"a message states a {type(value).__name__}: state it as a number, "
+                    f"a decimal, a day or text")
+
+
+def ledger_key(draft: Draft, month: Month) -> str:
+    return hashlib.sha256(identity(draft, month).encode()).hexdigest()
+
+
 def _contacts(config: Config, customer: Customer | None) -> list[str]:
     contacts = list(customer.partner_contacts) if customer else []
     fallback = config.partner.partner.contact_email
@@ -79,17 +130,15 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 
 
 def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] = (),
-            uploads: dict[str, list[Message]] | None = None, sent: list[SentMessage] = ()
-            ) -> list[Draft]:
+            uploads: dict[str, list[Message]] | None = None, sent: list[SentMessage] = (),
+            key: Callable[[Draft, Month], str] = ledger_key) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, in that customer's
     language, and a notice for each of the `rejected` (quarantined) uploads, in the partner's.
     `uploads` (missing_inventory_uploads) names, per customer, the uploads a missing-inventory
     reminder must mention so it never hides why. Against what was `sent` for the month before:
     a report whose figures changed says so in its subject, and an alert that no longer holds
-    gets one correction.
-
-    English texts are the ones messages were always sent with: their subjects are part of the
-    ledger keys, so an upgrade sends nothing again."""
+    gets one correction. `key` is how the ledger knows a message (the re-keying of an older
+    ledger composes with the key that ledger was written with)."""
     uploads = uploads or {}
     partner = config.partner.partner.name
     month = result.month
@@ -102,6 +151,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
         f = Formats(config.language_of(customer))
         _ = f.gettext
         rma = next((r for r in result.rma if r.customer_id == customer.id), None)
+        proposal = _proposal(result, customer)
         contacts = _contacts(config, customer)
         table = [[f.category(r.category), f.status(r.status), f.number(r.devices_counted),
                   f.number(r.ordered_devices), f.decimal(r.baseline), f.decimal(r.growth_pct)]
@@ -118,16 +168,22 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
              + ((" " + _("Headset RMA rate %(rate)s %% (%(status)s).")
                  % {"rate": f.decimal(rma.rma_rate_pct), "status": f.status(rma.status)})
                 if rma else ""),
-             *_renewal_note(result, customer, f)],
-            f"([{', '.join(map(_keyed, rows))}], {_keyed(rma) if rma else None})", cc=contacts,
+             *_renewal_note(proposal, customer, f)],
+            {"rows": [vars(r) for r in rows], "rma": vars(rma) if rma else None,
+             "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
             # "%%": the templates' message, which Jinja always %-formats.
             table_head=[_("Category"), _("Status"), _("Counted"), _("Ordered"), _("Baseline"),
                         _("Growth %%") % {}],
             table=table, attachment=pdf if pdf.exists() else None, language=f.language)
-        drafts.append(_updated(report, month, sent, f))
+        drafts.append(_updated(report, month, sent, f, key))
         for row in rows:
             if row.status != TRUE_UP:
                 continue
+            stated = {"category": row.category, "counted": row.devices_counted,
+                      "ordered": row.ordered_devices, "growth": row.growth_pct,
+                      "added": row.true_up_devices, "amount": row.prorated_amount,
+                      "currency": row.currency, "new_ordered": row.new_ordered_devices,
+                      "new_baseline": row.new_baseline}
             values = {**names, "category": f.category(row.category),
                       "added": f.number(row.true_up_devices),
                       "amount": f.money(row.prorated_amount, row.currency),
@@ -148,12 +204,12 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                  _("%(added)s devices to add, prorated amount %(amount)s. New ordered devices "
                    "%(new_ordered)s, new baseline %(new_baseline)s from the month after "
                    "%(month)s.") % {**values, "month": f.month(month)}],
-                _keyed(row), topic=row.category, language=f.language))
+                stated, topic=row.category, language=f.language))
         if rma and rma.status != "OK":
+            threshold = config.policy.rma_threshold_pct
             values = {**names, "status": f.status(rma.status), "year": rma.year,
                       "rate": f.decimal(rma.rma_rate_pct), "rmas": f.number(rma.headset_rmas),
-                      "base": f.number(rma.headset_base),
-                      "threshold": f.decimal(config.policy.rma_threshold_pct)}
+                      "base": f.number(rma.headset_base), "threshold": f.decimal(threshold)}
             drafts.append(Draft(
                 "rma", customer.id,
                 _("[%(partner)s] RMA %(status)s %(customer)s %(year)s: %(rate)s %% headset "
@@ -163,9 +219,12 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                 [_("%(rmas)s headset RMAs in %(year)s up to %(month)s against %(base)s ordered "
                    "headsets: %(rate)s %% (threshold %(threshold)s %%). Above it, Poly may bill "
                    "replacements at list price.") % {**values, "month": f.month(month)}],
-                _keyed(rma), topic="rma", language=f.language))
+                {"status": rma.status, "year": rma.year, "rate": rma.rma_rate_pct,
+                 "rmas": rma.headset_rmas, "base": rma.headset_base, "threshold": threshold},
+                topic="rma", language=f.language))
         missing = [r.category for r in rows if r.status == NO_DATA]
         if missing and contacts:
+            notes = uploads.get(customer.id, [])
             drafts.append(Draft(
                 "missing_inventory", customer.id,
                 _("[%(partner)s] Missing Lens inventory %(customer)s %(month)s") % names,
@@ -176,12 +235,10 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                    "the monthly inventory report).")
                  % {**names, "month": f.month(month), "folder": f"inbox/{customer.id}/",
                     "categories": ", ".join(map(f.category, missing))},
-                 *(note.shown(f) for note in uploads.get(customer.id, []))],
-                # Keyed as before uploads were named, unless there are some to name (in
-                # English, as they were keyed before they were translated).
-                repr((missing, list(map(str, uploads[customer.id]))))
-                if uploads.get(customer.id) else repr(missing), language=f.language))
-    drafts += _corrections(config, result, drafts, sent)
+                 *(note.shown(f) for note in notes)],
+                {"categories": missing, "uploads": list(map(_named, notes))},
+                language=f.language))
+    drafts += _corrections(config, result, drafts, sent, key)
     f = Formats(config.partner.partner.language)
     _ = f.gettext
     for item in rejected:
@@ -198,13 +255,28 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             [_("The file %(path)s could not be taken in.") % values,
              _("Problem: %(detail)s") % values,
              _("Correct the file and put it into the customer's inbox folder again.")],
-            repr((item.path, item.detail(Formats("en")))), language=f.language))
+            {"upload": item.path, "kept_as": item.stored_path, "receipt": item.receipt},
+            language=f.language))
     return drafts
 
 
-def _renewal_note(result: MonthResult, customer: Customer, f: Formats) -> list[str]:
+def _named(note: Message) -> dict:
+    """What an upload note names, without its sentences: the upload, the months, where the
+    file is kept (why it was rejected follows from the file)."""
+    return {name: value for name, value in note.values if not isinstance(value, Message)}
+
+
+def _proposal(result: MonthResult, customer: Customer) -> RenewalProposal | None:
+    """The next term the report proposes: in the term's last month, unless it is agreed."""
     proposal = next((p for p in result.renewals if p.customer.id == customer.id), None)
     if proposal is None or customer.has_term_after(result.month):
+        return None
+    return proposal
+
+
+def _renewal_note(proposal: RenewalProposal | None, customer: Customer, f: Formats
+                  ) -> list[str]:
+    if proposal is None:
         return []
     return [f.gettext("The term ends this month: the report proposes the next term, %(start)s "
                       "to %(end)s. Once it is agreed, it is applied with one command: "
@@ -212,18 +284,12 @@ def _renewal_note(result: MonthResult, customer: Customer, f: Formats) -> list[s
             % {"start": f.date(proposal.start), "end": f.date(proposal.end), "id": customer.id}]
 
 
-def _keyed(row: ReconciliationRow | RmaRow) -> str:
-    """A row as a ledger key's content takes it: the text rows were keyed by when they held
-    their values as written, so a message sent before is still found sent."""
-    values = ", ".join(f"{name}={value!r}" for name, value in as_written(row).items())
-    return f"{type(row).__name__}({values})"
-
-
-def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats) -> Draft:
+def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats,
+             key: Callable[[Draft, Month], str]) -> Draft:
     """A report sent before with other figures goes out again saying so in its subject, and
     listing what changed since the last one sent."""
     before = [m for m in sent if m.kind == "report" and m.customer_id == report.customer_id]
-    if not before or ledger_key(report, month) in {m.key for m in before}:
+    if not before or key(report, month) in {m.key for m in before}:
         return report
     last = before[-1]
     changes = _changed_figures(json.loads(last.figures), report, f) if last.figures else []
@@ -253,12 +319,12 @@ def _changed_figures(sent_table: list[list[str]], report: Draft, f: Formats) -> 
 
 
 def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
-                 sent: list[SentMessage]) -> list[Draft]:
+                 sent: list[SentMessage], key: Callable[[Draft, Month], str]) -> list[Draft]:
     """One correction for the latest alert sent on each topic (a true-up's category, the RMA
     rate) that the month, reconciled again, no longer says: to the same recipients, naming
-    what was sent and what holds now. Keyed by that alert and what holds now: once per change."""
+    what was sent and what holds now. About that alert and what holds now: once per change."""
     month, partner = result.month, config.partner.partner.name
-    current = {ledger_key(d, month) for d in drafts}
+    current = {key(d, month) for d in drafts}
     latest: dict[tuple, SentMessage] = {}
     for message in sent:
         if message.kind in ("true_up", "rma") and message.topic:
@@ -269,7 +335,8 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
         if alert.key in current or customer is None:
             continue
         f = Formats(config.language_of(customer))
-        now = _what_holds(result, customer_id, topic, f)
+        holds = holds_now(result, customer_id, topic)
+        now = what_holds(topic, holds, f)
         values = {"partner": partner, "subject": alert.subject, "customer": customer.name,
                   "month": month, "day": f.date(alert.sent_at.date()), "now": now}
         corrections.append(Draft(
@@ -281,46 +348,57 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
                        "that no longer holds. Now: %(now)s") % {**values,
                                                                  "month": f.month(month)},
              f.gettext("This message replaces the alert above.")],
-            repr((alert.key, now)), language=f.language))
+            {"corrects": alert.key, "now": holds}, topic=topic, language=f.language))
     return corrections
 
 
-def _what_holds(result: MonthResult, customer_id: str, topic: str, f: Formats) -> str:
-    _ = f.gettext
+def holds_now(result: MonthResult, customer_id: str, topic: str) -> dict | None:
+    """What the month says now on an alert's topic, as a correction states it (None: no
+    result on it)."""
     if topic == "rma":
         rma = next((r for r in result.rma if r.customer_id == customer_id), None)
-        if rma is None:
-            return _("no headset RMA rate is reported for the month.")
-        return _("headset RMA rate %(rate)s %% (%(rmas)s RMAs against %(base)s headsets): "
-                 "%(status)s.") % {"rate": f.decimal(rma.rma_rate_pct),
-                                   "rmas": f.number(rma.headset_rmas),
-                                   "base": f.number(rma.headset_base),
-                                   "status": f.status(rma.status)}
+        return None if rma is None else {"rate": rma.rma_rate_pct, "rmas": rma.headset_rmas,
+                                         "base": rma.headset_base, "status": rma.status}
     row = next((r for r in result.rows if r.customer_id == customer_id
                 and r.category == topic), None)
-    values = {"category": f.category(topic)}
     if row is None:
-        return _("no %(category)s result for the month.") % values
-    values.update(added=f.number(row.true_up_devices), status=f.status(row.status),
-                  amount=f.money(row.prorated_amount, row.currency),
-                  counted=f.number(row.devices_counted), ordered=f.number(row.ordered_devices),
-                  growth=f.decimal(row.growth_pct))
+        return None
     if row.status == TRUE_UP:
-        return _("%(category)s true-up +%(added)s devices, prorated amount %(amount)s "
-                 "(%(counted)s counted against %(ordered)s ordered).") % values
+        return {"status": row.status, "added": row.true_up_devices,
+                "amount": row.prorated_amount, "currency": row.currency,
+                "counted": row.devices_counted, "ordered": row.ordered_devices}
     if row.status == NO_DATA:
+        return {"status": row.status}
+    return {"status": row.status, "counted": row.devices_counted,
+            "ordered": row.ordered_devices, "growth": row.growth_pct}
+
+
+def what_holds(topic: str, holds: dict | None, f: Formats) -> str:
+    """`holds_now`'s facts as the correction says them."""
+    _ = f.gettext
+    if topic == "rma":
+        if holds is None:
+            return _("no headset RMA rate is reported for the month.")
+        return _("headset RMA rate %(rate)s %% (%(rmas)s RMAs against %(base)s headsets): "
+                 "%(status)s.") % {"rate": f.decimal(holds["rate"]),
+                                   "rmas": f.number(holds["rmas"]),
+                                   "base": f.number(holds["base"]),
+                                   "status": f.status(holds["status"])}
+    values = {"category": f.category(topic)}
+    if holds is None:
+        return _("no %(category)s result for the month.") % values
+    if holds["status"] == NO_DATA:
         return _("%(category)s: no inventory for the month, so no true-up is due now.") % values
+    values.update(status=f.status(holds["status"]), counted=f.number(holds["counted"]),
+                  ordered=f.number(holds["ordered"]))
+    if holds["status"] == TRUE_UP:
+        return _("%(category)s true-up +%(added)s devices, prorated amount %(amount)s "
+                 "(%(counted)s counted against %(ordered)s ordered).") % {
+            **values, "added": f.number(holds["added"]),
+            "amount": f.money(holds["amount"], holds["currency"])}
     return _("%(category)s %(status)s: %(counted)s devices counted against %(ordered)s "
-             "ordered (growth %(growth)s %%); no true-up is due.") % values
-
-
-def ledger_key(draft: Draft, month: Month) -> str:
-    # A file-rejected notice is about one quarantined file (its content names where it is
-    # kept), not about the month of the run that happens to send it.
-    about = "" if draft.kind == "file_rejected" else str(month)
-    return hashlib.sha256("\x1f".join(
-        [draft.kind, draft.customer_id or "", about, draft.subject, draft.content,
-         ",".join(draft.to + draft.cc)]).encode()).hexdigest()
+             "ordered (growth %(growth)s %%); no true-up is due.") % {
+        **values, "growth": f.decimal(holds["growth"])}
 
 
 @cache

@@ -12,10 +12,12 @@ through the same intake as the inbox; the files in archive/ are never moved) and
 old one in one rename; the old file is kept as `warehouse.duckdb.before-rebuild-<time>`. The months
 that have a reconciliation.csv are reconciled again.
 
-The mail ledger must survive, or the next run would send every message again: it is copied
-from the old warehouse when that can be read; else a month's messages are marked as sent when
-their `.eml` file is in outbox/; with SMTP configured (no outbox to show what went out), every
-message of the rebuilt months is marked as sent, and the command says so.
+The mail ledger must survive, or the next run would send every message again. Delivery owns
+it (delivery/mail.py): it is copied from the old warehouse when that can be read; else a month's
+messages are marked as sent when their `.eml` file is in outbox/; with SMTP configured (no
+outbox to show what went out), every message of the rebuilt months is marked as sent, and the
+command says so. The SQL is in sql/jobs/rebuild_*.sql, but for the ATTACH of the old warehouse
+(`_old_attached`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,14 +38,18 @@ from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
-from pipelines.delivery.mail import missing_inventory_uploads, record_as_sent
-from pipelines.delivery.messages import build_message, compose, ledger_key
+from pipelines.delivery.mail import copy_ledger, ledger_from_outbox
 from pipelines.intake.inbox import CLAIMED
 from pipelines.intake.take import take_inbox
 from pipelines.lens_api.pull import load_pull_file
 from pipelines.reconciliation.month import reconcile_month
 from pipelines.reconciliation.result_files import write_month_results
-from pipelines.warehouse.connection import next_receipt, open_warehouse, transaction
+from pipelines.warehouse.connection import (
+    next_receipt,
+    open_warehouse,
+    run_sql,
+    transaction,
+)
 from pipelines.warehouse.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
@@ -100,9 +108,15 @@ def rebuild(config: Config, wait: float = 0) -> RebuildOutcome:
         results = [reconcile_month(stage_config, Month.parse(m))
                    for m in outcome.months]
         with open_warehouse(staging) as con:
-            outcome.mail = _restore_mail(con, config, results, old, workspace)
-            if old is not None:
-                _copy_quarantine_log(con, workspace.warehouse)
+            if old is None:
+                outcome.mail = _mail_from_outbox(con, config, results)
+            else:
+                with _old_attached(con, workspace.warehouse):
+                    outcome.mail = (f"mail ledger copied from the old warehouse "
+                                    f"({copy_ledger(con)} messages)")
+                    # The quarantined files' records, so `status` still lists them.
+                    with transaction(con):
+                        run_sql(con, "jobs/rebuild_copy_quarantine_log.sql")
         outcome.kept_as = _swap(workspace, staging)
         for result in results:
             outcome.written += write_month_results(workspace, result)
@@ -123,12 +137,9 @@ def _read_old(path: Path) -> _Old | None:
     try:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            receipts = dict(con.execute(
-                "SELECT stored_path, receipt_seq FROM intake_log WHERE outcome = 'loaded'"
-            ).fetchall())
-            pulls = {r for (r,) in con.execute(
-                "SELECT receipt_seq FROM snapshots WHERE source = 'lens_api'").fetchall()}
-            con.execute("SELECT count(*) FROM mail_ledger WHERE octet_length(message) >= 0").fetchall()
+            receipts = dict(run_sql(con, "jobs/rebuild_old_receipts.sql").fetchall())
+            pulls = {r for (r,) in run_sql(con, "jobs/rebuild_old_pulls.sql").fetchall()}
+            run_sql(con, "jobs/rebuild_old_mail_readable.sql").fetchall()
         finally:
             con.close()
     except duckdb.Error:
@@ -192,54 +203,24 @@ def _reconciled_months(workspace: Workspace) -> list[str]:
         "*/reconciliation.csv") if MONTH_FOLDER.fullmatch(p.parent.name))
 
 
-def _restore_mail(con, config: Config, results, old: _Old | None, workspace: Workspace
-                  ) -> str:
-    if old is not None:
-        _attach_old(con, workspace.warehouse)
-        try:
-            with transaction(con):
-                con.execute("INSERT INTO mail_ledger BY NAME SELECT * FROM old.mail_ledger")
-            copied = con.execute("SELECT count(*) FROM mail_ledger").fetchall()[0][0]
-        finally:
-            con.execute("DETACH old")
-        return f"mail ledger copied from the old warehouse ({copied} messages)"
-    outbox = {p.stem.rsplit("-", 1)[-1]: p for p in workspace.outbox.glob("*/*.eml")}
-    assumed = config.partner.smtp is not None
-    marked = 0
-    for result in results:
-        uploads = missing_inventory_uploads(con, result.month)
-        for draft in compose(config, result, (), uploads):
-            key = ledger_key(draft, result.month)
-            sent = outbox.get(key[:12])
-            if sent is None and not assumed:
-                continue
-            raw = sent.read_bytes() if sent else build_message(config, draft).as_bytes()
-            record_as_sent(con, draft, result.month, raw, "recorded by rebuild: " + (
-                f"found {workspace.relative(sent)}" if sent else
-                "assumed sent, the old mail ledger was unreadable"))
-            marked += 1
-    if assumed:
-        return (f"the old mail ledger was unreadable and e-mail goes through SMTP: all {marked} "
+def _mail_from_outbox(con, config: Config, results) -> str:
+    entered = ledger_from_outbox(config, con, results)
+    if config.partner.smtp is not None:
+        return (f"the old mail ledger was unreadable and e-mail goes through SMTP: all {entered} "
                 f"messages of the rebuilt months are marked as sent, none is sent again "
                 f"(use `run --resend` for a month that must go out)")
-    return f"mail ledger rebuilt from outbox/: {marked} messages found sent"
+    return f"mail ledger rebuilt from outbox/: {entered} messages found sent"
 
 
-def _attach_old(con, path: Path) -> None:
-    """The old warehouse as `old`: a literal, as DuckDB 1.5 takes no parameter in ATTACH."""
+@contextmanager
+def _old_attached(con, path: Path) -> Iterator[None]:
+    """The old warehouse attached as `old`, read-only: a literal, as DuckDB 1.5 takes no
+    parameter in ATTACH."""
     con.execute("ATTACH '" + str(path).replace("'", "''") + "' AS old (READ_ONLY)")
-
-
-def _copy_quarantine_log(con, old_path: Path) -> None:
-    """The quarantined files' intake records, so `status` still lists them (their files are
-    not taken again: they stay in quarantine/ as they are)."""
-    _attach_old(con, old_path)
     try:
-        with transaction(con):
-            con.execute("INSERT INTO intake_log SELECT * FROM old.intake_log "
-                        "WHERE outcome = 'quarantined'")
+        yield
     finally:
-        con.execute("DETACH old")
+        run_sql(con, "jobs/rebuild_detach_old.sql")
 
 
 def _swap(workspace: Workspace, staging: Workspace) -> Path | None:

@@ -25,3 +25,7 @@ ALTER TABLE quality_checks ADD COLUMN IF NOT EXISTS message_json VARCHAR;
 ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS topic VARCHAR;
 -- A report's table of figures (JSON): what an updated report of the month lists as changed.
 ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS figures VARCHAR;
+-- How message_key was made: 2, from what the message is about (delivery/messages.py); NULL, from
+-- its wording, before issue 27 (the next send re-keys the line, sending nothing: delivery/mail.py);
+-- 1, from its wording, kept: no message composed since is that one.
+ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS key_version INTEGER;

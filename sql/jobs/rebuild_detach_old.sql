@@ -1,0 +1,2 @@
+-- The old warehouse, attached while its records were copied, let go.
+DETACH old;
