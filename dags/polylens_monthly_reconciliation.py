@@ -28,8 +28,8 @@ sends nothing twice — and with `customer` to take in and render a single custo
 
 Every task that writes the DuckDB warehouse runs in the pool `polyrecon_duckdb` and waits for
 another run holding the workspace (a CLI run, the upload DAG); `render` and `portfolio` write
-no warehouse and take no slot. On DuckLake (README "Past one machine") give the pool more
-slots: the `pull_lens` tasks, each holding the lock for its customer only, then run side by
+no warehouse and take no slot. On DuckLake (docs/deploying.md "Past one machine") give the pool
+more slots: the `pull_lens` tasks, each holding the lock for its customer only, then run side by
 side, and the render tasks read the lake at the snapshot `reconcile` published.
 Tasks pass months, customer ids and paths, never DataFrames.
 The workspace is `POLYRECON_HOME` in the environment of every Airflow component. A failed task notifies the partner contacts the way every e-mail goes.

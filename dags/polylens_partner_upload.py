@@ -10,9 +10,9 @@ reports and the portfolio, sends what changed for a month whose reports already 
 changed report, a true-up or RMA alert; nothing twice), and sends the partner the rejection
 notice of every quarantined file — all through the same e-mail path as the monthly DAG.
 
-With a drop folder on object storage (partner.yaml `drop_folder`, README "Past one machine") an
-`S3KeySensor` in reschedule mode watches `<inbox>/<customer_id>/` instead (the connection
-`aws_default`, else the AWS_* variables), holding a worker slot only while it looks.
+With a drop folder on object storage (partner.yaml `drop_folder`, docs/deploying.md "Past one
+machine") an `S3KeySensor` in reschedule mode watches `<inbox>/<customer_id>/` instead (the
+connection `aws_default`, else the AWS_* variables), holding a worker slot only while it looks.
 
 Why a sensor and not an asset watcher: Airflow's file watcher trigger deletes the file it saw,
 and a partner's upload must never be deleted; the sensor only looks. Runs do not overlap
