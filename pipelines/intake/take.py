@@ -80,11 +80,12 @@ class IntakeResult:
 
 def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
                language: str, customer_id: str | None = None, gate: QualityGate | None = None,
-               settle_seconds: float = 0, months: dict[str, Month] | None = None
-               ) -> list[IntakeResult]:
+               settle_seconds: float = 0, months: dict[str, Month] | None = None, *,
+               window_days: int) -> list[IntakeResult]:
     """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
     is looked at again once it is that old, and left for the next run if it still changes.
-    A rejected file's reason file is written in `language`, the partner's.
+    A rejected file's reason file is written in `language`, the partner's. `window_days`
+    (lens.pull_window_days) decides the month of a file by its export date (claim).
     `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
     files for the month they were archived under."""
     uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
@@ -110,7 +111,7 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
         with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
             intake = _Intake(con, workspace, contracts, gate, Path(scratch), Formats(language))
             for path in track(waiting, "Taking in inbox files"):
-                arrival = claim(workspace, path, (months or {}).get(path.name))
+                arrival = claim(workspace, path, window_days, (months or {}).get(path.name))
                 if arrival is not None:
                     intake.take(arrival)
             intake.publish()

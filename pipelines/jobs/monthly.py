@@ -122,7 +122,8 @@ def _take_inbox(config: Config, customer_id: str | None) -> list[IntakeResult]:
     def take() -> list[IntakeResult]:
         return take_inbox(config.workspace, config.contracts, config.catalog,
                           config.partner.partner.language, customer_id,
-                          settle_seconds=config.partner.inbox.settle_seconds)
+                          settle_seconds=config.partner.inbox.settle_seconds,
+                          window_days=config.partner.lens.pull_window_days)
 
     if config.partner.drop_folder is None:
         return take()

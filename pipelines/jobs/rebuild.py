@@ -171,7 +171,8 @@ def _take_upload(config: Config, item: _Archived) -> None:
     # The month it was archived under, whatever its name reads as now.
     take_inbox(config.workspace, config.contracts, config.catalog,
                config.partner.partner.language, item.customer_id,
-               months={claimed.name: item.month} if item.month else None)
+               months={claimed.name: item.month} if item.month else None,
+               window_days=config.partner.lens.pull_window_days)
 
 
 def _take_pull(config: Config, item: _Archived) -> None:
