@@ -72,6 +72,16 @@ CREATE TABLE IF NOT EXISTS seen_models (
 -- Where an intake batch is read and audited before it is published (write-audit-publish):
 -- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
 CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
+-- Beside it, the latest last-seen day of each staged export that has such dates: evidence of
+-- the month it shows, read from its cells (intake/staging.py, intake/evidence.py).
+CREATE TEMP TABLE IF NOT EXISTS staged_seen (snapshot_id VARCHAR NOT NULL, latest DATE);
+
+-- A last-seen cell's day: ISO 8601 ("2026-11-14", "2026-11-14 08:00",
+-- "2026-11-14T08:00:00.000Z" as Lens's API writes it, "2026/11/14") or German ("14.11.2026",
+-- "14.11.2026 08:00"); null for anything else ("11/14/2026" reads either way round).
+CREATE OR REPLACE MACRO seen_day(cell) AS
+    try_strptime(split_part(split_part(trim(cell), ' ', 1), 'T', 1),
+                 ['%Y-%m-%d', '%Y/%m/%d', '%d.%m.%Y'])::DATE;
 
 -- A CSV cell as a field, trimmed as str.strip() trims: by DuckDB's plain trim() (the Unicode
 -- spaces) unless the file holds other white space, then of every such character (`whitespace`,
