@@ -281,10 +281,15 @@ def _print_intake(intake) -> None:
     else:
         print("Inbox: no new files")
     for result in intake.files:
-        if result.outcome == "quarantined":
-            print(f"  quarantined {result.path}: {result.detail}")
+        if result.outcome in ("quarantined", "held"):
+            print(f"  {result.outcome} {result.path}: {result.detail}")
         elif not result.month_from_name:
             print(f"  loaded {result.path}: {result.detail}")
+    held = sum(r.outcome == "held" for r in intake.files)
+    if held:
+        print(f"Held: {held} file{' waits' if held == 1 else 's wait'} in quarantine/ until "
+              f"renamed as {'its' if held == 1 else 'their'} reason says, or approved "
+              f"(`approve --file`); `status` lists what waits")
     for pull in intake.pulls:
         print(f"Lens API {pull.customer_id} (tenant {pull.tenant_id}): {pull.detail}")
 

@@ -168,11 +168,12 @@ def _take_upload(config: Config, item: _Archived) -> None:
     claimed = config.workspace.inbox / CLAIMED / item.customer_id / item.path.name
     claimed.parent.mkdir(parents=True, exist_ok=True)
     os.link(item.path, claimed)
-    # The month it was archived under, whatever its name reads as now.
+    # The month it was archived under, whatever its name reads as now; it was checked against
+    # its evidence when it was first taken in (or approved).
     take_inbox(config.workspace, config.contracts, config.catalog,
                config.partner.partner.language, item.customer_id,
                months={claimed.name: item.month} if item.month else None,
-               window_days=config.partner.lens.pull_window_days)
+               window_days=config.partner.lens.pull_window_days, check_evidence=False)
 
 
 def _take_pull(config: Config, item: _Archived) -> None:
@@ -232,13 +233,14 @@ def _attach_old(con, path: Path) -> None:
 
 
 def _copy_quarantine_log(con, old_path: Path) -> None:
-    """The quarantined files' intake records, so `status` still lists them (their files are
-    not taken again: they stay in quarantine/ as they are)."""
+    """The quarantined and held files' intake records, so `status` still lists them (their
+    files are not taken again: they stay in quarantine/ as they are), and the approvals of held
+    files, so one put back is not held again."""
     _attach_old(con, old_path)
     try:
         with transaction(con):
             con.execute("INSERT INTO intake_log SELECT * FROM old.intake_log "
-                        "WHERE outcome = 'quarantined'")
+                        "WHERE outcome IN ('quarantined', 'held', 'approved')")
     finally:
         con.execute("DETACH old")
 
