@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     renew = waits(command("renew", _renew, "append the renewal proposal of the customer's "
                                            "last term as its next term in contracts.yaml"))
     renew.add_argument("--customer", metavar="ID", required=True, help="the customer to renew")
+    approve = waits(command("approve", _approve, "put a held file back into the inbox, to be "
+                                                 "taken for the month it was held for"))
+    chosen = approve.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--file", type=Path, metavar="PATH",
+                        help="a held file in quarantine/, as `status` lists it")
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
     return parser
@@ -343,6 +348,15 @@ def _status(workspace: Workspace, args) -> int:
     from pipelines.jobs.status import describe
 
     print(describe(_config(workspace)))
+    return 0
+
+
+def _approve(workspace: Workspace, args) -> int:
+    from pipelines.jobs.approve import approve_file
+
+    done = approve_file(_config(workspace), args.file, wait=args.wait)
+    print(f"approved {done.held}: put back as {done.put_back}; the next run takes it for "
+          f"{done.month} without the check that held it")
     return 0
 
 
