@@ -338,6 +338,11 @@ def test_approve_puts_a_held_file_back_and_it_is_taken_as_named(reported, capsys
     assert cli(workspace, "approve", "--file", held) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not a held file" in err[0]
+    # A rebuild takes the archived files as they were taken: the approved one is not held again.
+    assert cli(workspace, "rebuild") == 0
+    assert row_for(reconciliation(workspace, "2026-10"), "acme", "headset")[
+        "devices_counted"] == "110"
+    assert "Held files waiting" not in _status(workspace, capsys)
 
 
 @pytest.mark.parametrize("name, window, month", [
