@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     renew = waits(command("renew", _renew, "append the renewal proposal of the customer's "
                                            "last term as its next term in contracts.yaml"))
     renew.add_argument("--customer", metavar="ID", required=True, help="the customer to renew")
+    approve = waits(command("approve", _approve, "put a held file back into the inbox, to be "
+                                                 "taken for the month it was held for"))
+    chosen = approve.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--file", type=Path, metavar="PATH",
+                        help="a held file in quarantine/, as `status` lists it")
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
     return parser
@@ -281,10 +286,15 @@ def _print_intake(intake) -> None:
     else:
         print("Inbox: no new files")
     for result in intake.files:
-        if result.outcome == "quarantined":
-            print(f"  quarantined {result.path}: {result.detail}")
+        if result.outcome in ("quarantined", "held"):
+            print(f"  {result.outcome} {result.path}: {result.detail}")
         elif not result.month_from_name:
             print(f"  loaded {result.path}: {result.detail}")
+    held = sum(r.outcome == "held" for r in intake.files)
+    if held:
+        print(f"Held: {held} file{' waits' if held == 1 else 's wait'} in quarantine/ until "
+              f"renamed as {'its' if held == 1 else 'their'} reason says, or approved "
+              f"(`approve --file`); `status` lists what waits")
     for pull in intake.pulls:
         print(f"Lens API {pull.customer_id} (tenant {pull.tenant_id}): {pull.detail}")
 
@@ -338,6 +348,15 @@ def _status(workspace: Workspace, args) -> int:
     from pipelines.jobs.status import describe
 
     print(describe(_config(workspace)))
+    return 0
+
+
+def _approve(workspace: Workspace, args) -> int:
+    from pipelines.jobs.approve import approve_file
+
+    done = approve_file(_config(workspace), args.file, wait=args.wait)
+    print(f"approved {done.held}: put back as {done.put_back}; the next run takes it for "
+          f"{done.month} without the check that held it")
     return 0
 
 

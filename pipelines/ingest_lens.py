@@ -26,6 +26,10 @@ INVENTORY_ALIASES: dict[str, tuple[str, ...]] = {
     "lens_device_id": ("lensdeviceid", "deviceid", "id", "gerateid", "geraeteid"),
     "device_name": ("devicename", "name", "geratename", "geraetename"),
 }
+# When Lens last saw each device: its UI export's "Last Detected", its API's `lastDetected`,
+# German partners' "Zuletzt gesehen". Not a raw column: intake reads it from the file's cells
+# as evidence of the month the export shows (intake/evidence.py).
+LAST_SEEN_ALIASES = ("lastdetected", "lastseen", "zuletztgesehen", "zuletzterkannt")
 RMA_ALIASES: dict[str, tuple[str, ...]] = {
     "rma_number": ("rmanumber", "rmano", "rmanr", "rma", "rmaid", "rmanummer"),
     "rma_date": ("date", "rmadate", "createddate", "created", "datum", "rmadatum"),

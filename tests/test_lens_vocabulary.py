@@ -237,13 +237,14 @@ def test_german_rma_list_with_dates_as_written_in_germany(tmp_path):
 
 def test_a_refused_export_without_a_month_in_its_name_is_named_too(tmp_path):
     workspace = make_workspace(tmp_path, [contract("acme")])
-    december = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
-    drop(workspace, "acme", "Devices.csv", "Seriennr.,Produkt-Typ\r\nA1,X\r\n", mtime=december)
-    assert cli(workspace, "run", "--month", "2026-11") == 0
-    [reminder] = (workspace.outbox / "2026-11").glob("missing_inventory-*.eml")
+    # After the first lens.pull_window_days days of November: November's.
+    november = datetime(2026, 11, 20, 9, tzinfo=UTC).timestamp()
+    drop(workspace, "acme", "Devices.csv", "Seriennr.,Produkt-Typ\r\nA1,X\r\n", mtime=november)
+    assert cli(workspace, "run", "--month", "2026-10") == 0
+    [reminder] = (workspace.outbox / "2026-10").glob("missing_inventory-*.eml")
     text = message_from_bytes(reminder.read_bytes(), policy=policy.default) \
         .get_body(("plain",)).get_content()
-    assert "inbox/acme/Devices.csv for 2026-12 was rejected: no model column" in text
+    assert "inbox/acme/Devices.csv for 2026-11 was rejected: no model column" in text
 
 
 def test_a_refused_export_is_named_in_the_missing_inventory_reminder(tmp_path):
@@ -281,21 +282,22 @@ def test_month_forms_partners_type(name, month):
 
 def test_a_file_without_a_month_says_which_month_it_was_taken_for(tmp_path, capsys):
     workspace = make_workspace(tmp_path, [contract("acme")])
-    december = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
+    # After the first lens.pull_window_days days of November: November's.
+    november = datetime(2026, 11, 20, 9, tzinfo=UTC).timestamp()
     drop(workspace, "acme", "Geräteliste.csv", export_text(devices("Poly Studio X30", 4)),
-         mtime=december)
-    assert cli(workspace, "run", "--month", "2026-11") == 0
+         mtime=november)
+    assert cli(workspace, "run", "--month", "2026-10") == 0
     out = capsys.readouterr().out
-    assert "the name holds no month, so it was taken for 2026-12" in out
+    assert "the name holds no month, so it was taken for 2026-11" in out
     assert "put the month in the name" in out
     assert cli(workspace, "status") == 0
     status = capsys.readouterr().out
     assert "Taken for the month they were last changed (1" in status
-    assert "2026-12 acme Geräteliste.csv" in status
-    [reminder] = (workspace.outbox / "2026-11").glob("missing_inventory-*.eml")
+    assert "2026-11 acme Geräteliste.csv" in status
+    [reminder] = (workspace.outbox / "2026-10").glob("missing_inventory-*.eml")
     text = message_from_bytes(reminder.read_bytes(), policy=policy.default) \
         .get_body(("plain",)).get_content()
-    assert "inbox/acme/Geräteliste.csv counts for 2026-12, not 2026-11" in text
+    assert "inbox/acme/Geräteliste.csv counts for 2026-11, not 2026-10" in text
 
 
 def test_catalog_command_lists_unknown_and_not_counted_models(tmp_path, capsys):

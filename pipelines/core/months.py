@@ -61,29 +61,69 @@ _MONTH_NAMES = {
     11: ("november", "nov"), 12: ("december", "dezember", "dec", "dez")}
 _NAMED = {name: number for number, names in _MONTH_NAMES.items() for name in names}
 # In the order they are looked for: YYYY-MM anywhere in the name wins over the other forms
-# ("site-10-2026-03.csv" is March). Years are 20xx; a month must not follow a letter or digit
-# ("TC10-2026", "Edge B10-2026" hold no month).
-_YEAR_MONTH = re.compile(r"(?<!\d)(20\d\d)[-_](0[1-9]|1[0-2])(?!\d)")
-_MONTH_YEAR = re.compile(r"(?<![0-9A-Za-z])(0[1-9]|1[0-2])[.-](20\d\d)(?!\d)")
+# ("site-10-2026-03.csv" is March); followed by a day (YYYY-MM-DD) it is a full date. Years are
+# 20xx; a month must not follow a letter or digit ("TC10-2026", "Edge B10-2026" hold no month).
+# A German date (DD.MM.YYYY) is a full date too.
+_YEAR_MONTH = re.compile(
+    r"(?<!\d)(20\d\d)[-_](0[1-9]|1[0-2])(?:[-_](0[1-9]|[12]\d|3[01]))?(?!\d)")
+_MONTH_YEAR = re.compile(
+    r"(?<![0-9A-Za-z])(?:(0?[1-9]|[12]\d|3[01])\.)?(0[1-9]|1[0-2])[.-](20\d\d)(?!\d)")
 _NAMED_MONTH = re.compile(
     r"(?<![^\W\d_])(" + "|".join(sorted(_NAMED, key=len, reverse=True)) +
     r")[\s._-]*(20\d\d)(?!\d)", re.IGNORECASE)
 MONTH_FORMS = "2026-03, 2026_03, 03.2026, 03-2026, März 2026 or March 2026"
 
 
-def month_in_name(name: str) -> Month | None:
-    """The month a file name holds, in any of MONTH_FORMS (interfaces.md: it decides the
-    file's month); YYYY-MM first, then MM.YYYY / MM-YYYY, then a month's name."""
+def export_month(day: date, window_days: int) -> Month:
+    """The month an export made on `day` shows: within the first `window_days` days of a
+    month, the month before (interfaces.md: as a Lens pull is attributed)."""
+    return Month.of(day).plus(-1) if day.day <= window_days else Month.of(day)
+
+
+def _full_date(year: str, month: str, day: str | None) -> date | None:
+    try:
+        return date(int(year), int(month), int(day)) if day else None
+    except ValueError:  # no such day (2026-02-30): the month alone
+        return None
+
+
+def _month_found(name: str, window_days: int) -> tuple[Month, tuple[int, int]] | None:
+    """The month a name holds and where it stands in the name."""
     if found := _YEAR_MONTH.search(name):
-        return Month(int(found[1]), int(found[2]))
-    if found := _MONTH_YEAR.search(name):
-        return Month(int(found[2]), int(found[1]))
-    if found := _NAMED_MONTH.search(name):
-        return Month(int(found[2]), _NAMED[found[1].lower()])
-    return None
+        year, month, day = found.groups()
+    elif found := _MONTH_YEAR.search(name):
+        day, month, year = found.groups()
+    elif found := _NAMED_MONTH.search(name):
+        return Month(int(found[2]), _NAMED[found[1].lower()]), found.span()
+    else:
+        return None
+    exported = _full_date(year, month, day)
+    if exported is not None:
+        return export_month(exported, window_days), found.span()
+    return Month(int(year), int(month)), found.span()
+
+
+def month_in_name(name: str, window_days: int = 0) -> Month | None:
+    """The month a file name holds, in any of MONTH_FORMS (interfaces.md: it decides the
+    file's month); YYYY-MM first, then MM.YYYY / MM-YYYY, then a month's name. A full date
+    is the export date (`export_month` with `window_days`, lens.pull_window_days; callers
+    that only ask whether a name holds a month need not give it)."""
+    found = _month_found(name, window_days)
+    return found[0] if found else None
+
+
+def renamed_for(name: str, month: Month | str) -> str:
+    """`name` with `month` (YYYY-MM) where it holds its month, else before its extension:
+    the name a held file is told to take."""
+    found = _month_found(name, 0)
+    if found is None:
+        stem, dot, suffix = name.rpartition(".")
+        return f"{stem} {month}.{suffix}" if dot and stem else f"{name} {month}"
+    start, end = found[1]
+    return f"{name[:start]}{month}{name[end:]}"
 
 
 def month_by_modification(month: Month | str) -> Message:
-    return Message.of(N_("the name holds no month, so it was taken for %(month)s, the month it "
+    return Message.of(N_("the name holds no month, so it was taken for %(month)s by the day it "
                          "was last changed: to choose another, put the month in the name "
                          "(%(forms)s)"), month=str(month), forms=MONTH_FORMS)

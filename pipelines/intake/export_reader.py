@@ -17,7 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.core.i18n import N_, Message
-from pipelines.ingest_lens import INVENTORY_ALIASES, RMA_ALIASES, header_key
+from pipelines.ingest_lens import (
+    INVENTORY_ALIASES,
+    LAST_SEEN_ALIASES,
+    RMA_ALIASES,
+    header_key,
+)
 from pipelines.intake.uploads import (
     Source,
     UnreadableExport,
@@ -28,6 +33,9 @@ from pipelines.intake.uploads import (
 )
 
 SEPARATORS = (",", ";", "\t")
+# The columns an inventory export is read for: the raw layer's fields, and the last-seen dates
+# that are evidence of its month (staging.py).
+EXPORT_COLUMNS = {**INVENTORY_ALIASES, "last_seen": LAST_SEEN_ALIASES}
 MAX_FIELD_CHARS = 100_000
 MAX_COLUMNS = 1_000
 # NUL, control characters JSON escapes differently in Python and DuckDB (\u000b, \u000B), and
@@ -155,7 +163,7 @@ def _parsed(tables: list[_Table], fields: tuple[str, ...]) -> ParsedExport:
 
 
 def _inventory_tables(sources: list[Source]) -> list[_Table]:
-    tables = [_open_table(source, INVENTORY_ALIASES) for source in sources]
+    tables = [_open_table(source, EXPORT_COLUMNS) for source in sources]
     for table in tables:
         table.require("model", Message.of(N_(
             "no model column: expected one of 'Device Type', 'Model', 'Model Name', "
@@ -281,10 +289,11 @@ def _trimming(present: set[str], separator: str) -> str:
 
 
 def read_planned_table(table: TablePlan) -> pd.DataFrame:
-    """A planned table's rows by the reference reader (the path DuckDB declined)."""
+    """A planned table's rows by the reference reader (the path DuckDB declined), with its
+    last-seen cells as `last_seen`."""
     csv.field_size_limit(MAX_FIELD_CHARS)
-    opened = _open_table(read_source(table.source, table.entry), INVENTORY_ALIASES)
-    return _frame(opened, tuple(INVENTORY_ALIASES))
+    opened = _open_table(read_source(table.source, table.entry), EXPORT_COLUMNS)
+    return _frame(opened, tuple(EXPORT_COLUMNS))
 
 
 # --- the Lens GraphQL API ---------------------------------------------------------------------

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from pipelines.core.files import free_path
 from pipelines.core.i18n import N_, Message
-from pipelines.core.months import Month, month_by_modification, month_in_name
+from pipelines.core.months import (
+    Month,
+    export_month,
+    month_by_modification,
+    month_in_name,
+)
 from pipelines.core.visible import text_name
 from pipelines.core.workspace import Workspace, shown_path
 
@@ -34,6 +39,7 @@ class Arrival:
     customer_id: str | None
     month: Month
     kind: str  # inventory | rma
+    modified: datetime  # when the file was last changed (UTC)
     recovered: bool = False  # left claimed by a run that stopped
     month_from_name: bool = True  # else the month the file was last changed
 
@@ -122,7 +128,12 @@ def folder_customer(workspace: Workspace, path: Path) -> str | None:
     return path.parent.name if path.parent != workspace.inbox else None
 
 
-def claim(workspace: Workspace, path: Path, month: Month | None = None) -> Arrival | None:
+def claim(workspace: Workspace, path: Path, window_days: int, month: Month | None = None
+          ) -> Arrival | None:
+    """Claim `path`, with the month it counts for: `month` when given, else the one its name
+    holds, else the one of its modification time; a full date in the name and a modification
+    time count for the month before within their month's first `window_days` days
+    (lens.pull_window_days), as a Lens pull does."""
     claim_root = workspace.inbox / CLAIMED
     if path.parent.parent == claim_root:  # claimed before a crash
         claimed, folder = path, path.parent.name
@@ -141,10 +152,11 @@ def claim(workspace: Workspace, path: Path, month: Month | None = None) -> Arriv
     customer_id = None if folder == NO_CUSTOMER else folder
     shown = shown_path(customer_id, path.name)
     modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=UTC)
-    named = month or month_in_name(claimed.name)
-    return Arrival(claimed, shown, customer_id, named or Month.of(modified.date()),
-                    "rma" if is_rma_log(claimed.name) else "inventory",
-                    recovered=claimed == path, month_from_name=named is not None)
+    named = month or month_in_name(claimed.name, window_days)
+    taken_for = named or export_month(modified.date(), window_days)
+    return Arrival(claimed, shown, customer_id, taken_for,
+                   "rma" if is_rma_log(claimed.name) else "inventory", modified,
+                   recovered=claimed == path, month_from_name=named is not None)
 
 
 def sha256_of(path: Path) -> str:

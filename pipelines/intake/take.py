@@ -8,6 +8,9 @@ Exactly once, and nothing lost, whatever lands in the folder:
 3. archive: only then is the file moved to archive/ (or quarantine/ with a reason file).
 A claimed file whose content was already committed is moved to where the record says it
 went: the crash fell between 2 and 3. No file is ever deleted.
+
+An inventory export whose own evidence contradicts the month it would count for is held
+(evidence.py): set aside in quarantine/ like a rejected file, before anything of it is loaded.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from pipelines.core.progress import track
 from pipelines.core.timers import timed
 from pipelines.core.visible import visible
 from pipelines.core.workspace import Workspace, shown_path
+from pipelines.intake.evidence import Evidence, Hold, damaged_serials
 from pipelines.intake.export_reader import (
     ExportPlan,
     plan_inventory_export,
@@ -47,7 +51,7 @@ from pipelines.intake.inbox import (
     sha256_of,
     signature,
 )
-from pipelines.intake.staging import stage_exports
+from pipelines.intake.staging import stage_exports, staged_last_seen
 from pipelines.intake.uploads import UnreadableExport
 from pipelines.raw.publish import SnapshotBatch, StagedSnapshot, publish_rma_log
 from pipelines.raw.quality import QualityGate
@@ -71,7 +75,8 @@ BATCH_ROWS = 1_000_000
 class IntakeResult:
     path: str  # where the file was, relative to the workspace
     customer_id: str | None
-    outcome: str  # loaded | duplicate | quarantined | waiting (still being written: left)
+    # loaded | duplicate | quarantined | held (evidence.py) | waiting (still being written: left)
+    outcome: str
     detail: str
     month: str | None = None  # the month a loaded inventory snapshot counts for
     kind: str = "inventory"
@@ -80,13 +85,15 @@ class IntakeResult:
 
 def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
                language: str, customer_id: str | None = None, gate: QualityGate | None = None,
-               settle_seconds: float = 0, months: dict[str, Month] | None = None
-               ) -> list[IntakeResult]:
+               settle_seconds: float = 0, months: dict[str, Month] | None = None, *,
+               window_days: int, check_evidence: bool = True) -> list[IntakeResult]:
     """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
     is looked at again once it is that old, and left for the next run if it still changes.
-    A rejected file's reason file is written in `language`, the partner's.
+    A rejected file's reason file is written in `language`, the partner's. `window_days`
+    (lens.pull_window_days) decides the month of a file by its export date (claim).
     `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
-    files for the month they were archived under."""
+    files for the month they were archived under, without `check_evidence` (evidence.py:
+    they were taken in once)."""
     uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
     unsettled = []
     for path in still_written:
@@ -108,9 +115,11 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
         with transaction(con):
             store_catalog(con, catalog)  # the audit classifies models
         with tempfile.TemporaryDirectory(prefix="polyrecon-intake-") as scratch:
-            intake = _Intake(con, workspace, contracts, gate, Path(scratch), Formats(language))
+            evidence = Evidence(con, window_days, datetime.now(UTC)) if check_evidence else None
+            intake = _Intake(con, workspace, contracts, gate, Path(scratch), Formats(language),
+                             evidence)
             for path in track(waiting, "Taking in inbox files"):
-                arrival = claim(workspace, path, (months or {}).get(path.name))
+                arrival = claim(workspace, path, window_days, (months or {}).get(path.name))
                 if arrival is not None:
                     intake.take(arrival)
             intake.publish()
@@ -137,8 +146,9 @@ class _Intake:
     its batch is published."""
 
     def __init__(self, con, workspace: Workspace, contracts: Contracts, gate: QualityGate,
-                 scratch: Path, formats: Formats):
+                 scratch: Path, formats: Formats, evidence: Evidence | None):
         self.con, self.workspace, self.contracts, self.gate = con, workspace, contracts, gate
+        self.evidence = evidence  # None: files are not checked against their evidence
         self.formats = formats  # of the reason files: the partner's language
         self.scratch = scratch  # converted copies of planned exports, until they are staged
         self.batch = SnapshotBatch(con, gate)
@@ -151,38 +161,47 @@ class _Intake:
             stored_path in run_sql(con, "intake/loaded_files.sql").fetchall()}
 
     def _quarantine(self, arrival: Arrival, digest: str, received_at: datetime,
-                    reason: Message) -> IntakeResult:
+                    reason: Message, outcome: str = "quarantined") -> IntakeResult:
         """Record first, then move: a crash in between leaves the file claimed, and the next
-        run finds the record and finishes the move (`_finish_quarantine`)."""
+        run finds the record and finishes the move (`_finish_quarantine`). A held file
+        (`outcome` held) is set aside the same way."""
         con, workspace = self.con, self.workspace
-        folder = workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
-        target = free_path(folder / arrival.name)
+        target = self._quarantine_path(arrival)
         with transaction(con):
-            _log_intake(con, arrival, next_receipt(con), digest, received_at, "quarantined",
+            _log_intake(con, arrival, next_receipt(con), digest, received_at, outcome,
                         workspace.relative(target), reason)
-        return self._move_to_quarantine(arrival, target, digest, received_at, reason)
+        return self._move_to_quarantine(arrival, target, digest, received_at, reason, outcome)
+
+    def _quarantine_path(self, arrival: Arrival) -> Path:
+        folder = self.workspace.quarantine / (arrival.customer_id or NO_CUSTOMER)
+        return free_path(folder / arrival.name)
+
+    def _hold(self, arrival: Arrival, digest: str, received_at: datetime, hold: Hold
+              ) -> IntakeResult:
+        return self._quarantine(arrival, digest, received_at, hold.reason, "held")
 
     def _move_to_quarantine(self, arrival: Arrival, target: Path, digest: str,
-                            received_at: datetime, reason: Message) -> IntakeResult:
+                            received_at: datetime, reason: Message, outcome: str
+                            ) -> IntakeResult:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.with_name(target.name + ".reason.txt").write_text(
             reason_file(self.formats, arrival.shown, arrival.customer_id, received_at, digest,
                         reason), encoding="utf-8")
         move(arrival.claimed, target)
-        return IntakeResult(arrival.shown, arrival.customer_id, "quarantined",
+        return IntakeResult(arrival.shown, arrival.customer_id, outcome,
                             f"{reason} (kept as {visible(self.workspace.relative(target))})")
 
     def _finish_quarantine(self, arrival: Arrival, digest: str) -> IntakeResult | None:
-        """A claimed file recorded as quarantined but never moved there (a crash in between):
-        moved now, to where the record says."""
+        """A claimed file recorded as quarantined (or held) but never moved there (a crash in
+        between): moved now, to where the record says."""
         found = run_sql(self.con, "intake/find_unfinished_quarantine.sql",
                         customer_id=arrival.customer_id, file_name=arrival.name,
                         sha256=digest).fetchall()
-        for stored_path, received_at, reason, reason_message in found:
+        for stored_path, received_at, reason, reason_message, outcome in found:
             target = self.workspace.home / stored_path
             if not (target.exists() or target.is_symlink()):
                 return self._move_to_quarantine(arrival, target, digest, received_at,
-                                                Message.stored(reason_message, reason))
+                                                Message.stored(reason_message, reason), outcome)
         return None
 
     def results(self) -> list[IntakeResult]:
@@ -232,6 +251,11 @@ class _Intake:
             return _already_loaded(workspace, arrival, Path(loaded), con, digest, received_at)
         if arrival.kind == "rma":
             return self._take_rma_log(arrival, digest, received_at)
+        if not arrival.month_from_name and self._checked(arrival, digest):
+            hold = self.evidence.modification(arrival.name, arrival.month, arrival.modified,
+                                              self.contracts.get(customer_id))
+            if hold is not None:
+                return self._hold(arrival, digest, received_at, hold)
         try:
             plan = plan_inventory_export(arrival.claimed, self.scratch)
         except UnreadableExport as error:
@@ -241,6 +265,53 @@ class _Intake:
         self.planned.append(_Planned(arrival, plan, snapshot_id, next_receipt(con), digest,
                                      received_at, target, len(self.slots) - 1, before))
         return None
+
+    def _checked(self, arrival: Arrival, digest: str) -> bool:
+        """Whether the file is checked against its evidence: not in a rebuild, nor once an
+        operator approved these bytes for this month."""
+        return self.evidence is not None and self.evidence.applies(
+            arrival.customer_id, digest, arrival.month)
+
+    def _held(self, planned: list[_Planned]) -> dict[str, Hold]:
+        """The staged exports whose own evidence contradicts their month (evidence.py), by
+        snapshot_id: last-seen dates after it, else another month's bytes for a month already
+        reported; then serials a spreadsheet damaged."""
+        checked = [p for p in planned if self._checked(p.arrival, p.digest)]
+        if not checked:
+            return {}
+        seen = staged_last_seen(self.con)
+        damaged = {snapshot_id: found for snapshot_id, *found in run_sql(
+            self.con, "intake/damaged_serials.sql",
+            snapshot_ids=[p.snapshot_id for p in checked],
+            customer_ids=[p.arrival.customer_id for p in checked]).fetchall()}
+        held = {}
+        for p in checked:
+            arrival, evidence = p.arrival, self.evidence
+            name, month, customer_id = arrival.name, arrival.month, arrival.customer_id
+
+            def kept(arrival=arrival) -> str:
+                return visible(self.workspace.relative(self._quarantine_path(arrival)))
+
+            hold = None
+            if p.snapshot_id in seen:
+                hold = evidence.last_seen(name, month, seen[p.snapshot_id], customer_id, kept)
+            elif evidence.reported(customer_id, month) and (
+                    other := self._other_month(p, planned)):
+                hold = evidence.same_content(name, month, other, customer_id, kept)
+            if hold is None and p.snapshot_id in damaged:
+                hold = damaged_serials(*damaged[p.snapshot_id], customer_id)
+            if hold is not None:
+                held[p.snapshot_id] = hold
+        return held
+
+    def _other_month(self, p: _Planned, planned: list[_Planned]) -> Month | None:
+        """The latest other month whose snapshot of the customer has these bytes."""
+        customer_id, month = p.arrival.customer_id, str(p.arrival.month)
+        months = [m for c, digest, m, kind in self.loaded
+                  if (c, digest, kind) == (customer_id, p.digest, "inventory") and m != month]
+        months += [str(o.arrival.month) for o in planned if o.digest == p.digest
+                   and o.arrival.customer_id == customer_id and str(o.arrival.month) != month]
+        return Month.parse(max(months)) if months else None
 
     def _put_back(self, p: _Planned) -> IntakeResult:
         """A file that changed while it was read is still being written (by a copy that
@@ -294,6 +365,13 @@ class _Intake:
                 self._report(p.slot, self._put_back(p))
         planned = [p for p in planned if p.snapshot_id not in unreadable
                    and p.slot not in changed]
+        held = self._held(planned)
+        for p in planned:
+            if p.snapshot_id in held:
+                run_sql(con, "intake/unstage_snapshot.sql", snapshot_id=p.snapshot_id)
+                self._report(p.slot, self._hold(p.arrival, p.digest, p.received_at,
+                                                held[p.snapshot_id]))
+        planned = [p for p in planned if p.snapshot_id not in held]
         snapshots = {p.snapshot_id: StagedSnapshot(
             p.snapshot_id, p.arrival.customer_id, str(p.arrival.month), p.receipt,
             p.received_at, "lens_csv", p.arrival.name, p.digest, rows[p.snapshot_id],
@@ -360,15 +438,17 @@ def _log_intake(con, arrival: Arrival, receipt: int, digest: str, received_at: d
 
 def reason_file(formats: Formats, shown: str, customer_id: str | None, received_at: datetime,
                 digest: str, reason: Message) -> str:
-    """What a quarantined file's `.reason.txt` says, in the partner's language."""
+    """What a quarantined (or held) file's `.reason.txt` says, in the partner's language."""
     _ = formats.gettext
+    hold = Hold.from_reason(reason)
     lines = [(_("File:"), shown),
              (_("Customer:"), visible(customer_id or _("(none: not in a customer folder)"))),
              (_("Received:"), f"{received_at:%Y-%m-%d %H:%M:%S} UTC"),
              (_("SHA-256:"), digest or _("(not read)")),
-             (_("Problem:"), reason.shown(formats)),
-             (_("What to do:"), _("correct the file and put it into inbox/<customer_id>/ "
-                                  "again; this copy stays here for reference."))]
+             (_("Problem:"), (hold.problem if hold else reason).shown(formats)),
+             (_("What to do:"), hold.what_to_do.shown(formats) if hold else
+              _("correct the file and put it into inbox/<customer_id>/ again; this copy stays "
+                "here for reference."))]
     width = max(len(label) for label, _value in lines) + 1
     return "".join(f"{label:<{width}}{value}\n" for label, value in lines)
 

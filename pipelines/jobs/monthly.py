@@ -122,7 +122,8 @@ def _take_inbox(config: Config, customer_id: str | None) -> list[IntakeResult]:
     def take() -> list[IntakeResult]:
         return take_inbox(config.workspace, config.contracts, config.catalog,
                           config.partner.partner.language, customer_id,
-                          settle_seconds=config.partner.inbox.settle_seconds)
+                          settle_seconds=config.partner.inbox.settle_seconds,
+                          window_days=config.partner.lens.pull_window_days)
 
     if config.partner.drop_folder is None:
         return take()
@@ -310,8 +311,9 @@ def unpublished_months(config: Config, month: Month) -> list[Month]:
 @exclusive("send")
 def send_rejection_notices(config: Config, intake: list[IntakeResult],
                            login: tuple[str, str] | None = None) -> int:
-    """The partner's notice of each quarantined upload; returns how many were sent."""
-    if not any(item.outcome == "quarantined" for item in intake):
+    """The partner's notice of each quarantined (or held) upload; returns how many were
+    sent."""
+    if not any(item.outcome in ("quarantined", "held") for item in intake):
         return 0
     month = Month.of(datetime.now(UTC).date())
     return send(config, month, kinds={"file_rejected"}, login=login).sent

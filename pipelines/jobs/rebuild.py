@@ -179,10 +179,12 @@ def _take_upload(config: Config, item: _Archived) -> None:
     claimed = config.workspace.inbox / CLAIMED / item.customer_id / item.path.name
     claimed.parent.mkdir(parents=True, exist_ok=True)
     os.link(item.path, claimed)
-    # The month it was archived under, whatever its name reads as now.
+    # The month it was archived under, whatever its name reads as now; it was checked against
+    # its evidence when it was first taken in (or approved).
     take_inbox(config.workspace, config.contracts, config.catalog,
                config.partner.partner.language, item.customer_id,
-               months={claimed.name: item.month} if item.month else None)
+               months={claimed.name: item.month} if item.month else None,
+               window_days=config.partner.lens.pull_window_days, check_evidence=False)
 
 
 def _take_pull(config: Config, item: _Archived) -> None:

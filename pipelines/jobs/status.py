@@ -37,6 +37,8 @@ def describe(config: Config) -> str:
         months = dict(run_sql(con, "jobs/status_months.sql").fetchall())
         alerts = run_sql(con, "jobs/status_alerts.sql").fetchall()
         quarantined = run_sql(con, "jobs/status_quarantine.sql").fetchall()
+        held = [(path, reason) for path, reason in run_sql(con, "jobs/status_held.sql").fetchall()
+                if (workspace.home / path).exists()]
         failed_pulls = run_sql(con, "jobs/status_lens_pulls.sql").fetchall()
         suspect = run_sql(con, "jobs/status_suspect.sql").fetchall()
         unsent = run_sql(con, "jobs/status_mail.sql").fetchall()
@@ -86,6 +88,10 @@ def describe(config: Config) -> str:
                   for month, customer_id, name in by_modification[:STATUS_LIST_LIMIT]]
         if len(by_modification) > STATUS_LIST_LIMIT:
             lines.append(f"  … and {len(by_modification) - STATUS_LIST_LIMIT} older ones")
+    if held:
+        lines.append(f"Held files waiting ({len(held)}: taken in once renamed as the reason "
+                     f"says, or approved with `approve --file`):")
+        lines += [f"  {visible(path)}: {visible(reason)}" for path, reason in held]
     lines.append(f"Quarantined files ({len(quarantined)}):" if quarantined
                  else "Quarantined files: none")
     lines += [f"  {visible(path)}: {visible(reason)}" for path, reason in quarantined]

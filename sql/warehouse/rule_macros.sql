@@ -59,3 +59,10 @@ CREATE OR REPLACE MACRO export_field(cells, field_index, trimming, whitespace) A
         WHEN trimming = 'spaces' THEN trim(cells[field_index])
         ELSE trim(cells[field_index], whitespace)
     END;
+
+-- A last-seen cell's day: ISO 8601 ("2026-11-14", "2026-11-14 08:00",
+-- "2026-11-14T08:00:00.000Z" as Lens's API writes it, "2026/11/14") or German ("14.11.2026",
+-- "14.11.2026 08:00"); null for anything else ("11/14/2026" reads either way round).
+CREATE OR REPLACE MACRO seen_day(cell) AS
+    try_strptime(split_part(split_part(trim(cell), ' ', 1), 'T', 1),
+                 ['%Y-%m-%d', '%Y/%m/%d', '%d.%m.%Y'])::DATE;

@@ -64,7 +64,6 @@ CREATE TABLE IF NOT EXISTS seen_models (
     model_key  VARCHAR NOT NULL
 );
 
--- Every RMA log row as received, with its provenance.
 CREATE TABLE IF NOT EXISTS raw_rma (
     sha256       VARCHAR NOT NULL,
     customer_id  VARCHAR NOT NULL,

@@ -5,6 +5,9 @@
 -- per connection, so a crash or an unreadable file leaves nothing behind in the warehouse.
 -- Made after the migrations, so it has raw_inventory's columns as they are now.
 CREATE TEMP TABLE IF NOT EXISTS staged_inventory AS FROM raw_inventory LIMIT 0;
+-- Beside it, the latest last-seen day of each staged export that has such dates: evidence of
+-- the month it shows, read from its cells (intake/staging.py, intake/evidence.py).
+CREATE TEMP TABLE IF NOT EXISTS staged_seen (snapshot_id VARCHAR NOT NULL, latest DATE);
 
 -- rules.md 1: the month's snapshot is the most recently received one.
 CREATE OR REPLACE VIEW month_snapshots AS
