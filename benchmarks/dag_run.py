@@ -54,7 +54,8 @@ def measure(customers: int, devices: int, scratch: Path) -> dict:
         raise SystemExit(f"ingest failed:\n{ingest.stderr[-3000:]}")
     timings = scratch / f"timings-{customers}.jsonl"
     env = {**os.environ, "AIRFLOW_HOME": str(scratch / f"airflow-{customers}"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
            "PYTHONPATH": str(ROOT), "POLYRECON_HOME": str(home),
            "POLYRECON_TIMINGS": str(timings), "PYTHONWARNINGS": "ignore"}
     _airflow(env, "db", "migrate")

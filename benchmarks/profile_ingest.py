@@ -14,8 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.cli import main
-from pipelines.core import timers
+# Importable only once the repository is on the path (a script, not an installed package).
+from pipelines.cli import main  # noqa: E402
+from pipelines.core import timers  # noqa: E402
 
 if __name__ == "__main__":
     started = time.perf_counter()

@@ -49,7 +49,14 @@ TARGETS = """\
 - `python -m pipelines --help` under 1 s."""
 
 
-DAG_BOUND = ("What bounds the DAG's miss: a render task's work grows with the partner's size, not only its customer's — 0.6 s per render at 100 customers, 1.26 s at 1,000. Each render task loads the whole configuration (contracts.yaml with every customer) and the month's whole stored result (every customer's replays, as JSON) to render one customer; at 1,000 customers that is about 0.6 s of the task. The next step: store the result per customer and read only the configuration the task needs. The month is computed once per run at both sizes.")
+DAG_BOUND = (
+    "What bounds the DAG's miss: a render task's work grows with the partner's size, not "
+    "only its customer's — 0.6 s per render at 100 customers, 1.26 s at 1,000. Each render "
+    "task loads the whole configuration (contracts.yaml with every customer) and the "
+    "month's whole stored result (every customer's replays, as JSON) to render one "
+    "customer; at 1,000 customers that is about 0.6 s of the task. The next step: store the"
+    " result per customer and read only the configuration the task needs. The month is "
+    "computed once per run at both sizes.")
 
 RENDER_BOUND = """\
 Rendering is bounded by WeasyPrint: in a profile of one 5,000-device customer's report, laying
@@ -67,7 +74,8 @@ writes every row durably, compressed, into the warehouse (`raw/publish_staged_sn
 {publish:.1f} s) — the pandas script writes nothing. Each is DuckDB on both cores; fusing the
 fields and the keys into one statement measured slower (DuckDB evaluates each trimmed field
 again in every key expression that uses it, and carries the cells through the model join),
-so the trimmed fields are materialised once. Importing Great Expectations alone takes {gx:.1f} s of one core
+so the trimmed fields are materialised once. Importing Great Expectations alone takes {gx:.1f} s of
+one core
 (`python -c "import great_expectations"`, measured here; it overlaps the reads in a thread
 but the machine has two cores, both busy with DuckDB). The rest is Python: start-up, each
 file's header scan and hash, moving files. {verdict}"""

@@ -32,7 +32,8 @@ no warehouse and take no slot. On DuckLake (docs/deploying.md "Past one machine"
 more slots: the `pull_lens` tasks, each holding the lock for its customer only, then run side by
 side, and the render tasks read the lake at the snapshot `reconcile` published.
 Tasks pass months, customer ids and paths, never DataFrames.
-The workspace is `POLYRECON_HOME` in the environment of every Airflow component. A failed task notifies the partner contacts the way every e-mail goes.
+The workspace is `POLYRECON_HOME` in the environment of every Airflow component. A failed task
+notifies the partner contacts the way every e-mail goes.
 """
 from __future__ import annotations
 

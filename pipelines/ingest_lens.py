@@ -36,7 +36,8 @@ RMA_ALIASES: dict[str, tuple[str, ...]] = {
     "serial": INVENTORY_ALIASES["serial"],
     "model": INVENTORY_ALIASES["model"],
 }
-# The raw layer's inventory columns, as a Lens pull's raw file holds them (sql/raw/stage_inventory_csv.sql).
+# The raw layer's inventory columns, as a Lens pull's raw file holds them
+# (sql/raw/stage_inventory_csv.sql).
 RAW_COLUMNS = ("row_number", *INVENTORY_ALIASES, "extra_json")
 
 

@@ -63,7 +63,7 @@ def read_catalog_file(path: Path, origin: str) -> list[CatalogRow]:
                 raise ConfigError(f"{path.name}: line {line}: the header must be "
                                   f"{','.join(COLUMNS)} (found {','.join(record)})")
             continue
-        cells = dict(zip(COLUMNS, (cell.strip() for cell in record + [""] * 3)))
+        cells = dict(zip(COLUMNS, (cell.strip() for cell in record + [""] * 3), strict=False))
         rows.append(_checked_row(path, line, cells, origin))
     return rows
 

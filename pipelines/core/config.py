@@ -108,7 +108,8 @@ class InboxSettings(_Strict):
 
 
 class DuckLakeSettings(_Strict):
-    """README "Past one machine": the catalog as a libpq connection string without password
+    """docs/deploying.md "Past one machine": the catalog as a libpq connection string without
+    password
     (PGPASSWORD), `postgres:` before it or not; the data as a folder or s3:// prefix (keys
     from AWS_* variables)."""
 
@@ -140,7 +141,7 @@ _S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 
 class DropFolderSettings(_Strict):
-    """README "Past one machine": the inbox, archive and quarantine as s3:// prefixes
+    """docs/deploying.md "Past one machine": the inbox, archive and quarantine as s3:// prefixes
     (credentials and endpoint from the AWS_* variables); the workspace keeps local copies."""
 
     inbox: str = Field(pattern=_S3_PREFIX)

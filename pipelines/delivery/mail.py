@@ -115,7 +115,8 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                   and customer_id in (None, d.customer_id)]
         for draft in drafts:
             key = ledger_key(draft, result.month)
-            if not resend and fetch_value(con, "delivery/mail_find.sql", message_key=key) is not None:
+            if not resend and fetch_value(con, "delivery/mail_find.sql",
+                                          message_key=key) is not None:
                 continue
             with transaction(con):
                 _queue(con, draft, result.month, key, build_message(config, draft).as_bytes())
@@ -245,7 +246,8 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
         return MailOutcome(queued, 0, 0, 0)
     if config.partner.smtp is None:
         for key, kind, customer_id, month, raw in waiting:
-            path = config.workspace.outbox / month / f"{kind}-{customer_id or 'partner'}-{key[:12]}.eml"
+            name = f"{kind}-{customer_id or 'partner'}-{key[:12]}.eml"
+            path = config.workspace.outbox / month / name
             write_bytes_atomically(path, raw)
             record(key, "sent", f"written to {config.workspace.relative(path)}")
         return MailOutcome(queued, outcomes["sent"], 0, 0)

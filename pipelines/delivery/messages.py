@@ -310,7 +310,7 @@ def _changed_figures(sent_table: list[list[str]], report: Draft, f: Formats) -> 
             lines.append(f.gettext("%(category)s: new in this report") % {"category": row[0]})
             continue
         diffs = [f"{head} {old} → {new}" for head, old, new
-                 in zip(report.table_head[1:], was[1:], row[1:]) if old != new]
+                 in zip(report.table_head[1:], was[1:], row[1:], strict=False) if old != new]
         if diffs:
             lines.append(f"{row[0]}: {', '.join(diffs)}")
     lines += [f.gettext("%(category)s: no longer in the report") % {"category": category}

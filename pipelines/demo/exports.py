@@ -146,7 +146,7 @@ def _keep_count(gen: _Generator, customer: Customer, fleet: Fleet, devices: list
 
 def _pin(fleet: Fleet, devices: list[_Device]) -> None:
     shows = ["mac"] * fleet.mac_only + ["id"] * fleet.id_only
-    for device, identity in zip(devices, shows):
+    for device, identity in zip(devices, shows, strict=False):
         device.shows, device.pinned = identity, True
 
 
@@ -230,7 +230,7 @@ def _write_inbox(gen: _Generator, customer: Customer, index: int, inbox: Path
                    style.encoding, received)
 
     for k, month in enumerate(months):
-        for spec, devices in zip(customer.fleets, fleets):
+        for spec, devices in zip(customer.fleets, fleets, strict=True):
             _keep_count(gen, customer, spec, devices, spec.counts[k])
             if k == 0:
                 _pin(spec, devices)

@@ -415,7 +415,8 @@ def _already_loaded(workspace: Workspace, arrival: Arrival, recorded: Path, con,
         # The run that loaded it stopped before archiving it: finish that move.
         move(arrival.claimed, recorded_path)
         return IntakeResult(arrival.shown, arrival.customer_id, "loaded",
-                            f"was loaded by an interrupted run; archived as {visible(str(recorded))}")
+                            f"was loaded by an interrupted run; archived as "
+                            f"{visible(str(recorded))}")
     target = free_path(workspace.archive / arrival.customer_id / "duplicates" / arrival.name)
     move(arrival.claimed, target)
     with transaction(con):

@@ -249,7 +249,8 @@ def _unzip(path: Path, folder: Path) -> list[tuple[str, Path]]:
             wanted = [e for e in entries if not e.is_dir() and not e.filename.startswith(
                 "__MACOSX/") and e.filename.lower().endswith((".csv", ".txt", ".tsv"))]
             if not wanted:
-                names = ", ".join(repr(e.filename) for e in entries[:5]) or Message.of(N_("nothing"))
+                names = (", ".join(repr(e.filename) for e in entries[:5])
+                         or Message.of(N_("nothing")))
                 raise UnreadableExport.of(N_("the zip holds no CSV file (found %(names)s); "
                                              "zip the Lens CSV export itself"), names=names)
             extracted, total = [], 0

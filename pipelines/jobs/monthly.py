@@ -1,6 +1,7 @@
 """The pipeline's steps as whole jobs, shared by the CLI, the demo and the Airflow DAGs.
 
-Every job that writes to the workspace holds its lock (warehouse/run_lock.py) for its whole duration, so
+Every job that writes to the workspace holds its lock (warehouse/run_lock.py) for its whole
+duration, so
 a CLI run and an Airflow task, or two of either, never work on one workspace at once; `wait`
 (seconds) lets a job wait for the other instead of failing at once. On DuckLake the jobs that
 take in one customer's files or pull hold the lock for that customer only, so such jobs for

@@ -5,7 +5,8 @@ complete — as many devices as Lens's `totalCount` — is the file loaded as th
 snapshot, in one transaction, and kept in archive/<customer>/<month>/ like an uploaded export.
 A failed pull leaves the warehouse as it was (its partial file is removed, whatever ended it).
 One customer's failure never stops the others: whatever Lens answers, the client ends the pull
-as a LensError, within the bounds its module docstring lists, and the failure is recorded. Loading from a file rather than page by page keeps memory
+as a LensError, within the bounds its module docstring lists, and the failure is recorded. Loading
+from a file rather than page by page keeps memory
 flat: DuckDB holds an open transaction's appended rows in memory.
 
 A pull shows the inventory as it is now, so it counts for month M only while today (UTC) lies

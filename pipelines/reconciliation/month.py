@@ -62,7 +62,8 @@ def mark_reconciled(config: Config, month: Month, through_receipt: int) -> None:
     """`month`'s stored result is published and up to date with the snapshots received up to
     `through_receipt` (later ones make it stale again)."""
     with open_warehouse(config.workspace) as con, transaction(con):
-        run_sql(con, "reconcile/store_reconciled_month.sql", month=str(month), through=through_receipt)
+        run_sql(con, "reconcile/store_reconciled_month.sql", month=str(month),
+                through=through_receipt)
 
 
 def compute_month(con, config: Config, month: Month) -> MonthResult:

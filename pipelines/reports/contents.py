@@ -168,8 +168,11 @@ def _not_counted(devices: list[tuple]) -> ModelCounts | None:
     return ModelCounts(ranked[:LIST_LIMIT], len(ranked), sum(per_model.values()))
 
 
+SiteLine = tuple[str, dict[str, int], int]  # site, counted devices per category, their total
+
+
 def _sites(customer: Customer, devices: list[tuple]
-           ) -> tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]:
+           ) -> tuple[list[SiteLine], tuple[int, dict[str, int], int] | None]:
     per_site: dict[str, Counter] = {}
     for _, _, site, category, is_eol, _, _ in devices:
         if not is_eol and category in customer.categories:

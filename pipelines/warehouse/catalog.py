@@ -1,4 +1,5 @@
-"""The catalog in the warehouse: the rows its views classify models with (sql/warehouse/views.sql)."""
+"""The catalog in the warehouse: the rows its views classify models with
+(sql/warehouse/views.sql)."""
 from __future__ import annotations
 
 import pandas as pd

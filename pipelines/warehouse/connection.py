@@ -180,7 +180,8 @@ def _storage_error(path: Path, error: Exception) -> RunError | None:
     text = str(error).lower()
     if "created with an newer version" in text or "created with a newer version" in text:
         return RunError(f"the warehouse {path} was written by a newer DuckDB than this "
-                        f"polyrecon's {duckdb.__version__} (README \"Versions\"); make it again "
+                        f"polyrecon's {duckdb.__version__} (docs/deploying.md \"Versions\"); "
+                        f"make it again "
                         f"from archive/ with `python -m pipelines rebuild --home {path.parent}` "
                         f"(the old file is kept beside it)")
     if any(words in text for words in _FULL):

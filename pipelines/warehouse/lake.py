@@ -1,5 +1,5 @@
 """The scale-out warehouse: DuckLake, its catalog in PostgreSQL, its data in Parquet files on a
-folder or object storage (partner.yaml `warehouse.ducklake`, README "Past one machine").
+folder or object storage (partner.yaml `warehouse.ducklake`, docs/deploying.md "Past one machine").
 
 The same SQL in sql/ runs on both warehouses; what DuckLake does differently is here, and only
 here:

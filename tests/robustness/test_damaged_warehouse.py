@@ -89,8 +89,8 @@ def test_rebuild_gives_the_same_results_and_the_next_run_sends_nothing(
 
 def test_a_warehouse_of_a_newer_duckdb_says_how_to_make_it_again(finished, tmp_path,
                                                                    reliability):
-    """polyrecon before DuckDB 1.5.5 (README "Versions") wrote its warehouse with DuckDB 2.0,
-    which 1.5.5 cannot read: the fixture is a file DuckDB 2.0.1 wrote (`pip install
+    """polyrecon before DuckDB 1.5.5 (docs/deploying.md "Versions") wrote its warehouse with
+    DuckDB 2.0, which 1.5.5 cannot read: the fixture is a file DuckDB 2.0.1 wrote (`pip install
     duckdb==2.0.1`, then `duckdb.connect(path).execute("CREATE TABLE t (a INT)")`, gzipped):
     its storage header is what 1.5.5 refuses, whatever the tables."""
     import gzip
