@@ -19,6 +19,16 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `serial` must not run beside others: an xdist run leaves them out and
+    `make test` runs them on their own afterwards (`-p no:xdist -m serial`)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker collects the same tests
+        kept = [item for item in items if item.get_closest_marker("serial") is None]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
+
+
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory):
     """A real Airflow metadata DB (one per test module) with the DAGs folder and the pool."""
