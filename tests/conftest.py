@@ -19,6 +19,14 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def pytest_configure(config):
+    # docs/reliability.md is written by the process that sees every test's report: the only
+    # one without xdist, the controller with it (tests/robustness/reliability_doc.py).
+    from robustness.reliability_doc import ReliabilityDoc
+
+    config.pluginmanager.register(ReliabilityDoc(config), "reliability-doc")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `serial` must not run beside others: an xdist run leaves them out and
     `make test` runs them on their own afterwards (`-p no:xdist -m serial`)."""
