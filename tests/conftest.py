@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from builders import run_airflow
+from builders import build_once, run_airflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,15 +38,28 @@ def pytest_collection_modifyitems(config, items):
             items[:] = kept
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
-    """A real Airflow metadata DB (one per test module) with the DAGs folder and the pool."""
+def _airflow_env(home: Path) -> dict:
+    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PYTHONPATH": str(ROOT),
+            "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}})}
+
+
+@pytest.fixture(scope="session")
+def airflow_template(tmp_path_factory) -> Path:
+    """A migrated Airflow metadata DB with the pool, made once per session."""
+    def build(home: Path) -> None:
+        home.mkdir(parents=True)
+        for command in (["db", "migrate"],
+                        ["pools", "set", "polyrecon_duckdb", "1", "polyrecon DuckDB writer"]):
+            done = run_airflow(_airflow_env(home), *command)
+            assert done.returncode == 0, done.stderr[-2000:]
+    return build_once(tmp_path_factory, "airflow", build)
+
+
+@pytest.fixture
+def airflow_env(airflow_template, tmp_path_factory):
+    """A real Airflow metadata DB of the test's own (a copy of the migrated one) with the DAGs
+    folder and the pool; Airflow writes a fresh airflow.cfg for this home on first use."""
     home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PYTHONPATH": str(ROOT),
-           "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}})}
-    for command in (["db", "migrate"],
-                    ["pools", "set", "polyrecon_duckdb", "1", "polyrecon DuckDB writer"]):
-        done = run_airflow(env, *command)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return env
+    shutil.copy2(airflow_template / "airflow.db", home / "airflow.db")
+    return _airflow_env(home)
