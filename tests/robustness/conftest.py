@@ -1,5 +1,5 @@
-"""The robustness suite's fixtures (a small demo workspace and its undisturbed run) and the
-rows of docs/reliability.md.
+"""The robustness suite's fixtures: a small demo workspace and its undisturbed run (each made
+once per session, shared with tests/scaleout), and the rows of docs/reliability.md.
 
 A test claims its rows with the `reliability` fixture; a row counts only if the test passed.
 reliability_doc.py gathers them from the tests' reports and writes the document at the end of
@@ -7,11 +7,10 @@ a session that ran the whole suite.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
-from harness import MONTH, copy_workspace, fingerprint, polyrecon, small_demo
+from harness import CleanRun, clean_run_once, small_demo_template
 from reliability_doc import CLAIM
 
 
@@ -26,16 +25,11 @@ def reliability(request):
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
-    return small_demo(tmp_path_factory.mktemp("demo") / "ws")
+    return small_demo_template(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def clean_run(demo_template, tmp_path_factory) -> tuple[Path, dict, float]:
-    """An undisturbed `run` on a copy of the template: what every disturbed run must end as,
-    and how long it took."""
-    home = copy_workspace(demo_template, tmp_path_factory.mktemp("clean") / "ws")
-    started = time.monotonic()
-    done = polyrecon(home, "run", "--month", MONTH)
-    seconds = time.monotonic() - started
-    assert done.returncode == 0, done.stderr[-2000:]
-    return home, fingerprint(home), seconds
+def clean_run(demo_template, tmp_path_factory) -> CleanRun:
+    """An undisturbed `run` on a copy of the template: its home (copy it to change it), what
+    every disturbed run must end as, and how long it took."""
+    return clean_run_once(tmp_path_factory, demo_template)

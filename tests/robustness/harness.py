@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import NamedTuple
+
+from builders import build_once
 
 from pipelines.core.workspace import Workspace
 from pipelines.warehouse.connection import open_warehouse
@@ -27,8 +32,8 @@ KEPT_CUSTOMERS = ("cobalt-ridge-engineering", "hanseatische-logistik", "lakeshor
                   "rheintal-praezision")
 
 
-def small_demo(root: Path, months_from: str = "2026-09") -> Path:
-    """The demo workspace with four customers and only their last months' inventories (their
+def small_demo(root: Path, months_from: str = MONTH) -> Path:
+    """The demo workspace with four customers and only their last month's inventories (their
     RMA logs and the one broken file kept): the same shapes of data, a run of a few seconds."""
     import yaml
 
@@ -49,6 +54,33 @@ def small_demo(root: Path, months_from: str = "2026-09") -> Path:
                 and not path.name.lower().startswith(("rma", "notes")):
             path.unlink()
     return root
+
+
+def small_demo_template(tmp_path_factory) -> Path:
+    """The small demo, built once per session (whichever process asks first): copy it."""
+    return build_once(tmp_path_factory, "small-demo", small_demo)
+
+
+class CleanRun(NamedTuple):
+    home: Path  # never changed by a test: copy it
+    fingerprint: dict
+    seconds: float  # how long it took
+
+
+def clean_run_once(tmp_path_factory, template: Path) -> CleanRun:
+    """An undisturbed `run` of the month on a copy of the small demo, once per session: what
+    every disturbed run must end as, and how long it took."""
+    def build(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        home = copy_workspace(template, folder / "ws")
+        started = time.monotonic()
+        done = polyrecon(home, "run", "--month", MONTH)
+        seconds = time.monotonic() - started
+        assert done.returncode == 0, done.stderr[-3000:]
+        (folder / "run.pickle").write_bytes(pickle.dumps((fingerprint(home), seconds)))
+    folder = build_once(tmp_path_factory, "clean-run", build)
+    found, seconds = pickle.loads((folder / "run.pickle").read_bytes())
+    return CleanRun(folder / "ws", found, seconds)
 
 
 def copy_workspace(source: Path, target: Path) -> Path:
