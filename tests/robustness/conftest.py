@@ -31,5 +31,5 @@ def demo_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def clean_run(demo_template, tmp_path_factory) -> CleanRun:
     """An undisturbed `run` on a copy of the template: its home (copy it to change it), what
-    every disturbed run must end as, and how long it took."""
+    every disturbed run must end as, and the progress lines it printed."""
     return clean_run_once(tmp_path_factory, demo_template)
