@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from builders import build_once, run_airflow
+from builders import build_once, copy_tree, run_airflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,3 +64,28 @@ def airflow_env(airflow_template, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow")
     shutil.copy2(airflow_template / "airflow.db", home / "airflow.db")
     return _airflow_env(home)
+
+
+DEMO_MONTH = "2026-10"
+
+
+@pytest.fixture(scope="session")
+def full_demo(tmp_path_factory) -> tuple[Path, str]:
+    """`python -m pipelines demo` (the whole demo year, run month by month), made once per
+    session: its workspace, never changed by a test (copy it: `demo_copy`), and what it
+    printed."""
+    def build(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home",
+                               str(folder / "ws"), "--month", DEMO_MONTH], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        (folder / "stdout.txt").write_text(done.stdout, encoding="utf-8")
+    folder = build_once(tmp_path_factory, "full-demo", build)
+    return folder / "ws", (folder / "stdout.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def demo_copy(full_demo, tmp_path) -> Path:
+    """A copy of the full demo's workspace, the test's own."""
+    return copy_tree(full_demo[0], tmp_path / "demo")
