@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import os
+import shutil
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -94,3 +98,41 @@ def run_airflow(env: dict, *args: str, timeout: float = 300) -> subprocess.Compl
     """The `airflow` command of this environment, as a data engineer runs it."""
     return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+# --- heavy fixtures built once per session ------------------------------------------------------
+
+def session_folder(tmp_path_factory) -> Path:
+    """A folder every process of this pytest session shares: the session's base temporary
+    folder, which under pytest-xdist is the parent of each worker's own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder `name` made by `build(folder)` once per session: the first process to ask
+    builds it while the others wait (a file lock), then all of them get the same folder. Tests
+    copy it (`copy_tree`) and never change it. A build that failed fails every later asker with
+    its traceback, without building again."""
+    root = session_folder(tmp_path_factory) / "built-once"
+    root.mkdir(exist_ok=True)
+    folder, done, failed = root / name, root / f"{name}.done", root / f"{name}.failed"
+    with (root / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            raise RuntimeError(f"building {name} failed in another worker:\n"
+                               f"{failed.read_text(encoding='utf-8')}")
+        if not done.exists():
+            try:
+                build(folder)
+            except BaseException:
+                failed.write_text(traceback.format_exc(), encoding="utf-8")
+                raise
+            done.touch()
+    return folder
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    """A copy of a built folder: links as links, modification times and modes kept."""
+    shutil.copytree(source, target, symlinks=True)
+    return target

@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,7 +10,7 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from builders import run_airflow
+from builders import build_once, copy_tree, run_airflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,15 +21,71 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
-    """A real Airflow metadata DB (one per test module) with the DAGs folder and the pool."""
+def pytest_configure(config):
+    # docs/reliability.md is written by the process that sees every test's report: the only
+    # one without xdist, the controller with it (tests/robustness/reliability_doc.py).
+    from robustness.reliability_doc import ReliabilityDoc
+
+    config.pluginmanager.register(ReliabilityDoc(config), "reliability-doc")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `serial` must not run beside others: an xdist run leaves them out and
+    `make test` runs them on their own afterwards (`-p no:xdist -m serial`)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker collects the same tests
+        kept = [item for item in items if item.get_closest_marker("serial") is None]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
+
+
+def _airflow_env(home: Path) -> dict:
+    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PYTHONPATH": str(ROOT),
+            "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}})}
+
+
+@pytest.fixture(scope="session")
+def airflow_template(tmp_path_factory) -> Path:
+    """A migrated Airflow metadata DB with the pool, made once per session."""
+    def build(home: Path) -> None:
+        home.mkdir(parents=True)
+        for command in (["db", "migrate"],
+                        ["pools", "set", "polyrecon_duckdb", "1", "polyrecon DuckDB writer"]):
+            done = run_airflow(_airflow_env(home), *command)
+            assert done.returncode == 0, done.stderr[-2000:]
+    return build_once(tmp_path_factory, "airflow", build)
+
+
+@pytest.fixture
+def airflow_env(airflow_template, tmp_path_factory):
+    """A real Airflow metadata DB of the test's own (a copy of the migrated one) with the DAGs
+    folder and the pool; Airflow writes a fresh airflow.cfg for this home on first use."""
     home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PYTHONPATH": str(ROOT),
-           "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}})}
-    for command in (["db", "migrate"],
-                    ["pools", "set", "polyrecon_duckdb", "1", "polyrecon DuckDB writer"]):
-        done = run_airflow(env, *command)
-        assert done.returncode == 0, done.stderr[-2000:]
-    return env
+    shutil.copy2(airflow_template / "airflow.db", home / "airflow.db")
+    return _airflow_env(home)
+
+
+DEMO_MONTH = "2026-10"
+
+
+@pytest.fixture(scope="session")
+def full_demo(tmp_path_factory) -> tuple[Path, str]:
+    """`python -m pipelines demo` (the whole demo year, run month by month), made once per
+    session: its workspace, never changed by a test (copy it: `demo_copy`), and what it
+    printed."""
+    def build(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home",
+                               str(folder / "ws"), "--month", DEMO_MONTH], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        (folder / "stdout.txt").write_text(done.stdout, encoding="utf-8")
+    folder = build_once(tmp_path_factory, "full-demo", build)
+    return folder / "ws", (folder / "stdout.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def demo_copy(full_demo, tmp_path) -> Path:
+    """A copy of the full demo's workspace, the test's own."""
+    return copy_tree(full_demo[0], tmp_path / "demo")

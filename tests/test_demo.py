@@ -10,13 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    home = tmp_path_factory.mktemp("demo") / "ws"
-    done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home),
-                           "--month", "2026-10"], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return home, done.stdout
+@pytest.fixture
+def demo(full_demo, demo_copy):
+    """The demo workspace (the session's one, built once by conftest.full_demo: a copy of it)
+    and what `demo` printed."""
+    return demo_copy, full_demo[1]
 
 
 def _rows(home: Path, name: str) -> list[dict]:
@@ -27,8 +25,8 @@ def _rows(home: Path, name: str) -> list[dict]:
     return rows
 
 
-def test_demo_prints_where_the_files_are(demo):
-    home, out = demo
+def test_demo_prints_where_the_files_are(full_demo):
+    home, out = full_demo  # the folder it was given
     assert f"{home}/reports/<YYYY-MM>/reconciliation.csv" in out
     assert f"Renewal proposal: {home}/reports/2026-10/renewal-lakeshore-health.yaml" in out
 

@@ -53,23 +53,32 @@ def test_an_upload_still_being_written_is_left_until_it_is_complete(tmp_path, ca
     path.parent.mkdir(parents=True)
     rows = export_text(devices("Poly Studio X30", 86)).splitlines(keepends=True)
     path.write_text("".join(rows[:44]))  # the header and 43 of 86 rows, as the deployment saw
+    run_ended = threading.Event()
 
     def keep_writing():
+        """The copy goes on for as long as the run lasts, however long it takes to reach the
+        inbox: the rest of the rows, then its modification time, every 50 ms."""
         for row in rows[44:]:
             with path.open("a") as handle:
                 handle.write(row)
-            time.sleep(0.05)
+            if run_ended.wait(0.05):
+                return
+        while not run_ended.wait(0.05):
+            os.utime(path)
 
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
         assert cli(workspace, "run", "--month", "2026-03") == 0
     finally:
+        run_ended.set()
         writer.join()
     out = capsys.readouterr().out
     assert "1 waiting" in out
     assert row_for(reconciliation(workspace, "2026-03"), "acme", "video")["status"] == "NO_DATA"
     assert path.exists() and not list(workspace.archive.rglob("*.csv"))
+    with path.open("a") as handle:  # the copy finishes (if the run was quicker than it)
+        handle.writelines(rows[len(path.read_text().splitlines(keepends=True)):])
     os.utime(path, (time.time() - 60,) * 2)  # the copy finished a minute ago
     assert cli(workspace, "run", "--month", "2026-03") == 0
     assert row_for(reconciliation(workspace, "2026-03"), "acme", "video")["devices_counted"] \

@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from pipelines.intake.export_reader import read_inventory_export, read_rma_log
 from pipelines.intake.uploads import UnreadableExport
 
+# These tests share the module's `corpus_run`: under xdist one worker runs them, making it once.
+pytestmark = pytest.mark.xdist_group("hostile_inbox")
+
 GOOD = "serial_number,device_model,site_name\nA1,Poly Studio X30,Berlin\nA2,Poly Studio X30,Köln\n" \
        "A3,Polycom VVX 450,Bonn\n"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from builders import cli, write_yaml
+from builders import build_once, cli, copy_tree, write_yaml
 from fake_smtp import Inbox, Server
 
 from pipelines.core.config import load_config
@@ -25,9 +25,30 @@ def smtp():
     server.stop()
 
 
-def _demo_with_smtp(root: Path, port: int, bouncing_csm: str | None = None) -> Workspace:
+def _replay(root: Path) -> None:
+    """The demo workspace with its first eleven months taken in and reconciled (nothing
+    published, nothing sent): where each test's run of the last month starts."""
     demo = build_demo_workspace(root, MONTH)
-    workspace = Workspace.resolve(root)
+    assert demo.months[-1] == MONTH
+    config = load_config(Workspace.resolve(root))
+    for month in demo.months[:-1]:
+        run_month(config, Month.parse(month), publish=False)
+
+
+@pytest.fixture(scope="session")
+def replayed(tmp_path_factory) -> Path:
+    """The replayed demo (`_replay`), made once per session: copy it."""
+    return build_once(tmp_path_factory, "mail-replayed-demo", _replay)
+
+
+@pytest.fixture
+def demo(replayed, tmp_path) -> Workspace:
+    """A copy of the replayed demo, the test's own."""
+    return Workspace.resolve(copy_tree(replayed, tmp_path / "demo"))
+
+
+def _demo_with_smtp(workspace: Workspace, port: int, bouncing_csm: str | None = None
+                    ) -> Workspace:
     partner = yaml.safe_load(workspace.partner_file.read_text())
     partner["smtp"] = {"host": "127.0.0.1", "port": port, "starttls": False,
                        "from": "reports@nordlicht.example"}
@@ -35,9 +56,6 @@ def _demo_with_smtp(root: Path, port: int, bouncing_csm: str | None = None) -> W
     if bouncing_csm:
         text = workspace.contracts_file.read_text()
         workspace.contracts_file.write_text(text.replace(bouncing_csm, Inbox.bouncing))
-    config = load_config(workspace)
-    for month in demo.months[:-1]:
-        run_month(config, Month.parse(month), publish=False)
     return workspace
 
 
@@ -51,9 +69,9 @@ def _text(message) -> str:
                      if part.get_content_type() in ("text/plain", "text/html"))
 
 
-def test_who_receives_what_exactly_once(tmp_path, smtp):
+def test_who_receives_what_exactly_once(demo, smtp):
     inbox, controller = smtp
-    workspace = _demo_with_smtp(tmp_path, controller.port)
+    workspace = _demo_with_smtp(demo, controller.port)
     assert cli(workspace, "run", "--month", MONTH) == 0
     customers = _customers(workspace)
     # The demo partner writes German; its UK and US customers read English.
@@ -83,9 +101,9 @@ def test_who_receives_what_exactly_once(tmp_path, smtp):
     assert len(inbox.messages) == 2 * delivered
 
 
-def test_each_message_holds_only_its_own_customer(tmp_path, smtp):
+def test_each_message_holds_only_its_own_customer(demo, smtp):
     inbox, controller = smtp
-    workspace = _demo_with_smtp(tmp_path, controller.port)
+    workspace = _demo_with_smtp(demo, controller.port)
     assert cli(workspace, "run", "--month", MONTH) == 0
     customers = _customers(workspace)
     for to, message in inbox.messages:
@@ -100,9 +118,9 @@ def test_each_message_holds_only_its_own_customer(tmp_path, smtp):
                 assert other_id not in text and other["csm"]["email"] not in text
 
 
-def test_an_outage_loses_nothing_and_sends_each_message_once(tmp_path, smtp, capsys):
+def test_an_outage_loses_nothing_and_sends_each_message_once(demo, smtp, capsys):
     inbox, controller = smtp
-    workspace = _demo_with_smtp(tmp_path, controller.port)
+    workspace = _demo_with_smtp(demo, controller.port)
     controller.stop()
     assert cli(workspace, "run", "--month", MONTH) == 1
     out = capsys.readouterr().out
@@ -117,9 +135,9 @@ def test_an_outage_loses_nothing_and_sends_each_message_once(tmp_path, smtp, cap
     assert len(inbox.messages) == len(subjects)
 
 
-def test_a_refused_recipient_does_not_block_the_others(tmp_path, smtp, capsys):
+def test_a_refused_recipient_does_not_block_the_others(demo, smtp, capsys):
     inbox, controller = smtp
-    workspace = _demo_with_smtp(tmp_path, controller.port,
+    workspace = _demo_with_smtp(demo, controller.port,
                                 bouncing_csm="marta.keller@example.com")
     assert cli(workspace, "run", "--month", MONTH) == 0
     report = next(m for _, m in inbox.messages
@@ -130,12 +148,10 @@ def test_a_refused_recipient_does_not_block_the_others(tmp_path, smtp, capsys):
     assert len(inbox.messages) >= 10  # every other message went out too
 
 
-def test_without_smtp_messages_are_eml_files_in_the_outbox(tmp_path):
-    demo = build_demo_workspace(tmp_path, MONTH)
-    workspace = Workspace.resolve(tmp_path)
+def test_without_smtp_messages_are_eml_files_in_the_outbox(demo):
+    workspace = demo  # the months before MONTH replayed, not published
     config = load_config(workspace)
-    for month in demo.months:
-        run_month(config, Month.parse(month), publish=month == demo.months[-1])
+    run_month(config, Month.parse(MONTH), publish=True)
     files = sorted((workspace.outbox / MONTH).glob("*.eml"))
     assert len(files) >= 10
     message = message_from_bytes(files[0].read_bytes(), policy=policy.default)

@@ -2,8 +2,6 @@
 another customer, untrusted text is escaped, and one failing report never stops the others."""
 import csv
 import re
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,17 +13,13 @@ from pypdf import PdfReader
 from pipelines.core.i18n import Formats
 from pipelines.core.months import Month
 
-ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2026-10"
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    home = tmp_path_factory.mktemp("reports") / "ws"
-    done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home),
-                           "--month", MONTH], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return home
+@pytest.fixture
+def demo(demo_copy):
+    """The demo workspace of 2026-10 (conftest.full_demo, built once per session): a copy."""
+    return demo_copy
 
 
 def _csv(path: Path) -> list[dict]:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import NamedTuple
+
+from builders import build_once
 
 from pipelines.core.workspace import Workspace
 from pipelines.warehouse.connection import open_warehouse
@@ -27,8 +35,8 @@ KEPT_CUSTOMERS = ("cobalt-ridge-engineering", "hanseatische-logistik", "lakeshor
                   "rheintal-praezision")
 
 
-def small_demo(root: Path, months_from: str = "2026-09") -> Path:
-    """The demo workspace with four customers and only their last months' inventories (their
+def small_demo(root: Path, months_from: str = MONTH) -> Path:
+    """The demo workspace with four customers and only their last month's inventories (their
     RMA logs and the one broken file kept): the same shapes of data, a run of a few seconds."""
     import yaml
 
@@ -51,6 +59,40 @@ def small_demo(root: Path, months_from: str = "2026-09") -> Path:
     return root
 
 
+def small_demo_template(tmp_path_factory) -> Path:
+    """The small demo, built once per session (whichever process asks first): copy it."""
+    return build_once(tmp_path_factory, "small-demo", small_demo)
+
+
+class CleanRun(NamedTuple):
+    home: Path  # never changed by a test: copy it
+    fingerprint: dict
+    progress: list[tuple[float, str]]  # its progress lines, seconds after the start
+
+
+PROGRESS = re.compile(r"^[^:]+: \d+/\d+$")  # "Rendering reports for 2026-10: 2/4"
+
+
+def clean_run_once(tmp_path_factory, template: Path) -> CleanRun:
+    """An undisturbed `run` of the month on a copy of the small demo, once per session: what
+    every disturbed run must end as, and the progress lines it printed (when, after its
+    start)."""
+    def build(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        home = copy_workspace(template, folder / "ws")
+        process = Watched(home, "run", "--month", MONTH)
+        try:
+            lines = list(process.lines(timeout=600))
+        finally:
+            process.close()
+        assert process.process.returncode == 0, "\n".join(line for _, line in lines)[-3000:]
+        progress = [(seconds, line) for seconds, line in lines if PROGRESS.match(line)]
+        (folder / "run.pickle").write_bytes(pickle.dumps((fingerprint(home), progress)))
+    folder = build_once(tmp_path_factory, "clean-run", build)
+    found, progress = pickle.loads((folder / "run.pickle").read_bytes())
+    return CleanRun(folder / "ws", found, progress)
+
+
 def copy_workspace(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, symlinks=True)  # copy2 keeps modification times
     return target
@@ -67,6 +109,68 @@ def start(home: Path, *args: str, env: dict | None = None, **popen) -> subproces
     return subprocess.Popen([sys.executable, "-m", "pipelines", *args, "--home", str(home)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, **(env or {})}, **popen)
+
+
+class Watched:
+    """A CLI subprocess whose output lines (stdout and stderr alike) are read as they come, by
+    a thread per stream: no line waits in a buffer for the next one."""
+
+    def __init__(self, home: Path, *args: str, env: dict | None = None):
+        self.process = start(home, *args, env=env)
+        self.started = time.monotonic()
+        self._lines: queue.Queue = queue.Queue()
+        self._open = 2
+        for stream in (self.process.stdout, self.process.stderr):
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self._lines.put((time.monotonic() - self.started, line.rstrip("\n")))
+        self._lines.put(None)
+
+    def next_line(self, until: float) -> tuple[float, str] | None:
+        """The next line (seconds after the start, its text); None once both streams have
+        ended, or when `until` (seconds after the start) comes first."""
+        while self._open:
+            wait = until - (time.monotonic() - self.started)
+            if wait <= 0:
+                return None
+            try:
+                item = self._lines.get(timeout=wait)
+            except queue.Empty:
+                return None
+            if item is None:
+                self._open -= 1
+            else:
+                return item
+        return None
+
+    @property
+    def ended(self) -> bool:
+        """Both streams ended: the process closed them (it ended, or is about to)."""
+        return not self._open
+
+    def lines(self, timeout: float = 300) -> Iterator[tuple[float, str]]:
+        """Every line as it comes, to the end of both streams; AssertionError if they are
+        still open `timeout` seconds after the start."""
+        while (item := self.next_line(timeout)) is not None:
+            yield item
+        assert self.ended, f"still running after {timeout:g} s"
+
+    def kill(self) -> bool:
+        """SIGKILL; True if that is what ended it (it had not finished already)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait() == -9
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        while self.next_line(time.monotonic() - self.started + 60) is not None:
+            pass  # the streams to their end: the pumps finish
+        self.process.stdout.close()
+        self.process.stderr.close()
 
 
 def _sha(path: Path) -> str:

@@ -1,10 +1,20 @@
 """Lens API and SMTP faults in one run: the run says what failed (exit 1), keeps what cannot go
 out queued, and the next run ends as an undisturbed run with every e-mail delivered once; no
 secret (Lens client secret, tokens, SMTP password) is in any file or any output."""
+import pickle
 from datetime import date
+from pathlib import Path
 
 import pytest
-from builders import contract, devices, drop, export_text, make_workspace, write_yaml
+from builders import (
+    build_once,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    write_yaml,
+)
 from fake_lens import FakeLens, Faults
 from fake_smtp import Server
 from harness import polyrecon
@@ -17,7 +27,7 @@ ALL = {"headset": {"ordered_devices": 100, "unit_price_per_year": 12.0},
        "voice": {"ordered_devices": 100, "unit_price_per_year": 24.0}}
 
 
-def _workspace(root, fake: FakeLens, port: int):
+def _workspace(root, fake: FakeLens, port: int, month: str | None = None):
     workspace = make_workspace(root, [
         contract("acme", categories=ALL, lens_tenant_id="t-acme"),
         contract("bravo", categories=ALL)])
@@ -26,10 +36,10 @@ def _workspace(root, fake: FakeLens, port: int):
                  "page_size": 100},
         "smtp": {"host": "127.0.0.1", "port": port, "starttls": False,
                  "from": "reports@partner.example"}})
-    month = Month.of(date.today())
+    month = month or str(Month.of(date.today()))
     drop(workspace, "bravo", f"lens-{month}.csv", export_text(devices("Poly Studio X30", 104)))
     drop(workspace, "bravo", f"notes-{month}.csv", "just,notes\n")  # a rejection notice
-    return workspace, str(month)
+    return workspace, month
 
 
 def _results(workspace, month):
@@ -44,14 +54,15 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("lens_fault", list(CASES))
-def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
+ENV = {"SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD}
+
+
+def _undisturbed(folder: Path) -> None:
+    """The run without faults: its result files and the e-mails it delivered, pickled."""
     server = Server(login=(SMTP_USER, SMTP_PASSWORD))
-    inbox, port = server.inbox, server.port
-    env_base = {"SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD}
     with FakeLens({"t-acme": 250}) as clean_fake:
-        clean, month = _workspace(tmp_path / "clean", clean_fake, port)
-        env = {**env_base, "LENS_CLIENT_ID": clean_fake.client_id,
+        clean, month = _workspace(folder / "clean", clean_fake, server.port)
+        env = {**ENV, "LENS_CLIENT_ID": clean_fake.client_id,
                "LENS_CLIENT_SECRET": clean_fake.client_secret}
         server.start()
         try:
@@ -59,11 +70,26 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
         finally:
             server.stop()
         assert undisturbed.returncode == 0, undisturbed.stderr[-2000:]
-        expected_mail = sorted(inbox.subjects)
-        inbox.messages.clear()
+    (folder / "undisturbed.pickle").write_bytes(pickle.dumps(
+        (month, _results(clean, month), sorted(server.inbox.subjects))))
+
+
+@pytest.fixture(scope="session")
+def undisturbed(tmp_path_factory) -> tuple[str, dict, list]:
+    """The month, the result files and the e-mails of the run without faults (the same for
+    every case: made once per session)."""
+    folder = build_once(tmp_path_factory, "faults-undisturbed", _undisturbed)
+    return pickle.loads((folder / "undisturbed.pickle").read_bytes())
+
+
+@pytest.mark.parametrize("lens_fault", list(CASES))
+def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault, undisturbed):
+    month, clean_results, expected_mail = undisturbed
+    server = Server(login=(SMTP_USER, SMTP_PASSWORD))
+    inbox, port = server.inbox, server.port
     with FakeLens({"t-acme": 250}, faults=CASES[lens_fault]) as fake:
-        faulty, _ = _workspace(tmp_path / "faulty", fake, port)
-        env = {**env_base, "LENS_CLIENT_ID": fake.client_id,
+        faulty, _ = _workspace(tmp_path / "faulty", fake, port, month)
+        env = {**ENV, "LENS_CLIENT_ID": fake.client_id,
                "LENS_CLIENT_SECRET": fake.client_secret}
         first = polyrecon(faulty.home, "run", "--month", month, env=env)  # SMTP is down
         assert first.returncode == 1, first.stderr[-2000:]
@@ -79,7 +105,7 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault):
             server.stop()
         assert second.returncode == 0, second.stderr[-2000:]
         secrets = [fake.client_secret, *fake.issued_tokens, SMTP_PASSWORD]
-    assert _results(faulty, month) == _results(clean, month)
+    assert _results(faulty, month) == clean_results
     if lens_fault == "transient":
         assert sorted(inbox.subjects) == expected_mail  # each message once, none lost
     else:  # the failed pull's month had no Lens data at the first run: its report differs

@@ -1,65 +1,79 @@
 """SIGKILL at any moment: the next run finishes the work and ends exactly as an undisturbed run.
 
 Each case copies the same small demo workspace, starts the real CLI as a subprocess, kills it
-with SIGKILL (at a moment named by its progress output, or after a seeded random delay spread
-over a whole run), possibly again on the next attempt, then lets `run` finish and compares
-everything with the undisturbed run (conftest.fingerprint). `SOAK_KILLS=200 make soak` kills
-at many more random moments.
+with SIGKILL (at a moment named by its progress output, or at a seeded random moment between
+two of its progress lines), possibly again on the next attempt, then lets `run` finish and
+compares everything with the undisturbed run (conftest.fingerprint). `SOAK_KILLS=200 make soak`
+kills at many more random moments.
 """
 import os
 import random
 import re
-import select
 import shutil
-import signal
-import time
+from itertools import pairwise
 
 import pytest
-from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon, start
+from harness import (
+    MONTH,
+    PROGRESS,
+    Watched,
+    assert_same,
+    copy_workspace,
+    fingerprint,
+    polyrecon,
+)
 
 RUN = ("run", "--month", MONTH)
 SOAK_KILLS = int(os.environ.get("SOAK_KILLS", "0"))
 
 
-def _kill_when(home, args, pattern: str, timeout: float = 120) -> bool:
+def _kill_when(home, args, pattern: str, timeout: float = 300) -> bool:
     """Start `args`, SIGKILL it as soon as a line of its output matches; False if it ended
     first."""
-    process = start(home, *args)
-    deadline = time.monotonic() + timeout
+    process = Watched(home, *args)
     wanted = re.compile(pattern)
-    streams = [process.stdout, process.stderr]
     try:
-        while streams and time.monotonic() < deadline:
-            ready, _, _ = select.select(streams, [], [], 0.5)
-            for stream in ready:
-                line = stream.readline()
-                if not line:
-                    streams.remove(stream)
-                elif wanted.search(line):
-                    process.send_signal(signal.SIGKILL)
-                    process.wait()
-                    return True
+        for _seconds, line in process.lines(timeout):
+            if wanted.search(line):
+                return process.kill()
         return False
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
-        process.stderr.close()
+        process.close()
 
 
-def _kill_after(home, args, seconds: float) -> bool:
-    process = start(home, *args)
+def _kill_between(home, args, anchor: str, delay: float, timeout: float = 300) -> bool:
+    """Start `args`; once it prints the progress line `anchor`, SIGKILL it `delay` seconds
+    later, or at its next progress line if that comes first: a moment inside the run however
+    fast or slow the machine is. False if it ended without printing `anchor`, or before the
+    kill."""
+    process = Watched(home, *args)
     try:
-        process.wait(timeout=seconds)
+        for seconds, line in process.lines(timeout):
+            if line == anchor:
+                until = seconds + delay
+                while (item := process.next_line(until)) is not None \
+                        and not PROGRESS.match(item[1]):
+                    pass
+                return not process.ended and process.kill()
         return False
-    except Exception:  # noqa: BLE001 - still running: the moment has come
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        return True
     finally:
-        process.stdout.close()
-        process.stderr.close()
+        process.close()
+
+
+# Progress lines every attempt of `run` prints, however much of the work an earlier one did
+# (not the inbox's: a later attempt finds less there, or nothing); `ingest` prints only those.
+EVERY_RUN = (f"Reconciling {MONTH}:", f"Rendering reports for {MONTH}:")
+INBOX = ("Taking in inbox files:",)
+
+
+def _draw(rng: random.Random, progress: list[tuple[float, str]], lines: tuple[str, ...] = ("",)
+          ) -> tuple[str, float]:
+    """A seeded random moment of an undisturbed run: one of its progress lines starting with
+    one of `lines` (not its last: a kill after that could come after the run's end), then a
+    part of the time to its next progress line."""
+    line, gap = rng.choice([(line, later - seconds) for (seconds, line), (later, _)
+                            in pairwise(progress) if line.startswith(lines)])
+    return line, rng.uniform(0, gap)
 
 
 def _finish(home):
@@ -109,18 +123,20 @@ def test_killed_at_named_moments_then_run_ends_as_a_clean_run(
 
 def test_killed_at_random_moments_several_times_in_a_row(demo_template, clean_run, tmp_path,
                                                          reliability):
-    """Two workspaces, each killed three times running at seeded random moments spread over
-    a whole run's duration (a killed run's next attempt is killed too), then finished."""
-    _clean_home, clean, duration = clean_run
+    """Two workspaces, each killed three times running at seeded random moments between the
+    progress lines of a run (a killed run's next attempt is killed too), then finished."""
+    _clean_home, clean, progress = clean_run
     rng = random.Random(9)
     kills = 0
     for attempt in range(2):
         home = copy_workspace(demo_template, tmp_path / f"ws{attempt}")
-        for _ in range(3):
-            kills += _kill_after(home, RUN, rng.uniform(0.3, duration))
+        for turn in range(3):
+            # The first attempt prints what the undisturbed run printed; later ones find work
+            # done, and are killed among the lines every run prints.
+            kills += _kill_between(home, RUN, *_draw(rng, progress, EVERY_RUN if turn else ("",)))
         _finish(home)
         assert_same(fingerprint(home), clean)
-    assert kills >= 4  # most moments fell inside the runs, not after them
+    assert kills == 6  # every moment fell inside its run, after its work began
     reliability("SIGKILL of `run` at 6 seeded random moments, three times in a row before it "
                 "may finish", "`run`", "each attempt went on from where the last stopped; the "
                                        "final state equals an undisturbed run")
@@ -128,14 +144,17 @@ def test_killed_at_random_moments_several_times_in_a_row(demo_template, clean_ru
 
 @pytest.mark.skipif(not SOAK_KILLS, reason="soak only: SOAK_KILLS=N make soak")
 def test_soak_many_random_kills(demo_template, clean_run, tmp_path):
-    _clean_home, clean, duration = clean_run
+    _clean_home, clean, progress = clean_run
     rng = random.Random(int(os.environ.get("SOAK_SEED", "1")))
     done = 0
     while done < SOAK_KILLS:
         home = copy_workspace(demo_template, tmp_path / f"soak{done}")
-        for _ in range(rng.randint(1, 4)):
-            _kill_after(home, rng.choice([RUN, RUN, ("ingest", "--month", MONTH)]),
-                        rng.uniform(0.1, duration))
+        for turn in range(rng.randint(1, 4)):
+            # `ingest` is killed among the inbox's lines, or not at all (it ends first) when an
+            # earlier attempt took in what it was killed at.
+            args = rng.choice([RUN, RUN, ("ingest", "--month", MONTH)])
+            lines = INBOX if args != RUN else EVERY_RUN if turn else ("",)
+            _kill_between(home, args, *_draw(rng, progress, lines))
             done += 1
         _finish(home)
         assert_same(fingerprint(home), clean)

@@ -13,6 +13,9 @@ from test_hostile_inbox import CORPUS
 
 from pipelines.core.safe_csv import neutralise
 
+# These tests share the module's `hostile` run: under xdist one worker runs them, making it once.
+pytestmark = pytest.mark.xdist_group("security")
+
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-3+4", "@SUM(A1:A9)",
             "\tTAB", "\rCR"]
 

@@ -13,24 +13,24 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "robustness"))  # harness: the small demo workspace
 
-from harness import MONTH, copy_workspace, fingerprint, polyrecon, small_demo
+from harness import clean_run_once, small_demo_template
 from servers import start_postgres, start_s3
 
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory):
-    """The robustness suite's small demo: four customers, a quarantined upload, RMA logs."""
-    return small_demo(tmp_path_factory.mktemp("demo") / "template")
+    """The robustness suite's small demo: four customers, a quarantined upload, RMA logs
+    (made once per session)."""
+    return small_demo_template(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def embedded_run(template, tmp_path_factory):
-    """The undisturbed monthly job on the embedded warehouse and the local inbox: the home
-    and its fingerprint, what every scale-out variant must equal."""
-    home = copy_workspace(template, tmp_path_factory.mktemp("embedded") / "ws")
-    done = polyrecon(home, "run", "--month", MONTH)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return home, fingerprint(home)
+    """The undisturbed monthly job on the embedded warehouse and the local inbox (the
+    robustness suite's clean run, made once per session): the home and its fingerprint, what
+    every scale-out variant must equal."""
+    home, found, _ = clean_run_once(tmp_path_factory, template)
+    return home, found
 
 
 @pytest.fixture(scope="session")

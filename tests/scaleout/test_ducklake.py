@@ -98,6 +98,21 @@ def _wait_for_blocked_commit(catalog: str, writer, timeout: float = 120) -> None
     pytest.fail("the writer never reached its commit")
 
 
+def _wait_for_waiting_lock(catalog: str, waiter, timeout: float = 120) -> None:
+    """Until a session waits in PostgreSQL's queue for an advisory lock (the waiter's)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(catalog, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                      " AND NOT granted").fetchone()[0]
+            if waiting:
+                return
+            if waiter.poll() is not None:
+                pytest.fail(f"the waiter ended before it waited: {waiter.stderr.read()[-2000:]}")
+            time.sleep(0.05)
+    pytest.fail("the waiter never waited for the lock")
+
+
 def test_a_job_on_one_customer_shares_the_lock_only_with_other_customers(
         template, lake, tmp_path):
     catalog, data_path = lake  # written as interfaces.md shows it
@@ -190,8 +205,8 @@ def test_a_waiting_run_gets_the_lock_when_its_holder_ends_and_gives_up_at_its_wa
         assert refused.returncode == 1 and "another polyrecon run" in refused.stderr
         assert time.monotonic() - started >= 2
         waiter = start(home, "ingest", "--month", MONTH, "--customer", customer, "--wait", "120")
-        time.sleep(3)
-        assert waiter.poll() is None  # still waiting for the holder
+        _wait_for_waiting_lock(lake[0], waiter)
+        assert waiter.poll() is None  # still waiting for the holder, in PostgreSQL's queue
         release.set()
         _out, err = waiter.communicate(timeout=300)
         assert waiter.returncode == 0, err[-3000:]
