@@ -41,9 +41,11 @@ def fake_device(tenant_id: str, index: int) -> dict:
     serial and no MAC; `site` and `room` are often null."""
     model, product_id, family, _, networked = MODELS[index % len(MODELS)]
     tenant_byte = sum(tenant_id.encode()) & 255
-    mac = f"48:25:{tenant_byte:02x}:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:{index & 255:02x}"
+    mac = (f"48:25:{tenant_byte:02x}:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:"
+           f"{index & 255:02x}")
     serial = f"{tenant_id[:4].upper()}{index:08d}"
-    site = None if index % 11 == 0 else {"id": f"7ff7c5ad-{index % 3:04d}", "name": f"Site {index % 3}"}
+    site = (None if index % 11 == 0
+            else {"id": f"7ff7c5ad-{index % 3:04d}", "name": f"Site {index % 3}"})
     room = None if index % 3 else {"id": f"room-{index % 40}", "name": f"Room {index % 40}"}
     return {"id": mac.replace(":", "") if networked else f"{product_id}-{serial.lower()}",
             "name": f"Device {index}",

@@ -35,7 +35,7 @@ def classify(models, catalog_rows):
     return {model: found.get(keys[model], "rejected") for model in models}
 
 
-@pytest.mark.parametrize("model, expected", [
+@pytest.mark.parametrize(("model", "expected"), [
     ("Poly Voyager Focus 2 Series", "headset"),
     ("  poly   VOYAGER  focus 2 ", "headset"),
     ("Polycom VVX 450", "voice"),
@@ -133,7 +133,7 @@ def test_a_catalog_saved_by_german_excel_is_read(tmp_path):
     assert (row["devices_counted"], row["eol_excluded"]) == ("3", "4")
 
 
-@pytest.mark.parametrize("text, message", [
+@pytest.mark.parametrize(("text", "message"), [
     ("model;category;end_of_service\nStudio X30*;video;31.02.2026\n",
      ("catalog.csv: line 2, column end_of_service: '31.02.2026' is not a date "
       "(YYYY-MM-DD or DD.MM.YYYY, or empty)")),

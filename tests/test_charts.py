@@ -66,7 +66,8 @@ def test_device_ticks_are_whole_numbers():
     # Counts within three devices of each other: matplotlib's own ticks would be 116.5, 117.5...
     svg = category_chart(history([116, 117, 119, 118], ordered=112), "#1f6feb")
     labels = tick_labels(svg, "y")
-    assert labels and all(label.replace(",", "").isdigit() for label in labels), labels
+    assert labels
+    assert all(label.replace(",", "").isdigit() for label in labels), labels
 
 
 def test_the_y_range_holds_a_baseline_above_every_count():
@@ -74,7 +75,8 @@ def test_the_y_range_holds_a_baseline_above_every_count():
     ticks = [int(label.replace(",", "")) for label in tick_labels(category_chart(months, "#000"),
                                                                   "y")]
     assert ticks == sorted(ticks)
-    assert ticks[-1] > 105 and ticks[0] <= 90
+    assert ticks[-1] > 105
+    assert ticks[0] <= 90
 
 
 @given(st.lists(st.one_of(st.integers(0, 100_000),
@@ -82,9 +84,12 @@ def test_the_y_range_holds_a_baseline_above_every_count():
                 min_size=1, max_size=40))
 def test_y_ticks_are_whole_and_hold_every_value_with_headroom(values):
     ticks = y_ticks(values)
-    assert all(isinstance(t, int) for t in ticks) and len(ticks) >= 2
-    assert ticks == sorted(set(ticks)) and ticks[0] >= 0
-    assert ticks[0] <= min(values) and ticks[-1] > max(values)
+    assert all(isinstance(t, int) for t in ticks)
+    assert len(ticks) >= 2
+    assert ticks == sorted(set(ticks))
+    assert ticks[0] >= 0
+    assert ticks[0] <= min(values)
+    assert ticks[-1] > max(values)
 
 
 def test_no_inventory_is_in_the_legend_exactly_when_a_month_has_none():
@@ -107,8 +112,9 @@ def test_month_labels_never_run_together_nor_leave_the_page(months, labels):
              if g.get("id", "").startswith("xtick_") for t in g.iter(f"{SVG}text")]
     assert shown[-1][1] == labels.month(Month(2025, 11).plus(months - 1))  # the report's month
     spans = [(x - text_width(text) / 2, x + text_width(text) / 2) for x, text in shown]
-    assert spans[0][0] >= 0 and spans[-1][1] <= WIDTH_IN * 72
-    assert all(right + LABEL_GAP_PT <= left 
+    assert spans[0][0] >= 0
+    assert spans[-1][1] <= WIDTH_IN * 72
+    assert all(right + LABEL_GAP_PT <= left
                for (_, right), (left, _) in itertools.pairwise(spans))
 
 
@@ -136,5 +142,6 @@ def test_the_same_history_gives_the_same_svg_and_leaves_matplotlib_as_it_was():
     first = category_chart(TWELVE, "#1f6feb", GERMAN)
     category_chart(history([5, None, 7]), "#c0392b")
     assert category_chart(TWELVE, "#1f6feb", GERMAN) == first
-    assert first.startswith("<svg") and 'width="453.6pt"' in first
+    assert first.startswith("<svg")
+    assert 'width="453.6pt"' in first
     assert matplotlib.rcParams["svg.hashsalt"] == salt

@@ -53,7 +53,7 @@ CONTRACT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("changes, words", CONTRACT_CASES)
+@pytest.mark.parametrize(("changes", "words"), CONTRACT_CASES)
 def test_bad_contract_exits_2_naming_file_customer_and_key(tmp_path, capsys, changes, words):
     entry = _broken_contract(**changes)
     workspace = make_workspace(tmp_path, [entry])
@@ -67,7 +67,7 @@ def test_bad_contract_exits_2_naming_file_customer_and_key(tmp_path, capsys, cha
     assert "(line " in error
 
 
-@pytest.mark.parametrize("policy, words", [
+@pytest.mark.parametrize(("policy", "words"), [
     ({"proration_start": "first_of_year"}, ["policy.proration_start first_of_year must be",
                                            "'report_month' or 'next_month'"]),
     ({"true_up_trigger_pct": 0}, ["policy.true_up_trigger_pct 0 must be more than 0"]),
@@ -79,7 +79,8 @@ def test_bad_policy_exits_2(tmp_path, capsys, policy, words):
     workspace = make_workspace(tmp_path, [contract("acme")], policy)
     assert cli(workspace, "reconcile", "--month", "2026-03") == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("partner.yaml: ") and len(error.splitlines()) == 1
+    assert error.startswith("partner.yaml: ")
+    assert len(error.splitlines()) == 1
     for word in words:
         assert word in error, error
 
@@ -113,7 +114,8 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path, capsys):
     workspace.contracts_file.write_text("customers:\n  - id: acme\n    name: [unclosed\n")
     assert cli(workspace, "ingest") == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("contracts.yaml: line ") and "not valid YAML" in error
+    assert error.startswith("contracts.yaml: line ")
+    assert "not valid YAML" in error
 
 
 def test_missing_contracts_file(tmp_path, capsys):
@@ -131,7 +133,8 @@ def test_ineligible_contract_names_customer_and_categories(tmp_path, capsys):
     assert cli(workspace, "ingest") == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("contracts.yaml: customer 'acme': not eligible")
-    assert "video (10 ordered)" in error and "voice (20 ordered)" in error
+    assert "video (10 ordered)" in error
+    assert "voice (20 ordered)" in error
 
 
 def test_eligible_when_one_category_reaches_the_minimum(tmp_path):
@@ -190,7 +193,7 @@ customers:
 """
 
 
-@pytest.mark.parametrize("categories, message", [
+@pytest.mark.parametrize(("categories", "message"), [
     ("      video:\n        ordered_devices: 10\n        unit_price_per_year: 180,00\n",
      "categories.video.unit_price_per_year 180,00 has a decimal comma: write 180.00 (line 11)"),
     # In a flow mapping YAML reads the comma as the end of an entry: `180` and a key `00`.
@@ -230,7 +233,7 @@ def test_unknown_partner_language_is_refused(tmp_path, capsys):
         "partner.yaml: partner.language deutsch must be 'en' or 'de' (line 2)")
 
 
-@pytest.mark.parametrize("partner, customer, expected", [
+@pytest.mark.parametrize(("partner", "customer", "expected"), [
     ({}, None, "en"),
     ({"language": "de"}, None, "de"),
     ({"language": "de"}, "en", "en"),

@@ -33,7 +33,8 @@ def test_a_month_that_has_not_begun_is_refused_and_nothing_is_written_or_sent(tm
     for command in (["run"], ["ingest"], ["reconcile"], ["report"]):
         assert cli(workspace, *command, "--month", future) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert err == [err[0]] and f"--month {future} has not begun" in err[0]
+        assert err == [err[0]]
+        assert f"--month {future} has not begun" in err[0]
     assert sorted(p.relative_to(workspace.home) for p in workspace.home.rglob("*")) == before
 
 
@@ -78,7 +79,8 @@ def test_a_changed_true_up_is_corrected_and_the_new_one_alerted(tmp_path):
     drop(workspace, "acme", "lens-2026-03-final.csv", export_text(devices("Poly Studio X30", 14)))
     assert cli(workspace, "run", "--month", "2026-03") == 0
     alerts = sorted(m["Subject"] for m in _messages(workspace, "2026-03", "true_up"))
-    assert len(alerts) == 2 and any("+4 devices" in s for s in alerts)
+    assert len(alerts) == 2
+    assert any("+4 devices" in s for s in alerts)
     [correction] = _messages(workspace, "2026-03", "correction")
     assert "+2 devices" in correction["Subject"]
     assert "video true-up +4 devices" in correction.get_body(("plain",)).get_content()
@@ -103,7 +105,8 @@ def test_the_portfolio_lists_what_needs_action(tmp_path, capsys):
     order = [html.index(f'href="{c}.html"') for c in ("acme", "bolt", "cara")]
     assert order == sorted(order)  # renewal, then quote and rejected upload, then no data
     cara = html[html.index('href="cara.html"'):].split("</tr>")[0]
-    assert "BREACH" not in cara and "badge OK" not in cara.split("NO_DATA")[-1]
+    assert "BREACH" not in cara
+    assert "badge OK" not in cara.split("NO_DATA")[-1]
     # One customer's report again: the portfolio is rendered again with it.
     before = (workspace.home / "reports/2026-03/portfolio.pdf").stat().st_mtime_ns
     assert cli(workspace, "report", "--month", "2026-03", "--customer", "bolt") == 0
@@ -159,11 +162,13 @@ def test_renew_appends_the_proposal_as_the_next_term_and_keeps_the_old_terms_mon
 
     assert cli(workspace, "renew", "--customer", "acme") == 0
     out = capsys.readouterr().out
-    assert "term 2026-04-01..2026-06-30 added" in out and "video: 12 ordered devices" in out
+    assert "term 2026-04-01..2026-06-30 added" in out
+    assert "video: 12 ordered devices" in out
     text = workspace.contracts_file.read_text()
     comments = [line[line.index("#"):] for line in CONTRACTS_WITH_COMMENTS.splitlines()
                 if "#" in line]
-    assert len(comments) == 5 and all(comment in text for comment in comments)
+    assert len(comments) == 5
+    assert all(comment in text for comment in comments)
     bravo = CONTRACTS_WITH_COMMENTS[CONTRACTS_WITH_COMMENTS.index("  - id: bravo"):]
     assert text.endswith(bravo)  # the other customer's lines, as they were
     kept = workspace.config_dir / "contracts.before-renew-acme-2026-04-01.yaml"
@@ -179,7 +184,8 @@ def test_renew_appends_the_proposal_as_the_next_term_and_keeps_the_old_terms_mon
     capsys.readouterr()
     assert cli(workspace, "renew", "--customer", "acme") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "already has its next term" in err[0]
+    assert len(err) == 1
+    assert "already has its next term" in err[0]
 
 
 def test_each_month_is_reconciled_against_the_term_that_contains_it(tmp_path):

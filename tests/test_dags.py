@@ -113,7 +113,8 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
               if line.startswith("alpenblick-versicherung,")}
     expected = expected_counts(700)
     assert (pulled["video"], pulled["voice"]) == (str(expected["video"]), str(expected["voice"]))
-    assert by_dag == by_cli and by_dag
+    assert by_dag == by_cli
+    assert by_dag
     # The run computed its month once, in `reconcile`; every customer's render and the
     # portfolio read the stored result.
     tasks = [json.loads(line) for line in timings.read_text().splitlines()]
@@ -152,5 +153,6 @@ def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path
 
 def test_dags_pass_ruffs_airflow_3_rules():
     done = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "dags/",
-                           "--select", "AIR3"], cwd=ROOT, capture_output=True, text=True, check=False)
+                           "--select", "AIR3"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
     assert done.returncode == 0, done.stdout

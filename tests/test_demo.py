@@ -45,7 +45,9 @@ def test_the_demo_has_a_renewed_contract_and_a_correction(demo):
     [correction] = (home / "outbox" / "2026-10").glob("correction-rheintal-praezision-*.eml")
     text = message_from_bytes(correction.read_bytes(), policy=policy.default) \
         .get_body(("plain",)).get_content()
-    assert "+6 Geräte" in text and "+7 Geräte" in text  # German: what was sent, what holds
+    # German: what was sent, what holds
+    assert "+6 Geräte" in text
+    assert "+7 Geräte" in text
 
 
 def test_every_status_appears_over_the_demo_year(demo):
@@ -55,7 +57,8 @@ def test_every_status_appears_over_the_demo_year(demo):
                         "UNCLASSIFIED"}
     assert {row["status"] for row in _rows(home, "rma.csv")} >= {"OK", "WATCH", "BREACH"}
     months = sorted(p.name for p in (home / "reports").iterdir())
-    assert len(months) == 12 and months[-1] == "2026-10"
+    assert len(months) == 12
+    assert months[-1] == "2026-10"
 
 
 def test_every_list_has_members(demo):
@@ -73,7 +76,8 @@ def test_every_list_has_members(demo):
     assert list((home / "quarantine").rglob("*.reason.txt"))
     # Several export styles and separators were taken in.
     names = {p.name for p in (home / "archive").rglob("*") if p.is_file()}
-    assert any(n.endswith(".txt") for n in names) and any(" " in n for n in names)
+    assert any(n.endswith(".txt") for n in names)
+    assert any(" " in n for n in names)
 
 
 def test_lens_vocabulary_is_taken_in_and_accessories_are_listed_not_counted(demo):
@@ -86,7 +90,8 @@ def test_lens_vocabulary_is_taken_in_and_accessories_are_listed_not_counted(demo
     assert not any(row["category"] == "not_counted" for row in rows)
     report = (home / "reports" / "2026-10" / "hanseatische-logistik.html").read_text("utf-8")
     assert "Nicht gezählt: Zubehör, Software und Produkte anderer Hersteller" in report
-    assert "<td>Voyager 5200 Charge Case</td>" in report and "<td>Lens Desktop Windows</td>" \
+    assert "<td>Voyager 5200 Charge Case</td>" in report
+    assert "<td>Lens Desktop Windows</td>" \
         in report
     headset = next(r for r in rows if r["month"] == "2026-10"
                    and r["customer_id"] == "hanseatische-logistik" and r["category"] == "headset")
@@ -97,7 +102,8 @@ def test_demo_is_repeatable(demo, tmp_path):
     home, _ = demo
     again = tmp_path / "again"
     assert subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(again),
-                           "--month", "2026-10"], cwd=ROOT, capture_output=True, check=False).returncode == 0
+                           "--month", "2026-10"], cwd=ROOT, capture_output=True,
+                          check=False).returncode == 0
     for path in sorted((home / "reports").rglob("*")):
         if path.suffix in (".csv", ".yaml"):  # HTML and PDF reports carry their render time
             assert (again / path.relative_to(home)).read_bytes() == path.read_bytes(), path
@@ -107,4 +113,5 @@ def test_demo_refuses_an_existing_workspace(demo):
     home, _ = demo
     done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home", str(home)],
                           cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 2 and "already has a contracts.yaml" in done.stderr
+    assert done.returncode == 2
+    assert "already has a contracts.yaml" in done.stderr

@@ -46,9 +46,10 @@ def test_a_later_last_month_shifts_every_file_month(tmp_path):
 
     assert october.months == ("2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04",
                               "2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
-    assert march.months[0] == "2026-04" and march.months[-1] == "2027-03"
+    assert march.months[0] == "2026-04"
+    assert march.months[-1] == "2027-03"
 
-    shift = dict(zip(october.months, march.months))
+    shift = dict(zip(october.months, march.months, strict=False))
     before, after = _inventory_months(october.home), _inventory_months(march.home)
     assert after == {customer: [shift[month] for month in months]
                      for customer, months in before.items()}
@@ -60,11 +61,13 @@ def test_every_customer_id_is_valid_and_every_inbox_folder_is_a_customer(tmp_pat
 
     contracts = yaml.safe_load((workspace.home / "config" / "contracts.yaml").read_text("utf-8"))
     ids = [customer["id"] for customer in contracts["customers"]]
-    assert len(ids) >= 7 and len(set(ids)) == len(ids)
+    assert len(ids) >= 7
+    assert len(set(ids)) == len(ids)
     assert all(_CUSTOMER_ID.fullmatch(customer_id) for customer_id in ids)
     assert tuple(ids) == workspace.customer_ids
     inbox = sorted(path.name for path in (workspace.home / "inbox").iterdir())
-    assert inbox and set(inbox) <= set(ids)
+    assert inbox
+    assert set(inbox) <= set(ids)
     for folder in ("archive", "quarantine", "reports", "outbox"):
         assert not any((workspace.home / folder).iterdir())
     assert not (workspace.home / "config" / "catalog.csv").exists()

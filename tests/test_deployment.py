@@ -76,7 +76,8 @@ def test_an_upload_still_being_written_is_left_until_it_is_complete(tmp_path, ca
     out = capsys.readouterr().out
     assert "1 waiting" in out
     assert row_for(reconciliation(workspace, "2026-03"), "acme", "video")["status"] == "NO_DATA"
-    assert path.exists() and not list(workspace.archive.rglob("*.csv"))
+    assert path.exists()
+    assert not list(workspace.archive.rglob("*.csv"))
     with path.open("a") as handle:  # the copy finishes (if the run was quicker than it)
         handle.writelines(rows[len(path.read_text().splitlines(keepends=True)):])
     os.utime(path, (time.time() - 60,) * 2)  # the copy finished a minute ago
@@ -92,9 +93,12 @@ def test_settling_waits_once_and_only_for_young_files(tmp_path):
     young.write_text("b")
     waits = []
     ready, writing = settled([old, young], 2, sleep=waits.append)
-    assert (ready, writing) == ([old, young], []) and len(waits) == 1 and 0 < waits[0] <= 2
+    assert (ready, writing) == ([old, young], [])
+    assert len(waits) == 1
+    assert 0 < waits[0] <= 2
     waits.clear()
-    assert settled([old], 2, sleep=waits.append) == ([old], []) and waits == []
+    assert settled([old], 2, sleep=waits.append) == ([old], [])
+    assert waits == []
 
 
 # --- 2. a late correction for an earlier month -----------------------------------------------
@@ -212,11 +216,13 @@ folder.mkdir(parents=True)
 before = glob.glob(sensor.filepath)
 (folder / "lens-2026-10.csv").write_text("x")
 print(json.dumps({
-    "reconcile_rule": str(reconcile.trigger_rule), "reconcile_up": sorted(reconcile.upstream_task_ids),
+    "reconcile_rule": str(reconcile.trigger_rule),
+    "reconcile_up": sorted(reconcile.upstream_task_ids),
     "plan_retries": monthly.get_task("plan").retries,
     "map_names": [monthly.get_task(t).map_index_template for t in ("pull_lens", "render")],
     "sensor_timeout": sensor.timeout, "poke": sensor.poke_interval,
-    "lock_files_seen": before, "upload_seen": [pathlib.Path(p).name for p in glob.glob(sensor.filepath)]}))
+    "lock_files_seen": before,
+    "upload_seen": [pathlib.Path(p).name for p in glob.glob(sensor.filepath)]}))
 """
     env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
@@ -227,8 +233,10 @@ print(json.dumps({
     assert "take_inbox" in found["reconcile_up"]
     assert found["plan_retries"] == 0
     assert found["map_names"] == ["{{ customer_id }}"] * 2
-    assert found["lock_files_seen"] == [] and found["upload_seen"] == ["lens-2026-10.csv"]
-    assert 540 <= found["sensor_timeout"] < 600 and found["poke"] <= 30
+    assert found["lock_files_seen"] == []
+    assert found["upload_seen"] == ["lens-2026-10.csv"]
+    assert 540 <= found["sensor_timeout"] < 600
+    assert found["poke"] <= 30
 
 
 def _smtp_env(airflow_env, home: Path, server: Server) -> dict:

@@ -150,7 +150,8 @@ def test_a_copy_under_another_months_name_is_held_and_october_stays_as_sent(repo
     held = workspace.quarantine / "acme" / "Inventar Oktober 2026 (2).csv"
     assert held.read_bytes() == november
     reason = held.with_name(held.name + ".reason.txt").read_text(encoding="utf-8")
-    assert "Inventar 2026-11 (2).csv" in reason and "approve --file" in reason
+    assert "Inventar 2026-11 (2).csv" in reason
+    assert "approve --file" in reason
     assert _intake(workspace, held.name) == [
         ("held", "2026-10", "quarantine/acme/Inventar Oktober 2026 (2).csv")]
     # October's files, result and e-mails are as they were; November got no correction, and
@@ -262,7 +263,7 @@ def test_a_month_from_a_modification_time_follows_the_same_rule(tmp_path, capsys
         "devices_counted"] == "4"
 
 
-@pytest.mark.parametrize("when, words", [
+@pytest.mark.parametrize(("when", "words"), [
     (datetime(2027, 3, 1, 9, tzinfo=UTC), "last changed 2027-03-01 09:00 UTC, in the future"),
     (datetime(2019, 5, 6, 9, tzinfo=UTC), ("last changed 2019-05-06 09:00 UTC, before the "
                                            "customer's first term (from 2026-01-01)")),
@@ -337,7 +338,8 @@ def test_approve_puts_a_held_file_back_and_it_is_taken_as_named(reported, capsys
     # Not (or no longer) a held file: one line, exit 2.
     assert cli(workspace, "approve", "--file", held) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "is not a held file" in err[0]
+    assert len(err) == 1
+    assert "is not a held file" in err[0]
     # A rebuild takes the archived files as they were taken: the approved one is not held again.
     assert cli(workspace, "rebuild") == 0
     assert row_for(reconciliation(workspace, "2026-10"), "acme", "headset")[
@@ -345,7 +347,7 @@ def test_approve_puts_a_held_file_back_and_it_is_taken_as_named(reported, capsys
     assert "Held files waiting" not in _status(workspace, capsys)
 
 
-@pytest.mark.parametrize("name, window, month", [
+@pytest.mark.parametrize(("name", "window", "month"), [
     ("PolyLens_Inventory_2026-12-01.csv", 10, "2026-11"),
     ("PolyLens_Inventory_2026-12-10.csv", 10, "2026-11"),
     ("PolyLens_Inventory_2026-12-11.csv", 10, "2026-12"),
@@ -359,7 +361,7 @@ def test_a_full_date_in_a_name_is_the_export_date(name, window, month):
     assert str(month_in_name(name, window)) == month
 
 
-@pytest.mark.parametrize("name, renamed", [
+@pytest.mark.parametrize(("name", "renamed"), [
     ("Inventar Oktober 2026 (2).csv", "Inventar 2026-11 (2).csv"),
     ("PolyLens_Inventory_2026-12-01.csv", "PolyLens_Inventory_2026-11.csv"),
     ("Geräteliste.csv", "Geräteliste 2026-11.csv"),

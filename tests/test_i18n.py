@@ -115,8 +115,10 @@ def test_a_german_partner_s_e_mails_and_report_are_german(tmp_path):
     subject, text = subjects["file_rejected"]
     assert subject.startswith("[Nordlicht] Datei abgelehnt für Acme GmbH: notes-2026-03.csv")
     html = (workspace.reports_for(Month(2026, 3)) / "acme.html").read_text()
-    assert 'lang="de"' in html and "Servicelaufzeit 1. Januar 2026 – 31. März 2026" in html
-    assert "900,00\xa0€" in html and "Verlängerungsvorschlag" in html
+    assert 'lang="de"' in html
+    assert "Servicelaufzeit 1. Januar 2026 – 31. März 2026" in html
+    assert "900,00\xa0€" in html
+    assert "Verlängerungsvorschlag" in html
     assert "1.060 Geräte gezählt (Stand 2026-03); 1.060 bestellt laut gültigem Vertrag" in html
 
 

@@ -44,7 +44,7 @@ CAMEL = ("id", "name", "serialNumber", "macAddress", "hardwareModel", "site", "r
 SHORT = ("Serial", "MAC Address", "Model", "Site", "Room")
 
 
-@pytest.mark.parametrize("columns, separator, encoding", [
+@pytest.mark.parametrize(("columns", "separator", "encoding"), [
     (LENS_UI, ";", "utf-8-sig"),
     (CAMEL, "\t", "utf-8"),
     (SHORT, ",", "cp1252"),
@@ -193,7 +193,7 @@ def test_rma_log_is_taken_in_and_each_rma_number_counts_once(tmp_path):
                    "acme,2026,3,40,7.50,BREACH"]
 
 
-@pytest.mark.parametrize("rmas, status", [(1, "OK"), (3, "OK"), (4, "WATCH"), (5, "WATCH"),
+@pytest.mark.parametrize(("rmas", "status"), [(1, "OK"), (3, "OK"), (4, "WATCH"), (5, "WATCH"),
                                            (6, "BREACH")])
 def test_rma_threshold(tmp_path, rmas, status):
     """100 headsets: 5 RMAs = 5 % does not exceed the threshold; 4 % is WATCH."""

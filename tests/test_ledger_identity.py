@@ -155,10 +155,13 @@ def test_rewording_every_message_and_sending_every_month_again_sends_nothing(
         with open_warehouse(workspace, read_only=True) as con:
             drafts = compose(config, stored_month(con, config, months[-1]))
         subjects = {line[4] for line in ledger}
-        assert drafts and not {d.subject for d in drafts} & subjects  # reworded, every one
+        # reworded, every one
+        assert drafts
+        assert not {d.subject for d in drafts} & subjects
         assert all(d.subject.startswith("Reworded: [Renamed Partner AG]") for d in drafts)
         assert _send_again(workspace, months) == 0
-    assert _ledger(workspace) == ledger and _outbox(workspace) == outbox
+    assert _ledger(workspace) == ledger
+    assert _outbox(workspace) == outbox
 
 
 def test_a_ledger_of_the_previous_versions_keys_is_re_keyed_without_sending(
@@ -265,7 +268,8 @@ def test_the_previous_versions_keys_are_re_keyed_without_sending(tmp_path, monke
         if line in superseded:
             assert (key, version) == (PREVIOUS_KEYS[line], 1)
         elif line[0] == "correction":
-            assert version == 2 and key != PREVIOUS_KEYS[line]
+            assert version == 2
+            assert key != PREVIOUS_KEYS[line]
         else:
             assert (key, version) == (keyed[(line[0], "acme", line[1], line[2])], 2)
     with _reworded(monkeypatch, workspace):

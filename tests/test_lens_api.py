@@ -109,7 +109,8 @@ def test_a_pull_that_cannot_complete_changes_nothing(tmp_path, fault):
         assert cli(workspace, "ingest", "--month", "2026-10") == 0  # only the inbox
         before = _stored(workspace)
         [result] = _pull(workspace, fake)
-    assert result.outcome == "failed" and message in result.detail
+    assert result.outcome == "failed"
+    assert message in result.detail
     assert _stored(workspace) == before == (1, 7)
     assert cli(workspace, "reconcile", "--month", "2026-11") == 0
     assert row_for(reconciliation(workspace, "2026-11"), "acme", "video")["devices_counted"] == "7"
@@ -146,7 +147,8 @@ def test_pull_window(tmp_path):
         workspace = _workspace(tmp_path, fake, {"acme": "t-acme"})
         assert pull_lens(load_config(workspace), Month(2026, 9), credentials=_credentials(fake),
                          today=TODAY) == []
-        assert fake.graphql_requests == 0 and fake.token_requests == 0
+        assert fake.graphql_requests == 0
+        assert fake.token_requests == 0
 
 
 def test_re_running_an_old_month_pulls_nothing_and_says_so(tmp_path, monkeypatch):
@@ -180,7 +182,8 @@ def test_wrong_secret_is_reported_without_retrying(tmp_path):
         [result] = pull_lens(load_config(workspace), NOVEMBER, today=TODAY, retry=FAST,
                              credentials=LensCredentials(fake.client_id, "wrong-secret"))
         assert fake.token_requests == 1
-    assert result.outcome == "failed" and "refused the API client credentials" in result.detail
+    assert result.outcome == "failed"
+    assert "refused the API client credentials" in result.detail
     assert "wrong-secret" not in result.detail
 
 
@@ -211,6 +214,7 @@ def test_no_secret_in_anything_written_or_printed(tmp_path, monkeypatch):
     written = [p for p in workspace.home.rglob("*") if p.is_file()]
     assert any(p.name == "warehouse.duckdb" for p in written)
     for secret in secrets:
-        assert secret not in done.stdout and secret not in done.stderr
+        assert secret not in done.stdout
+        assert secret not in done.stderr
         for path in written:
             assert secret not in path.read_bytes(), path

@@ -61,7 +61,7 @@ def _readme_examples() -> list[tuple[str, str]]:
     return rows
 
 
-@pytest.mark.parametrize("model, category", _readme_examples())
+@pytest.mark.parametrize(("model", "category"), _readme_examples())
 def test_every_example_in_data_readme_is_classified_as_written(model, category):
     assert _classify([model]) == {model: category}
 
@@ -76,7 +76,7 @@ def test_data_readme_examples_through_the_cli(tmp_path):
     drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
     assert cli(workspace, "run", "--month", "2026-03") == 0
     wanted = {}
-    for model, category in examples:
+    for _model, category in examples:
         if category not in ("not_counted", "quote_only", "unclassified"):
             wanted[category] = wanted.get(category, 0) + 1
     wanted.update(quote_only=sum(c == "quote_only" for _, c in examples),
@@ -159,7 +159,8 @@ def test_a_real_lens_fleet_counts_each_category_and_never_an_accessory(tmp_path,
     report = (workspace.home / "reports" / "2026-03" / "acme.html").read_text(encoding="utf-8")
     heading = re.search(r"<h2>Not counted: accessories, software and other makers' products "
                         r"\((\d+)\)</h2>", report)
-    assert heading and int(heading[1]) == sum(c for _, c, category in FLEET if not category)
+    assert heading
+    assert int(heading[1]) == sum(c for _, c, category in FLEET if not category)
     for model, count, category in FLEET:
         if not category:
             assert f"<tr><td>{model}</td><td class=\"n\">{count}</td></tr>" in report
@@ -185,7 +186,7 @@ def test_a_charge_case_never_raises_a_true_up(tmp_path):
     assert "Devices listed more than once" not in report  # never counted, so never "once"
 
 
-@pytest.mark.parametrize("header, separator, encoding", [
+@pytest.mark.parametrize(("header", "separator", "encoding"), [
     ("Device Type,Serial Number,MAC Address", ",", "utf-8"),            # Lens docs' label
     ("Model Name;Serial Number;MAC Address;Site;Room", ";", "utf-8-sig"),
     ("Gerätetyp;Seriennummer;MAC-Adresse;Standort;Raum", ";", "cp1252"),
@@ -257,7 +258,7 @@ def test_a_refused_export_is_named_in_the_missing_inventory_reminder(tmp_path):
     assert "inbox/acme/Devices 2026-03.csv for 2026-03 was rejected: no model column" in text
 
 
-@pytest.mark.parametrize("name, month", [
+@pytest.mark.parametrize(("name", "month"), [
     ("lens-2026-03.csv", "2026-03"),
     ("lens_2026_03.csv", "2026-03"),
     ("Geräte 03.2026.csv", "2026-03"),
@@ -317,7 +318,8 @@ def test_catalog_command_lists_unknown_and_not_counted_models(tmp_path, capsys):
     unknown, not_counted = out.split("Not counted", 1)
     assert "Models the catalog does not know (2)" in unknown
     assert unknown.index("Poly Studio Z9 Prototype") < unknown.index("Acme Widget")
-    assert "Voyager 5200 Charge Case" in not_counted and "Lens Desktop Windows" in not_counted
+    assert "Voyager 5200 Charge Case" in not_counted
+    assert "Lens Desktop Windows" in not_counted
     with target.open(newline="") as handle:
         listed = list(csv.DictReader(handle))
     assert [(r["category"], r["model"], r["devices"], r["customers"], r["months"])
@@ -384,9 +386,11 @@ def test_the_fake_answers_in_the_recorded_shape():
     nodes = [e["node"] for e in answer["data"]["tenant"]["inventory"]["deviceSearch"]["edges"]]
     shared = {"id", "name", "connected", "lastDetected", "softwareVersion", "hardwareModel",
               "productId", "macAddress", "site", "room"}
-    assert shared <= node.keys() and all(shared <= n.keys() for n in nodes)
+    assert shared <= node.keys()
+    assert all(shared <= n.keys() for n in nodes)
     networked = [n for n in nodes if n["macAddress"]]
-    assert networked and all(n["id"] == n["macAddress"].replace(":", "") for n in networked)
+    assert networked
+    assert all(n["id"] == n["macAddress"].replace(":", "") for n in networked)
     assert any(n["serialNumber"] is None for n in networked)
     assert any(n["room"] is None for n in nodes)
     assert any(n["productId"] == n["hardwareModel"] for n in nodes)

@@ -115,7 +115,8 @@ def test_each_message_holds_only_its_own_customer(demo, smtp):
         assert set(to) <= allowed
         for other_id, other in customers.items():
             if other_id != mine[0]:
-                assert other_id not in text and other["csm"]["email"] not in text
+                assert other_id not in text
+                assert other["csm"]["email"] not in text
 
 
 def test_an_outage_loses_nothing_and_sends_each_message_once(demo, smtp, capsys):
@@ -124,7 +125,9 @@ def test_an_outage_loses_nothing_and_sends_each_message_once(demo, smtp, capsys)
     controller.stop()
     assert cli(workspace, "run", "--month", MONTH) == 1
     out = capsys.readouterr().out
-    assert "0 sent" in out and "still queued" in out and inbox.messages == []
+    assert "0 sent" in out
+    assert "still queued" in out
+    assert inbox.messages == []
     assert cli(workspace, "status") == 0
     assert "queued 2026-10 report" in capsys.readouterr().out
     controller.start()
@@ -144,7 +147,9 @@ def test_a_refused_recipient_does_not_block_the_others(demo, smtp, capsys):
                   if m["Subject"].endswith("Bericht 2026-10: Rheintal Präzisionstechnik AG"))
     assert report["To"] == Inbox.bouncing
     recipients = next(to for to, m in inbox.messages if m is report)
-    assert Inbox.bouncing not in recipients and recipients  # the partner contacts got it
+    # the partner contacts got it
+    assert Inbox.bouncing not in recipients
+    assert recipients
     assert len(inbox.messages) >= 10  # every other message went out too
 
 
@@ -155,7 +160,8 @@ def test_without_smtp_messages_are_eml_files_in_the_outbox(demo):
     files = sorted((workspace.outbox / MONTH).glob("*.eml"))
     assert len(files) >= 10
     message = message_from_bytes(files[0].read_bytes(), policy=policy.default)
-    assert message["Subject"] and message["To"]
+    assert message["Subject"]
+    assert message["To"]
     run_month(config, Month.parse(MONTH))
     assert sorted((workspace.outbox / MONTH).glob("*.eml")) == files
 
@@ -175,6 +181,7 @@ def test_a_5xx_rejection_is_recorded_with_the_answer_and_shown(tmp_path, smtp, c
     capsys.readouterr()
     assert cli(workspace, "status") == 0
     out = capsys.readouterr().out
-    assert "rejected 2026-03 report acme" in out and "550 5.1.1 no such user here" in out
+    assert "rejected 2026-03 report acme" in out
+    assert "550 5.1.1 no such user here" in out
     assert cli(workspace, "run", "--month", "2026-03") == 0  # not retried: it was final
     assert inbox.messages == []

@@ -41,7 +41,7 @@ def test_months_in_any_order_and_reruns_give_identical_files(fleets, order):
         for root, sequence in ((one, MONTHS), (two, order)):
             workspace = make_workspace(Path(root), [contract(
                 "acme", categories=CATEGORIES, term=("2026-01-01", "2026-06-30"))])
-            for month, fleet in zip(MONTHS, fleets):
+            for month, fleet in zip(MONTHS, fleets, strict=False):
                 if fleet is not None:
                     drop(workspace, "acme", f"lens-{month}.csv", export_text(_fleet(fleet)))
             assert cli(workspace, "ingest") == 0

@@ -51,7 +51,8 @@ def test_every_figure_in_each_pdf_matches_the_csv_files(demo):
     rma = {r["customer_id"]: r for r in _csv(folder / "rma.csv")}
     customers = {r["customer_id"] for r in rows}
     languages = _languages(demo)
-    assert len(customers) == 7 and set(languages.values()) == {"de", "en"}
+    assert len(customers) == 7
+    assert set(languages.values()) == {"de", "en"}
     for customer_id in customers:
         text = _pdf_text(folder / f"{customer_id}.pdf")
         f = Formats(languages[customer_id])
@@ -75,7 +76,8 @@ def test_every_figure_in_each_pdf_matches_the_csv_files(demo):
         if customer_id in rma:
             line = rma[customer_id]
             rate = f.decimal(Decimal(line["rma_rate_pct"]))
-            assert f"{f.number(int(line['headset_base']))} " in text and f"{rate} %" in text
+            assert f"{f.number(int(line['headset_base']))} " in text
+            assert f"{rate} %" in text
             assert f.status(line["status"]) in text
 
 
@@ -88,7 +90,8 @@ def test_no_report_names_another_customer(demo):
             assert customers[customer_id] in text.replace("&amp;", "&")
             for other_id, other_name in customers.items():
                 if other_id != customer_id:
-                    assert other_id not in text and other_name not in text, (kind, other_id)
+                    assert other_id not in text, (kind, other_id)
+                    assert other_name not in text, (kind, other_id)
 
 
 def test_the_true_up_is_ready_to_quote_and_the_renewal_is_shown(demo):
@@ -103,7 +106,8 @@ def test_the_true_up_is_ready_to_quote_and_the_renewal_is_shown(demo):
     assert "Renewal proposal" in renewal
     assert "Next term November 1, 2026 – October 31, 2027" in renewal
     watch = _pdf_text(folder / "nordwind-energie.pdf")
-    assert "ein True-Up beginnt bei 70 Geräten" in watch and "lineare Fortschreibung" in watch
+    assert "ein True-Up beginnt bei 70 Geräten" in watch
+    assert "lineare Fortschreibung" in watch
     watch = _pdf_text(folder / "thames-valley-legal.pdf")
     # The projection's month would lie after the term's end: not named.
     assert "does not reach it within the term (it ends November 30, 2026)" in watch
@@ -115,7 +119,9 @@ def test_the_portfolio_puts_action_first_with_totals(demo):
         assert name in text
     assert text.index("rheintal-praezision") < text.index("cobalt-ridge-engineering")
     assert text.index("hanseatische-logistik") < text.index("lakeshore-health")
-    assert "Portfolio Oktober 2026" in text and "25,67 CHF" in text and "0,00 €" in text
+    assert "Portfolio Oktober 2026" in text
+    assert "25,67 CHF" in text
+    assert "0,00 €" in text
 
 
 def test_untrusted_text_is_escaped_in_the_html(tmp_path):
@@ -127,7 +133,8 @@ def test_untrusted_text_is_escaped_in_the_html(tmp_path):
     assert cli(workspace, "run", "--month", "2026-03") == 0
     for name in ("acme.html", "portfolio.html"):
         html = (workspace.home / "reports/2026-03" / name).read_text()
-        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in \
         (workspace.home / "reports/2026-03/acme.html").read_text()
@@ -153,7 +160,8 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, caps
     assert cli(workspace, "run", "--month", "2026-03") == 1
     assert "report for acme failed: RuntimeError: chart exploded" in capsys.readouterr().err
     folder = workspace.home / "reports/2026-03"
-    assert (folder / "bolt.pdf").exists() and (folder / "portfolio.pdf").exists()
+    assert (folder / "bolt.pdf").exists()
+    assert (folder / "portfolio.pdf").exists()
     assert not (folder / "acme.pdf").exists()
     assert (folder / "reconciliation.csv").exists()
 
@@ -165,7 +173,8 @@ def test_report_command_re_renders_one_customer(tmp_path, capsys):
     assert cli(workspace, "reconcile", "--month", "2026-03") == 0
     assert cli(workspace, "report", "--month", "2026-03", "--customer", "acme") == 0
     folder = workspace.home / "reports/2026-03"
-    assert (folder / "acme.pdf").exists() and not (folder / "bolt.pdf").exists()
+    assert (folder / "acme.pdf").exists()
+    assert not (folder / "bolt.pdf").exists()
     assert "4 counted" in _pdf_text(folder / "acme.pdf")
 
 

@@ -32,7 +32,7 @@ def _one_month(tmp_path, ordered, counted, category="video", **policy):
     return row_for(reconciliation(workspace, "2026-03"), "acme", category)
 
 
-@pytest.mark.parametrize("ordered, counted, growth, status, true_up, baseline_shown", [
+@pytest.mark.parametrize(("ordered", "counted", "growth", "status", "true_up", "baseline_shown"), [
     (100, 100, "0.00", "OK", "", "105.00"),
     (100, 103, "3.00", "OK", "", "105.00"),
     (100, 104, "4.00", "WATCH", "", "105.00"),        # 80 % of the 5 % trigger used
@@ -57,7 +57,7 @@ def test_true_up_resets_the_baseline_in_the_row(tmp_path):
     assert row["new_baseline"] == "110.25"
 
 
-@pytest.mark.parametrize("proration_start, months, amount, first_billed", [
+@pytest.mark.parametrize(("proration_start", "months", "amount", "first_billed"), [
     ("report_month", 3, "225.00", "October 1, 2026"),  # Oct, Nov, Dec: 5 × 180 × 3/12
     ("next_month", 2, "150.00", "November 1, 2026"),
 ])
@@ -89,11 +89,13 @@ def test_replay_example(tmp_path):
         "2026-01": {"status": "OK", "devices_counted": "101", "ordered_devices": "100",
                         "baseline": "105.00", "growth_pct": "1.00"},
         "2026-02": {"status": "TRUE_UP", "devices_counted": "106", "ordered_devices": "100",
-                        "true_up_devices": "6", "new_ordered_devices": "106", "new_baseline": "111.30"},
+                        "true_up_devices": "6", "new_ordered_devices": "106",
+                        "new_baseline": "111.30"},
         "2026-03": {"status": "OK", "devices_counted": "110", "ordered_devices": "106",
                         "baseline": "111.30", "growth_pct": "3.77"},
         "2026-04": {"status": "TRUE_UP", "devices_counted": "112", "ordered_devices": "106",
-                        "true_up_devices": "6", "new_ordered_devices": "112", "new_baseline": "117.60"},
+                        "true_up_devices": "6", "new_ordered_devices": "112",
+                        "new_baseline": "117.60"},
         "2026-05": {"status": "NO_DATA", "devices_counted": "", "eol_excluded": "",
                         "growth_pct": "", "ordered_devices": "112", "baseline": "117.60"},
     }

@@ -57,7 +57,8 @@ def test_reports_from_the_published_copy_equal_the_command_lines(tmp_path):
     config = load_config(workspace)
     reconcile_for_readers(config, MARCH)
     copy = published_copy(workspace, MARCH)
-    assert copy.parent.name == ".published" and copy.exists()
+    assert copy.parent.name == ".published"
+    assert copy.exists()
     folder = workspace.reports_for(MARCH)
     by_copy = {}
     for customer_id in ("acme", "brandt", None):

@@ -35,7 +35,7 @@ def finished(clean_run):
     return home, clean
 
 
-@pytest.mark.parametrize("label, damage", DAMAGE, ids=[d[0] for d in DAMAGE])
+@pytest.mark.parametrize(("label", "damage"), DAMAGE, ids=[d[0] for d in DAMAGE])
 def test_a_damaged_warehouse_says_how_to_rebuild(finished, tmp_path, reliability, label, damage):
     home = copy_workspace(finished[0], tmp_path / "ws")
     warehouse = home / "warehouse.duckdb"

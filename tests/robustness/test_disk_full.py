@@ -32,7 +32,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("label, where, before, args, limit, says", CASES,
+@pytest.mark.parametrize(("label", "where", "before", "args", "limit", "says"), CASES,
                          ids=[c[1] for c in CASES])
 def test_full_disk_stops_cleanly_and_the_rerun_ends_as_a_clean_run(
         demo_template, clean_run, tmp_path, reliability, label, where, before, args, limit,

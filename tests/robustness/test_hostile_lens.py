@@ -117,11 +117,14 @@ def _assert_failed_alone(workspace, fake: FakeLens, printed: str, words: str,
     (unless the fault is Lens's for everyone); no partial file, no secret anywhere."""
     pulls = _pulls(workspace)
     outcome, error, _ = pulls["acme"]
-    assert outcome == "failed" and words in error, error
-    assert "\n" not in error and len(error) <= LONGEST_MESSAGE, error[:1000]
+    assert outcome == "failed", error
+    assert words in error, error
+    assert "\n" not in error, error[:1000]
+    assert len(error) <= LONGEST_MESSAGE, error[:1000]
     assert f"Lens API acme (tenant t-acme): pull failed, nothing stored: {error}" in printed
     assert pulls["bolt"][0] == ("loaded" if others_pulled else "failed"), pulls["bolt"]
-    assert "Traceback" not in printed and len(printed) < 5_000, printed[-2000:]
+    assert "Traceback" not in printed, printed[-2000:]
+    assert len(printed) < 5_000, printed[-2000:]
     assert not list(workspace.archive.rglob("*.partial"))
     written = [p.read_bytes() for p in workspace.home.rglob("*") if p.is_file()]
     for secret in (fake.client_secret, *fake.issued_tokens):
@@ -267,8 +270,9 @@ DRIPS = {
 @pytest.mark.parametrize("part", list(DRIPS))
 def test_an_answer_that_drips_is_cut_off_at_the_deadline(tmp_path, reliability, part):
     # One byte a second, 120 of them at most: a client without a deadline waits them out.
-    drip = (lambda handler, variables: _raw(handler, itertools.chain(
-        [DRIPS[part]], (time.sleep(1) or b"a" for _ in range(120)))))
+    def drip(handler, variables):
+        return (_raw(handler, itertools.chain(
+            [DRIPS[part]], (time.sleep(1) or b"a" for _ in range(120)))))
     retry = RetryPolicy(first_wait=0.01, longest_wait=0.05, connect_timeout=2, read_timeout=5,
                         request_deadline=1.5, pull_deadline=4)
     with FakeLens({"t-bolt": HEALTHY_DEVICES}, hostile={"t-acme": drip}) as fake:
@@ -276,7 +280,8 @@ def test_an_answer_that_drips_is_cut_off_at_the_deadline(tmp_path, reliability, 
         acme, bolt = pull_lens(load_config(workspace), MONTH, today=date.today(), retry=retry,
                                credentials=LensCredentials(fake.client_id, fake.client_secret))
         graphql_requests = fake.graphql_requests
-    assert acme.outcome == "failed" and "longer than its deadline of 4 s" in acme.detail
+    assert acme.outcome == "failed"
+    assert "longer than its deadline of 4 s" in acme.detail
     assert bolt.outcome == "loaded", bolt.detail
     assert graphql_requests >= 2 + 2  # each request cut at 1.5 s and retried, then the pull
     _, error, seconds = _pulls(workspace)["acme"]

@@ -42,7 +42,8 @@ def test_a_file_name_that_is_no_utf8_text_is_taken_under_its_text_name(tmp_path,
     assert not any((workspace.inbox / ".claimed").rglob("*.csv"))
     assert "loaded inbox/acme/Ger\\xe4te-2026-03.csv" in first.stderr
     rows = (workspace.home / "reports" / MONTH / "reconciliation.csv").read_text()
-    assert "acme,2026-03,video,OK,2," in rows and "beta,2026-03,video,OK,3," in rows
+    assert "acme,2026-03,video,OK,2," in rows
+    assert "beta,2026-03,video,OK,3," in rows
     second = polyrecon(workspace.home, "run", "--month", MONTH)
     assert "Inbox: no new files" in second.stdout
     assert polyrecon(workspace.home, "status").returncode == 0
@@ -63,10 +64,12 @@ def test_control_characters_in_names_and_values_are_shown_escaped(tmp_path, reli
     assert not any(c in result.stdout + result.stderr for c in HIDDEN)
     assert "notes\\x0d\\x0aBcc: x@evil.example\\x1b[2J.csv" in result.stdout
     rejected = [m for m in _messages(workspace) if "rejected" in m["Subject"]]
-    assert len(rejected) == 1 and "\\x0d\\x0aBcc" in rejected[0]["Subject"]
+    assert len(rejected) == 1
+    assert "\\x0d\\x0aBcc" in rejected[0]["Subject"]
     assert rejected[0]["Bcc"] is None
     html = (workspace.reports_for(Month.parse(MONTH)) / "acme.html").read_text()
-    assert "Berlin \\u202eHQ" in html and "\u202e" not in html
+    assert "Berlin \\u202eHQ" in html
+    assert "\u202e" not in html
     assert polyrecon(workspace.home, "status").returncode == 0
     reliability("CR, LF, ESC in an upload's name; U+202E in a Lens site", "inbox, terminal, "
                 "e-mail, report", "shown as escapes (`\\x0d\\x0a`, `\\x1b`, `\\u202e`) in the "
@@ -98,7 +101,8 @@ def test_bad_configuration_values_are_one_line_and_exit_2(tmp_path, reliability)
         result = polyrecon(workspace.home, "run", "--month", MONTH)
         assert result.returncode == 2, (what, result.stderr[-2000:])
         [line] = result.stderr.strip().splitlines()
-        assert line.startswith(where) and problem in line, (what, line)
+        assert line.startswith(where), (what, line)
+        assert problem in line, (what, line)
         reliability(f"contracts.yaml: {what}", "configuration", f"exit 2, one line: "
                     f"“{problem}”; nothing taken in")
 
@@ -109,7 +113,8 @@ def test_keys_and_nesting_no_configuration_has_are_one_line(tmp_path, reliabilit
     entry = "- id: acme"
     assert entry in text
     cases = {"a complex key (`? [a, b]`)": (
-                 text.replace(entry, "- ? [a, b]\n  : 1\n  id: acme"), "a key must be a plain name"),
+                 text.replace(entry, "- ? [a, b]\n  : 1\n  id: acme"),
+                 "a key must be a plain name"),
              "300 nested mappings": (
                  text.replace(entry, "- x: " + "{a: " * 300 + "1" + "}" * 300 + "\n  id: acme"),
                  "nested deeper than 20 levels")}
@@ -118,7 +123,8 @@ def test_keys_and_nesting_no_configuration_has_are_one_line(tmp_path, reliabilit
         result = polyrecon(workspace.home, "status")
         assert result.returncode == 2, (what, result.stderr[-2000:])
         [line] = result.stderr.strip().splitlines()
-        assert line.startswith("contracts.yaml: line ") and problem in line, (what, line)
+        assert line.startswith("contracts.yaml: line "), (what, line)
+        assert problem in line, (what, line)
         reliability(f"contracts.yaml: {what}", "configuration",
                     f"exit 2, one line naming the line: “{problem}”")
 
@@ -190,7 +196,8 @@ def test_devices_per_site_shows_the_largest_sites_and_the_rest_in_one_line(tmp_p
     drop(workspace, "acme", f"lens-{MONTH}.csv", export_text(rows))
     assert polyrecon(workspace.home, "run", "--month", MONTH).returncode == 0
     html = (workspace.reports_for(Month.parse(MONTH)) / "acme.html").read_text()
-    assert html.count("<td>Site ") == 49 and "<td>Zentrale</td>" in html
+    assert html.count("<td>Site ") == 49
+    assert "<td>Zentrale</td>" in html
     assert "<td>4,951 other sites</td>" in html
     from pypdf import PdfReader
     pages = len(PdfReader(workspace.reports_for(Month.parse(MONTH)) / "acme.pdf").pages)
@@ -271,9 +278,12 @@ def test_a_large_upload_is_planned_from_chunks_not_held_whole(tmp_path, reliabil
     finally:
         tracemalloc.stop()
     [table] = plan.tables
-    assert table.data_lines == rows + 1 and table.duckdb_readable
-    assert table.path != upload and table.path.read_bytes().endswith(
-        "LASTROW,Poly Studio X30,Zürich\r\n".encode())  # the UTF-8 copy DuckDB reads, whole
+    assert table.data_lines == rows + 1
+    assert table.duckdb_readable
+    assert table.path != upload
+    # the UTF-8 copy DuckDB reads, whole
+    assert table.path.read_bytes().endswith(
+        "LASTROW,Poly Studio X30,Zürich\r\n".encode())
     assert peak < 6 * SCAN_BYTES, peak
     reliability("a 160 MB cp1252 upload (the finding: 2.15 GB took 10.8 GB)", "inbox",
                 "planned from 8 MiB chunks: header, line count and checks from one pass, the "

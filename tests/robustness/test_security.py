@@ -56,7 +56,8 @@ def hostile(tmp_path_factory):
 def test_each_hostile_upload_is_in_one_place_and_a_rerun_changes_nothing(hostile, reliability,
                                                                         name):
     home, first, second, results = hostile
-    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:]
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
     assert "Traceback" not in first.stderr + second.stderr
     data, (outcome, expected) = CORPUS[name]
     places = _where(home, data)
@@ -67,7 +68,8 @@ def test_each_hostile_upload_is_in_one_place_and_a_rerun_changes_nothing(hostile
     assert len(mine) == 1, places
     assert not any(p.startswith("inbox/") for p in places)
     assert (home / "reports/2026-03/reconciliation.csv").read_bytes() == results
-    assert "Inbox: no new files" in second.stdout and "E-mail: 0 new" in second.stdout
+    assert "Inbox: no new files" in second.stdout
+    assert "E-mail: 0 new" in second.stdout
     what = f"loaded, {expected} devices" if outcome == "loaded" and expected is not None \
         else "loaded" if outcome == "loaded" else f"quarantined: {expected}"
     reliability(f"upload `{name}`", "inbox", what + "; kept byte for byte; a second run "
@@ -94,7 +96,9 @@ def test_formula_cells_are_neutralised_in_rejected_rows(hostile, reliability):
 def test_our_negative_numbers_stay_numbers(clean_run):
     home, *_ = clean_run
     text = (home / "reports/2026-10/reconciliation.csv").read_text()
-    assert ",-" in text and ",'-" not in text  # e.g. growth_pct -17.50
+    # e.g. growth_pct -17.50
+    assert ",-" in text
+    assert ",'-" not in text
 
 
 def test_files_with_csm_addresses_are_the_owners_only(tmp_path, clean_run, reliability):

@@ -13,8 +13,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "robustness"))  # harness: the small demo workspace
 
-from harness import clean_run_once, small_demo_template
-from servers import start_postgres, start_s3
+# Importable once their folders are on the path (above).
+from harness import clean_run_once, small_demo_template  # noqa: E402
+from servers import start_postgres, start_s3  # noqa: E402
 
 
 @pytest.fixture(scope="session")

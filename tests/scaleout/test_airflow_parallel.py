@@ -96,7 +96,8 @@ def test_the_monthly_dag_renders_customers_in_parallel_on_ducklake_as_the_cli_wo
         assert (ours / name).read_bytes() == (theirs / name).read_bytes()
     assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
     mails = sorted(p.name for p in (home / "outbox").rglob("*.eml"))
-    assert mails == sorted(p.name for p in (cli_home / "outbox").rglob("*.eml")) and mails
+    assert mails == sorted(p.name for p in (cli_home / "outbox").rglob("*.eml"))
+    assert mails
 
 
 def _runs(env: dict) -> list[dict]:

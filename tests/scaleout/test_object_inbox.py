@@ -100,7 +100,8 @@ def test_uploads_on_s3_are_taken_as_from_the_local_inbox_and_a_bad_one_quarantin
     assert done.returncode == 0, done.stderr[-3000:]
     assert_taken_exactly_once(home, drop, embedded_run)
     quarantined = objects(drop, KEPT, "quarantine/")
-    assert BROKEN in quarantined and f"{BROKEN}.reason.txt" in quarantined
+    assert BROKEN in quarantined
+    assert f"{BROKEN}.reason.txt" in quarantined
     reason = drop.get_object(Bucket=KEPT, Key=f"quarantine/{BROKEN}.reason.txt")["Body"].read()
     assert reason == (home / "quarantine" / f"{BROKEN}.reason.txt").read_bytes()
 
@@ -143,7 +144,8 @@ def test_uploads_stay_in_the_inbox_until_their_copies_are_kept_then_the_next_run
     home = uploaded_workspace(template, tmp_path, drop, kept_bucket=False)
     failed = polyrecon(home, *RUN)
     assert failed.returncode == 1
-    assert "the drop folder" in failed.stderr and "Traceback" not in failed.stderr
+    assert "the drop folder" in failed.stderr
+    assert "Traceback" not in failed.stderr
     waiting = _keys(drop, INBOX, "inbox/")
     assert {k for k in waiting if not k.startswith(".claims/")}  # no upload deleted
     assert list((home / "archive").rglob("*.csv"))  # though taken in locally
@@ -167,7 +169,8 @@ def test_the_drop_folder_must_be_an_s3_address(template, tmp_path):
     partner.write_text(yaml.safe_dump(settings), encoding="utf-8")
     done = polyrecon(home, *RUN)
     assert done.returncode == 2, done.stderr
-    assert "drop_folder" in done.stderr and "inbox" in done.stderr
+    assert "drop_folder" in done.stderr
+    assert "inbox" in done.stderr
     assert "Traceback" not in done.stderr
 
 
