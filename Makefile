@@ -21,17 +21,12 @@ demo: venv
 	rm -rf "$(DEMO_HOME)"
 	$(VPY) -m pipelines demo --home "$(DEMO_HOME)"
 
-# The scale-out tests (tests/scaleout) mostly wait on their servers: they run beside the rest,
-# their output shown at the end; either failing fails the target.
+# Every test, tests/scaleout included, on a worker per core (pytest-xdist); a fixture built once
+# per session (the demo, the replayed mail months, the Airflow environment) is built by the first
+# worker that needs it and copied per test by the others.
 test: venv
 	$(VPY) -m ruff check .
-	@mkdir -p var
-	@$(VPY) -m pytest -q -p no:cacheprovider tests/scaleout > var/scaleout-tests.log 2>&1 & \
-	scaleout=$$!; \
-	$(VPY) -m pytest -q --ignore=tests/scaleout; rest=$$?; \
-	wait $$scaleout; beside=$$?; \
-	echo "== tests/scaleout"; cat var/scaleout-tests.log; \
-	[ $$rest -eq 0 ] && [ $$beside -eq 0 ]
+	$(VPY) -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
 
 # The robustness suite with many more SIGKILL moments (SOAK_KILLS, SOAK_SEED to vary them).
 SOAK_KILLS ?= 200
