@@ -9,15 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from builders import cli, contract, make_workspace
+from builders import build_once, cli, contract, make_workspace
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pipelines.core.workspace import Workspace
 from pipelines.intake.export_reader import read_inventory_export, read_rma_log
 from pipelines.intake.uploads import UnreadableExport
-
-# These tests share the module's `corpus_run`: under xdist one worker runs them, making it once.
-pytestmark = pytest.mark.xdist_group("hostile_inbox")
 
 GOOD = ("serial_number,device_model,site_name\nA1,Poly Studio X30,Berlin\n"
         "A2,Poly Studio X30,Köln\nA3,Polycom VVX 450,Bonn\n")
@@ -116,9 +114,10 @@ CORPUS = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile")
+def _corpus_run(root: Path) -> None:
+    """The corpus (and links, a pipe, folders, misplaced files) taken in by `ingest`; how long
+    that took is kept beside it."""
+    root.mkdir(parents=True)
     workspace = make_workspace(root / "ws", [contract("acme")])
     folder = workspace.inbox / "acme"
     folder.mkdir(parents=True)
@@ -135,8 +134,16 @@ def corpus_run(tmp_path_factory):
     (workspace.inbox / "top-level.csv").write_bytes(GOOD.encode())
     started = time.monotonic()
     assert cli(workspace, "ingest") == 0
-    seconds = time.monotonic() - started
-    return workspace, root, outside, seconds
+    (root / "seconds").write_text(repr(time.monotonic() - started))
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory):
+    """`_corpus_run` made once per session (whichever xdist worker asks first), never changed
+    by a test: the workspace, its folder, the file outside it a link points to, seconds."""
+    root = build_once(tmp_path_factory, "hostile-inbox-corpus", _corpus_run)
+    return (Workspace.resolve(root / "ws"), root, root / "outside.csv",
+            float((root / "seconds").read_text()))
 
 
 def _outcome(workspace, name):

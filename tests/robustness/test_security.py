@@ -4,17 +4,16 @@ we write; files holding CSM addresses are the owner's only."""
 import csv
 import hashlib
 import os
+import pickle
 import stat
+from pathlib import Path
 
 import pytest
-from builders import contract, make_workspace
+from builders import build_once, contract, make_workspace
 from harness import polyrecon
 from test_hostile_inbox import CORPUS
 
 from pipelines.core.safe_csv import neutralise
-
-# These tests share the module's `hostile` run: under xdist one worker runs them, making it once.
-pytestmark = pytest.mark.xdist_group("security")
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-3+4", "@SUM(A1:A9)",
             "\tTAB", "\rCR"]
@@ -37,19 +36,28 @@ def _where(home, data: bytes) -> list[str]:
             and hashlib.sha256(p.read_bytes()).hexdigest() == digest]
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hostile") / "ws"
+def _hostile_runs(folder: Path) -> None:
+    """The hostile corpus in a workspace's inbox, run twice; both runs pickled beside it."""
+    home = folder / "ws"
     workspace = make_workspace(home, [contract("acme")])
-    folder = workspace.inbox / "acme"
-    folder.mkdir(parents=True)
+    inbox = workspace.inbox / "acme"
+    inbox.mkdir(parents=True)
     for name, (data, _) in CORPUS.items():
-        (folder / name).write_bytes(data)
-    (folder / "formulas-2026-03.csv").write_bytes(_formula_upload())
+        (inbox / name).write_bytes(data)
+    (inbox / "formulas-2026-03.csv").write_bytes(_formula_upload())
     first = polyrecon(home, "run", "--month", "2026-03")
     results = (home / "reports/2026-03/reconciliation.csv").read_bytes()
     second = polyrecon(home, "run", "--month", "2026-03")
-    return home, first, second, results
+    (folder / "runs.pickle").write_bytes(pickle.dumps((first, second, results)))
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    """The two runs of the hostile corpus, made once per session (whichever xdist worker asks
+    first): the workspace they left, never changed by a test, and what they did."""
+    folder = build_once(tmp_path_factory, "security-hostile", _hostile_runs)
+    first, second, results = pickle.loads((folder / "runs.pickle").read_bytes())
+    return folder / "ws", first, second, results
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
