@@ -196,9 +196,9 @@ def polylens_monthly_reconciliation():
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast(), timed_task():
-            written = refresh_stale_months(workspace_config, skip_month=Month.parse(
+            refreshed = refresh_stale_months(workspace_config, skip_month=Month.parse(
                 plan["month"]), login=login, wait=LOCK_WAIT)
-        return [str(path) for path in written]
+        return [str(path) for path in refreshed.written]
 
     @task(retries=0)
     def check(plan: dict, pulls: list[dict], refreshed: list[str]) -> None:

@@ -90,8 +90,8 @@ def polylens_partner_upload():
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():
-            written = refresh_stale_months(workspace_config, login=login, wait=LOCK_WAIT)
-        return [str(path) for path in written]
+            refreshed = refresh_stale_months(workspace_config, login=login, wait=LOCK_WAIT)
+        return [str(path) for path in refreshed.written]
 
     @task(pool=POOL)
     def notify_rejections(intake: list[dict], written: list[str]) -> int:

@@ -50,6 +50,13 @@ def write_yaml(path: Path, data) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
+def set_review(workspace: Workspace, review: str) -> None:
+    """partner.yaml `delivery: {review: …}`: `off` for tests of delivery itself on the demo,
+    whose partner.yaml requires review."""
+    partner = yaml.safe_load(workspace.partner_file.read_text(encoding="utf-8")) or {}
+    write_yaml(workspace.partner_file, {**partner, "delivery": {"review": review}})
+
+
 def devices(model: str, count: int, prefix: str = "SN", start: int = 0) -> list[dict]:
     return [{"serial_number": f"{prefix}{start + i:06d}", "device_model": model,
              "site_name": "Berlin"} for i in range(count)]

@@ -31,6 +31,26 @@ def test_demo_prints_where_the_files_are(full_demo):
     assert f"Renewal proposal: {home}/reports/2026-10/renewal-lakeshore-health.yaml" in out
 
 
+def test_the_demo_shows_a_held_file_and_an_approval(full_demo):
+    home, out = full_demo
+    # The slip review exists for: October's export copied under September's name.
+    assert ("held inbox/cobalt-ridge-engineering/PolyLens_Devices_2026-09 (2).csv: its devices "
+            "were last seen as late as 2026-10-") in out
+    first, second = out.split("== review (python -m pipelines review --month 2026-10):")[1:]
+    assert "Waiting for approval (" in first
+    assert "report: [Nordlicht Kommunikation GmbH]" in first
+    assert "== approved (python -m pipelines approve --month 2026-10): " in first
+    # After the corrected export: the updated report and the correction waited, then went.
+    assert "correction: [Nordlicht Kommunikation GmbH] Korrektur:" in second
+    assert "quarantine/cobalt-ridge-engineering/PolyLens_Devices_2026-09 (2).csv: " in second
+    # What the two approvals sent is every message to a CSM in the outbox, each once.
+    approved = sum(int(part.split("approve --month 2026-10): ")[1].split()[0])
+                   for part in (first, second))
+    to_csms = [p for p in (home / "outbox" / "2026-10").glob("*.eml")
+               if p.name.split("-")[0] in ("report", "true_up", "rma", "correction")]
+    assert approved == len(to_csms)
+
+
 def test_the_demo_has_a_renewed_contract_and_a_correction(demo):
     import yaml
 
@@ -83,9 +103,10 @@ def test_every_list_has_members(demo):
 def test_lens_vocabulary_is_taken_in_and_accessories_are_listed_not_counted(demo):
     home, _ = demo
     # Exports headed "Device Type" and a partner's German list were loaded; only the notes
-    # file (no model column) was refused.
-    assert [p.name for p in (home / "quarantine").rglob("*.reason.txt")] == [
-        "notes-2026-04.csv.reason.txt"]
+    # file (no model column) was refused, and the export copied under the month before's name
+    # held.
+    assert sorted(p.name for p in (home / "quarantine").rglob("*.reason.txt")) == [
+        "PolyLens_Devices_2026-09 (2).csv.reason.txt", "notes-2026-04.csv.reason.txt"]
     rows = _rows(home, "reconciliation.csv")
     assert not any(row["category"] == "not_counted" for row in rows)
     report = (home / "reports" / "2026-10" / "hanseatische-logistik.html").read_text("utf-8")

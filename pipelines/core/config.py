@@ -107,6 +107,19 @@ class InboxSettings(_Strict):
     settle_seconds: float = Field(3, ge=0, le=600)
 
 
+class DeliverySettings(_Strict):
+    # interfaces.md "Review before sending": `required` holds every message to a CSM or a
+    # customer until `approve`; a workspace made before the key existed keeps sending at once.
+    review: Literal["required", "off"] = "off"
+
+    @field_validator("review", mode="before")
+    @classmethod
+    def _yes_or_no(cls, value):
+        # YAML 1.1 reads a bare `off` (and `no`, `false`) as false, `on`/`yes`/`true` as true.
+        return {False: "off", True: "required"}.get(value, value) if isinstance(value, bool) \
+            else value
+
+
 class DuckLakeSettings(_Strict):
     """docs/deploying.md "Past one machine": the catalog as a libpq connection string without
     password
@@ -154,6 +167,7 @@ class PartnerConfig(_Strict):
     policy: Policy = Policy()
     lens: LensSettings = LensSettings()
     smtp: SmtpSettings | None = None
+    delivery: DeliverySettings = DeliverySettings()
     schedule: Schedule = Schedule()
     inbox: InboxSettings = InboxSettings()
     warehouse: WarehouseSettings = WarehouseSettings()

@@ -8,6 +8,12 @@ queued, through SMTP when partner.yaml has `smtp`, else as `outbox/<month>/<kind
 down, 4xx) stays queued for the next run; a 5xx rejection is recorded with the server's answer
 and shown by `status`.
 
+With partner.yaml `delivery: {review: required}` a message to a CSM or a customer (REVIEWED)
+waits in the ledger (`waiting`) until `approve` (jobs/review.py) queues it; the partner's own
+notices go out at once. A month composed again before approval withdraws each waiting message
+it no longer composes (`withdrawn`): only what the month says now can be approved, and a
+message composed once more, even one withdrawn before, waits again.
+
 A ledger written before issue 27 holds keys of the wording. The first send after the upgrade
 re-keys it before composing anything (`rekey_ledger`), sending nothing; its `.eml` files keep
 their names (the ledger's answers name them), so `rebuild` knows a file by either key. The
@@ -57,12 +63,22 @@ from pipelines.warehouse.connection import (
 log = logging.getLogger("polyrecon")
 
 
+# The kinds a CSM or a customer receives: held for review when review is required.
+REVIEWED = ("report", "true_up", "rma", "correction")
+
+
 @dataclass(frozen=True)
 class MailOutcome:
     queued: int  # newly composed this run
     sent: int
     still_queued: int
     rejected: int
+    waiting: int = 0  # composed this run and waiting for approval (delivery.review: required)
+    withdrawn: int = 0  # waiting ones the month no longer composes
+
+    def __add__(self, other: MailOutcome) -> MailOutcome:
+        return MailOutcome(*(a + b for a, b in zip(vars(self).values(), vars(other).values(),
+                                                     strict=True)))
 
 
 def _now() -> datetime:
@@ -78,8 +94,8 @@ def quarantined_uploads(con) -> list[RejectedUpload]:
 
 
 def missing_inventory_uploads(con, month: Month) -> dict[str, list[Message]]:
-    """Per customer, why an upload did not become `month`'s inventory: it was rejected, or
-    its name held no month and it was taken for a later one."""
+    """Per customer, why an upload did not become `month`'s inventory: it was rejected or is
+    held, or its name held no month and it was taken for a later one."""
     notes: dict[str, list[Message]] = {}
     for customer_id, name, outcome, taken_for, reason, reason_message, stored_path in run_sql(
             con, "delivery/mail_missing_inventory_uploads.sql", month=str(month),
@@ -89,6 +105,11 @@ def missing_inventory_uploads(con, month: Month) -> dict[str, list[Message]]:
         if outcome == "quarantined" and (taken_for == str(month) or not named):
             notes.setdefault(customer_id, []).append(Message.of(
                 N_("The upload %(upload)s for %(month)s was rejected: %(reason)s (kept as "
+                   "%(path)s)."), upload=shown, month=taken_for,
+                reason=Message.stored(reason_message, reason), path=visible(stored_path)))
+        elif outcome == "held" and (taken_for == str(month) or not named):
+            notes.setdefault(customer_id, []).append(Message.of(
+                N_("The upload %(upload)s for %(month)s is held: %(reason)s (kept as "
                    "%(path)s)."), upload=shown, month=taken_for,
                 reason=Message.stored(reason_message, reason), path=visible(stored_path)))
         elif outcome == "loaded" and not named:
@@ -105,7 +126,8 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
     """Queue the month's messages that were never sent (all of them with `resend`; only
     `kinds`, or only one customer's, when given) and the notice of every quarantined upload
     not yet noticed, then deliver everything queued, this month's and earlier runs' alike."""
-    queued = 0
+    queued = waiting = 0
+    review = config.partner.delivery.review == "required"
     with open_warehouse(config.workspace) as con:
         rekey_ledger(config, con)
         drafts = [d for d in compose(config, result, quarantined_uploads(con),
@@ -113,15 +135,38 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                                      _sent(con, result.month))
                   if (kinds is None or d.kind in kinds)
                   and customer_id in (None, d.customer_id)]
-        for draft in drafts:
-            key = ledger_key(draft, result.month)
-            if not resend and fetch_value(con, "delivery/mail_find.sql",
-                                          message_key=key) is not None:
+        keys = [ledger_key(draft, result.month) for draft in drafts]
+        for draft, key in zip(drafts, keys, strict=True):
+            known = fetch_value(con, "delivery/mail_find.sql", message_key=key)
+            if not resend and known not in (None, "withdrawn"):
                 continue
+            held = review and draft.kind in REVIEWED
             with transaction(con):
-                _queue(con, draft, result.month, key, build_message(config, draft).as_bytes())
+                _queue(con, draft, result.month, key, build_message(config, draft).as_bytes(),
+                       "waiting" if held else "queued")
             queued += 1
-        return _deliver(config, con, queued, login)
+            waiting += held
+        with transaction(con):
+            withdrawn = fetch_value(
+                con, "delivery/mail_withdraw_waiting.sql", month=str(result.month),
+                kinds=[k for k in REVIEWED if kinds is None or k in kinds],
+                customer_id=customer_id, keys=keys, now=_now())
+        outcome = _deliver(config, con, queued, login)
+        return MailOutcome(outcome.queued, outcome.sent, outcome.still_queued,
+                           outcome.rejected, waiting, withdrawn)
+
+
+def deliver_waiting(config: Config, months: list[Month] | None, customer_id: str | None,
+                    login: tuple[str, str] | None = None) -> MailOutcome:
+    """The approval: every message waiting for `months` (all months: None), of one customer
+    or all, queued and delivered with whatever else is queued. A second approval finds
+    nothing waiting and sends nothing."""
+    with open_warehouse(config.workspace) as con:
+        with transaction(con):
+            approved = fetch_value(con, "delivery/mail_approve.sql", customer_id=customer_id,
+                                   months=None if months is None else list(map(str, months)),
+                                   now=_now())
+        return _deliver(config, con, approved, login)
 
 
 def _sent(con, month: Month) -> list[SentMessage]:
@@ -129,8 +174,9 @@ def _sent(con, month: Month) -> list[SentMessage]:
         con, "delivery/mail_sent_for_month.sql", month=str(month)).fetchall()]
 
 
-def _queue(con, draft: Draft, month: Month, key: str, raw: bytes) -> None:
-    run_sql(con, "delivery/mail_queue.sql", message_key=key, kind=draft.kind,
+def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = "queued"
+           ) -> None:
+    run_sql(con, "delivery/mail_queue.sql", message_key=key, status=status, kind=draft.kind,
             customer_id=draft.customer_id, month=str(month), subject=draft.subject,
             recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
             topic=draft.topic,

@@ -171,9 +171,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
              *_renewal_note(proposal, customer, f)],
             {"rows": [vars(r) for r in rows], "rma": vars(rma) if rma else None,
              "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
-            # "%%": the templates' message, which Jinja always %-formats.
-            table_head=[_("Category"), _("Status"), _("Counted"), _("Ordered"), _("Baseline"),
-                        _("Growth %%") % {}],
+            table_head=report_table_head(f),
             table=table, attachment=pdf if pdf.exists() else None, language=f.language)
         drafts.append(_updated(report, month, sent, f, key))
         for row in rows:
@@ -292,7 +290,7 @@ def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats,
     if not before or key(report, month) in {m.key for m in before}:
         return report
     last = before[-1]
-    changes = _changed_figures(json.loads(last.figures), report, f) if last.figures else []
+    changes = changed_figures(json.loads(last.figures), report.table, f) if last.figures else []
     note = ([f.gettext("Updated: what changed since the report sent on %(day)s:")
              % {"day": f.date(last.sent_at.date())}, *changes] if changes else [])
     return replace(report, subject=report.subject + " "
@@ -300,17 +298,26 @@ def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats,
                    paragraphs=[*report.paragraphs, *note])
 
 
-def _changed_figures(sent_table: list[list[str]], report: Draft, f: Formats) -> list[str]:
-    """One line per category whose figures differ: "video: Status TRUE_UP → OK, …"."""
+def report_table_head(f: Formats) -> list[str]:
+    # "%%": the templates' message, which Jinja always %-formats.
+    return [f.gettext("Category"), f.gettext("Status"), f.gettext("Counted"),
+            f.gettext("Ordered"), f.gettext("Baseline"), f.gettext("Growth %%") % {}]
+
+
+def changed_figures(sent_table: list[list[str]], table: list[list[str]], f: Formats
+                    ) -> list[str]:
+    """One line per category whose figures differ between a report's table as sent and as
+    composed now: "video: Status TRUE_UP → OK, …"."""
+    head = report_table_head(f)
     sent_rows = {row[0]: row for row in sent_table}
     lines = []
-    for row in report.table:
+    for row in table:
         was = sent_rows.pop(row[0], None)
         if was is None:
             lines.append(f.gettext("%(category)s: new in this report") % {"category": row[0]})
             continue
-        diffs = [f"{head} {old} → {new}" for head, old, new
-                 in zip(report.table_head[1:], was[1:], row[1:], strict=False) if old != new]
+        diffs = [f"{name} {old} → {new}" for name, old, new
+                 in zip(head[1:], was[1:], row[1:], strict=False) if old != new]
         if diffs:
             lines.append(f"{row[0]}: {', '.join(diffs)}")
     lines += [f.gettext("%(category)s: no longer in the report") % {"category": category}

@@ -26,6 +26,7 @@ from pipelines.demo.exports import LateUpload, write_inboxes
 from pipelines.demo.files import add_months, days_in, epoch, write_file
 
 _PARTNER_YAML = Path(__file__).with_name("partner.yaml")
+_COPIED_BY = "cobalt-ridge-engineering"  # its exports carry Lens's "Last Detected" column
 _CONTRACTS_HEADER = (
     "# Demo contracts: one entry per customer under a Poly+ Enterprise contract.",
     "# id: lower-case letters, digits and '-'; it is also the inbox folder name.",
@@ -39,13 +40,14 @@ class DemoWorkspace:
     home: Path
     months: tuple[str, ...]  # the months with data, oldest first
     customer_ids: tuple[str, ...]
-    # Corrected exports of the last month, put into the inbox after its first run.
+    # Corrected exports of the last month, put into the inbox after its first run, and one
+    # export copied under the wrong month's name.
     late_uploads: tuple[LateUpload, ...] = ()
 
 
-def start_workspace(home: Path, configured: int) -> Path:
-    """The folders of a new workspace in `home` and its partner.yaml, modified at `configured`;
-    returns the path contracts.yaml is to be written to.
+def start_workspace(home: Path, configured: int, review: str = "off") -> Path:
+    """The folders of a new workspace in `home` and its partner.yaml, modified at `configured`,
+    with `delivery.review` as given; returns the path contracts.yaml is to be written to.
 
     Raises FileExistsError when `home` already has config/contracts.yaml.
     """
@@ -54,8 +56,9 @@ def start_workspace(home: Path, configured: int) -> Path:
         raise FileExistsError(f"{contracts} already exists: choose an empty folder")
     for folder in ("config", "inbox", "archive", "quarantine", "reports", "outbox"):
         (home / folder).mkdir(parents=True, exist_ok=True)
-    write_file(home / "config" / "partner.yaml", _PARTNER_YAML.read_text("utf-8"), "utf-8",
-               configured)
+    partner = _PARTNER_YAML.read_text("utf-8")
+    write_file(home / "config" / "partner.yaml",
+               partner.replace("review: off", f"review: {review}", 1), "utf-8", configured)
     return contracts
 
 
@@ -117,15 +120,31 @@ def _earlier(customer: Customer, months: list[str]) -> tuple[str, str] | None:
             add_months(months[0], customer.term_start - 1))
 
 
-def build_demo_workspace(home: Path, last_month: str, seed: int = 7) -> DemoWorkspace:
-    """Create a demo workspace in `home` with data for the twelve months ending `last_month`.
+def build_demo_workspace(home: Path, last_month: str, seed: int = 7, review: str = "off"
+                         ) -> DemoWorkspace:
+    """Create a demo workspace in `home` with data for the twelve months ending `last_month`;
+    `review`: its partner.yaml's `delivery.review` (`demo` requires it, to show an approval;
+    the tests and benchmarks built on the demo send at once).
 
     Raises FileExistsError when `home` already has config/contracts.yaml.
     """
     home = Path(home)
     months = [add_months(last_month, count) for count in range(-11, 1)]
     configured = epoch(months[0], 1, 9)
-    contracts = start_workspace(home, configured)
+    contracts = start_workspace(home, configured, review)
     write_file(contracts, _contracts_yaml(months), "utf-8", configured)
     late = write_inboxes(home / "inbox", CUSTOMERS, months, seed)
-    return DemoWorkspace(home, tuple(months), tuple(c.id for c in CUSTOMERS), tuple(late))
+    return DemoWorkspace(home, tuple(months), tuple(c.id for c in CUSTOMERS),
+                         (*late, _copied_under_earlier_month(home / "inbox", months)))
+
+
+def _copied_under_earlier_month(inbox: Path, months: list[str]) -> LateUpload:
+    """The slip review exists for: the last month's Lens export copied into the inbox under
+    the month before's name, as Windows names a copy. Its own "Last Detected" dates lie in the
+    last month, so it is held, not taken for the month its name says."""
+    customer = next(c for c in CUSTOMERS if c.id == _COPIED_BY)
+    last, before = (customer.file_name.format(month=m) for m in months[-2:][::-1])
+    source = inbox / customer.id / last
+    copy = Path(before).stem + " (2)" + Path(before).suffix
+    return LateUpload(f"{customer.id}/{copy}", source.read_bytes(),
+                      int(source.stat().st_mtime) + 2 * 86400)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from pipelines.reconciliation.month import (
     stored_month,
 )
 from pipelines.reconciliation.result_files import write_month_results
-from pipelines.reconciliation.results import MonthResult
+from pipelines.reconciliation.results import MonthResult, ResultChange
 from pipelines.reports.render import RenderOutcome, render_month, render_portfolio
 from pipelines.warehouse.connection import (
     is_lake,
@@ -78,12 +78,38 @@ class Intake:
 
 
 @dataclass(frozen=True)
+class Refreshed:
+    """What `refresh_stale_months` did: the months reconciled again, what that changed, the
+    files written and the e-mail of the months that were published."""
+    months: list[Month]
+    changes: list[ResultChange]
+    written: list[Path]
+    mail: MailOutcome
+
+
+@dataclass(frozen=True)
 class MonthlyRun:
     intake: Intake
     result: MonthResult
     written: list[Path]
     reports: RenderOutcome | None
-    mail: MailOutcome | None
+    mail: MailOutcome | None  # every message of every month the run touched
+    changes: list[ResultChange]  # of the run's month and of every month it reconciled again
+    preview: bool = False  # the month is still in progress: nothing was sent or queued
+
+
+def in_progress(month: Month, today: date | None = None) -> bool:
+    """interfaces.md: the current month (UTC) may be reconciled and rendered as a preview;
+    nothing is sent or queued for it, and it writes no renewal proposal."""
+    return month == Month.of(today or datetime.now(UTC).date())
+
+
+def _sendable(month: Month, kinds: set[str] | None = None) -> set[str] | None:
+    """The kinds of message a month may send: for a month in progress only the notices of
+    rejected files, which are about an upload, not about the month."""
+    if not in_progress(month):
+        return kinds
+    return {"file_rejected"} & (kinds if kinds is not None else {"file_rejected"})
 
 
 def check_month_begun(month: Month, today: date | None = None) -> None:
@@ -148,7 +174,8 @@ def _take_inbox(config: Config, customer_id: str | None) -> list[IntakeResult]:
 def reconcile(config: Config, month: Month, mark: bool = True
               ) -> tuple[MonthResult, list[Path]]:
     result = reconcile_month(config, month, mark)
-    return result, write_month_results(config.workspace, result)
+    return result, write_month_results(config.workspace, result,
+                                       renewals=not in_progress(month))
 
 
 @exclusive("catalog")
@@ -181,13 +208,15 @@ def run_month(config: Config, month: Month, customer_id: str | None = None,
     intake = ingest(config, month, customer_id)
     result, written = reconcile(config, month)
     if not publish:
-        return MonthlyRun(intake, result, written, None, None)
+        return MonthlyRun(intake, result, written, None, None, list(result.changes))
     reports = report(config, month, customer_id, result)
-    mail = send_month(config, result, resend, customer_id=customer_id)
+    mail = send_month(config, result, resend, _sendable(month), customer_id=customer_id)
     # A late correction for an earlier month (taken in by this run, or by one that stopped)
     # is published too, and so is every later month whose replay it changes.
-    written += refresh_stale_months(config, skip_month=month)
-    return MonthlyRun(intake, result, written, reports, mail)
+    refreshed = refresh_stale_months(config, skip_month=month)
+    return MonthlyRun(intake, result, written + refreshed.written, reports,
+                      mail + refreshed.mail, [*result.changes, *refreshed.changes],
+                      in_progress(month))
 
 
 # --- the steps one Airflow task each runs (keys and paths in, plain results out) -----------
@@ -249,12 +278,12 @@ def send(config: Config, month: Month, resend: bool = False, kinds: set[str] | N
     never reconciled is computed."""
     with open_warehouse(config.workspace, read_only=True) as con:
         result = stored_month(con, config, month) or compute_month(con, config, month)
-    return send_month(config, result, resend, kinds, login)
+    return send_month(config, result, resend, _sendable(month, kinds), login)
 
 
 @exclusive("refresh")
 def refresh_stale_months(config: Config, skip_month: Month | None = None,
-                         login: tuple[str, str] | None = None) -> list[Path]:
+                         login: tuple[str, str] | None = None) -> Refreshed:
     """Every month whose result is out of date — a snapshot of it or of an earlier month came
     in after it was reconciled: a late correction, an upload — but `skip_month`, which the
     caller publishes itself: reconciled again, the customers the new snapshots are of rendered
@@ -262,29 +291,32 @@ def refresh_stale_months(config: Config, skip_month: Month | None = None,
     sent (a changed report, a true-up or RMA alert; nothing twice). A month not yet published
     waits for its own monthly run. Read from the warehouse, not from a run's memory: a run
     that stopped half way leaves the work to the next."""
+    refreshed = Refreshed([], [], [], MailOutcome(0, 0, 0, 0))
     if not warehouse_exists(config.workspace):
-        return []
+        return refreshed
     with open_warehouse(config.workspace, read_only=True) as con:
         stale = run_sql(con, "reconcile/stale_months.sql", current=str(Month.of(
             datetime.now(UTC).date()))).fetchall()
     published = published_months(config)
-    written: list[Path] = []
+    mail = refreshed.mail
     for month_text, customer_ids in stale:
         month = Month.parse(month_text)
         if month == skip_month:
             continue
         # Up to date only once published: a run stopped half way leaves the month stale.
         result, files = reconcile(config, month, mark=False)
-        written += files
+        refreshed.months.append(month)
+        refreshed.changes.extend(result.changes)
+        refreshed.written.extend(files)
         covered = set(customer_ids) & {r.customer_id for r in result.rows}
         for customer_id in sorted(covered):
-            written += report(config, month, customer_id, result).written
-        written += render_portfolio(config, month, result)
-        if month in published:
+            refreshed.written.extend(report(config, month, customer_id, result).written)
+        refreshed.written.extend(render_portfolio(config, month, result))
+        if month in published and not in_progress(month):
             for customer_id in sorted(covered):
-                send_month(config, result, login=login, customer_id=customer_id)
+                mail += send_month(config, result, login=login, customer_id=customer_id)
         mark_reconciled(config, month, result.through_receipt)
-    return written
+    return replace(refreshed, mail=mail)
 
 
 def published_months(config: Config) -> set[Month]:

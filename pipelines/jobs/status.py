@@ -23,6 +23,16 @@ def _month_ranges(months: list[str]) -> str:
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
 
 
+def _open(config: Config, month: str, customer_id: str, subject: str) -> bool:
+    """A true-up stays open until the month no longer says it or the customer's term is renewed
+    (the next term carries every device the true-up added: the quote was acted on);
+    docs/decisions.md "open-alerts"."""
+    customer = config.contracts.get(customer_id)
+    if not subject.endswith(" TRUE_UP") or customer is None:
+        return True
+    return not customer.has_term_after(Month.parse(month))
+
+
 def describe(config: Config) -> str:
     workspace = config.workspace
     lines = [f"Workspace {workspace.home}"]
@@ -37,11 +47,13 @@ def describe(config: Config) -> str:
         months = dict(run_sql(con, "jobs/status_months.sql").fetchall())
         alerts = run_sql(con, "jobs/status_alerts.sql").fetchall()
         quarantined = run_sql(con, "jobs/status_quarantine.sql").fetchall()
-        held = [(path, reason) for path, reason in run_sql(con, "jobs/status_held.sql").fetchall()
+        held = [(path, reason) for _, path, reason
+                in run_sql(con, "jobs/status_held.sql").fetchall()
                 if (workspace.home / path).exists()]
         failed_pulls = run_sql(con, "jobs/status_lens_pulls.sql").fetchall()
         suspect = run_sql(con, "jobs/status_suspect.sql").fetchall()
         unsent = run_sql(con, "jobs/status_mail.sql").fetchall()
+        waiting = run_sql(con, "jobs/status_waiting.sql").fetchall()
         corrections = run_sql(con, "jobs/status_corrections.sql").fetchall()
         by_modification = [(month, customer_id, name) for month, customer_id, name
                            in run_sql(con, "jobs/status_inventory_uploads.sql").fetchall()
@@ -55,9 +67,16 @@ def describe(config: Config) -> str:
         terms = f" (term {number} of {count})" if count > 1 else ""
         lines.append(f"  {customer.id:<24} {shown.term.start}..{shown.term.end}{terms}  "
                      f"{', '.join(shown.categories)}  data: {data}")
+    alerts = [alert for alert in alerts if _open(config, *alert[:3])]
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
     lines += [f"  {month} {customer_id} {subject}: {detail}"
+              + (" (preview: the month is in progress)" if Month.parse(month) == today else "")
               for month, customer_id, subject, detail in alerts]
+    if waiting:
+        lines.append(f"Waiting for approval ({sum(n for *_, n in waiting)} messages: "
+                     f"`review --month`, then `approve --month`):")
+        lines += [f"  {month} {customer_id or 'partner'}: {n} message{'s' * (n != 1)}"
+                  for month, customer_id, n in waiting]
     renewals = [c for c in config.contracts.in_effect(today)
                 if months_to_renewal(c, today) is not None]
     if renewals:

@@ -21,6 +21,7 @@ from pipelines.reconciliation.results import (
     MonthResult,
     ReconciliationRow,
     RmaRow,
+    changes_between,
 )
 from pipelines.warehouse.catalog import store_catalog
 from pipelines.warehouse.connection import (
@@ -52,7 +53,9 @@ def reconcile_month(config: Config, month: Month, mark: bool = True) -> MonthRes
         with transaction(con):
             store_catalog(con, config.catalog)
         through = fetch_value(con, "reconcile/latest_receipt.sql")
-        result = replace(compute_month(con, config, month), through_receipt=through)
+        result = compute_month(con, config, month)
+        result = replace(result, through_receipt=through, changes=changes_between(
+            stored_month(con, config, month), result))
         with timed("store result"):
             _store(con, result, mark)
     return result

@@ -53,12 +53,15 @@ def renewal_file(workspace: Workspace, month: Month, customer_id: str) -> Path:
     return workspace.reports_for(month) / f"renewal-{customer_id}.yaml"
 
 
-def write_month_results(workspace: Workspace, result: MonthResult) -> list[Path]:
+def write_month_results(workspace: Workspace, result: MonthResult, renewals: bool = True
+                        ) -> list[Path]:
+    """The month's files; `renewals`: with the renewal proposals (not for a month still in
+    progress, whose proposal `renew` must not take)."""
     folder = workspace.reports_for(result.month)
     written = [folder / "reconciliation.csv", folder / "rma.csv"]
     write_atomically(written[0], _csv_text(ReconciliationRow, result.rows))
     write_atomically(written[1], _csv_text(RmaRow, result.rma))
-    for proposal in result.renewals:
+    for proposal in result.renewals if renewals else []:
         path = renewal_file(workspace, result.month, proposal.customer.id)
         write_atomically(path, render_renewal(proposal))
         written.append(path)

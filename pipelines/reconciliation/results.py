@@ -91,6 +91,17 @@ class RenewalProposal:
 
 
 @dataclass(frozen=True)
+class ResultChange:
+    """A customer's category (or headset RMA rate: topic "rma") whose result a reconciliation
+    changed against the one stored before: what a run must say it changed."""
+    month: str
+    customer_id: str
+    topic: str
+    before: str  # the status, with the true-up's devices and amount or the RMA rate
+    after: str
+
+
+@dataclass(frozen=True)
 class MonthResult:
     month: Month
     rows: list[ReconciliationRow]
@@ -98,3 +109,33 @@ class MonthResult:
     renewals: list[RenewalProposal]
     replays: dict[tuple[str, str], list[CategoryMonth]]  # (customer, category) → the term so far
     through_receipt: int = 0  # the latest snapshot received when it was computed
+    changes: tuple[ResultChange, ...] = ()  # against the result stored before this one
+
+
+def _stated(row: ReconciliationRow | RmaRow | None) -> str:
+    if row is None:
+        return "no result"
+    if isinstance(row, RmaRow):
+        return f"RMA {row.status} {row.rma_rate_pct} %"
+    if row.status == TRUE_UP:
+        return f"TRUE_UP +{row.true_up_devices} devices {row.prorated_amount} {row.currency}"
+    return row.status
+
+
+def changes_between(before: MonthResult | None, after: MonthResult) -> tuple[ResultChange, ...]:
+    """Each category and RMA rate whose status, true-up or rate differs between two results of
+    the same month; none against no result before (a first reconciliation changes nothing)."""
+    if before is None:
+        return ()
+
+    def keyed(result: MonthResult) -> dict[tuple[str, str], str]:
+        found = {(r.customer_id, r.category): _stated(r) for r in result.rows}
+        found.update({(r.customer_id, "rma"): _stated(r) for r in result.rma})
+        return found
+
+    old, new = keyed(before), keyed(after)
+    return tuple(ResultChange(str(after.month), customer_id, topic,
+                              old.get((customer_id, topic), "no result"),
+                              new.get((customer_id, topic), "no result"))
+                 for customer_id, topic in sorted(old.keys() | new.keys())
+                 if old.get((customer_id, topic)) != new.get((customer_id, topic)))

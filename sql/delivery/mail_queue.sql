@@ -1,7 +1,8 @@
--- Queue a message (again, on --resend): one ledger row per key.
+-- Queue a message (again, on --resend, or composed again after it was withdrawn): one ledger
+-- row per key; `waiting` when it must be approved first (delivery.review: required).
 DELETE FROM mail_ledger WHERE message_key = $message_key;
 INSERT INTO mail_ledger BY NAME
 SELECT $message_key AS message_key, $kind AS kind, $customer_id AS customer_id, $month AS month,
-       $subject AS subject, $recipients AS recipients, 'queued' AS status, 0 AS attempts,
+       $subject AS subject, $recipients AS recipients, $status AS status, 0 AS attempts,
        NULL AS answer, $queued_at AS queued_at, NULL AS sent_at, $message AS message,
        $topic AS topic, $figures AS figures, $key_version AS key_version;

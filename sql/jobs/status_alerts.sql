@@ -1,5 +1,6 @@
--- Alerts of each customer's latest reconciled month: true-ups and categories at WATCH, and RMA
--- rates at WATCH or BREACH.
+-- Open alerts: every month's true-ups (open until the month, reconciled again, withdraws them,
+-- or the term is renewed: jobs/status.py), and the categories at WATCH and RMA rates at WATCH
+-- or BREACH of each customer's latest reconciled month (later months say them again).
 WITH latest AS (
     SELECT customer_id, max(month) AS month FROM reconciliation GROUP BY customer_id
 )
@@ -10,8 +11,8 @@ SELECT r.month, r.customer_id, r.category || ' ' || r.status AS subject,
             ELSE format('{} devices against {} ordered, growth {} %', r.devices_counted,
                         r.ordered_devices, r.growth_pct::VARCHAR)
        END AS detail
-FROM reconciliation AS r JOIN latest USING (customer_id, month)
-WHERE r.status IN ('TRUE_UP', 'WATCH')
+FROM reconciliation AS r LEFT JOIN latest USING (customer_id, month)
+WHERE r.status = 'TRUE_UP' OR r.status = 'WATCH' AND latest.month IS NOT NULL
 UNION ALL
 SELECT m.month, m.customer_id, 'RMA ' || m.status,
        format('{} % ({} headset RMAs, {} headsets)', m.rma_rate_pct::VARCHAR, m.headset_rmas,

@@ -1,6 +1,6 @@
--- Held files, oldest first, but those whose content was taken in since (renamed and put back,
--- or approved): status lists those still in quarantine/ as waiting.
-SELECT h.stored_path, h.reason
+-- Held files with their customer, oldest first, but those whose content was taken in since
+-- (renamed and put back, or approved): status and review list those still in quarantine/.
+SELECT h.customer_id, h.stored_path, h.reason
 FROM intake_log AS h
 WHERE h.outcome = 'held'
   AND NOT EXISTS (SELECT 1 FROM intake_log AS later

@@ -166,7 +166,8 @@ CREATE TABLE IF NOT EXISTS mail_ledger (
     month        VARCHAR   NOT NULL,
     subject      VARCHAR   NOT NULL,
     recipients   VARCHAR   NOT NULL,
-    status       VARCHAR   NOT NULL,  -- queued | sent | rejected
+    status       VARCHAR   NOT NULL,  -- queued | sent | rejected | waiting (for approval) |
+                                      -- withdrawn (composed again otherwise before approval)
     attempts     INTEGER   NOT NULL,
     answer       VARCHAR,             -- the server's last answer, or who was refused
     queued_at    TIMESTAMP NOT NULL,
