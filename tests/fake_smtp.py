@@ -1,6 +1,7 @@
 """A real SMTP server (aiosmtpd) on loopback for the tests, beside fake_lens.py: it keeps every
-message it accepts, bounces one address with 550, can demand a login, and can go down and
-come back on the same port (an outage between two runs)."""
+message it accepts, bounces one address with 550, can demand a login, can answer QUIT with
+another code than 221, and can go down and come back on the same port (an outage between two
+runs)."""
 from __future__ import annotations
 
 import socket
@@ -21,8 +22,9 @@ class Inbox:
 
     bouncing = "bounce@example.com"
 
-    def __init__(self):
+    def __init__(self, quit_answer: str | None = None):
         self.messages = []  # (recipients, message)
+        self.quit_answer = quit_answer  # e.g. "421 …": a server whose session timed out
 
     @property
     def subjects(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -34,6 +36,11 @@ class Inbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_QUIT(self, server, session, envelope):
+        from aiosmtpd.smtp import MISSING
+
+        return self.quit_answer or MISSING
+
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((list(envelope.rcpt_tos),
                               message_from_bytes(envelope.content, policy=policy.default)))
@@ -43,8 +50,9 @@ class Inbox:
 class Server:
     """The server on a port of its own; with `login` (user, password) it accepts only that."""
 
-    def __init__(self, login: tuple[str, str] | None = None):
-        self.inbox, self.port, self.login, self.controller = Inbox(), free_port(), login, None
+    def __init__(self, login: tuple[str, str] | None = None, quit_answer: str | None = None):
+        self.inbox, self.port, self.login, self.controller = (Inbox(quit_answer), free_port(),
+                                                              login, None)
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         given = (auth_data.login, auth_data.password) if isinstance(auth_data, LoginPassword) \

@@ -268,8 +268,11 @@ def send_notice(config: Config, kind: str, subject: str, to: list[str], paragrap
             return
         from email import message_from_bytes, policy
 
-        with _connect(config, login) as server:
+        server = _connect(config, login)
+        try:
             server.send_message(message_from_bytes(raw, policy=policy.default))
+        finally:
+            _hang_up(server)
     except (OSError, smtplib.SMTPException) as error:
         log.error("E-mail: the %s notice could not go out (%s: %s)", kind,
                   type(error).__name__, error)
@@ -307,7 +310,7 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
         for key, *_ in waiting:
             record(key, "queued", answer)
         return MailOutcome(queued, 0, len(waiting), 0)
-    with server:
+    try:
         for key, *_, raw in waiting:
             message = message_from_bytes(raw, policy=policy.default)
             try:
@@ -327,7 +330,18 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
                 record(key, "sent", "; ".join(
                     f"refused {who}: {code} {text.decode(errors='replace')}"
                     for who, (code, text) in refused.items()) or None)
+    finally:
+        _hang_up(server)
     return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"])
+
+
+def _hang_up(server: smtplib.SMTP) -> None:
+    """QUIT, whatever the server answers: every message is recorded by now, and a server that
+    ends the session with another code than 221 (a 421 time-out) has taken them all the same."""
+    try:
+        server.quit()
+    except (OSError, smtplib.SMTPException):
+        server.close()
 
 
 def _check_plaintext_login(host: str) -> None:

@@ -32,11 +32,13 @@ def _workspace(root, fake: FakeLens, port: int, month: str | None = None):
         contract("acme", categories=ALL, lens_tenant_id="t-acme"),
         contract("bravo", categories=ALL)])
     write_yaml(workspace.partner_file, {
+        # The month before this one, pulled any day of this month: the month in progress
+        # would send nothing but the file-rejected notice (a preview).
         "lens": {"token_url": fake.token_url, "graphql_url": fake.graphql_url,
-                 "page_size": 100},
+                 "page_size": 100, "pull_window_days": 31},
         "smtp": {"host": "127.0.0.1", "port": port, "starttls": False,
                  "from": "reports@partner.example"}})
-    month = month or str(Month.of(date.today()))
+    month = month or str(Month.of(date.today()).plus(-1))
     drop(workspace, "bravo", f"lens-{month}.csv", export_text(devices("Poly Studio X30", 104)))
     drop(workspace, "bravo", f"notes-{month}.csv", "just,notes\n")  # a rejection notice
     return workspace, month
@@ -109,6 +111,7 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault, undi
     assert _results(faulty, month) == clean_results
     if lens_fault == "transient":
         assert sorted(inbox.subjects) == expected_mail  # each message once, none lost
+        assert any("Poly+ Enterprise report" in s for s, _ in expected_mail)  # not only notices
     else:  # the failed pull's month had no Lens data at the first run: its report differs
         assert sorted(s for s, _ in inbox.subjects if "File rejected" in s) == \
             sorted(s for s, _ in expected_mail if "File rejected" in s)
@@ -124,3 +127,32 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault, undi
                 + ") and the SMTP server down, in one run", "Lens pull + e-mail",
                 "exit 1, messages kept queued; the next run delivered each once; no secret "
                 "in any file or output")
+
+
+def test_a_server_that_answers_quit_with_421_is_no_failure(tmp_path, reliability):
+    """Issue 29, 10: session time-outs end many SMTP sessions with `421` to QUIT; by then each
+    message is accepted and recorded, so the run succeeded and the next sends nothing again."""
+    server = Server(quit_answer="421 4.4.2 mail.partner.example closing: session timed out")
+    month = str(Month.of(date.today()).plus(-1))
+    workspace = make_workspace(tmp_path, [contract("acme", categories=ALL)])
+    write_yaml(workspace.partner_file, {"smtp": {"host": "127.0.0.1", "port": server.port,
+                                                 "starttls": False,
+                                                 "from": "reports@partner.example"}})
+    drop(workspace, "acme", f"lens-{month}.csv", export_text(devices("Poly Studio X30", 110)))
+    server.start()
+    try:
+        first = polyrecon(workspace.home, "run", "--month", month)
+        again = polyrecon(workspace.home, "run", "--month", month)
+    finally:
+        server.stop()
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Traceback" not in first.stderr
+    assert "E-mail: 2 new, 2 sent, 0 still queued, 0 rejected" in first.stdout  # report, true-up
+    assert sorted(s.split("]")[1].split()[0] for s, _ in server.inbox.subjects) == [
+        "Poly+", "True-up"]
+    assert again.returncode == 0
+    assert "E-mail: 0 new, 0 sent" in again.stdout
+    assert len(server.inbox.messages) == 2
+    reliability("The SMTP server answers QUIT with 421 (session timed out)", "e-mail",
+                "exit 0: every message was accepted and recorded before QUIT; nothing is sent "
+                "again")
