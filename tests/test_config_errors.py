@@ -50,6 +50,12 @@ CONTRACT_CASES = [
     ({"categories": {"video": {"ordered_devices": 10, "unit_price_per_year": 1.234}}},
      ["unit_price_per_year 1.234 has more than two decimal places"]),
     ({"ordred_devices": 5}, ["ordred_devices is not a known key"]),
+    # Issue 29, 8: figures the warehouse cannot hold crashed every customer's reconciliation.
+    ({"categories": {"video": {"ordered_devices": 1_000_000_000_000_000,
+                               "unit_price_per_year": 1.0}}},
+     ["categories.video.ordered_devices 1000000000000000 must be at most 10000000"]),
+    ({"categories": {"video": {"ordered_devices": 10, "unit_price_per_year": 1e21}}},
+     ["categories.video.unit_price_per_year", "must be at most 1000000"]),
 ]
 
 

@@ -201,13 +201,20 @@ class Term(_Strict):
         return self.first_month <= month <= self.last_month
 
 
+# What the warehouse holds (counts as INTEGER, amounts as DECIMAL(18, 2)): ten million devices
+# and a million per device and year are far above any contract, and every figure the rules
+# make from them (a baseline, a true-up prorated over a long term) stays inside those types.
+MAX_DEVICES = 10_000_000
+MAX_UNIT_PRICE = Decimal(1_000_000)
+
+
 class CategoryContract(_Strict):
     """Either `ordered_devices`, or `installed_devices` + `growth_rate_pct` (footnote 6)."""
 
-    ordered_devices: int | None = Field(None, ge=1)
-    installed_devices: int | None = Field(None, ge=1)
+    ordered_devices: int | None = Field(None, ge=1, le=MAX_DEVICES)
+    installed_devices: int | None = Field(None, ge=1, le=MAX_DEVICES)
     growth_rate_pct: Decimal | None = Field(None, ge=0, le=1000)
-    unit_price_per_year: Decimal = Field(ge=0, decimal_places=2)
+    unit_price_per_year: Decimal = Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2)
 
     @model_validator(mode="after")
     def _one_form(self) -> CategoryContract:
