@@ -69,3 +69,56 @@ class Server:
         if self.controller:
             self.controller.stop()
             self.controller = None
+
+
+class DrippingServer:
+    """An SMTP server that answers one byte at a time, every `every` seconds, without end:
+    from its greeting (`where="greeting"`), or only its answer to a message's data
+    (`where="message"`, everything before answered at once). smtplib's timeout, per read, never
+    trips on it. A raw socket server: aiosmtpd answers whole lines."""
+
+    def __init__(self, where: str, every: float = 0.2):
+        import threading
+
+        self.where, self.every, self.port = where, every, free_port()
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.listener.close()
+
+    def _drip(self, conn) -> None:
+        while not self.stopped.wait(self.every):
+            conn.sendall(b"2")  # a reply line that never ends
+
+    def _serve(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            while not self.stopped.is_set():
+                conn, _ = self.listener.accept()
+                with conn, contextlib.suppress(OSError):
+                    if self.where == "greeting":
+                        self._drip(conn)
+                        continue
+                    reader = conn.makefile("rb")
+                    conn.sendall(b"220 drip.example ESMTP\r\n")
+                    for line in reader:
+                        command = line[:4].upper()
+                        if command == b"DATA":
+                            conn.sendall(b"354 go on\r\n")
+                            for body_line in reader:
+                                if body_line == b".\r\n":
+                                    break
+                            self._drip(conn)
+                            break
+                        if command == b"QUIT":
+                            conn.sendall(b"221 bye\r\n")
+                            break
+                        conn.sendall(b"250 ok\r\n")

@@ -30,6 +30,8 @@ import os
 import smtplib
 import socket
 import ssl
+import threading
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -270,7 +272,8 @@ def send_notice(config: Config, kind: str, subject: str, to: list[str], paragrap
 
         server = _connect(config, login)
         try:
-            server.send_message(message_from_bytes(raw, policy=policy.default))
+            with _deadline(server, MESSAGE_DEADLINE, "sending the notice"):
+                server.send_message(message_from_bytes(raw, policy=policy.default))
         finally:
             _hang_up(server)
     except (OSError, smtplib.SMTPException) as error:
@@ -304,7 +307,7 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
         server = _connect(config, login)
     except (OSError, smtplib.SMTPException) as error:
         answer = f"could not reach {config.partner.smtp.host}:{config.partner.smtp.port}: " \
-                 f"{type(error).__name__}"
+                 + (str(error) if isinstance(error, DeadlineExceeded) else type(error).__name__)
         log.warning("E-mail: %s; %d messages stay queued for the next run", answer,
                     len(waiting))
         for key, *_ in waiting:
@@ -314,7 +317,8 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
         for key, *_, raw in waiting:
             message = message_from_bytes(raw, policy=policy.default)
             try:
-                refused = server.send_message(message)
+                with _deadline(server, MESSAGE_DEADLINE, "sending one message"):
+                    refused = server.send_message(message)
             except smtplib.SMTPRecipientsRefused as error:
                 codes = [code for code, _ in error.recipients.values()]
                 status = "rejected" if all(code >= 500 for code in codes) else "queued"
@@ -358,6 +362,44 @@ def _check_plaintext_login(host: str) -> None:
                 "this machine, so it stays here", host)
 
 
+# smtplib's timeout bounds each read only: a server that answers a byte at a time holds a run
+# (and the workspace lock) for ever. These bound the whole of each step.
+CONNECT_DEADLINE = 120.0  # seconds: connection, greeting, EHLO, STARTTLS and login
+MESSAGE_DEADLINE = 300.0  # seconds: one message, from MAIL FROM to the server's last answer
+READ_TIMEOUT = 30.0  # seconds one read may wait
+
+
+class DeadlineExceeded(smtplib.SMTPServerDisconnected):
+    """The server took longer than a deadline: the connection was cut."""
+
+
+@contextmanager
+def _deadline(server: smtplib.SMTP, seconds: float, what: str):
+    """Past `seconds`, the connection is shut down from a timer thread, which ends any read
+    at once, and `what` fails as DeadlineExceeded."""
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()
+        if server.sock is not None:
+            with suppress(OSError):
+                server.sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except (OSError, smtplib.SMTPException):
+        if fired.is_set():
+            raise DeadlineExceeded(f"{what} took longer than {seconds:g} s") from None
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise DeadlineExceeded(f"{what} took longer than {seconds:g} s")
+
+
 def _connect(config: Config, login: tuple[str, str] | None) -> smtplib.SMTP:
     """`login` (an Airflow connection's) wins over SMTP_USER / SMTP_PASSWORD."""
     settings = config.partner.smtp
@@ -366,13 +408,16 @@ def _connect(config: Config, login: tuple[str, str] | None) -> smtplib.SMTP:
     if user and password and not encrypted:
         _check_plaintext_login(settings.host)
     context = ssl.create_default_context()
-    if settings.port == 465:
-        server: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30,
-                                               context=context)
-    else:
-        server = smtplib.SMTP(settings.host, settings.port, timeout=30)
-        if settings.starttls:
-            server.starttls(context=context)
-    if user and password:
-        server.login(user, password)
+    server: smtplib.SMTP = (smtplib.SMTP_SSL(timeout=READ_TIMEOUT, context=context)
+                            if settings.port == 465 else smtplib.SMTP(timeout=READ_TIMEOUT))
+    try:
+        with _deadline(server, CONNECT_DEADLINE, "connecting and logging in"):
+            server.connect(settings.host, settings.port)
+            if settings.port != 465 and settings.starttls:
+                server.starttls(context=context)
+            if user and password:
+                server.login(user, password)
+    except BaseException:
+        server.close()
+        raise
     return server

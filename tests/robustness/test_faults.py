@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from builders import (
     build_once,
+    cli,
     contract,
     devices,
     drop,
@@ -16,7 +17,7 @@ from builders import (
     write_yaml,
 )
 from fake_lens import FakeLens, Faults
-from fake_smtp import Server
+from fake_smtp import DrippingServer, Server
 from harness import polyrecon
 
 from pipelines.core.months import Month
@@ -156,3 +157,33 @@ def test_a_server_that_answers_quit_with_421_is_no_failure(tmp_path, reliability
     reliability("The SMTP server answers QUIT with 421 (session timed out)", "e-mail",
                 "exit 0: every message was accepted and recorded before QUIT; nothing is sent "
                 "again")
+
+
+@pytest.mark.parametrize("where", ["greeting", "message"])
+def test_a_server_that_answers_a_byte_at_a_time_is_cut_off_at_a_deadline(
+        tmp_path, reliability, monkeypatch, capsys, where):
+    """Issue 29, 5: a server answering one byte every 20 s held a run (and the workspace lock)
+    for ever: smtplib's timeout is per read. Each step has a deadline; past it the messages
+    stay queued for the next run. (The deadlines are shortened here: minutes in production.)"""
+    from pipelines.delivery import mail
+
+    monkeypatch.setattr(mail, "CONNECT_DEADLINE", 2.0)
+    monkeypatch.setattr(mail, "MESSAGE_DEADLINE", 2.0)
+    month = str(Month.of(date.today()).plus(-1))
+    workspace = make_workspace(tmp_path, [contract("acme", categories=ALL)])
+    with DrippingServer(where) as server:
+        write_yaml(workspace.partner_file, {"smtp": {"host": "127.0.0.1", "port": server.port,
+                                                     "starttls": False,
+                                                     "from": "reports@partner.example"}})
+        drop(workspace, "acme", f"lens-{month}.csv", export_text(devices("Poly Studio X30", 110)))
+        assert cli(workspace, "run", "--month", month) == 1  # finishes: not held for ever
+    out = capsys.readouterr().out
+    assert "E-mail: 2 new, 0 sent, 2 still queued, 0 rejected" in out
+    assert cli(workspace, "status") == 0
+    status = capsys.readouterr().out
+    said = ("connecting and logging in took longer than 2 s" if where == "greeting"
+            else "sending one message took longer than 2 s")
+    assert said in status
+    reliability(f"The SMTP server answers a byte at a time (from its {where})", "e-mail",
+                "cut off at the step's deadline; exit 1, the messages stay queued for the next "
+                "run; the workspace lock is not held for ever")
