@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from builders import run_airflow, write_yaml
+from builders import build_once, copy_tree, run_airflow, write_yaml
 from fake_lens import FakeLens, expected_counts
 from fake_smtp import Server
 
@@ -41,37 +41,53 @@ def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
                                           "notify_rejections"}
 
 
-def _demo(root: Path, fake: FakeLens, smtp_port: int) -> str:
+def demo_months(tmp_path_factory) -> tuple[Path, str]:
+    """A demo workspace whose twelve months before last month were reconciled (not published),
+    made once per session (copy it), and last month: the one a DAG run here takes. Not this
+    month: nothing is sent for a month that is not over (a preview)."""
     from pipelines.core.config import load_config
     from pipelines.core.months import Month
     from pipelines.core.workspace import Workspace
     from pipelines.demo.build import build_demo_workspace
     from pipelines.jobs.monthly import run_month
 
-    this_month = Month.of(datetime.now(UTC).date())
-    demo = build_demo_workspace(root, str(this_month.plus(-1)))
+    month = Month.of(datetime.now(UTC).date()).plus(-1)
+
+    def build(root: Path) -> None:
+        demo = build_demo_workspace(root, str(month.plus(-1)))
+        config = load_config(Workspace.resolve(root))
+        for earlier in demo.months:
+            run_month(config, Month.parse(earlier), publish=False)
+    return build_once(tmp_path_factory, f"dag-demo-{month}", build), str(month)
+
+
+def configure(root: Path, smtp_port: int, fake: FakeLens | None = None, **settings) -> None:
+    """partner.yaml's `smtp` on loopback (`smtp_port`), `settings` beside it; with `fake` the
+    first customer's Lens tenant in that fake Lens API, pulled for last month any day of this
+    one (`pull_window_days`)."""
+    from pipelines.core.workspace import Workspace
+
     workspace = Workspace.resolve(root)
     partner = yaml.safe_load(workspace.partner_file.read_text())
-    partner["lens"] = {"token_url": fake.token_url, "graphql_url": fake.graphql_url,
-                       "page_size": 200}
     partner["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "starttls": False,
                        "from": "reports@nordlicht.example"}
+    partner.update(settings)
+    if fake:
+        partner["lens"] = {"token_url": fake.token_url, "graphql_url": fake.graphql_url,
+                           "page_size": 200, "pull_window_days": 31}
+        contracts = yaml.safe_load(workspace.contracts_file.read_text())
+        contracts["customers"][0]["lens_tenant_id"] = "t-demo"
+        write_yaml(workspace.contracts_file, contracts)
     write_yaml(workspace.partner_file, partner)
-    contracts = yaml.safe_load(workspace.contracts_file.read_text())
-    contracts["customers"][0]["lens_tenant_id"] = "t-demo"
-    write_yaml(workspace.contracts_file, contracts)
-    config = load_config(workspace)
-    for month in demo.months:
-        run_month(config, Month.parse(month), publish=False)
-    return str(this_month)
 
 
-def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
+def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path, tmp_path_factory):
+    built, month = demo_months(tmp_path_factory)
     server = Server()
     server.start()
     try:
         with FakeLens({"t-demo": 700}) as fake:
-            month = _demo(tmp_path / "dag", fake, server.port)
+            configure(copy_tree(built, tmp_path / "dag"), server.port, fake)
             shutil.copytree(tmp_path / "dag", tmp_path / "cli")
             # The DAG's e-mail must go through the connection smtp_default: the workspace's
             # own smtp setting points nowhere.
