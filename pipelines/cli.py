@@ -19,6 +19,7 @@ from pathlib import Path
 from pipelines.core import timers
 from pipelines.core.errors import ConfigError, UserError
 from pipelines.core.months import Month
+from pipelines.core.visible import visible
 from pipelines.core.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # A write the disk refused: no space, over quota, or over the process's file-size limit.
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# A workspace path this user cannot write, or a file where a folder belongs (and back).
+NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR,
+                errno.EEXIST}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         print(str(error), file=sys.stderr)
         return error.exit_code
     except OSError as error:
-        if error.errno not in DISK_FULL:
-            raise
-        print(f"could not write {error.filename or workspace.home}: {error.strerror}; nothing "
-              f"was lost: free space on the disk and run the same command again",
-              file=sys.stderr)
-        return 1
+        if error.errno in DISK_FULL:
+            print(f"could not write {error.filename or workspace.home}: {error.strerror}; "
+                  f"nothing was lost: free space on the disk and run the same command again",
+                  file=sys.stderr)
+            return 1
+        if error.errno in NOT_WRITABLE and error.filename:
+            print(f"could not write {visible(str(error.filename))}: {error.strerror}; nothing "
+                  f"was lost: make it a folder this user may write to (or remove what is in "
+                  f"its way) and run the same command again", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -169,13 +169,15 @@ def _rma_row(customer: Customer, month: Month, rmas: int, base: int, policy: Pol
 
 
 def next_term(start: date, end: date) -> tuple[date, date]:
-    """The same length, starting the day after the current end. A term of whole calendar
-    months (the usual case) stays whole months; any other term keeps its number of days."""
-    new_start = end + timedelta(days=1)
-    if start.day == 1 and end == Month.of(end).last_day:
-        length = Month.of(start).months_until(Month.of(end))
-        return new_start, Month.of(new_start).plus(length).last_day
-    return new_start, new_start + (end - start)
+    """rules.md "Renewal": the same number of whole months, from the day after the current end
+    (the 1st of the month after it, when the term ends mid-month, so that no month belongs to
+    two terms) to the day before the next anniversary. A term from 29 February has twelve
+    whole months like any other."""
+    after = end + timedelta(days=1)  # the first day the term does not cover
+    whole_months = (after.year - start.year) * 12 + after.month - start.month \
+        - (after.day < start.day)
+    first = Month.of(after) if after.day == 1 else Month.of(after).plus(1)
+    return first.first_day, first.plus(max(whole_months, 1) - 1).last_day
 
 
 def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]

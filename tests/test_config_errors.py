@@ -100,6 +100,39 @@ def test_secret_in_partner_file_is_refused(tmp_path, capsys):
     assert "s3cr3t-value" not in error
 
 
+@pytest.mark.parametrize(("catalog", "words"), [
+    ("host=db.partner.example dbname=lake password=S3cretPW", "holds a password"),
+    ("postgres:host=db.partner.example dbname=lake sslpassword=S3cretPW", "holds a password"),
+    ("postgresql://polyrecon:S3cretPW@db.partner.example:5432/lake", "holds a password"),
+    ("host=db.partner.example dbname='lake S3cretPW", "is not a libpq connection string"),
+])
+def test_a_catalog_password_in_any_form_is_refused_and_never_repeated(tmp_path, capsys,
+                                                                     catalog, words):
+    """Issue 29, 4: a password as a URI's user:password@ or as sslpassword= passed the check,
+    and the catalog string was printed whole in error lines (and so in Airflow's logs)."""
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    write_yaml(workspace.partner_file, {"warehouse": {"ducklake": {
+        "catalog": catalog, "data_path": str(tmp_path / "lake")}}})
+    assert cli(workspace, "status") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("partner.yaml: warehouse.ducklake.catalog: ")
+    assert words in error
+    assert "S3cretPW" not in error
+    assert "\n" not in error
+
+
+@pytest.mark.parametrize("catalog", [
+    "postgres:host=db.partner.example port=5432 dbname=lake user=polyrecon",
+    "postgresql://polyrecon@db.partner.example:5432/lake",
+])
+def test_a_catalog_uri_keeps_its_scheme(tmp_path, catalog):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    write_yaml(workspace.partner_file, {"warehouse": {"ducklake": {
+        "catalog": catalog, "data_path": str(tmp_path / "lake")}}})
+    lake = load_config(workspace).partner.warehouse.ducklake
+    assert lake.catalog == catalog.removeprefix("postgres:")
+
+
 def test_duplicate_customer_ids(tmp_path, capsys):
     workspace = make_workspace(tmp_path, [contract("acme"), contract("acme")])
     assert cli(workspace, "ingest") == 2

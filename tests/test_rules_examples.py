@@ -1,4 +1,5 @@
 """Every worked example of rules.md, end to end: Lens exports in the inbox → reconciliation.csv."""
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,7 @@ from pipelines.core.months import Month
 from pipelines.reconcile import (
     baseline,
     decide_status,
+    next_term,
     prorated_amount,
     remaining_months,
     to_cents,
@@ -126,3 +128,35 @@ def test_exact_arithmetic_helpers():
     assert prorated_amount(5, Decimal("180.00"), 3) == Decimal("225.00")
     assert prorated_amount(1, Decimal("10.00"), 1) == Decimal("0.83")
     assert remaining_months(Month(2027, 1), Month(2026, 12).last_day) == 0
+
+
+@pytest.mark.parametrize(("term", "renewed"), [
+    (("2024-03-01", "2025-02-28"), ("2025-03-01", "2026-02-28")),  # rules.md's example
+    (("2024-02-29", "2025-02-28"), ("2025-03-01", "2026-02-28")),  # from a leap day: 12 months
+    (("2025-06-15", "2026-06-14"), ("2026-07-01", "2027-06-30")),  # mid-month: the 1st after
+    (("2025-06-15", "2026-06-30"), ("2026-07-01", "2027-06-30")),
+    (("2026-01-01", "2026-06-30"), ("2026-07-01", "2026-12-31")),  # six months stay six
+])
+def test_renewal_by_whole_months(term, renewed):
+    """rules.md "Renewal": the same number of whole months, to the day before the anniversary;
+    no month in two terms (issue 29: a leap-day term renewed to 13 months, a mid-month one
+    into the month the old term ended)."""
+    assert next_term(*map(date.fromisoformat, term)) == tuple(map(date.fromisoformat, renewed))
+
+
+def test_a_mid_month_terms_proposal_is_one_renew_accepts(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract(
+        categories={"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}},
+        term=("2025-06-15", "2026-06-14"))])
+    drop(workspace, "acme", "lens-2026-06.csv", export_text(devices("Poly Studio X30", 12)))
+    assert cli(workspace, "run", "--month", "2026-06") == 0
+    capsys.readouterr()
+    assert cli(workspace, "renew", "--customer", "acme") == 0
+    assert "term 2026-07-01..2027-06-30 added" in capsys.readouterr().out
+    drop(workspace, "acme", "lens-2026-07.csv", export_text(devices("Poly Studio X30", 13)))
+    assert cli(workspace, "run", "--month", "2026-07") == 0
+    row = row_for(reconciliation(workspace, "2026-07"), "acme", "video")
+    # 12 ordered from the proposal; a true-up of 1 device billed for the whole new term's
+    # twelve months (180.00), not thirteen.
+    assert (row["ordered_devices"], row["status"], row["prorated_amount"]) == \
+        ("12", "TRUE_UP", "180.00")

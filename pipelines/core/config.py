@@ -131,13 +131,25 @@ class DuckLakeSettings(_Strict):
 
     @field_validator("catalog")
     @classmethod
-    def _no_password(cls, value: str) -> str:
-        if re.search(r"\bpassword\s*=", value, re.IGNORECASE):
+    def _libpq_without_password(cls, value: str) -> str:
+        """A libpq connection string (`host=… dbname=…`) or URI (`postgresql://…`), read as
+        libpq reads it, so a password in any form (`password=`, `sslpassword=`, `user:pw@`)
+        is found; the messages never repeat the string, which may hold one."""
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        # interfaces.md writes it as DuckLake's ATTACH does, "postgres:host=…"; kept as the
+        # plain libpq string (psycopg takes it too). A URI keeps its scheme.
+        text = re.sub(r"^postgres(ql)?:(?!//)", "", value.strip())
+        try:
+            found = conninfo_to_dict(text)
+        except ProgrammingError:
+            raise ValueError("is not a libpq connection string (host=… port=… dbname=… "
+                             "user=…) nor a postgresql:// URI: correct it") from None
+        if {"password", "sslpassword"} & found.keys():
             raise ValueError("holds a password: remove it and set PGPASSWORD in the "
                              "environment instead (partner.yaml is no place for secrets)")
-        # interfaces.md writes it as DuckLake's ATTACH does, "postgres:host=…"; kept as the
-        # plain libpq string (psycopg takes it too).
-        return re.sub(r"^postgres(ql)?:", "", value.strip())
+        return text
 
     @field_validator("data_path")
     @classmethod

@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 
 from pipelines.core.errors import RunError
 from pipelines.core.files import free_path
+from pipelines.core.visible import visible
 from pipelines.core.workspace import Workspace
 from pipelines.intake.inbox import CLAIMED, NO_CUSTOMER, sha256_of
 from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
@@ -238,9 +239,10 @@ def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched
             if not _precondition_failed(error):
                 raise
             log.info("%s was replaced while it was taken in: the new upload waits for the "
-                     "next run", entry.relative)
+                     "next run", visible(entry.relative))
         drop.release(entry.relative)
-        log.info("%s kept as %s", drop.inbox.url(entry.key), prefix.url(prefix.key + rest))
+        log.info("%s kept as %s", visible(drop.inbox.url(entry.key)),
+                 visible(prefix.url(prefix.key + rest)))
 
 
 # A worker's clock may run behind the one that claimed the upload first.

@@ -50,3 +50,29 @@ def test_full_disk_stops_cleanly_and_the_rerun_ends_as_a_clean_run(
     assert_same(fingerprint(home), clean)
     reliability(label, where, "exit 1 with a message saying the disk is full; after space "
                               "returned, `run` ended as an undisturbed run")
+
+
+@pytest.mark.parametrize("folder", ["reports", "outbox"])
+def test_a_workspace_folder_that_cannot_be_written_is_one_line_and_the_rerun_ends_clean(
+        demo_template, clean_run, tmp_path, reliability, folder):
+    """Issue 29, 9: an unwritable reports/<month>/ or outbox/<month>/ ended in a traceback.
+    Unwritable here is a file where the month's folder belongs (permissions do not stop the
+    root user the tests may run as); both are refused by the system in the same way."""
+    _, clean, _ = clean_run
+    home = copy_workspace(demo_template, tmp_path / "ws")
+    blocker = home / folder / MONTH
+    blocker.parent.mkdir(exist_ok=True)
+    blocker.write_text("in the way\n")
+    failed = polyrecon(home, *RUN)
+    assert failed.returncode == 1, failed.stderr[-2000:]
+    assert "Traceback" not in failed.stderr
+    [line] = [x for x in failed.stderr.splitlines() if x.startswith("could not write ")]
+    assert f"{folder}/{MONTH}" in line
+    assert line.endswith("and run the same command again")
+    blocker.unlink()
+    done = polyrecon(home, *RUN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_same(fingerprint(home), clean)
+    reliability(f"{folder}/<month>/ cannot be written (a file in the way, no permission)",
+                folder, "exit 1 with one line naming the path; once it could be written, `run` "
+                        "ended as an undisturbed run (queued e-mails went out once)")

@@ -110,6 +110,20 @@ def test_uploads_on_s3_are_taken_as_from_the_local_inbox_and_a_bad_one_quarantin
     assert_taken_exactly_once(home, drop, embedded_run)
 
 
+def test_control_characters_in_an_upload_name_are_shown_escaped(template, drop, tmp_path):
+    """Issue 29, 14: the "kept as" line showed an object name's escape sequences and U+202E
+    raw, where every other line shows them escaped."""
+    home = uploaded_workspace(template, tmp_path, drop)
+    hostile = "cobalt-ridge-engineering/notes\x1b[31m\u202evsc.2026-10.csv"
+    drop.put_object(Bucket=INBOX, Key=f"inbox/{hostile}", Body=b"just,notes\n")
+    done = polyrecon(home, *RUN)
+    assert done.returncode == 0, done.stderr[-3000:]
+    kept = [line for line in done.stderr.splitlines() if " kept as " in line]
+    assert kept
+    assert not any("\x1b" in line or "\u202e" in line for line in kept)
+    assert any("notes\\x1b[31m\\u202evsc.2026-10.csv kept as" in line for line in kept)
+
+
 def _claimed_on_s3(home, client) -> bool:
     return any(key.startswith(".claims/") for key in _keys(client, INBOX, "inbox/"))
 
