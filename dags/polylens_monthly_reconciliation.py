@@ -24,13 +24,34 @@ sends nothing twice — and with `customer` to take in and render a single custo
    `smtp_default` (else `smtp` in partner.yaml, else `.eml` files in `outbox/`);
 7. `refresh_stale`: every month a late correction made out of date (its own, and the later
    months whose replay it changes) is reconciled, rendered and — when that month was
-   published — what changed is sent.
+   published — what changed is sent;
+8. `review` → `approval` → `send_approved`, only with partner.yaml
+   `delivery: {review: required}` (else `review` skips both and the run is as it always was):
+   `send` and `refresh_stale` then send the operations notices (rejected files, missing
+   inventory) at once but leave every e-mail to CSMs and customers (reports, true-ups, RMA
+   alerts, corrections) waiting, and `approval` asks a person whether they go out (Airflow's
+   *Required actions* page, or the REST API: PATCH
+   `/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails` with
+   `{"chosen_options": ["Approve"]}`). Its body is what `python -m pipelines review --month M`
+   prints for the months the run touched (its month and those `refresh_stale` re-published):
+   per customer the waiting messages, what changed, the held files, and the portfolio's path,
+   after the run's problems (they also fail it at the end). **Approve**: `send_approved` sends
+   exactly what waits for those months, once (as `python -m pipelines approve --month M`
+   does) — if it is still what was shown: when another run composed those months again
+   meanwhile, it sends nothing and fails (clear `review` to review again). **Reject**:
+   nothing is sent; the messages keep waiting (`python -m pipelines review`). Nothing
+   waiting: no approval is asked. The approval waits in the task state
+   `awaiting_input`, holding no worker, pool slot or triggerer, for at most 3 days
+   (`response_timeout`); then it fails, without retries (nothing is sent, its failure notice
+   goes out; clear it to ask again). While it waits, the next run of this DAG waits too
+   (`max_active_runs=1`).
 
-Every task that writes the DuckDB warehouse runs in the pool `polyrecon_duckdb` and waits for
-another run holding the workspace (a CLI run, the upload DAG); `render` and `portfolio` write
-no warehouse and take no slot. On DuckLake (docs/deploying.md "Past one machine") give the pool
-more slots: the `pull_lens` tasks, each holding the lock for its customer only, then run side by
-side, and the render tasks read the lake at the snapshot `reconcile` published.
+Every task that writes the DuckDB warehouse (and `review`, which reads it) runs in the pool
+`polyrecon_duckdb` and waits for another run holding the workspace (a CLI run, the upload
+DAG); `render` and `portfolio` write no warehouse and take no slot. On DuckLake
+(docs/deploying.md "Past one machine") give the pool more slots: the `pull_lens` tasks, each
+holding the lock for its customer only, then run side by side, and the render tasks read the
+lake at the snapshot `reconcile` published.
 Tasks pass months, customer ids and paths, never DataFrames.
 The workspace is `POLYRECON_HOME` in the environment of every Airflow component. A failed task
 notifies the partner contacts the way every e-mail goes.
@@ -54,10 +75,13 @@ from polyrecon_airflow import (
     home,
     lens_credentials,
     notify_failure,
+    review_approval,
     timed_task,
     user_errors_fail_fast,
     with_smtp_connection,
 )
+
+REVIEW_WAIT = timedelta(days=3)  # the approval's response_timeout (see the docstring)
 
 
 def _schedule() -> str:
@@ -189,24 +213,46 @@ def polylens_monthly_reconciliation():
         return asdict(outcome)
 
     @task(pool=POOL)
-    def refresh_stale(plan: dict, intake: list[dict], sent: dict) -> list[str]:
-        """After the run's own month went out (`intake` and `sent` order it)."""
+    def refresh_stale(plan: dict, intake: list[dict], sent: dict) -> dict:
+        """After the run's own month went out, or waits for review (`intake` and `sent` order
+        it); what it reconciled again is reviewed with it."""
         from pipelines.core.months import Month
+        from pipelines.jobs.dag_support import refreshed_record
         from pipelines.jobs.monthly import refresh_stale_months
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast(), timed_task():
-            refreshed = refresh_stale_months(workspace_config, skip_month=Month.parse(
-                plan["month"]), login=login, wait=LOCK_WAIT)
-        return [str(path) for path in refreshed.written]
+            return refreshed_record(refresh_stale_months(
+                workspace_config, skip_month=Month.parse(plan["month"]), login=login,
+                wait=LOCK_WAIT))
 
-    @task(retries=0)
-    def check(plan: dict, pulls: list[dict], refreshed: list[str]) -> None:
+    @task.short_circuit(pool=POOL, ignore_downstream_trigger_rules=False)
+    def review(plan: dict, pulls: list[dict], refreshed: dict) -> dict | None:
+        """What waits for a person's approval for the months the run touched; None (review
+        off, nothing waiting) skips `approval` and `send_approved`."""
+        from pipelines.jobs.dag_support import review_request, run_problems
+
+        with user_errors_fail_fast(), timed_task():
+            return review_request(config(), [plan["month"], *refreshed["months"]],
+                                  plan["customer"], run_problems(plan["notes"], pulls))
+
+    @task(pool=POOL)
+    def send_approved(request: dict, answer: dict) -> dict:
+        from pipelines.jobs.dag_support import send_approved_messages
+
+        workspace_config, login = with_smtp_connection(config())
+        with user_errors_fail_fast(), timed_task():
+            return send_approved_messages(workspace_config, request, answer, login=login,
+                                          wait=LOCK_WAIT)
+
+    # Runs when the review was skipped or rejected too; fails the run for what went wrong.
+    @task(retries=0, trigger_rule="none_failed")
+    def check(plan: dict, pulls: list[dict], refreshed: dict) -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
-        problems = list(plan["notes"]) + [
-            f"the Lens pull for {p['customer_id']} failed: {p['detail']}"
-            for p in pulls if p.get("outcome") == "failed"]
+        from pipelines.jobs.dag_support import run_problems
+
+        problems = run_problems(plan["notes"], pulls)
         if problems:
             raise AirflowFailException("; ".join(problems))
 
@@ -218,7 +264,12 @@ def polylens_monthly_reconciliation():
     written = reconcile(planned, intake, pulled)
     rendered = render.partial(plan=planned).expand(customer_id=customers(planned, written))
     sent = send(planned, portfolio(planned, rendered))
-    check(planned, pulled, refresh_stale(planned, intake, sent))
+    refreshed = refresh_stale(planned, intake, sent)
+    reviewed = review(planned, pulled, refreshed)
+    approval = review_approval(REVIEW_WAIT)
+    reviewed >> approval
+    approved = send_approved(reviewed, approval.output)
+    approved >> check(planned, pulled, refreshed)
 
 
 polylens_monthly_reconciliation()

@@ -10,6 +10,21 @@ reports and the portfolio, sends what changed for a month whose reports already 
 changed report, a true-up or RMA alert; nothing twice), and sends the partner the rejection
 notice of every quarantined file — all through the same e-mail path as the monthly DAG.
 
+With partner.yaml `delivery: {review: required}` what changed for CSMs and customers (changed
+reports, true-ups, RMA alerts, corrections) waits for a person instead (the rejection notices
+still go out at once): `review` describes what waits for the months `refresh` re-published,
+`approval` asks (Airflow's *Required actions*, or PATCH
+`/api/v2/dags/polylens_partner_upload/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails`
+with `{"chosen_options": ["Approve"]}`), and on **Approve** `send_approved` sends exactly what
+waits for those months, once (as `python -m pipelines approve --month M`), if it is still
+what was shown (else it fails, sending nothing: clear `review` to review again); **Reject**
+sends nothing (the messages keep waiting). Nothing waiting, or review off: `review` skips
+both. The approval holds no worker, pool slot or triggerer while it waits (task state
+`awaiting_input`), but the next upload run waits for this one (uploads stay in the inbox,
+nothing is lost), so it waits at most 24 hours (`response_timeout`); then it fails, without
+retries (nothing is sent, its failure notice goes out; clear it to ask again, or approve with
+`python -m pipelines approve --month M`).
+
 With a drop folder on object storage (partner.yaml `drop_folder`, docs/deploying.md "Past one
 machine") an `S3KeySensor` in reschedule mode watches `<inbox>/<customer_id>/` instead (the
 connection `aws_default`, else the AWS_* variables), holding a worker slot only while it looks.
@@ -40,11 +55,13 @@ from polyrecon_airflow import (
     config,
     home,
     notify_failure,
+    review_approval,
     user_errors_fail_fast,
     with_smtp_connection,
 )
 
 SLOT = timedelta(minutes=10)
+REVIEW_WAIT = timedelta(hours=24)  # the approval's response_timeout: later runs wait for it
 
 
 @dag(
@@ -85,16 +102,17 @@ def polylens_partner_upload():
             return as_records(take_inbox_files(config(), wait=LOCK_WAIT))
 
     @task(pool=POOL)
-    def refresh(intake: list[dict]) -> list[str]:
+    def refresh(intake: list[dict]) -> dict:
+        from pipelines.jobs.dag_support import refreshed_record
         from pipelines.jobs.monthly import refresh_stale_months
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():
-            refreshed = refresh_stale_months(workspace_config, login=login, wait=LOCK_WAIT)
-        return [str(path) for path in refreshed.written]
+            return refreshed_record(refresh_stale_months(workspace_config, login=login,
+                                                         wait=LOCK_WAIT))
 
     @task(pool=POOL)
-    def notify_rejections(intake: list[dict], written: list[str]) -> int:
+    def notify_rejections(intake: list[dict], refreshed: dict) -> int:
         from pipelines.intake.take import IntakeResult
         from pipelines.jobs.monthly import send_rejection_notices
 
@@ -103,9 +121,32 @@ def polylens_partner_upload():
             return send_rejection_notices(workspace_config, [IntakeResult(**i) for i in intake],
                                           login=login, wait=LOCK_WAIT)
 
+    @task.short_circuit(pool=POOL, ignore_downstream_trigger_rules=False)
+    def review(refreshed: dict) -> dict | None:
+        """What waits for a person's approval for the months `refresh` re-published; None
+        (review off, nothing waiting) skips `approval` and `send_approved`."""
+        from pipelines.jobs.dag_support import review_request
+
+        with user_errors_fail_fast():
+            return review_request(config(), refreshed["months"], None)
+
+    @task(pool=POOL)
+    def send_approved(request: dict, answer: dict) -> dict:
+        from pipelines.jobs.dag_support import send_approved_messages
+
+        workspace_config, login = with_smtp_connection(config())
+        with user_errors_fail_fast():
+            return send_approved_messages(workspace_config, request, answer, login=login,
+                                          wait=LOCK_WAIT)
+
     intake = take_uploads()
     upload >> intake
-    notify_rejections(intake, refresh(intake))
+    refreshed = refresh(intake)
+    notify_rejections(intake, refreshed)
+    reviewed = review(refreshed)
+    approval = review_approval(REVIEW_WAIT)
+    reviewed >> approval
+    send_approved(reviewed, approval.output)
 
 
 polylens_partner_upload()

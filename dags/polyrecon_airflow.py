@@ -9,11 +9,14 @@
 - Every task that works records its time (`timed_task`) when POLYRECON_TIMINGS names a file.
 - A failed task's notice goes out the way every other e-mail does: through `smtp_default` when
   it names a host, else partner.yaml's `smtp`, else an `.eml` file in `outbox/`.
+- With partner.yaml `delivery: {review: required}` the e-mails to CSMs and customers wait for a
+  person: `review_approval` is the approval both DAGs ask for (Airflow's human-in-the-loop).
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from datetime import timedelta
 
 POOL = "polyrecon_duckdb"
 LOCK_WAIT = 30 * 60  # seconds a task waits for another run holding the workspace
@@ -118,3 +121,22 @@ def notify_failure(context) -> None:
                  "again; a re-run sends nothing twice.")],
                 key=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}",
                 login=login, month=(dag_run.conf or {}).get("month") if dag_run else None)
+
+
+def review_approval(response_timeout: timedelta):
+    """The approval between queuing a run's e-mails and sending them (`review` -> `approval` ->
+    `send_approved`): subject and body are the `review` task's (the waiting messages, what
+    changed, the portfolio). On Airflow 3.3 it waits in the task state `awaiting_input`: no
+    worker, pool slot nor triggerer is held while it waits. Approve sends exactly what waits;
+    Reject skips `send_approved` and sends nothing (the messages keep waiting); no answer within
+    `response_timeout` fails the task, without retries (a retry would ask again), and its
+    failure notice goes out like any task's."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    return ApprovalOperator(
+        task_id="approval",
+        subject="{{ ti.xcom_pull(task_ids='review')['subject'] }}",
+        body="{{ ti.xcom_pull(task_ids='review')['body'] }}",
+        response_timeout=response_timeout,
+        retries=0,
+    )

@@ -3,13 +3,15 @@ real SMTP server on loopback; the DAG's outputs equal `python -m pipelines run`'
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from builders import run_airflow, write_yaml
+from builders import build_once, copy_tree, run_airflow, write_yaml
 from fake_lens import FakeLens, expected_counts
 from fake_smtp import Server
 
@@ -24,54 +26,88 @@ def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
     monthly = run_airflow(env, "tasks", "list", "polylens_monthly_reconciliation")
     assert set(monthly.stdout.split()) >= {"plan", "take_inbox", "lens_customers", "pull_lens",
                                            "reconcile", "customers", "render", "portfolio",
-                                           "send"}
-    # Only writers take the one-slot DuckDB pool: the renders read a published copy.
-    pools = subprocess.run([sys.executable, "-c", (
-        "import json; from airflow.dag_processing.dagbag import DagBag; "
-        "dag = DagBag().get_dag('polylens_monthly_reconciliation'); "
-        "print(json.dumps({t.task_id: t.pool for t in dag.tasks}))")],
-        env=env, capture_output=True, text=True, check=False)
-    assert pools.returncode == 0, pools.stderr[-2000:]
-    pool_of = json.loads(pools.stdout.strip().splitlines()[-1])
-    assert pool_of["render"] == pool_of["portfolio"] == "default_pool"
-    assert {pool_of[t] for t in ("take_inbox", "pull_lens", "reconcile", "send")} == \
-        {"polyrecon_duckdb"}
+                                           "send", "refresh_stale", "review", "approval",
+                                           "send_approved", "check"}
     upload = run_airflow(env, "tasks", "list", "polylens_partner_upload")
     assert set(upload.stdout.split()) >= {"wait_for_upload", "take_uploads", "refresh",
-                                          "notify_rejections"}
+                                          "notify_rejections", "review", "approval",
+                                          "send_approved"}
+    shape = subprocess.run([sys.executable, "-c", (
+        "import json; from airflow.dag_processing.dagbag import DagBag; bag = DagBag(); "
+        "print(json.dumps({d: {t.task_id: {'pool': t.pool, 'type': type(t).__name__, "
+        "'upstream': sorted(t.upstream_task_ids), 'trigger_rule': t.trigger_rule, "
+        "'retries': t.retries, 'timeout': getattr(t, 'response_timeout', None) and "
+        "t.response_timeout.total_seconds()} for t in bag.get_dag(d).tasks} for d in "
+        "('polylens_monthly_reconciliation', 'polylens_partner_upload')}))")],
+        env=env, capture_output=True, text=True, check=False)
+    assert shape.returncode == 0, shape.stderr[-2000:]
+    tasks = json.loads(shape.stdout.strip().splitlines()[-1])
+    monthly, upload = tasks["polylens_monthly_reconciliation"], tasks["polylens_partner_upload"]
+    # Only writers take the one-slot DuckDB pool: the renders read a published copy.
+    assert monthly["render"]["pool"] == monthly["portfolio"]["pool"] == "default_pool"
+    assert {monthly[t]["pool"] for t in ("take_inbox", "pull_lens", "reconcile", "send",
+                                         "review", "send_approved")} == {"polyrecon_duckdb"}
+    # The review gate, the same in both DAGs: `review` decides whether a person is asked; the
+    # approval waits holding no slot (awaiting_input), asked once (no retries), for a while.
+    for dag, before, wait in ((monthly, "refresh_stale", 3 * 86400), (upload, "refresh", 86400)):
+        assert before in dag["review"]["upstream"]
+        assert dag["review"]["type"] == "_ShortCircuitDecoratedOperator"
+        assert dag["approval"] == {"pool": "default_pool", "type": "ApprovalOperator",
+                                   "upstream": ["review"], "trigger_rule": "all_success",
+                                   "retries": 0, "timeout": wait}
+        assert dag["send_approved"]["upstream"] == ["approval", "review"]
+    # Skipped (review off) or rejected, the run still ends with its check.
+    assert "send_approved" in monthly["check"]["upstream"]
+    assert monthly["check"]["trigger_rule"] == "none_failed"
 
 
-def _demo(root: Path, fake: FakeLens, smtp_port: int) -> str:
+def demo_months(tmp_path_factory) -> tuple[Path, str]:
+    """A demo workspace whose twelve months before last month were reconciled (not published),
+    made once per session (copy it), and last month: the one a DAG run here takes. Not this
+    month: nothing is sent for a month that is not over (a preview)."""
     from pipelines.core.config import load_config
     from pipelines.core.months import Month
     from pipelines.core.workspace import Workspace
     from pipelines.demo.build import build_demo_workspace
     from pipelines.jobs.monthly import run_month
 
-    this_month = Month.of(datetime.now(UTC).date())
-    demo = build_demo_workspace(root, str(this_month.plus(-1)))
+    month = Month.of(datetime.now(UTC).date()).plus(-1)
+
+    def build(root: Path) -> None:
+        demo = build_demo_workspace(root, str(month.plus(-1)))
+        config = load_config(Workspace.resolve(root))
+        for earlier in demo.months:
+            run_month(config, Month.parse(earlier), publish=False)
+    return build_once(tmp_path_factory, f"dag-demo-{month}", build), str(month)
+
+
+def configure(root: Path, smtp_port: int, fake: FakeLens | None = None, **settings) -> None:
+    """partner.yaml's `smtp` on loopback (`smtp_port`), `settings` beside it; with `fake` the
+    first customer's Lens tenant in that fake Lens API, pulled for last month any day of this
+    one (`pull_window_days`)."""
+    from pipelines.core.workspace import Workspace
+
     workspace = Workspace.resolve(root)
     partner = yaml.safe_load(workspace.partner_file.read_text())
-    partner["lens"] = {"token_url": fake.token_url, "graphql_url": fake.graphql_url,
-                       "page_size": 200}
     partner["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "starttls": False,
                        "from": "reports@nordlicht.example"}
+    partner.update(settings)
+    if fake:
+        partner["lens"] = {"token_url": fake.token_url, "graphql_url": fake.graphql_url,
+                           "page_size": 200, "pull_window_days": 31}
+        contracts = yaml.safe_load(workspace.contracts_file.read_text())
+        contracts["customers"][0]["lens_tenant_id"] = "t-demo"
+        write_yaml(workspace.contracts_file, contracts)
     write_yaml(workspace.partner_file, partner)
-    contracts = yaml.safe_load(workspace.contracts_file.read_text())
-    contracts["customers"][0]["lens_tenant_id"] = "t-demo"
-    write_yaml(workspace.contracts_file, contracts)
-    config = load_config(workspace)
-    for month in demo.months:
-        run_month(config, Month.parse(month), publish=False)
-    return str(this_month)
 
 
-def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
+def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path, tmp_path_factory):
+    built, month = demo_months(tmp_path_factory)
     server = Server()
     server.start()
     try:
         with FakeLens({"t-demo": 700}) as fake:
-            month = _demo(tmp_path / "dag", fake, server.port)
+            configure(copy_tree(built, tmp_path / "dag"), server.port, fake)
             shutil.copytree(tmp_path / "dag", tmp_path / "cli")
             # The DAG's e-mail must go through the connection smtp_default: the workspace's
             # own smtp setting points nowhere.
@@ -92,6 +128,11 @@ def test_monthly_dag_equals_the_command_line(airflow_env, tmp_path):
             done = run_airflow(env, "dags", "test", "polylens_monthly_reconciliation", "--conf",
                             json.dumps({"month": month}))
             assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
+            # Review off: no approval was asked, the run sent at once.
+            assert task_states(env, "polylens_monthly_reconciliation", "review", "approval",
+                               "send_approved", "check") == \
+                {"review": "success", "approval": "skipped", "send_approved": "skipped",
+                 "check": "success"}
             by_dag = sorted(m["Subject"] for _, m in server.inbox.messages)
             server.inbox.messages.clear()
             cli = subprocess.run([sys.executable, "-m", "pipelines", "run", "--month", month,
@@ -142,6 +183,8 @@ def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path
     env = {**airflow_env, "POLYRECON_HOME": str(tmp_path)}
     done = run_airflow(env, "dags", "test", "polylens_partner_upload")
     assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
+    assert task_states(env, "polylens_partner_upload", "approval", "send_approved") == \
+        {"approval": "skipped", "send_approved": "skipped"}  # review off
     assert (workspace.archive / "lakeshore-health/2026-10/upload-2026-10.csv").exists()
     assert (workspace.quarantine / "lakeshore-health/broken-2026-10.csv.reason.txt").exists()
     rows = (workspace.home / "reports/2026-10/reconciliation.csv").read_text()
@@ -156,3 +199,12 @@ def test_dags_pass_ruffs_airflow_3_rules():
                            "--select", "AIR3"], cwd=ROOT, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stdout
+
+
+def task_states(env: dict, dag_id: str, *task_ids: str) -> dict[str, str]:
+    """The states of the DAG's (unmapped) tasks in Airflow's metadata DB (SQLite, read only)."""
+    path = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as con:
+        rows = con.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND "
+                           "map_index = -1", (dag_id,)).fetchall()
+    return {task_id: state for task_id, state in rows if task_id in task_ids}

@@ -2,6 +2,8 @@
 import here): the DAG files stay thin and pass only keys, months and paths between tasks."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
@@ -113,3 +115,72 @@ def with_smtp(config, host: str, port: int | None, starttls: bool, sender: str |
     smtp = SmtpSettings(host=host, port=port or 587, starttls=starttls, **{"from": sender})
     return Config(config.workspace, config.partner.model_copy(update={"smtp": smtp}),
                   config.contracts, config.catalog)
+
+
+def run_problems(notes: list[str], pulls: list[dict]) -> list[str]:
+    """What fails a monthly run at its end (`check`): the plan's notes and each failed pull."""
+    return list(notes) + [f"the Lens pull for {p['customer_id']} failed: {p['detail']}"
+                          for p in pulls or [] if p.get("outcome") == "failed"]
+
+
+def refreshed_record(refreshed) -> dict:
+    """`refresh_stale_months`' outcome as XCom carries it: the months reconciled again and the
+    files written."""
+    return {"months": [str(m) for m in refreshed.months],
+            "written": [str(path) for path in refreshed.written]}
+
+
+def review_request(config, months: list[str], customer_id: str | None,
+                   problems: list[str] = ()) -> dict | None:
+    """With `delivery.review: required`, what a run's approval asks about: the messages waiting
+    for the months it touched, as `python -m pipelines review` describes them, after the run's
+    problems. None when the review is off or nothing waits: no approval is asked."""
+    from pipelines.jobs.review import describe_review, review_required, waiting_review
+
+    if not review_required(config):
+        return None
+    touched = sorted({Month.parse(m) for m in months})
+    review = waiting_review(config, touched, customer_id)
+    if not review.messages:
+        return None
+    shown = ", ".join(str(m) for m in touched)
+    problems_first = "".join(f"**Problem:** {problem}\n\n" for problem in problems)
+    return {"months": [str(m) for m in touched], "customer": customer_id,
+            "waiting": _fingerprint(review),
+            "subject": f"Send the {len(review.messages)} e-mails waiting for {shown}"
+                       + (f" ({customer_id})" if customer_id else "") + "?",
+            "body": f"{problems_first}```text\n{describe_review(config, review)}\n```\n"}
+
+
+def send_approved_messages(config, request: dict, answer: dict,
+                           login: tuple[str, str] | None = None, wait: float = 0) -> dict:
+    """After a person approved `request` (review_request's): what waits for its months sent,
+    once — only when it is what they were shown. Another run may have composed a month again
+    while the approval waited (the upload DAG, a CLI run): then nothing is sent, and a
+    ConfigError says to review again. Raises RuntimeError when some could not go out: they
+    stay queued, and the task's retry delivers them."""
+    from pipelines.core.errors import ConfigError
+    from pipelines.jobs.review import approve_messages, waiting_review
+
+    months = [Month.parse(m) for m in request["months"]]
+    now = waiting_review(config, months, request["customer"])
+    # Nothing waiting: a retry after a failed delivery, or approved by the command line.
+    if now.messages and _fingerprint(now) != request["waiting"]:
+        raise ConfigError(f"what waits for approval for {', '.join(request['months'])} changed "
+                          f"after it was shown for review (another run composed it again): "
+                          f"nothing was sent; clear the task `review` and its downstream tasks "
+                          f"to review what waits now")
+    outcome = approve_messages(config, months, customer_id=request["customer"], login=login,
+                               wait=wait)
+    if outcome.still_queued:
+        raise RuntimeError(f"{outcome.still_queued} approved e-mails could not be sent; they "
+                           f"stay queued and go out with the task's retry or the next run")
+    approver = (answer or {}).get("responded_by_user") or {}
+    return {**asdict(outcome), "approved_by": approver.get("name")}
+
+
+def _fingerprint(review) -> str:
+    """The waiting messages a review shows, as one digest: what a person approved."""
+    shown = sorted(json.dumps([m.month, m.customer_id, m.kind, m.subject, m.recipients,
+                               str(m.queued_at)]) for m in review.messages)
+    return hashlib.sha256("\n".join(shown).encode()).hexdigest()
