@@ -2,8 +2,6 @@
 import here): the DAG files stay thin and pass only keys, months and paths between tasks."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
@@ -146,7 +144,7 @@ def review_request(config, months: list[str], customer_id: str | None,
     shown = ", ".join(str(m) for m in touched)
     problems_first = "".join(f"**Problem:** {problem}\n\n" for problem in problems)
     return {"months": [str(m) for m in touched], "customer": customer_id,
-            "waiting": _fingerprint(review),
+            "waiting": review.fingerprint,
             "subject": f"Send the {len(review.messages)} e-mails waiting for {shown}"
                        + (f" ({customer_id})" if customer_id else "") + "?",
             "body": f"{problems_first}```text\n{describe_review(config, review)}\n```\n"}
@@ -157,30 +155,16 @@ def send_approved_messages(config, request: dict, answer: dict,
     """After a person approved `request` (review_request's): what waits for its months sent,
     once — only when it is what they were shown. Another run may have composed a month again
     while the approval waited (the upload DAG, a CLI run): then nothing is sent, and a
-    ConfigError says to review again. Raises RuntimeError when some could not go out: they
-    stay queued, and the task's retry delivers them."""
-    from pipelines.core.errors import ConfigError
-    from pipelines.jobs.review import approve_messages, waiting_review
+    ConfigError says to review again (clear the task `review` and what follows it). Raises
+    RuntimeError when some could not go out: they stay queued, and the task's retry delivers
+    them."""
+    from pipelines.jobs.review import approve_messages
 
     months = [Month.parse(m) for m in request["months"]]
-    now = waiting_review(config, months, request["customer"])
-    # Nothing waiting: a retry after a failed delivery, or approved by the command line.
-    if now.messages and _fingerprint(now) != request["waiting"]:
-        raise ConfigError(f"what waits for approval for {', '.join(request['months'])} changed "
-                          f"after it was shown for review (another run composed it again): "
-                          f"nothing was sent; clear the task `review` and its downstream tasks "
-                          f"to review what waits now")
     outcome = approve_messages(config, months, customer_id=request["customer"], login=login,
-                               wait=wait)
+                               shown=request["waiting"], wait=wait)
     if outcome.still_queued:
         raise RuntimeError(f"{outcome.still_queued} approved e-mails could not be sent; they "
                            f"stay queued and go out with the task's retry or the next run")
     approver = (answer or {}).get("responded_by_user") or {}
     return {**asdict(outcome), "approved_by": approver.get("name")}
-
-
-def _fingerprint(review) -> str:
-    """The waiting messages a review shows, as one digest: what a person approved."""
-    shown = sorted(json.dumps([m.month, m.customer_id, m.kind, m.subject, m.recipients,
-                               str(m.queued_at)]) for m in review.messages)
-    return hashlib.sha256("\n".join(shown).encode()).hexdigest()

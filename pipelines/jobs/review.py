@@ -11,6 +11,7 @@ waiting messages would say what the month no longer says.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,13 @@ class Review:
     months: list[str]  # the months asked about, or every month with something waiting
     messages: list[WaitingMessage]
     held_files: list[tuple[str, str, str]]  # customer, where it is kept, why
+
+    @property
+    def fingerprint(self) -> str:
+        """The waiting messages as one digest: what a person saw and approved."""
+        shown = sorted(json.dumps([m.month, m.customer_id, m.kind, m.subject, m.recipients,
+                                   str(m.queued_at)]) for m in self.messages)
+        return hashlib.sha256("\n".join(shown).encode()).hexdigest()
 
 
 def review_required(config: Config) -> bool:
@@ -115,10 +123,21 @@ def describe_review(config: Config, review: Review) -> str:
 @exclusive("approve")
 def approve_messages(config: Config, months: list[Month] | None,
                      customer_id: str | None = None,
-                     login: tuple[str, str] | None = None) -> MailOutcome:
-    """Send what waits for `months` (every month: None), of one customer or all, exactly once."""
+                     login: tuple[str, str] | None = None,
+                     shown: str | None = None) -> MailOutcome:
+    """Send what waits for `months` (every month: None), of one customer or all, exactly once.
+    `shown`: the fingerprint of the review the approver saw (Airflow's approval): when what
+    waits now differs (another run composed it again meanwhile), nothing is sent. Checked
+    under the workspace lock, so no run can slip in between."""
     if customer_id is not None and config.contracts.get(customer_id) is None:
         raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
+    if shown is not None:
+        waiting = waiting_review(config, months, customer_id)
+        # Nothing waiting: a retry after a failed delivery, or approved on the command line.
+        if waiting.messages and waiting.fingerprint != shown:
+            raise ConfigError(f"what waits for approval for {', '.join(waiting.months)} "
+                              f"changed after it was shown for review (another run composed "
+                              f"it again): nothing was sent; review what waits now")
     if warehouse_exists(config.workspace) and months:
         with open_warehouse(config.workspace, read_only=True) as con:
             stale = {m for (m, _) in run_sql(con, "reconcile/stale_months.sql",
