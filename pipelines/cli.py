@@ -162,11 +162,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class _ToStderr(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a line is logged, not as it was when the handler
+    was made: a second `main` in one process (a test, an embedding program) that redirected
+    stderr gets its own lines."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _log_to_stderr() -> None:
     """Our progress lines on stderr; other libraries' chatter (GX, Airflow) stays quiet."""
-    if not any(getattr(h, "polyrecon", False) for h in log.handlers):
-        handler = logging.StreamHandler()
-        handler.polyrecon = True
+    if not any(isinstance(h, _ToStderr) for h in log.handlers):
+        handler = _ToStderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO)

@@ -1,4 +1,4 @@
-"""A hostile Lens (issue 18), over real loopback HTTP: every bad answer becomes a failed pull
+"""A hostile Lens (issue 18), over real loopback HTTP, through the CLI: every bad answer becomes a failed pull
 recorded for its customer, named in one short sentence with no secret in it; the other
 customers are pulled; archive/ keeps complete pulls only; every wait and every read is bounded,
 and credentials go nowhere but the configured hosts."""
@@ -11,9 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
-from builders import contract, make_workspace, write_yaml
+from builders import cli, contract, make_workspace, write_yaml
 from fake_lens import FakeLens, Faults, fake_device
-from harness import polyrecon
 
 from pipelines.core.config import load_config
 from pipelines.core.months import Month
@@ -102,13 +101,20 @@ def _pulls(workspace) -> dict[str, tuple[str, str | None, float]]:
         con.close()
 
 
-def _ingest(tmp_path, fake: FakeLens):
-    """`ingest` through the real CLI: exit code, all it printed, the workspace."""
-    workspace = _workspace(tmp_path, fake)
-    done = polyrecon(workspace.home, "ingest", "--month", str(MONTH), timeout=120,
-                     env={"LENS_CLIENT_ID": fake.client_id,
-                          "LENS_CLIENT_SECRET": fake.client_secret})
-    return done.returncode, done.stdout + done.stderr, workspace
+@pytest.fixture
+def ingest(monkeypatch, capsys):
+    """`ingest(tmp_path, fake)`: `python -m pipelines ingest` through the CLI's `main`, in this
+    process (each test would otherwise pay the imports of a new one): the exit code, all it
+    printed (its output and its log), the workspace."""
+    def run(tmp_path, fake: FakeLens):
+        workspace = _workspace(tmp_path, fake)
+        monkeypatch.setenv("LENS_CLIENT_ID", fake.client_id)
+        monkeypatch.setenv("LENS_CLIENT_SECRET", fake.client_secret)
+        capsys.readouterr()
+        code = cli(workspace, "ingest", "--month", str(MONTH))
+        printed = capsys.readouterr()
+        return code, printed.out + printed.err, workspace
+    return run
 
 
 def _assert_failed_alone(workspace, fake: FakeLens, printed: str, words: str,
@@ -154,10 +160,10 @@ HOSTILE_ANSWERS = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE_ANSWERS))
-def test_a_hostile_answer_fails_only_its_customers_pull(tmp_path, reliability, case):
+def test_a_hostile_answer_fails_only_its_customers_pull(tmp_path, reliability, ingest, case):
     handler, words = HOSTILE_ANSWERS[case]
     with FakeLens({"t-bolt": HEALTHY_DEVICES}, hostile={"t-acme": handler}) as fake:
-        code, printed, workspace = _ingest(tmp_path, fake)
+        code, printed, workspace = ingest(tmp_path, fake)
     assert code == 1
     _assert_failed_alone(workspace, fake, printed, words)
     reliability(f"Lens answers {case}", "Lens pull",
@@ -165,10 +171,10 @@ def test_a_hostile_answer_fails_only_its_customers_pull(tmp_path, reliability, c
                 f"other customer pulled")
 
 
-def test_a_token_answer_with_expires_in_soon_fails_one_pull(tmp_path, reliability):
+def test_a_token_answer_with_expires_in_soon_fails_one_pull(tmp_path, reliability, ingest):
     with FakeLens({"t-acme": 10, "t-bolt": HEALTHY_DEVICES},
                   faults=Faults(expires_soon=1)) as fake:
-        code, printed, workspace = _ingest(tmp_path, fake)
+        code, printed, workspace = ingest(tmp_path, fake)
     assert code == 1
     _assert_failed_alone(workspace, fake, printed, "expires_in that is not a number of seconds")
     reliability("Lens token endpoint answers `expires_in: \"soon\"`", "Lens pull",
@@ -190,10 +196,10 @@ ENDLESS = {
 
 
 @pytest.mark.parametrize("case", list(ENDLESS))
-def test_paging_that_never_ends_is_stopped(tmp_path, reliability, case):
+def test_paging_that_never_ends_is_stopped(tmp_path, reliability, ingest, case):
     make_page, words, requests = ENDLESS[case]
     with FakeLens({"t-bolt": HEALTHY_DEVICES}, hostile={"t-acme": _pages(make_page)}) as fake:
-        code, printed, workspace = _ingest(tmp_path, fake)
+        code, printed, workspace = ingest(tmp_path, fake)
         # bolt's two pages and acme's: no page past a token seen before or past the bound
         assert fake.graphql_requests == requests + 2
     assert code == 1
@@ -243,11 +249,11 @@ LARGE = {
 
 @pytest.mark.parametrize("case", list(LARGE))
 def test_an_answer_is_read_up_to_a_bound_and_its_error_text_is_cut(tmp_path, reliability,
-                                                                    case):
+                                                                    ingest, case):
     make_handler, words, happened = LARGE[case]
     sent: list[int] = []
     with FakeLens({"t-bolt": HEALTHY_DEVICES}, hostile={"t-acme": make_handler(sent)}) as fake:
-        code, printed, workspace = _ingest(tmp_path, fake)
+        code, printed, workspace = ingest(tmp_path, fake)
     assert code == 1
     _assert_failed_alone(workspace, fake, printed, words)
     # The client stopped reading at its bound: the rest stayed with the server (what the
@@ -331,7 +337,8 @@ class _Thief:
 
 
 @pytest.mark.parametrize("endpoint", ["token", "GraphQL"])
-def test_a_redirect_never_takes_credentials_to_another_host(tmp_path, reliability, endpoint):
+def test_a_redirect_never_takes_credentials_to_another_host(tmp_path, reliability, ingest,
+                                                           endpoint):
     with _Thief() as thief:
         if endpoint == "token":
             lens = FakeLens({"t-acme": 10, "t-bolt": HEALTHY_DEVICES},
@@ -340,7 +347,7 @@ def test_a_redirect_never_takes_credentials_to_another_host(tmp_path, reliabilit
             lens = FakeLens({"t-bolt": HEALTHY_DEVICES}, hostile={"t-acme": _answer(
                 b"", 308, {"Location": f"{thief.url}/graphql"})})
         with lens as fake:
-            code, printed, workspace = _ingest(tmp_path, fake)
+            code, printed, workspace = ingest(tmp_path, fake)
         assert thief.requests == []
     assert code == 1
     # A token endpoint that redirects fails every pull: all of them need its token.
