@@ -1,7 +1,7 @@
-"""A hostile Lens (issue 18), over real loopback HTTP, through the CLI: every bad answer becomes a failed pull
-recorded for its customer, named in one short sentence with no secret in it; the other
-customers are pulled; archive/ keeps complete pulls only; every wait and every read is bounded,
-and credentials go nowhere but the configured hosts."""
+"""A hostile Lens (issue 18), over real loopback HTTP, through the CLI: every bad answer
+becomes a failed pull recorded for its customer, named in one short sentence with no secret in
+it; the other customers are pulled; archive/ keeps complete pulls only; every wait and every
+read is bounded, and credentials go nowhere but the configured hosts."""
 import itertools
 import json
 import threading
