@@ -8,12 +8,9 @@ DEMO_HOME ?= var/demo
 
 venv: $(VENV)/.installed
 
-# --no-compile: a module is compiled when first imported, not all of Airflow's thousands at
-# install time (most are never imported here): a fresh clone's venv in two thirds of the time.
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --disable-pip-version-check --no-compile \
-		-r requirements.txt -c constraints.txt
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
 # The demo workspace is generated data: it is rebuilt on every `make demo`,
