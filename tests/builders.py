@@ -6,6 +6,7 @@ import fcntl
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from pipelines.cli import main
@@ -82,6 +84,26 @@ def drop(workspace: Workspace, customer_id: str, name: str, text: str | bytes,
     mtime = time.time() - 60 if mtime is None else mtime
     os.utime(path, (mtime, mtime))
     return path
+
+
+def warehouse_rows(workspace: Workspace, sql: str, params: list) -> list[tuple]:
+    """`sql`'s rows from the workspace's warehouse, opened read-only and closed again."""
+    con = duckdb.connect(str(workspace.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def end_process_group(process: subprocess.Popen) -> None:
+    """A server a test started in a session of its own, ended with everything it started:
+    SIGTERM, then SIGKILL after 30 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def cli(workspace: Workspace, *args: str) -> int:

@@ -7,8 +7,6 @@ copy of the workspace; Reject: nothing."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from builders import AIRFLOW, copy_tree
+from builders import AIRFLOW, copy_tree, end_process_group
 from fake_smtp import Server, free_port
 from test_dags import configure, demo_months, task_states
 
@@ -220,12 +218,7 @@ def _airflow(airflow_env: dict, folder: Path, home: Path, smtp_port: int, month:
     finally:
         for process in processes:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                end_process_group(process)
 
 
 def _pipelines(*args: str) -> subprocess.CompletedProcess:

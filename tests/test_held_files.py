@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from builders import cli, contract, make_workspace, reconciliation, row_for
+from builders import cli, contract, make_workspace, reconciliation, row_for, warehouse_rows
 
 from pipelines.core.months import Month, month_in_name, renamed_for
 from pipelines.demo.exports import SERIAL_CHARS, STYLES
@@ -97,12 +97,8 @@ def _status(workspace, capsys) -> str:
 
 
 def _intake(workspace, name: str) -> list[tuple]:
-    con = duckdb.connect(str(workspace.warehouse), read_only=True)
-    try:
-        return con.execute("SELECT outcome, month, stored_path FROM intake_log "
-                           "WHERE file_name = ? ORDER BY receipt_seq", [name]).fetchall()
-    finally:
-        con.close()
+    return warehouse_rows(workspace, "SELECT outcome, month, stored_path FROM intake_log "
+                                     "WHERE file_name = ? ORDER BY receipt_seq", [name])
 
 
 def _mail_body(path: Path) -> str:

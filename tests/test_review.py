@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import duckdb
 import pytest
 import yaml
 from builders import (
@@ -19,6 +18,7 @@ from builders import (
     reconciliation,
     row_for,
     set_review,
+    warehouse_rows,
     write_yaml,
 )
 from test_held_files import EXCEL_SERIALS, _mail_body, _serials, german_list, lens_ui_export, put
@@ -41,12 +41,9 @@ def _outbox(workspace, month: str) -> list[str]:
 
 
 def _ledger(workspace, month: str) -> list[tuple[str, str, str]]:
-    con = duckdb.connect(str(workspace.warehouse), read_only=True)
-    try:
-        return con.execute("SELECT kind, customer_id, status FROM mail_ledger WHERE month = ? "
-                           "ORDER BY kind, customer_id, status", [month]).fetchall()
-    finally:
-        con.close()
+    return warehouse_rows(workspace, "SELECT kind, customer_id, status FROM mail_ledger "
+                                     "WHERE month = ? ORDER BY kind, customer_id, status",
+                          [month])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from builders import end_process_group
 from harness import MONTH, copy_workspace
 from servers import free_port, on_ducklake
 
@@ -59,11 +59,7 @@ def scheduler(tmp_path, lake, template):
         assert DAG in airflow(env, "dags", "list").stdout
         yield env, home
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        end_process_group(process)
         log.close()
 
 
