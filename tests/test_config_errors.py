@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import cli, contract, make_workspace, write_yaml
+from builders import cli, contract, devices, drop, export_text, make_workspace, write_yaml
 
 from pipelines.core.config import load_config
 from pipelines.core.months import Month
@@ -50,12 +50,6 @@ CONTRACT_CASES = [
     ({"categories": {"video": {"ordered_devices": 10, "unit_price_per_year": 1.234}}},
      ["unit_price_per_year 1.234 has more than two decimal places"]),
     ({"ordred_devices": 5}, ["ordred_devices is not a known key"]),
-    # Issue 29, 8: figures the warehouse cannot hold crashed every customer's reconciliation.
-    ({"categories": {"video": {"ordered_devices": 1_000_000_000_000_000,
-                               "unit_price_per_year": 1.0}}},
-     ["categories.video.ordered_devices 1000000000000000 must be at most 10000000"]),
-    ({"categories": {"video": {"ordered_devices": 10, "unit_price_per_year": 1e21}}},
-     ["categories.video.unit_price_per_year", "must be at most 1000000"]),
 ]
 
 
@@ -107,7 +101,8 @@ def test_secret_in_partner_file_is_refused(tmp_path, capsys):
     ("host=db.partner.example dbname='lake S3cretPW", "is not a libpq connection string"),
 ])
 def test_a_catalog_password_in_any_form_is_refused_and_never_repeated(tmp_path, capsys,
-                                                                     catalog, words):
+                                                                     reliability, catalog,
+                                                                     words):
     """Issue 29, 4: a password as a URI's user:password@ or as sslpassword= passed the check,
     and the catalog string was printed whole in error lines (and so in Airflow's logs)."""
     workspace = make_workspace(tmp_path, [contract("acme")])
@@ -119,6 +114,32 @@ def test_a_catalog_password_in_any_form_is_refused_and_never_repeated(tmp_path, 
     assert words in error
     assert "S3cretPW" not in error
     assert "\n" not in error
+    reliability(f"partner.yaml: a DuckLake catalog `{catalog.replace('S3cretPW', '…')}`",
+                "configuration", f"exit 2, one line: “{words}”; the string is not repeated, "
+                "the password in no output")
+
+
+@pytest.mark.parametrize(("figure", "value", "words"), [
+    ("ordered_devices", 1_000_000_000_000_000,
+     "categories.video.ordered_devices 1000000000000000 must be at most 10000000"),
+    ("unit_price_per_year", 1e21, "must be at most 1000000"),
+])
+def test_figures_the_warehouse_cannot_hold_are_refused_in_one_line(
+        tmp_path, capsys, reliability, figure, value, words):
+    """Issue 29, 8: figures the warehouse cannot hold passed validation, then crashed every
+    customer's reconciliation with a DuckDB conversion traceback."""
+    figures = {"ordered_devices": 10, "unit_price_per_year": 1.0, figure: value}
+    workspace = make_workspace(tmp_path, [_broken_contract(categories={"video": figures})])
+    upload = drop(workspace, "acme", "lens-2026-03.csv",
+                  export_text(devices("Poly Studio X30", 3)))
+    assert cli(workspace, "run", "--month", "2026-03") == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    assert error.startswith("contracts.yaml: customer 'acme': "), error
+    assert words in error, error
+    assert upload.exists()  # nothing taken in
+    reliability(f"contracts.yaml: {figure} {value:.0e}", "configuration",
+                "exit 2, one line naming the customer, the key and its bound; nothing taken in")
 
 
 @pytest.mark.parametrize("catalog", [

@@ -137,14 +137,18 @@ def test_exact_arithmetic_helpers():
     (("2025-06-15", "2026-06-30"), ("2026-07-01", "2027-06-30")),
     (("2026-01-01", "2026-06-30"), ("2026-07-01", "2026-12-31")),  # six months stay six
 ])
-def test_renewal_by_whole_months(term, renewed):
+def test_renewal_by_whole_months(term, renewed, reliability):
     """rules.md "Renewal": the same number of whole months, to the day before the anniversary;
     no month in two terms (issue 29: a leap-day term renewed to 13 months, a mid-month one
     into the month the old term ended)."""
     assert next_term(*map(date.fromisoformat, term)) == tuple(map(date.fromisoformat, renewed))
+    if term[0].endswith("-02-29"):
+        reliability(f"a term from a leap day ({term[0]}..{term[1]}) renewed", "renewal",
+                    f"{renewed[0]}..{renewed[1]}: twelve whole months, true-ups billed 12/12 "
+                    f"(the finding: 13 months)")
 
 
-def test_a_mid_month_terms_proposal_is_one_renew_accepts(tmp_path, capsys):
+def test_a_mid_month_terms_proposal_is_one_renew_accepts(tmp_path, capsys, reliability):
     workspace = make_workspace(tmp_path, [contract(
         categories={"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}},
         term=("2025-06-15", "2026-06-14"))])
@@ -160,3 +164,6 @@ def test_a_mid_month_terms_proposal_is_one_renew_accepts(tmp_path, capsys):
     # twelve months (180.00), not thirteen.
     assert (row["ordered_devices"], row["status"], row["prorated_amount"]) == \
         ("12", "TRUE_UP", "180.00")
+    reliability("`renew` of a term from the 15th (2025-06-15..2026-06-14)", "renewal",
+                "the proposal 2026-07-01..2027-06-30 accepted by `renew` (the finding: refused "
+                "as sharing 2026-06); the next month billed 12/12")

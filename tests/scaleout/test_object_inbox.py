@@ -110,7 +110,8 @@ def test_uploads_on_s3_are_taken_as_from_the_local_inbox_and_a_bad_one_quarantin
     assert_taken_exactly_once(home, drop, embedded_run)
 
 
-def test_control_characters_in_an_upload_name_are_shown_escaped(template, drop, tmp_path):
+def test_control_characters_in_an_upload_name_are_shown_escaped(template, drop, tmp_path,
+                                                                reliability):
     """Issue 29, 14: the "kept as" line showed an object name's escape sequences and U+202E
     raw, where every other line shows them escaped."""
     home = uploaded_workspace(template, tmp_path, drop)
@@ -122,6 +123,9 @@ def test_control_characters_in_an_upload_name_are_shown_escaped(template, drop, 
     assert kept
     assert not any("\x1b" in line or "\u202e" in line for line in kept)
     assert any("notes\\x1b[31m\\u202evsc.2026-10.csv kept as" in line for line in kept)
+    reliability("ESC and U+202E in an S3 upload's name", "S3 drop folder",
+                "shown as escapes (`\\x1b`, `\\u202e`) in the \"kept as\" line, as in every "
+                "other line")
 
 
 def _claimed_on_s3(home, client) -> bool:
