@@ -112,6 +112,7 @@ def test_renew_writes_through_a_symlinked_contracts_yaml(tmp_path, capsys, relia
     repository.mkdir()
     target = repository / "contracts.yaml"
     target.write_text(PARTNER_CONTRACTS, encoding="utf-8")
+    target.chmod(0o640)
     workspace.contracts_file.unlink()
     workspace.contracts_file.symlink_to("../../repo/contracts.yaml")
     assert workspace.contracts_file.read_text() == PARTNER_CONTRACTS
@@ -121,6 +122,7 @@ def test_renew_writes_through_a_symlinked_contracts_yaml(tmp_path, capsys, relia
     assert workspace.contracts_file.is_symlink()
     assert str(workspace.contracts_file.readlink()) == "../../repo/contracts.yaml"
     assert "2026-04-01" in target.read_text()
+    assert target.stat().st_mode & 0o777 == 0o640  # the file's mode, not a new file's
     terms = load_config(workspace).contracts.get("acme").all_terms
     assert [str(t.term.start) for t in terms] == ["2024-04-01", "2025-04-01", "2026-04-01"]
     assert terms[-1].categories["video"].ordered == 12
