@@ -18,8 +18,9 @@ which a crash may interrupt:
    after a crash, or after a commit conflict, goes on where the last one stopped;
 3. settle: the local archived or quarantined copy (with its reason file) of the upload's own
    intake record is uploaded to the archive or quarantine prefix, never over another object,
-   and read back; only when its SHA-256 matches is the upload deleted — conditionally on its
-   ETag, so an upload replaced in the meantime stays for the next run — and then the marker.
+   and verified (S3's MD5 of what it stored, else read back); only when it matches is the
+   upload deleted — conditionally on its ETag, so an upload replaced in the meantime stays for
+   the next run — and then the marker.
 
 An upload is therefore never deleted before its kept copy is verified, never settled from
 another upload's record (the same bytes under another name, or for another month, are another
@@ -29,6 +30,7 @@ a thousand uploads would otherwise hold the workspace lock for many minutes.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -118,7 +120,12 @@ class DropFolder:
                     continue  # claims, folders in folders, the system's own files
                 if item["Size"] > MAX_UPLOAD_BYTES:
                     log.warning("%s is %d bytes, more than a Lens export can be: left where it "
-                                "is", self.inbox.url(item["Key"]), item["Size"])
+                                "is", visible(self.inbox.url(item["Key"])), item["Size"])
+                    continue
+                if len(parts) == 2 and not is_local_name(parts[0]):
+                    log.warning("%s is in a folder no customer id can be: left where it is; "
+                                "move it into <inbox>/<customer_id>/",
+                                visible(self.inbox.url(item["Key"])))
                     continue
                 found.append(item)
         return sorted(found, key=lambda item: (item["LastModified"], item["Key"]))
@@ -144,8 +151,24 @@ class DropFolder:
         self.s3.put_object(Bucket=self.inbox.bucket, Key=key, Body=_marker(etag, first))
         return first
 
-    def release(self, relative: str) -> None:
-        self.s3.delete_object(Bucket=self.inbox.bucket, Key=self.inbox.key + CLAIMS + relative)
+    def release(self, *relatives: str) -> None:
+        """Remove the claim markers, up to a thousand per request; one by one those whose
+        names XML cannot carry (control characters: DeleteObjects' body is XML)."""
+        keys = []
+        for relative in relatives:
+            if visible(relative) == relative:
+                keys.append({"Key": self.inbox.key + CLAIMS + relative})
+            else:
+                self.s3.delete_object(Bucket=self.inbox.bucket,
+                                      Key=self.inbox.key + CLAIMS + relative)
+        for start in range(0, len(keys), 1000):
+            failed = self.s3.delete_objects(Bucket=self.inbox.bucket, Delete={
+                "Objects": keys[start:start + 1000], "Quiet": True}).get("Errors", [])
+            if failed:
+                raise RunError(f"the claim {visible(self.inbox.url(failed[0]['Key']))} could "
+                               f"not be removed ({failed[0].get('Code')}): the uploads are "
+                               f"kept; check the permissions of the AWS_* credentials on the "
+                               f"inbox, then run again")
 
     def download(self, key: str, etag: str, target: Path) -> str | None:
         """The upload streamed into `target`; its SHA-256, or None when it is no longer the
@@ -170,13 +193,21 @@ class DropFolder:
         return digest.hexdigest()
 
     def keep(self, local: Path, prefix: Prefix, key: str) -> None:
-        """Upload `local` to `prefix` + `key` (never over another file) and read it back:
-        RunError unless it reads back as the local file."""
-        wanted, target = sha256_of(local), prefix.key + key
+        """Upload `local` to `prefix` + `key` (never over another file), verified: S3 answers
+        the PUT with the MD5 of what it stored (the ETag of an unencrypted or SSE-S3 object),
+        else the object is read back; RunError unless it is the local file."""
+        target = prefix.key + key
+        md5 = hashlib.md5(usedforsecurity=False)
+        with local.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                md5.update(chunk)
         try:
             with local.open("rb") as handle:
-                self.s3.put_object(Bucket=prefix.bucket, Key=target, Body=handle,
-                                   IfNoneMatch="*")
+                stored = self.s3.put_object(
+                    Bucket=prefix.bucket, Key=target, Body=handle, IfNoneMatch="*",
+                    ContentMD5=base64.b64encode(md5.digest()).decode())["ETag"]
+            if stored.strip('"') == md5.hexdigest():
+                return
         except ClientError as error:
             if not _precondition_failed(error):
                 raise  # there already: kept by a run that stopped, if it reads back the same
@@ -184,7 +215,7 @@ class DropFolder:
         for chunk in self.s3.get_object(Bucket=prefix.bucket, Key=target)["Body"].iter_chunks(
                 1 << 20):
             digest.update(chunk)
-        if digest.hexdigest() != wanted:
+        if digest.hexdigest() != sha256_of(local):
             raise RunError(f"{prefix.url(target)} does not read back as {local.name} (another "
                            f"file of that name is kept there?); the upload stays in the inbox: "
                            f"move that object aside and run again")
@@ -292,12 +323,16 @@ def taken_names(fetched: list[Fetched]) -> dict[str, str]:
 
 def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched]) -> None:
     """Keep each taken upload's copy in the archive or quarantine prefix, verified, then
-    remove the upload and its claim. One left waiting locally is given back to its claim."""
+    remove the upload, and then the claims of those settled. One left waiting locally is given
+    back to its claim."""
     taken = _taken(workspace, fetched)
     with ThreadPoolExecutor(WORKERS) as pool:
-        for _ in pool.map(lambda entry: _settle(workspace, drop, entry,
-                                                _taken_as(taken, entry)), fetched):
-            pass
+        futures = {pool.submit(_settle, workspace, drop, entry, _taken_as(taken, entry)): entry
+                   for entry in fetched}
+    drop.release(*(entry.relative for future, entry in futures.items()
+                   if future.exception() is None))
+    for future in futures:
+        future.result()  # the first failure, once the others are settled
 
 
 def _settle(workspace: Workspace, drop: DropFolder, entry: Fetched, taken: str | None) -> None:
@@ -305,7 +340,6 @@ def _settle(workspace: Workspace, drop: DropFolder, entry: Fetched, taken: str |
         local = _local_copy(workspace, entry)
         if local is not None and CLAIMED not in local.parts:
             local.unlink()
-        drop.release(entry.relative)
         return
     stored = workspace.home / taken
     folder, _, rest = taken.partition("/")
@@ -326,7 +360,6 @@ def _settle(workspace: Workspace, drop: DropFolder, entry: Fetched, taken: str |
                      "next run", visible(entry.relative))
         elif not _gone(error):
             raise
-    drop.release(entry.relative)
     log.info("%s kept as %s", visible(drop.inbox.url(entry.key)),
              visible(prefix.url(prefix.key + rest)))
 
