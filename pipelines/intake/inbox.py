@@ -139,9 +139,9 @@ def claim(workspace: Workspace, path: Path, window_days: int, month: Month | Non
           given_name: str | None = None) -> Arrival | None:
     """Claim `path`, with the month it counts for: `month` when given, else the one its name
     (`given_name`, the upload's own, when it is taken in under another) holds, else the one of
-    its modification time; a full date in the name and a modification
-    time count for the month before within their month's first `window_days` days
-    (lens.pull_window_days), as a Lens pull does."""
+    its modification time; a full date in the name and a modification time count for the
+    month before within their month's first `window_days` days (lens.pull_window_days), as a
+    Lens pull does."""
     claim_root = workspace.inbox / CLAIMED
     if path.parent.parent == claim_root:  # claimed before a crash
         claimed, folder = path, path.parent.name
