@@ -42,6 +42,8 @@ class Arrival:
     modified: datetime  # when the file was last changed (UTC)
     recovered: bool = False  # left claimed by a run that stopped
     month_from_name: bool = True  # else the month the file was last changed
+    # The upload's own name when it is taken in under another (object_inbox.py's local names).
+    given_name: str | None = None
 
     @property
     def month_note(self) -> str:
@@ -51,6 +53,11 @@ class Arrival:
     @property
     def name(self) -> str:
         return self.claimed.name
+
+    @property
+    def upload_name(self) -> str:
+        """The name the intake ledger keeps: the one the partner gave the upload."""
+        return self.given_name or self.claimed.name
 
 
 def is_rma_log(name: str) -> bool:
@@ -128,12 +135,13 @@ def folder_customer(workspace: Workspace, path: Path) -> str | None:
     return path.parent.name if path.parent != workspace.inbox else None
 
 
-def claim(workspace: Workspace, path: Path, window_days: int, month: Month | None = None
-          ) -> Arrival | None:
+def claim(workspace: Workspace, path: Path, window_days: int, month: Month | None = None,
+          given_name: str | None = None) -> Arrival | None:
     """Claim `path`, with the month it counts for: `month` when given, else the one its name
-    holds, else the one of its modification time; a full date in the name and a modification
-    time count for the month before within their month's first `window_days` days
-    (lens.pull_window_days), as a Lens pull does."""
+    (`given_name`, the upload's own, when it is taken in under another) holds, else the one of
+    its modification time; a full date in the name and a modification time count for the
+    month before within their month's first `window_days` days (lens.pull_window_days), as a
+    Lens pull does."""
     claim_root = workspace.inbox / CLAIMED
     if path.parent.parent == claim_root:  # claimed before a crash
         claimed, folder = path, path.parent.name
@@ -150,13 +158,14 @@ def claim(workspace: Workspace, path: Path, window_days: int, month: Month | Non
         except FileNotFoundError:  # another run took it first
             return None
     customer_id = None if folder == NO_CUSTOMER else folder
-    shown = shown_path(customer_id, path.name)
+    shown = shown_path(customer_id, given_name or path.name)
     modified = datetime.fromtimestamp(_modified(claimed) / 1e9, tz=UTC)
-    named = month or month_in_name(claimed.name, window_days)
+    named = month or month_in_name(given_name or claimed.name, window_days)
     taken_for = named or export_month(modified.date(), window_days)
     return Arrival(claimed, shown, customer_id, taken_for,
-                   "rma" if is_rma_log(claimed.name) else "inventory", modified,
-                   recovered=claimed == path, month_from_name=named is not None)
+                   "rma" if is_rma_log(given_name or claimed.name) else "inventory", modified,
+                   recovered=claimed == path, month_from_name=named is not None,
+                   given_name=given_name)
 
 
 def sha256_of(path: Path) -> str:

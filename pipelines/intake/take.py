@@ -86,14 +86,17 @@ class IntakeResult:
 def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[CatalogRow],
                language: str, customer_id: str | None = None, gate: QualityGate | None = None,
                settle_seconds: float = 0, months: dict[str, Month] | None = None, *,
-               window_days: int, check_evidence: bool = True) -> list[IntakeResult]:
+               window_days: int, check_evidence: bool = True,
+               names: dict[str, str] | None = None) -> list[IntakeResult]:
     """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
     is looked at again once it is that old, and left for the next run if it still changes.
     A rejected file's reason file is written in `language`, the partner's. `window_days`
     (lens.pull_window_days) decides the month of a file by its export date (claim).
     `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
     files for the month they were archived under, without `check_evidence` (evidence.py:
-    they were taken in once)."""
+    they were taken in once). `names` (file name → the upload's own name) gives the name the
+    ledger and the messages keep for a file taken in under a name of the S3 drop folder's own
+    (object_inbox.py)."""
     uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
     unsettled = []
     for path in still_written:
@@ -119,7 +122,8 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
             intake = _Intake(con, workspace, contracts, gate, Path(scratch), Formats(language),
                              evidence)
             for path in track(waiting, "Taking in inbox files"):
-                arrival = claim(workspace, path, window_days, (months or {}).get(path.name))
+                arrival = claim(workspace, path, window_days, (months or {}).get(path.name),
+                                (names or {}).get(path.name))
                 if arrival is not None:
                     intake.take(arrival)
             intake.publish()
@@ -195,7 +199,7 @@ class _Intake:
         """A claimed file recorded as quarantined (or held) but never moved there (a crash in
         between): moved now, to where the record says."""
         found = run_sql(self.con, "intake/find_unfinished_quarantine.sql",
-                        customer_id=arrival.customer_id, file_name=arrival.name,
+                        customer_id=arrival.customer_id, file_name=arrival.upload_name,
                         sha256=digest).fetchall()
         for stored_path, received_at, reason, reason_message, outcome in found:
             target = self.workspace.home / stored_path
@@ -334,7 +338,8 @@ class _Intake:
         target = free_path(workspace.archive / customer_id / "rma" / arrival.name)
         rejected = workspace.quarantine / customer_id / f"{target.name}.rejected.csv"
         findings = publish_rma_log(
-            con, self.gate, parsed.rows, customer_id, digest, str(arrival.month), arrival.name,
+            con, self.gate, parsed.rows, customer_id, digest, str(arrival.month),
+            arrival.upload_name,
             rejected, lambda: _log_intake(con, arrival, next_receipt(con), digest, received_at,
                                           "loaded", workspace.relative(target), None))
         self.loaded[(customer_id, digest, str(arrival.month), arrival.kind)] = \
@@ -374,14 +379,14 @@ class _Intake:
         planned = [p for p in planned if p.snapshot_id not in held]
         snapshots = {p.snapshot_id: StagedSnapshot(
             p.snapshot_id, p.arrival.customer_id, str(p.arrival.month), p.receipt,
-            p.received_at, "lens_csv", p.arrival.name, p.digest, rows[p.snapshot_id],
+            p.received_at, "lens_csv", p.arrival.upload_name, p.digest, rows[p.snapshot_id],
             workspace.quarantine / p.arrival.customer_id / f"{p.target.name}.rejected.csv")
             for p in planned}
         for snapshot in snapshots.values():
             self.batch.add(snapshot)
 
         records = [{"receipt_seq": p.receipt, "customer_id": p.arrival.customer_id,
-                    "file_name": p.arrival.name, "sha256": p.digest, "kind": p.arrival.kind,
+                    "file_name": p.arrival.upload_name, "sha256": p.digest, "kind": p.arrival.kind,
                     "month": str(p.arrival.month), "received_at": p.received_at,
                     "outcome": "loaded", "stored_path": workspace.relative(p.target),
                     "reason": None, "reason_message": None} for p in planned]
@@ -431,7 +436,8 @@ def _already_loaded(workspace: Workspace, arrival: Arrival, recorded: Path, con,
 def _log_intake(con, arrival: Arrival, receipt: int, digest: str, received_at: datetime,
                 outcome: str, stored_path: str, reason: Message | None) -> None:
     run_sql(con, "intake/log_intake.sql", receipt_seq=receipt, customer_id=arrival.customer_id,
-            file_name=arrival.name, sha256=digest, kind=arrival.kind, month=str(arrival.month),
+            file_name=arrival.upload_name, sha256=digest, kind=arrival.kind,
+            month=str(arrival.month),
             received_at=received_at, outcome=outcome, stored_path=stored_path,
             reason=None if reason is None else str(reason),
             reason_message=None if reason is None else reason.to_json())

@@ -53,7 +53,11 @@ def approve_file(config: Config, path: Path) -> Approved:
     if sha256_of(held) != digest:
         raise ConfigError(f"approve --file: {kept} changed since it was held, so it is not what "
                           f"was checked: put the corrected file into inbox/{customer_id}/ instead")
-    target = free_path(workspace.inbox / customer_id / file_name)
+    # An S3 upload's own name may be none a file system takes: put back under the held one's.
+    from pipelines.intake.object_inbox import is_local_name
+
+    name = file_name if is_local_name(file_name) else held.name
+    target = free_path(workspace.inbox / customer_id / name)
     put_back = workspace.relative(target)
     now = datetime.now(UTC).replace(tzinfo=None)
     with open_warehouse(workspace) as con, transaction(con):

@@ -145,23 +145,29 @@ def ingest(config: Config, month: Month, customer_id: str | None = None) -> Inta
 
 def _take_inbox(config: Config, customer_id: str | None) -> list[IntakeResult]:
     """The local inbox, and with partner.yaml `drop_folder` the uploads on object storage
-    (intake/object_inbox.py: claimed, taken in here, kept there, only then removed)."""
-    def take() -> list[IntakeResult]:
+    (intake/object_inbox.py: claimed, taken in here under their own names in the ledger, kept
+    there, only then removed)."""
+    def take(names: dict[str, str] | None = None) -> list[IntakeResult]:
         return take_inbox(config.workspace, config.contracts, config.catalog,
                           config.partner.partner.language, customer_id,
                           settle_seconds=config.partner.inbox.settle_seconds,
-                          window_days=config.partner.lens.pull_window_days)
+                          window_days=config.partner.lens.pull_window_days, names=names)
 
     if config.partner.drop_folder is None:
         return take()
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from pipelines.intake.object_inbox import DropFolder, fetch_uploads, settle_uploads
+    from pipelines.intake.object_inbox import (
+        DropFolder,
+        fetch_uploads,
+        settle_uploads,
+        taken_names,
+    )
 
     drop = DropFolder(config.partner.drop_folder)
     try:
         fetched = fetch_uploads(config.workspace, drop, customer_id)
-        results = take()
+        results = take(taken_names(fetched))
         settle_uploads(config.workspace, drop, fetched)
     except (BotoCoreError, ClientError) as error:
         raise RunError(f"the drop folder {drop.inbox.url(drop.inbox.key)} could not be read "

@@ -1,10 +1,7 @@
--- Where an upload from the object-storage drop folder went: the latest intake record of its
--- customer and content since it was claimed (pipelines/intake/object_inbox.py settles it from
--- there). Not by name: a name already waiting locally is taken under another one.
-SELECT stored_path
+-- The intake records since the earliest claim of a run's uploads from the object-storage drop
+-- folder (pipelines/intake/object_inbox.py settles each upload from its own record: its
+-- customer, its name and its content), oldest first.
+SELECT customer_id, file_name, sha256, received_at, stored_path
 FROM intake_log
-WHERE customer_id IS NOT DISTINCT FROM $customer_id
-  AND sha256 = $sha256
-  AND received_at >= $since
-ORDER BY receipt_seq DESC
-LIMIT 1;
+WHERE received_at >= $since
+ORDER BY receipt_seq;
