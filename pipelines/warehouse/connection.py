@@ -154,8 +154,8 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
 def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | None
                ) -> Iterator[duckdb.DuckDBPyConnection]:
     if read_only and not lake.initialised(settings):
-        raise RunError(f"no warehouse yet in the DuckLake catalog {settings.catalog}: run "
-                       f"`python -m pipelines ingest` first")
+        raise RunError(f"no warehouse yet in {lake.CATALOG}: run `python -m pipelines ingest` "
+                       f"first")
     snapshot = lake.published_snapshot(published) if published else None
     con = lake.connect(settings, read_only, memory_limit, snapshot)
     _lake_of[id(con)] = settings
@@ -164,6 +164,12 @@ def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | N
                           tuple(statement for name in SCHEMA for statement in _statements(name)),
                           read_only)
         yield con
+    except duckdb.Error as error:
+        # Its PostgreSQL or storage gone at any read or write; a conflict is retried above.
+        problem = None if lake.is_conflict(error) else lake.failure(settings, error)
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         _drawn_receipts.pop(id(con), None)
         _lake_of.pop(id(con), None)

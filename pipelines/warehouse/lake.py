@@ -12,7 +12,9 @@ here:
 - the workspace lock is a PostgreSQL advisory lock, which spans machines and, like `flock`,
   dies with its holder: exclusive for a whole-workspace job, shared plus one per customer for a
   job on one customer's partitions, so writers on different customers commit side by side;
-- a writer whose commit met another's ("Transaction conflict") is retried (`retry_conflicts`).
+- a writer whose commit met another's ("Transaction conflict") is retried (`retry_conflicts`);
+- the catalog's connection string is never shown (it names hosts and users): messages name
+  the setting, warehouse.ducklake.catalog.
 
 Passwords and keys come from the environment, never partner.yaml: PGPASSWORD (libpq), and for
 s3:// data AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for a server of the
@@ -51,6 +53,7 @@ _CONFLICT = re.compile(r"transaction conflict", re.IGNORECASE)
 _LOCK_POLL_SECONDS = 0.2
 _CONNECT_SECONDS = 10  # to reach the catalog's PostgreSQL
 _SCHEMA_LOCK_SECONDS = 120  # a writer making the tables, or attaching a new lake
+CATALOG = "the DuckLake catalog's PostgreSQL (warehouse.ducklake.catalog in partner.yaml)"
 
 
 def extension_file(name: str) -> Path:
@@ -119,11 +122,39 @@ def connect(settings, read_only: bool, memory_limit: str, snapshot: int | None =
         con.execute(f"USE {LAKE}")
     except duckdb.Error as error:
         con.close()
-        raise RunError(f"cannot open the DuckLake warehouse (catalog "
-                       f"{settings.catalog}, data {settings.data_path}): "
-                       f"{str(error).splitlines()[0]}; check warehouse.ducklake in partner.yaml "
+        raise RunError(f"cannot open the DuckLake warehouse (data {settings.data_path}): "
+                       f"{_reason(error, settings)}; check warehouse.ducklake in partner.yaml "
                        f"and that its PostgreSQL and storage are reachable") from None
     return con
+
+
+def _reason(error: BaseException, settings) -> str:
+    """An error's first line without the catalog's connection string, which libpq and
+    DuckDB repeat ('… at "host=… user=…": connection to server at …, port … failed: …')."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "Postgres at" in text or "connection to server" in text:
+        return text.rsplit("failed: ", 1)[-1].strip() or "no answer"
+    for shown in (_bounded(settings.catalog), settings.catalog):
+        text = text.replace(shown, "warehouse.ducklake.catalog")
+    return text
+
+
+def failure(settings, error: duckdb.Error) -> RunError | None:
+    """One sentence for a DuckLake statement that failed on I/O — its catalog's PostgreSQL
+    gone, its data folder or bucket refusing a read or write — or None for any other error."""
+    text = str(error)
+    on_catalog = re.search(r"postgres|__ducklake_metadata", text, re.IGNORECASE) is not None
+    if not (isinstance(error, duckdb.IOException | duckdb.ConnectionException)
+            or on_catalog and isinstance(error, duckdb.TransactionException)):
+        return None
+    if on_catalog:
+        return RunError(f"{CATALOG} stopped answering ({_reason(error, settings)}); nothing "
+                        f"was lost: the unfinished step was rolled back; once it answers, run "
+                        f"the same command again")
+    return RunError(f"cannot read or write the DuckLake data at {settings.data_path} "
+                    f"({_reason(error, settings)}); nothing was lost: the unfinished step was "
+                    f"rolled back; make it writable (or remove what is in its way) and run the "
+                    f"same command again")
 
 
 def _bounded(catalog: str) -> str:
@@ -143,10 +174,8 @@ def catalog_session(settings, application: str):
                                application_name=application[:63], keepalives=1,
                                keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     except psycopg.Error as error:
-        raise RunError(f"cannot reach the DuckLake catalog's PostgreSQL "
-                       f"({settings.catalog}): {str(error).strip().splitlines()[0]}; "
-                       f"start it or correct warehouse.ducklake.catalog in partner.yaml"
-                       ) from None
+        raise RunError(f"cannot reach {CATALOG} ({_reason(error, settings)}): start it, or "
+                       f"correct the setting, and run the same command again") from None
 
 
 @contextmanager
@@ -157,9 +186,8 @@ def _catalog_errors(settings) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as error:
-        raise RunError(f"the DuckLake catalog's PostgreSQL ({settings.catalog}) answered: "
-                       f"{str(error).strip().splitlines()[0]}; check it and run again"
-                       ) from None
+        raise RunError(f"{CATALOG} answered: {_reason(error, settings)}; check it and run "
+                       f"again") from None
 
 
 def draw_receipts(settings, count: int) -> list[int]:
@@ -234,9 +262,9 @@ def _schema_lock(settings):
         try:
             session.execute("SELECT pg_advisory_lock(%s)", (_lock_key("schema"),))
         except psycopg.errors.LockNotAvailable:
-            raise RunError(f"another polyrecon process has been setting up the DuckLake "
-                           f"catalog ({settings.catalog}) for {_SCHEMA_LOCK_SECONDS} s: look "
-                           f"for a hung process, then run again") from None
+            raise RunError(f"another polyrecon process has been setting up {CATALOG} for "
+                           f"{_SCHEMA_LOCK_SECONDS} s: look for a hung process, then run again"
+                           ) from None
         session.execute("SET lock_timeout = 0")
         yield session  # unlocked as the session closes
 

@@ -1,0 +1,123 @@
+"""Faults of DuckLake's own servers during a run (issue 29, 9): the catalog's PostgreSQL
+stopped, the data folder unwritable. Each ends in one line and exit 1 with nothing lost, the
+catalog's connection string not shown, and the next run ends as the undisturbed embedded run.
+
+Where a run is to meet a fault at a given point, it is paused (SIGSTOP) at a line of its
+progress, the fault made, and the run let go on (SIGCONT): the same point every time, no
+sleeps."""
+from __future__ import annotations
+
+import hashlib
+import re
+import signal
+from collections import Counter
+from contextlib import contextmanager
+
+from harness import (
+    MONTH,
+    Watched,
+    assert_same,
+    copy_workspace,
+    fingerprint,
+    polyrecon,
+)
+from servers import on_ducklake
+
+RUN = ("run", "--month", MONTH)
+INTAKE = "Taking in inbox files: "  # the progress of intake: a line per file or per tenth
+
+
+def _without(found: dict, *keys: str) -> dict:
+    return {key: value for key, value in found.items() if key not in keys}
+
+
+@contextmanager
+def _paused_at(run: Watched, prefix: str):
+    """The run stopped (SIGSTOP) once it printed a line starting with `prefix`; let go on
+    when the block ends. Its lines so far are in the list yielded."""
+    seen = []
+    for line in run.lines(timeout=300):
+        seen.append(line[1])
+        if line[1].startswith(prefix):
+            break
+    else:
+        raise AssertionError(f"the run ended before {prefix!r}: {seen[-20:]}")
+    run.process.send_signal(signal.SIGSTOP)
+    try:
+        yield seen
+    finally:
+        run.process.send_signal(signal.SIGCONT)
+
+
+def _error_line(lines: list[str]) -> str:
+    """The run's last line, its error, after asserting it is the only one (no traceback)."""
+    assert not [line for line in lines if "Traceback" in line], "\n".join(lines[-30:])
+    return lines[-1]
+
+
+def _inbox(home) -> list[str]:
+    return sorted(p.relative_to(home).as_posix() for p in (home / "inbox").rglob("*")
+                  if p.is_file())
+
+
+def _uploads(home) -> Counter:
+    """Every upload's content, wherever intake put it (inbox/, its .claimed/, archive/,
+    quarantine/): what must survive a run that stopped."""
+    return Counter(hashlib.sha256(p.read_bytes()).hexdigest()
+                   for folder in ("inbox", "archive", "quarantine")
+                   for p in (home / folder).rglob("*")
+                   if p.is_file() and not p.name.endswith(".reason.txt"))
+
+
+def test_postgresql_stopped_while_files_are_taken_in_is_one_line_and_the_next_run_ends_clean(
+        template, embedded_run, lake, postgres, tmp_path, reliability):
+    """Issue 29, 9: the catalog's PostgreSQL stopped mid-intake ended `run` in a traceback."""
+    home = on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake)
+    uploads = _uploads(home)
+    first = Watched(home, *RUN)
+    try:
+        with _paused_at(first, INTAKE):
+            postgres.stop()
+        lines = [text for _, text in first.lines(timeout=300)]
+    finally:
+        first.close()
+        postgres.start()
+    assert first.process.returncode == 1
+    error = _error_line(lines)
+    assert re.search(r"run (the same command )?again$", error), lines[-30:]
+    assert "PostgreSQL" in error
+    assert str(postgres.port) not in error  # the catalog's connection string is not shown
+    assert "user=" not in error
+    assert _uploads(home) == uploads  # in the inbox, taken in, or claimed for the next run
+    again = polyrecon(home, *RUN)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same(_without(fingerprint(home), "status"), _without(embedded_run[1], "status"))
+    reliability("the DuckLake catalog's PostgreSQL stopped while `run` took files in",
+                "DuckLake catalog", "exit 1, one line; once it was back, `run` ended as an "
+                "undisturbed run")
+
+
+def test_a_data_folder_that_cannot_be_written_is_one_line_and_the_next_run_ends_clean(
+        template, embedded_run, lake, tmp_path, reliability):
+    """Issue 29, 9: a DuckLake data folder that refused a write ended `run` in a traceback.
+    Refused here by a file where the lake's folder for its tables belongs (permissions do
+    not stop the root user the tests may run as); the system refuses both alike."""
+    catalog, _ = lake
+    data = tmp_path / "lake-data"
+    home = on_ducklake(copy_workspace(template, tmp_path / "ws"), catalog, str(data))
+    data.mkdir()
+    (data / "main").write_text("in the way\n")
+    inbox = _inbox(home)
+    failed = polyrecon(home, *RUN)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    error = _error_line(failed.stderr.splitlines())
+    assert error.startswith(f"cannot read or write the DuckLake data at {data}/ (")
+    assert error.endswith("run the same command again")
+    assert _inbox(home) == inbox  # nothing taken in
+    (data / "main").unlink()
+    done = polyrecon(home, *RUN)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same(_without(fingerprint(home), "status"), _without(embedded_run[1], "status"))
+    reliability("the DuckLake data folder cannot be written (a file in the way, no "
+                "permission)", "DuckLake data", "exit 1 with one line naming it; once it could "
+                "be written, `run` ended as an undisturbed run")
