@@ -219,9 +219,14 @@ def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of the block or none of it; on DuckLake committed only while this process still
+    holds its lock (lake.assert_lock_held)."""
     con.begin()
     try:
         yield
+        settings = _lake_of.get(id(con))
+        if settings is not None:
+            lake.assert_lock_held(settings)
     except BaseException:
         con.rollback()
         raise

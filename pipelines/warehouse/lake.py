@@ -13,6 +13,10 @@ here:
   dies with its holder: exclusive for a whole-workspace job, shared plus one per customer for a
   job on one customer's partitions, so writers on different customers commit side by side;
 - a writer whose commit met another's ("Transaction conflict") is retried (`retry_conflicts`);
+- the lock dies with its PostgreSQL session, also when the server restarts while the job goes
+  on (DuckDB's own connections to it reconnect): every commit first asks the lock's session
+  whether it still holds the lock (`assert_lock_held`), so a job that lost it stops before its
+  next write;
 - the catalog's connection string is never shown (it names hosts and users): messages name
   the setting, warehouse.ducklake.catalog.
 
@@ -32,6 +36,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -53,6 +58,7 @@ _CONFLICT = re.compile(r"transaction conflict", re.IGNORECASE)
 _LOCK_POLL_SECONDS = 0.2
 _CONNECT_SECONDS = 10  # to reach the catalog's PostgreSQL
 _SCHEMA_LOCK_SECONDS = 120  # a writer making the tables, or attaching a new lake
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 CATALOG = "the DuckLake catalog's PostgreSQL (warehouse.ducklake.catalog in partner.yaml)"
 
 
@@ -141,13 +147,15 @@ def _reason(error: BaseException, settings) -> str:
 
 def failure(settings, error: duckdb.Error) -> RunError | None:
     """One sentence for a DuckLake statement that failed on I/O — its catalog's PostgreSQL
-    gone, its data folder or bucket refusing a read or write — or None for any other error."""
+    gone (a lock that went with it is said as such: assert_lock_held), its data folder or
+    bucket refusing a read or write — or None for any other error."""
     text = str(error)
     on_catalog = re.search(r"postgres|__ducklake_metadata", text, re.IGNORECASE) is not None
     if not (isinstance(error, duckdb.IOException | duckdb.ConnectionException)
             or on_catalog and isinstance(error, duckdb.TransactionException)):
         return None
     if on_catalog:
+        assert_lock_held(settings)
         return RunError(f"{CATALOG} stopped answering ({_reason(error, settings)}); nothing "
                         f"was lost: the unfinished step was rolled back; once it answers, run "
                         f"the same command again")
@@ -341,9 +349,52 @@ def advisory_lock(settings, command: str, customer_id: str | None, wait: float
                     f"another polyrecon run ({_holder(session, key)}) is working on {what}; "
                     f"wait for it to finish, or pass --wait SECONDS to wait for it") from None
         session.execute("SET lock_timeout = 0")
-        yield
+        _held[settings.catalog] = _Held(session, [key for _, key, _ in wanted], command)
+        try:
+            yield
+        finally:
+            _held.pop(settings.catalog, None)
     finally:
         session.close()  # the locks go with the session
+
+
+@dataclass(frozen=True)
+class _Held:
+    session: object  # the psycopg connection holding the advisory locks
+    keys: list[int]
+    command: str
+
+
+_held: dict[str, _Held] = {}  # catalog -> the lock this process holds on it
+
+
+def _catalog_sql(name: str) -> str:
+    """A statement for the catalog's PostgreSQL from sql/ (psycopg's %(name)s parameters)."""
+    return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def lock_lost(command: str) -> RunError:
+    return RunError(f"`{command}` lost its lock on the DuckLake warehouse: the catalog's "
+                    f"PostgreSQL restarted or stopped (or the connection to it broke) while "
+                    f"this run held the lock; nothing more was written: run again")
+
+
+def assert_lock_held(settings) -> None:
+    """Before a write: the lock this process took on the lake is still held by its session.
+    A session that died (PostgreSQL restarted: psycopg does not reconnect) released it, and
+    another job may have taken it since. Nothing to check where this process took no lock."""
+    import psycopg
+
+    held = _held.get(settings.catalog)
+    if held is None:
+        return
+    try:
+        holding = held.session.execute(_catalog_sql("warehouse/lake_lock_held.sql"),
+                                       {"keys": held.keys}).fetchone()[0]
+    except psycopg.Error:
+        holding = 0
+    if holding != len(held.keys):
+        raise lock_lost(held.command)
 
 
 def _holder(session, key: int) -> str:

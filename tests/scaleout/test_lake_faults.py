@@ -1,6 +1,9 @@
-"""Faults of DuckLake's own servers during a run (issue 29, 9): the catalog's PostgreSQL
-stopped, the data folder unwritable. Each ends in one line and exit 1 with nothing lost, the
-catalog's connection string not shown, and the next run ends as the undisturbed embedded run.
+"""Faults of DuckLake's own servers during a run (issue 29, 3 and 9): the catalog's PostgreSQL
+restarted or stopped, the data folder unwritable. The workspace lock is a PostgreSQL advisory
+lock, so a restart ends it while the run goes on (DuckDB's connections reconnect) and another
+run may take it: the run must stop before its next write. Each fault ends in one line and exit
+1 with nothing lost, and the next run ends as the undisturbed embedded run, every e-mail
+delivered once.
 
 Where a run is to meet a fault at a given point, it is paused (SIGSTOP) at a line of its
 progress, the fault made, and the run let go on (SIGCONT): the same point every time, no
@@ -13,6 +16,9 @@ import signal
 from collections import Counter
 from contextlib import contextmanager
 
+import psycopg
+import yaml
+from fake_smtp import Inbox, Server
 from harness import (
     MONTH,
     Watched,
@@ -23,12 +29,46 @@ from harness import (
 )
 from servers import on_ducklake
 
+from pipelines.warehouse import lake as lake_backend
+
 RUN = ("run", "--month", MONTH)
 INTAKE = "Taking in inbox files: "  # the progress of intake: a line per file or per tenth
 
 
+def _with_smtp(home, port: int):
+    partner = home / "config" / "partner.yaml"
+    settings = yaml.safe_load(partner.read_text(encoding="utf-8"))
+    settings["smtp"] = {"host": "127.0.0.1", "port": port, "starttls": False,
+                        "from": "reports@partner.example"}
+    partner.write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True),
+                       encoding="utf-8")
+    return home
+
+
 def _without(found: dict, *keys: str) -> dict:
     return {key: value for key, value in found.items() if key not in keys}
+
+
+def _delivered(inbox: Inbox) -> Counter:
+    """What the SMTP server received, as the fingerprint counts the outbox's files (less the
+    month folder, which only a file has)."""
+    return Counter((m["Subject"], m["To"], m["Cc"] or "",
+                    tuple(sorted(a.get_filename() for a in m.iter_attachments())))
+                   for _, m in inbox.messages)
+
+
+def _written(outbox: list) -> Counter:
+    return Counter({key[1:]: count for key, count in outbox})
+
+
+def _assert_like_the_embedded_run(home, inbox: Inbox, embedded: dict) -> None:
+    """The same files, ledgers and inputs as the embedded run, which wrote its e-mails to
+    outbox/: each of them received by the SMTP server, once."""
+    found = fingerprint(home)
+    assert_same(_without(found, "status", "outbox"), _without(embedded, "status", "outbox"))
+    assert found["outbox"] == []
+    assert _delivered(inbox) == _written(embedded["outbox"])
+    assert set(_delivered(inbox).values()) == {1}
 
 
 @contextmanager
@@ -53,6 +93,51 @@ def _error_line(lines: list[str]) -> str:
     """The run's last line, its error, after asserting it is the only one (no traceback)."""
     assert not [line for line in lines if "Traceback" in line], "\n".join(lines[-30:])
     return lines[-1]
+
+
+def _lock_is_free(catalog: str) -> bool:
+    """Whether another run could take the whole-workspace lock now (taken and let go)."""
+    key = lake_backend._lock_key("workspace")
+    with psycopg.connect(catalog, autocommit=True) as session:
+        taken = session.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+        if taken:
+            session.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return taken
+
+
+def test_a_run_whose_lock_died_in_a_postgresql_restart_stops_before_its_next_write(
+        template, embedded_run, lake, postgres, tmp_path, reliability):
+    """Issue 29, 3: a restart ended the session holding the lock; the run went on without it
+    while a second run could take it, and both could send."""
+    catalog = lake[0]
+    server = Server()
+    server.start()
+    try:
+        home = _with_smtp(on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake),
+                          server.port)
+        first = Watched(home, *RUN)
+        try:
+            with _paused_at(first, INTAKE):
+                postgres.restart()
+                assert _lock_is_free(catalog)  # what a second run would find
+            lines = [text for _, text in first.lines(timeout=300)]
+        finally:
+            first.close()
+        assert first.process.returncode == 1
+        assert _error_line(lines) == (
+            "`run` lost its lock on the DuckLake warehouse: the catalog's PostgreSQL "
+            "restarted or stopped (or the connection to it broke) while this run held the "
+            "lock; nothing more was written: run again")
+        assert server.inbox.messages == []
+        again = polyrecon(home, *RUN)
+        assert again.returncode == 0, again.stderr[-3000:]
+    finally:
+        server.stop()
+    _assert_like_the_embedded_run(home, server.inbox, embedded_run[1])
+    reliability("the DuckLake catalog's PostgreSQL restarted while `run` held the lock "
+                "(taking in files)", "DuckLake workspace lock",
+                "the run stopped before its next write: exit 1, one line; the next run ended "
+                "as an undisturbed run, each e-mail delivered once")
 
 
 def _inbox(home) -> list[str]:
