@@ -16,7 +16,8 @@ here:
 - the lock dies with its PostgreSQL session, also when the server restarts while the job goes
   on (DuckDB's own connections to it reconnect): every commit first asks the lock's session
   whether it still holds the lock (`assert_lock_held`), so a job that lost it stops before its
-  next write;
+  next write, and an e-mail is handed to SMTP only once its key is claimed in a table with a
+  primary key, through that same session (`mail_claims`): no two senders send one message;
 - the catalog's connection string is never shown (it names hosts and users): messages name
   the setting, warehouse.ducklake.catalog.
 
@@ -241,6 +242,7 @@ def _create_tables(con: duckdb.DuckDBPyConnection, settings, durable: list[str])
     with _schema_lock(settings) as session, _catalog_errors(settings):
         session.execute(f"CREATE SEQUENCE IF NOT EXISTS {RECEIPT_SEQUENCE}")
         session.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version text PRIMARY KEY)")
+        session.execute(_catalog_sql("delivery/lake_mail_claims.sql"))
         if session.execute(f"SELECT 1 FROM {_SCHEMA_TABLE} WHERE version = %s",
                            (version,)).fetchone() is None:
             con.begin()
@@ -395,6 +397,65 @@ def assert_lock_held(settings) -> None:
         holding = 0
     if holding != len(held.keys):
         raise lock_lost(held.command)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Another sender's claim of a message's delivery attempt."""
+    claimed_by: str  # its session's application name
+    status: str | None  # the answer it recorded (None: none yet)
+    answer: str | None
+    alive: bool  # its session is still open: it may be sending now
+
+
+@contextmanager
+def mail_claims(settings) -> Iterator[MailClaims]:
+    """The claims of a delivery run: made through the session holding this process's lock,
+    so a job that lost its lock claims nothing (and sends nothing); else through a session of
+    their own."""
+    held = _held.get(settings.catalog)
+    if held is not None:
+        yield MailClaims(settings, held.session, held.command)
+        return
+    with catalog_session(settings, f"polyrecon mail pid {os.getpid()}") as session:
+        yield MailClaims(settings, session, None)
+
+
+@dataclass(frozen=True)
+class MailClaims:
+    settings: object
+    session: object
+    command: str | None  # the job whose lock session this is
+
+    @contextmanager
+    def _answered(self) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as error:
+            if self.command is not None:
+                raise lock_lost(self.command) from None
+            raise RunError(f"{CATALOG} answered: {_reason(error, self.settings)}; check it and "
+                           f"run again") from None
+
+    def claim(self, key: str, queued_at, attempt: int) -> Claim | None:
+        """This delivery attempt claimed for this sender (None), or the claim another made."""
+        where = {"message_key": key, "queued_at": queued_at, "attempt": attempt}
+        with self._answered():
+            if self.session.execute(_catalog_sql("delivery/lake_mail_claim.sql"),
+                                    where).fetchone():
+                return None
+            return Claim(*self.session.execute(
+                _catalog_sql("delivery/lake_mail_claim_found.sql"), where).fetchone())
+
+    def settle(self, key: str, queued_at, attempt: int, status: str, answer: str | None
+               ) -> None:
+        """The server's answer beside the claim, before the ledger records it."""
+        with self._answered():
+            self.session.execute(_catalog_sql("delivery/lake_mail_claim_settle.sql"),
+                                 {"message_key": key, "queued_at": queued_at,
+                                  "attempt": attempt, "status": status, "answer": answer})
 
 
 def _holder(session, key: int) -> str:

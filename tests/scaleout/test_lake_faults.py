@@ -1,18 +1,21 @@
 """Faults of DuckLake's own servers during a run (issue 29, 3 and 9): the catalog's PostgreSQL
 restarted or stopped, the data folder unwritable. The workspace lock is a PostgreSQL advisory
 lock, so a restart ends it while the run goes on (DuckDB's connections reconnect) and another
-run may take it: the run must stop before its next write. Each fault ends in one line and exit
-1 with nothing lost, and the next run ends as the undisturbed embedded run, every e-mail
-delivered once.
+run may take it: the run must stop before its next write, and no two senders may ever send
+one message (DuckLake has no unique keys). Each fault ends in one line and exit 1 with nothing
+lost, and the next run ends as the undisturbed embedded run, every e-mail delivered once.
 
 Where a run is to meet a fault at a given point, it is paused (SIGSTOP) at a line of its
 progress, the fault made, and the run let go on (SIGCONT): the same point every time, no
 sleeps."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import signal
+import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 
@@ -29,7 +32,11 @@ from harness import (
 )
 from servers import on_ducklake
 
+from pipelines.core.config import load_config
+from pipelines.core.workspace import Workspace
+from pipelines.delivery.mail import deliver_waiting
 from pipelines.warehouse import lake as lake_backend
+from pipelines.warehouse.connection import open_warehouse
 
 RUN = ("run", "--month", MONTH)
 INTAKE = "Taking in inbox files: "  # the progress of intake: a line per file or per tenth
@@ -138,6 +145,132 @@ def test_a_run_whose_lock_died_in_a_postgresql_restart_stops_before_its_next_wri
                 "(taking in files)", "DuckLake workspace lock",
                 "the run stopped before its next write: exit 1, one line; the next run ended "
                 "as an undisturbed run, each e-mail delivered once")
+
+
+class _HeldInbox(Inbox):
+    """Holds the answer to each message's data until a second message's data came (another
+    sender is at work) or a sender finished (`others_done`): so two senders of one queued
+    message both reach SMTP with it, unless something keeps the second from sending it."""
+
+    def __init__(self):
+        super().__init__()
+        self.others_done = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        deadline = time.monotonic() + 120
+        while len(self.messages) < 2 and not self.others_done.is_set() \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return answer
+
+
+def test_two_senders_of_the_same_queued_messages_send_each_once(template, lake, tmp_path,
+                                                                 reliability):
+    """Issue 29, 3: with two senders at once (two processes that each believe they hold the
+    lock), both read a message as queued and both handed it to SMTP; DuckLake's ledger has
+    no unique key to stop the second. Here two senders in two threads, without the lock."""
+    closed = Server()  # nothing listens yet: the run leaves every message queued
+    home = _with_smtp(on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake),
+                      closed.port)
+    queued = polyrecon(home, *RUN)
+    assert queued.returncode == 1, queued.stderr[-3000:]
+    inbox = _HeldInbox()
+    server = Server()
+    server.inbox = inbox
+    config = load_config(Workspace.resolve(_with_smtp(home, server.port)))
+    with open_warehouse(config.workspace, read_only=True) as con:
+        keys = sorted(k for (k,) in con.execute(
+            "SELECT message_key FROM mail_ledger WHERE status = 'queued'").fetchall())
+    assert len(keys) >= 2
+    server.start()
+    errors = []
+    gate = threading.Barrier(2)
+
+    def sender() -> None:
+        try:
+            gate.wait(60)
+            deliver_waiting(config, None, None)
+        except BaseException as error:  # noqa: BLE001 - asserted below
+            errors.append(error)
+        finally:
+            inbox.others_done.set()  # the other sender's held message may go on
+
+    try:
+        threads = [threading.Thread(target=sender) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+    finally:
+        server.stop()
+    assert sorted(Counter(m["Subject"] for _, m in inbox.messages).values()) == [1] * len(keys)
+    assert errors == []
+    with open_warehouse(config.workspace, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT status FROM mail_ledger").fetchall() == [("sent",)]
+    reliability("two senders of the same queued e-mails at once (each believing it holds the "
+                "lock)", "DuckLake e-mail ledger",
+                "each message went to SMTP once: it is claimed first in a PostgreSQL table "
+                "with a primary key; the ledger ended as after one sender")
+
+
+class _LostInbox(Inbox):
+    """Holds the answer to the first message's data until `let_go`, and never keeps that
+    message (as a server whose client went before it took it): what a sender killed while
+    handing a message over leaves, as far as it can know."""
+
+    def __init__(self):
+        super().__init__()
+        self.handed, self.let_go = threading.Event(), threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.handed.is_set():
+            return await super().handle_DATA(server, session, envelope)
+        self.handed.set()
+        deadline = time.monotonic() + 300
+        while not self.let_go.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return "451 4.3.0 the connection went before the message was taken"
+
+
+def test_a_message_whose_sender_died_handing_it_to_smtp_waits_for_a_person(
+        template, embedded_run, lake, tmp_path, reliability):
+    """Issue 29, 3: a claimed message whose sender died before recording the server's
+    answer may or may not have gone out. It must neither block the message for ever nor be
+    sent twice silently: the next run says so in one line and leaves it waiting; the
+    `approve` that line names sends it, once."""
+    inbox = _LostInbox()
+    server = Server()
+    server.inbox = inbox
+    server.start()
+    try:
+        home = _with_smtp(on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake),
+                          server.port)
+        killed = Watched(home, *RUN)
+        try:
+            assert inbox.handed.wait(300), "the run never handed a message to SMTP"
+            assert killed.kill()
+        finally:
+            inbox.let_go.set()
+            killed.close()
+        again = polyrecon(home, *RUN)
+        assert again.returncode == 0, again.stderr[-3000:]
+        [said] = [line for line in again.stderr.splitlines() if "may have gone out" in line]
+        approve = said.split("`")[-2]
+        assert approve.startswith(f"approve --month {MONTH}")
+        assert ", 1 waiting for approval" in again.stdout
+        sent = len(inbox.messages)
+        approved = polyrecon(home, *approve.split())
+        assert approved.returncode == 0, approved.stderr[-3000:]
+        assert len(inbox.messages) == sent + 1
+    finally:
+        server.stop()
+    _assert_like_the_embedded_run(home, inbox, embedded_run[1])
+    reliability("SIGKILL of `run` while it hands an e-mail to SMTP (DuckLake)",
+                "DuckLake e-mail ledger",
+                "the next run sent everything else and left that message waiting, saying in "
+                "one line it may have gone out and which `approve` sends it; approved, it "
+                "went out once")
 
 
 def _inbox(home) -> list[str]:
