@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         if settings is not None:
             lake.assert_lock_held(settings)
     except BaseException:
-        con.rollback()
+        # A connection that broke (DuckLake's PostgreSQL gone) cannot roll back, and needs
+        # not: its server drops the transaction. The first error is the one to tell.
+        with suppress(duckdb.Error):
+            con.rollback()
         raise
     con.commit()

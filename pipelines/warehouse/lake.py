@@ -147,23 +147,26 @@ def _reason(error: BaseException, settings) -> str:
 
 
 def failure(settings, error: duckdb.Error) -> RunError | None:
-    """One sentence for a DuckLake statement that failed on I/O — its catalog's PostgreSQL
-    gone (a lock that went with it is said as such: assert_lock_held), its data folder or
-    bucket refusing a read or write — or None for any other error."""
-    text = str(error)
-    on_catalog = re.search(r"postgres|__ducklake_metadata", text, re.IGNORECASE) is not None
-    if not (isinstance(error, duckdb.IOException | duckdb.ConnectionException)
-            or on_catalog and isinstance(error, duckdb.TransactionException)):
-        return None
-    if on_catalog:
-        assert_lock_held(settings)
+    """One sentence for a DuckLake statement that failed on I/O — the lock gone with its
+    session (whatever DuckDB says then: assert_lock_held), the catalog's PostgreSQL not
+    answering, the data folder or bucket refusing a read or write — or None for any other
+    error."""
+    assert_lock_held(settings)
+    if _ON_CATALOG.search(str(error)):
         return RunError(f"{CATALOG} stopped answering ({_reason(error, settings)}); nothing "
                         f"was lost: the unfinished step was rolled back; once it answers, run "
                         f"the same command again")
-    return RunError(f"cannot read or write the DuckLake data at {settings.data_path} "
-                    f"({_reason(error, settings)}); nothing was lost: the unfinished step was "
-                    f"rolled back; make it writable (or remove what is in its way) and run the "
-                    f"same command again")
+    if isinstance(error, duckdb.IOException | duckdb.ConnectionException):
+        return RunError(f"cannot read or write the DuckLake data at {settings.data_path} "
+                        f"({_reason(error, settings)}); nothing was lost: the unfinished step "
+                        f"was rolled back; make it writable (or remove what is in its way) and "
+                        f"run the same command again")
+    return None
+
+
+# DuckDB's words for a failure of its connection to the catalog's PostgreSQL.
+_ON_CATALOG = re.compile(r"postgres|__ducklake_metadata|failed to execute query|"
+                         r"server closed the connection", re.IGNORECASE)
 
 
 def _bounded(catalog: str) -> str:
