@@ -6,7 +6,10 @@ queued, through SMTP when partner.yaml has `smtp`, else as `outbox/<month>/<kind
 <key's first 12 digits>.eml`. A re-run finds the keys already sent and sends nothing twice;
 `--resend` queues the month's messages again on purpose. A message that cannot go out (server
 down, 4xx) stays queued for the next run; a 5xx rejection is recorded with the server's answer
-and shown by `status`.
+and shown by `status`. On DuckLake, whose ledger has no unique key, each delivery attempt is
+claimed in PostgreSQL before the message goes to SMTP (warehouse/lake.py), so no two senders
+send one message; one whose sender stopped while handing it over waits for a person
+(docs/decisions.md "On DuckLake, an e-mail whose sender stopped while handing it over").
 
 With partner.yaml `delivery: {review: required}` a message to a CSM or a customer (REVIEWED)
 waits in the ledger (`waiting`) until `approve` (jobs/review.py) queues it; the partner's own
@@ -31,11 +34,11 @@ import smtplib
 import socket
 import ssl
 import threading
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pipelines.core.config import Config
+from pipelines.core.config import Config, lake_settings
 from pipelines.core.errors import ConfigError
 from pipelines.core.files import write_bytes_atomically
 from pipelines.core.i18n import N_, Message
@@ -54,6 +57,7 @@ from pipelines.delivery.messages import (
 from pipelines.delivery.rekey import recomposed
 from pipelines.reconciliation.month import compute_month, stored_month
 from pipelines.reconciliation.results import MonthResult
+from pipelines.warehouse import lake
 from pipelines.warehouse.connection import (
     fetch_value,
     load_frame,
@@ -75,7 +79,8 @@ class MailOutcome:
     sent: int
     still_queued: int
     rejected: int
-    waiting: int = 0  # composed this run and waiting for approval (delivery.review: required)
+    # composed this run and waiting for approval (delivery.review: required), or in doubt
+    waiting: int = 0
     withdrawn: int = 0  # waiting ones the month no longer composes
 
     def __add__(self, other: MailOutcome) -> MailOutcome:
@@ -155,7 +160,7 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                 customer_id=customer_id, keys=keys, now=_now())
         outcome = _deliver(config, con, queued, login)
         return MailOutcome(outcome.queued, outcome.sent, outcome.still_queued,
-                           outcome.rejected, waiting, withdrawn)
+                           outcome.rejected, waiting + outcome.waiting, withdrawn)
 
 
 def deliver_waiting(config: Config, months: list[Month] | None, customer_id: str | None,
@@ -283,21 +288,22 @@ def send_notice(config: Config, kind: str, subject: str, to: list[str], paragrap
 
 def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
              ) -> MailOutcome:
-    from email import message_from_bytes, policy
-
     waiting = run_sql(con, "delivery/mail_queued.sql").fetchall()
-    outcomes = {"sent": 0, "queued": 0, "rejected": 0}
+    outcomes = {"sent": 0, "queued": 0, "rejected": 0, "waiting": 0}
 
     def record(key: str, status: str, answer: str | None) -> None:
-        with transaction(con):
-            run_sql(con, "delivery/mail_outcome.sql", message_key=key, status=status, answer=answer,
-                    now=_now())
+        def once() -> None:
+            with transaction(con):
+                run_sql(con, "delivery/mail_outcome.sql", message_key=key, status=status,
+                        answer=answer, now=_now())
+        # On DuckLake another sender's record may land first (never on the embedded file).
+        lake.retry_conflicts(once, "recording an e-mail's answer")
         outcomes[status] += 1
 
     if not waiting:
         return MailOutcome(queued, 0, 0, 0)
     if config.partner.smtp is None:
-        for key, kind, customer_id, month, raw in waiting:
+        for key, kind, customer_id, month, raw, *_ in waiting:
             name = f"{kind}-{customer_id or 'partner'}-{key[:12]}.eml"
             path = config.workspace.outbox / month / name
             write_bytes_atomically(path, raw)
@@ -313,30 +319,72 @@ def _deliver(config: Config, con, queued: int, login: tuple[str, str] | None
         for key, *_ in waiting:
             record(key, "queued", answer)
         return MailOutcome(queued, 0, len(waiting), 0)
+    settings = lake_settings(config.workspace)
     try:
-        for key, *_, raw in waiting:
-            message = message_from_bytes(raw, policy=policy.default)
-            try:
-                with _deadline(server, MESSAGE_DEADLINE, "sending one message"):
-                    refused = server.send_message(message)
-            except smtplib.SMTPRecipientsRefused as error:
-                codes = [code for code, _ in error.recipients.values()]
-                status = "rejected" if all(code >= 500 for code in codes) else "queued"
-                record(key, status, "; ".join(f"{who}: {code} {text.decode(errors='replace')}"
-                                              for who, (code, text) in error.recipients.items()))
-            except smtplib.SMTPResponseException as error:
-                status = "rejected" if error.smtp_code >= 500 else "queued"
-                record(key, status, f"{error.smtp_code} "
-                                    f"{error.smtp_error.decode(errors='replace')}")
-            except (OSError, smtplib.SMTPException) as error:
-                record(key, "queued", f"{type(error).__name__}: {error}")
-            else:
-                record(key, "sent", "; ".join(
-                    f"refused {who}: {code} {text.decode(errors='replace')}"
-                    for who, (code, text) in refused.items()) or None)
+        with lake.mail_claims(settings) if settings else nullcontext() as claims:
+            for key, kind, customer_id, month, raw, queued_at, attempts in waiting:
+                # DuckLake has no unique keys: a message goes to SMTP only once claimed.
+                other = claims.claim(key, queued_at, attempts) if claims else None
+                if other is not None:
+                    if fetch_value(con, "delivery/mail_attempt_open.sql", message_key=key,
+                                   queued_at=queued_at, attempts=attempts):
+                        _claimed_before(record, other, key, kind, customer_id, month)
+                    continue  # else its sender recorded it
+                status, answer = _send(server, raw)
+                if claims:
+                    claims.settle(key, queued_at, attempts, status, answer)
+                record(key, status, answer)
     finally:
         _hang_up(server)
-    return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"])
+    return MailOutcome(queued, outcomes["sent"], outcomes["queued"], outcomes["rejected"],
+                       outcomes["waiting"])
+
+
+def _send(server: smtplib.SMTP, raw: bytes) -> tuple[str, str | None]:
+    """One message through SMTP: its ledger status (sent, queued: try again, rejected) and
+    the server's answer."""
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(raw, policy=policy.default)
+    try:
+        with _deadline(server, MESSAGE_DEADLINE, "sending one message"):
+            refused = server.send_message(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        return ("rejected" if all(code >= 500 for code in codes) else "queued",
+                "; ".join(f"{who}: {code} {text.decode(errors='replace')}"
+                          for who, (code, text) in error.recipients.items()))
+    except smtplib.SMTPResponseException as error:
+        return ("rejected" if error.smtp_code >= 500 else "queued",
+                f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}")
+    except (OSError, smtplib.SMTPException) as error:
+        return "queued", f"{type(error).__name__}: {error}"
+    return "sent", "; ".join(f"refused {who}: {code} {text.decode(errors='replace')}"
+                             for who, (code, text) in refused.items()) or None
+
+
+def _claimed_before(record, other: lake.Claim, key: str, kind: str, customer_id: str | None,
+                    month: str) -> None:
+    """A delivery attempt another sender claimed first (DuckLake) and the ledger does not
+    record: left to it while its session is open; else its answer copied to the ledger when
+    it recorded one beside the claim; else it stopped between handing the message to SMTP
+    and recording the answer, and the message may or may not have gone out: it waits for a
+    person, who knows by asking its recipients (docs/decisions.md)."""
+    about = f"the {kind} message for {customer_id or 'the partner'} ({month})"
+    if other.alive:
+        log.warning("E-mail: %s is being sent by another process (%s): left to it", about,
+                    other.claimed_by)
+    elif other.status is not None:
+        record(key, other.status, other.answer)
+    else:
+        approve = f"approve --month {month}" + (f" --customer {customer_id}" if customer_id
+                                                 else "")
+        record(key, "waiting", f"in doubt: handed to the SMTP server by `{other.claimed_by}`, "
+                               f"which stopped before it recorded the answer; if its "
+                               f"recipients did not get it, `{approve}` sends it")
+        log.warning("E-mail: %s may have gone out: %s handed it to the SMTP server and stopped "
+                    "before recording the answer; it waits: if its recipients did not get it, "
+                    "`%s` sends it", about, other.claimed_by, approve)
 
 
 def _hang_up(server: smtplib.SMTP) -> None:

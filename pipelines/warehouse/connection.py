@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -154,8 +154,8 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
 def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | None
                ) -> Iterator[duckdb.DuckDBPyConnection]:
     if read_only and not lake.initialised(settings):
-        raise RunError(f"no warehouse yet in the DuckLake catalog {settings.catalog}: run "
-                       f"`python -m pipelines ingest` first")
+        raise RunError(f"no warehouse yet in {lake.CATALOG}: run `python -m pipelines ingest` "
+                       f"first")
     snapshot = lake.published_snapshot(published) if published else None
     con = lake.connect(settings, read_only, memory_limit, snapshot)
     _lake_of[id(con)] = settings
@@ -164,6 +164,12 @@ def _open_lake(settings, read_only: bool, memory_limit: str, published: Path | N
                           tuple(statement for name in SCHEMA for statement in _statements(name)),
                           read_only)
         yield con
+    except duckdb.Error as error:
+        # Its PostgreSQL or storage gone at any read or write; a conflict is retried above.
+        problem = None if lake.is_conflict(error) else lake.failure(settings, error)
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         _drawn_receipts.pop(id(con), None)
         _lake_of.pop(id(con), None)
@@ -213,10 +219,18 @@ def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of the block or none of it; on DuckLake committed only while this process still
+    holds its lock (lake.assert_lock_held)."""
     con.begin()
     try:
         yield
+        settings = _lake_of.get(id(con))
+        if settings is not None:
+            lake.assert_lock_held(settings)
     except BaseException:
-        con.rollback()
+        # A connection that broke (DuckLake's PostgreSQL gone) cannot roll back, and needs
+        # not: its server drops the transaction. The first error is the one to tell.
+        with suppress(duckdb.Error):
+            con.rollback()
         raise
     con.commit()

@@ -12,7 +12,14 @@ here:
 - the workspace lock is a PostgreSQL advisory lock, which spans machines and, like `flock`,
   dies with its holder: exclusive for a whole-workspace job, shared plus one per customer for a
   job on one customer's partitions, so writers on different customers commit side by side;
-- a writer whose commit met another's ("Transaction conflict") is retried (`retry_conflicts`).
+- a writer whose commit met another's ("Transaction conflict") is retried (`retry_conflicts`);
+- the lock dies with its PostgreSQL session, also when the server restarts while the job goes
+  on (DuckDB's own connections to it reconnect): every commit first asks the lock's session
+  whether it still holds the lock (`assert_lock_held`), so a job that lost it stops before its
+  next write, and an e-mail is handed to SMTP only once its key is claimed in a table with a
+  primary key, through that same session (`mail_claims`): no two senders send one message;
+- the catalog's connection string is never shown (it names hosts and users): messages name
+  the setting, warehouse.ducklake.catalog.
 
 Passwords and keys come from the environment, never partner.yaml: PGPASSWORD (libpq), and for
 s3:// data AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and, for a server of the
@@ -30,6 +37,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -51,6 +59,8 @@ _CONFLICT = re.compile(r"transaction conflict", re.IGNORECASE)
 _LOCK_POLL_SECONDS = 0.2
 _CONNECT_SECONDS = 10  # to reach the catalog's PostgreSQL
 _SCHEMA_LOCK_SECONDS = 120  # a writer making the tables, or attaching a new lake
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+CATALOG = "the DuckLake catalog's PostgreSQL (warehouse.ducklake.catalog in partner.yaml)"
 
 
 def extension_file(name: str) -> Path:
@@ -119,11 +129,44 @@ def connect(settings, read_only: bool, memory_limit: str, snapshot: int | None =
         con.execute(f"USE {LAKE}")
     except duckdb.Error as error:
         con.close()
-        raise RunError(f"cannot open the DuckLake warehouse (catalog "
-                       f"{settings.catalog}, data {settings.data_path}): "
-                       f"{str(error).splitlines()[0]}; check warehouse.ducklake in partner.yaml "
+        raise RunError(f"cannot open the DuckLake warehouse (data {settings.data_path}): "
+                       f"{_reason(error, settings)}; check warehouse.ducklake in partner.yaml "
                        f"and that its PostgreSQL and storage are reachable") from None
     return con
+
+
+def _reason(error: BaseException, settings) -> str:
+    """An error's first line without the catalog's connection string, which libpq and
+    DuckDB repeat ('… at "host=… user=…": connection to server at …, port … failed: …')."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "Postgres at" in text or "connection to server" in text:
+        return text.rsplit("failed: ", 1)[-1].strip() or "no answer"
+    for shown in (_bounded(settings.catalog), settings.catalog):
+        text = text.replace(shown, "warehouse.ducklake.catalog")
+    return text
+
+
+def failure(settings, error: duckdb.Error) -> RunError | None:
+    """One sentence for a DuckLake statement that failed on I/O — the lock gone with its
+    session (whatever DuckDB says then: assert_lock_held), the catalog's PostgreSQL not
+    answering, the data folder or bucket refusing a read or write — or None for any other
+    error."""
+    assert_lock_held(settings)
+    if _ON_CATALOG.search(str(error)):
+        return RunError(f"{CATALOG} stopped answering ({_reason(error, settings)}); nothing "
+                        f"was lost: the unfinished step was rolled back; once it answers, run "
+                        f"the same command again")
+    if isinstance(error, duckdb.IOException | duckdb.ConnectionException):
+        return RunError(f"cannot read or write the DuckLake data at {settings.data_path} "
+                        f"({_reason(error, settings)}); nothing was lost: the unfinished step "
+                        f"was rolled back; make it writable (or remove what is in its way) and "
+                        f"run the same command again")
+    return None
+
+
+# DuckDB's words for a failure of its connection to the catalog's PostgreSQL.
+_ON_CATALOG = re.compile(r"postgres|__ducklake_metadata|failed to execute query|"
+                         r"server closed the connection", re.IGNORECASE)
 
 
 def _bounded(catalog: str) -> str:
@@ -143,10 +186,8 @@ def catalog_session(settings, application: str):
                                application_name=application[:63], keepalives=1,
                                keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     except psycopg.Error as error:
-        raise RunError(f"cannot reach the DuckLake catalog's PostgreSQL "
-                       f"({settings.catalog}): {str(error).strip().splitlines()[0]}; "
-                       f"start it or correct warehouse.ducklake.catalog in partner.yaml"
-                       ) from None
+        raise RunError(f"cannot reach {CATALOG} ({_reason(error, settings)}): start it, or "
+                       f"correct the setting, and run the same command again") from None
 
 
 @contextmanager
@@ -157,9 +198,8 @@ def _catalog_errors(settings) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as error:
-        raise RunError(f"the DuckLake catalog's PostgreSQL ({settings.catalog}) answered: "
-                       f"{str(error).strip().splitlines()[0]}; check it and run again"
-                       ) from None
+        raise RunError(f"{CATALOG} answered: {_reason(error, settings)}; check it and run "
+                       f"again") from None
 
 
 def draw_receipts(settings, count: int) -> list[int]:
@@ -205,6 +245,7 @@ def _create_tables(con: duckdb.DuckDBPyConnection, settings, durable: list[str])
     with _schema_lock(settings) as session, _catalog_errors(settings):
         session.execute(f"CREATE SEQUENCE IF NOT EXISTS {RECEIPT_SEQUENCE}")
         session.execute(f"CREATE TABLE IF NOT EXISTS {_SCHEMA_TABLE} (version text PRIMARY KEY)")
+        session.execute(_catalog_sql("delivery/lake_mail_claims.sql"))
         if session.execute(f"SELECT 1 FROM {_SCHEMA_TABLE} WHERE version = %s",
                            (version,)).fetchone() is None:
             con.begin()
@@ -234,9 +275,9 @@ def _schema_lock(settings):
         try:
             session.execute("SELECT pg_advisory_lock(%s)", (_lock_key("schema"),))
         except psycopg.errors.LockNotAvailable:
-            raise RunError(f"another polyrecon process has been setting up the DuckLake "
-                           f"catalog ({settings.catalog}) for {_SCHEMA_LOCK_SECONDS} s: look "
-                           f"for a hung process, then run again") from None
+            raise RunError(f"another polyrecon process has been setting up {CATALOG} for "
+                           f"{_SCHEMA_LOCK_SECONDS} s: look for a hung process, then run again"
+                           ) from None
         session.execute("SET lock_timeout = 0")
         yield session  # unlocked as the session closes
 
@@ -313,9 +354,111 @@ def advisory_lock(settings, command: str, customer_id: str | None, wait: float
                     f"another polyrecon run ({_holder(session, key)}) is working on {what}; "
                     f"wait for it to finish, or pass --wait SECONDS to wait for it") from None
         session.execute("SET lock_timeout = 0")
-        yield
+        _held[settings.catalog] = _Held(session, [key for _, key, _ in wanted], command)
+        try:
+            yield
+        finally:
+            _held.pop(settings.catalog, None)
     finally:
         session.close()  # the locks go with the session
+
+
+@dataclass(frozen=True)
+class _Held:
+    session: object  # the psycopg connection holding the advisory locks
+    keys: list[int]
+    command: str
+
+
+_held: dict[str, _Held] = {}  # catalog -> the lock this process holds on it
+
+
+def _catalog_sql(name: str) -> str:
+    """A statement for the catalog's PostgreSQL from sql/ (psycopg's %(name)s parameters)."""
+    return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def lock_lost(command: str) -> RunError:
+    return RunError(f"`{command}` lost its lock on the DuckLake warehouse: the catalog's "
+                    f"PostgreSQL restarted or stopped (or the connection to it broke) while "
+                    f"this run held the lock; nothing more was written: run again")
+
+
+def assert_lock_held(settings) -> None:
+    """Before a write: the lock this process took on the lake is still held by its session.
+    A session that died (PostgreSQL restarted: psycopg does not reconnect) released it, and
+    another job may have taken it since. Nothing to check where this process took no lock."""
+    import psycopg
+
+    held = _held.get(settings.catalog)
+    if held is None:
+        return
+    try:
+        holding = held.session.execute(_catalog_sql("warehouse/lake_lock_held.sql"),
+                                       {"keys": held.keys}).fetchone()[0]
+    except psycopg.Error:
+        holding = 0
+    if holding != len(held.keys):
+        raise lock_lost(held.command)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Another sender's claim of a message's delivery attempt."""
+    claimed_by: str  # its session's application name
+    status: str | None  # the answer it recorded (None: none yet)
+    answer: str | None
+    alive: bool  # its session is still open: it may be sending now
+
+
+@contextmanager
+def mail_claims(settings) -> Iterator[MailClaims]:
+    """The claims of a delivery run: made through the session holding this process's lock,
+    so a job that lost its lock claims nothing (and sends nothing); else through a session of
+    their own."""
+    held = _held.get(settings.catalog)
+    if held is not None:
+        yield MailClaims(settings, held.session, held.command)
+        return
+    with catalog_session(settings, f"polyrecon mail pid {os.getpid()}") as session:
+        yield MailClaims(settings, session, None)
+
+
+@dataclass(frozen=True)
+class MailClaims:
+    settings: object
+    session: object
+    command: str | None  # the job whose lock session this is
+
+    @contextmanager
+    def _answered(self) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as error:
+            if self.command is not None:
+                raise lock_lost(self.command) from None
+            raise RunError(f"{CATALOG} answered: {_reason(error, self.settings)}; check it and "
+                           f"run again") from None
+
+    def claim(self, key: str, queued_at, attempt: int) -> Claim | None:
+        """This delivery attempt claimed for this sender (None), or the claim another made."""
+        where = {"message_key": key, "queued_at": queued_at, "attempt": attempt}
+        with self._answered():
+            if self.session.execute(_catalog_sql("delivery/lake_mail_claim.sql"),
+                                    where).fetchone():
+                return None
+            return Claim(*self.session.execute(
+                _catalog_sql("delivery/lake_mail_claim_found.sql"), where).fetchone())
+
+    def settle(self, key: str, queued_at, attempt: int, status: str, answer: str | None
+               ) -> None:
+        """The server's answer beside the claim, before the ledger records it."""
+        with self._answered():
+            self.session.execute(_catalog_sql("delivery/lake_mail_claim_settle.sql"),
+                                 {"message_key": key, "queued_at": queued_at,
+                                  "attempt": attempt, "status": status, "answer": answer})
 
 
 def _holder(session, key: int) -> str:

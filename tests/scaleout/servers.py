@@ -37,6 +37,8 @@ def _postgres_bin() -> Path | None:
 @dataclass
 class Postgres:
     port: int
+    control: list[str]  # pg_ctl with its data folder, run as the server's user
+    options: list[str]  # how to start it: the log file, the port, the socket folder
     user: str = "polyrecon"
 
     def catalog(self, database: str) -> str:
@@ -49,6 +51,20 @@ class Postgres:
             session.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             session.execute(f'CREATE DATABASE "{name}"')
         return self.catalog(name)
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run([*self.control, *args], check=True, capture_output=True)
+
+    def restart(self) -> None:
+        """A restart as an operator's (`-m fast`): every session is ended, the server is back
+        on the same port when this returns."""
+        self._pg_ctl("-w", "-t", "60", "-m", "fast", *self.options, "restart")
+
+    def stop(self) -> None:
+        self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-w", "-t", "60", *self.options, "start")
 
 
 def start_postgres(folder: Path):
@@ -69,15 +85,17 @@ def start_postgres(folder: Path):
     subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "polyrecon",
                     "--auth=trust", "-E", "UTF8", "--no-sync"], check=True,
                    capture_output=True)
-    subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-w", "-t", "60",
-                    "-l", str(folder / "server.log"), "-o",
-                    (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                     f"-c max_connections=200"), "start"], check=True, capture_output=True)
+    server = Postgres(
+        port, [*run_as, str(binaries / "pg_ctl"), "-D", str(data)],
+        ["-l", str(folder / "server.log"), "-o",
+         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+         f"-c max_connections=200"])
+    server.start()
     try:
-        yield Postgres(port)
+        yield server
     finally:
-        subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], check=False, capture_output=True)
+        subprocess.run([*server.control, "-m", "immediate", "stop"], check=False,
+                       capture_output=True)
 
 
 def _exists(account: str) -> bool:
