@@ -214,3 +214,25 @@ def test_utf16_bom_and_cp1252_keep_umlauts(workspace):
     assert cli(workspace, "ingest") == 0
     con = duckdb.connect(str(workspace.warehouse), read_only=True)
     assert con.execute("SELECT DISTINCT site FROM raw_inventory").fetchall() == [("Zürich",)]
+
+
+def test_a_drop_folder_name_given_back_is_that_customers_file_only(tmp_path):
+    """A file of the S3 drop folder taken in under a local name of its own keeps the upload's
+    name in the ledger (object_inbox.taken_names); another customer's file that happens to
+    bear the same local name keeps its own."""
+    from builders import warehouse_rows
+
+    from pipelines.core.config import load_config
+    from pipelines.intake.take import take_inbox
+
+    workspace = make_workspace(tmp_path, [contract("acme", categories=VIDEO),
+                                          contract("bravo", categories=VIDEO)])
+    text = export_text(devices("Poly Studio X30", 3))
+    drop(workspace, "acme", "lens-2026-03 (2).csv", text)
+    drop(workspace, "bravo", "lens-2026-03 (2).csv", text)
+    config = load_config(workspace)
+    take_inbox(workspace, config.contracts, config.catalog, "en", window_days=10,
+               names={("acme", "lens-2026-03 (2).csv"): "lens-2026-03.csv"})
+    assert sorted(warehouse_rows(workspace, "SELECT customer_id, file_name FROM intake_log",
+                                 [])) == [("acme", "lens-2026-03.csv"),
+                                          ("bravo", "lens-2026-03 (2).csv")]

@@ -316,9 +316,11 @@ def _local_copy(workspace: Workspace, entry: Fetched, names: tuple[str, ...] | N
                  and sha256_of(p) == entry.sha256), None)
 
 
-def taken_names(fetched: list[Fetched]) -> dict[str, str]:
-    """Local name → the upload's own name, for take.py, of those taken in under another."""
-    return {entry.local: entry.name for entry in fetched if entry.local != entry.name}
+def taken_names(fetched: list[Fetched]) -> dict[tuple[str, str], str]:
+    """(customer folder, local name) → the upload's own name, for take.py, of those taken in
+    under another."""
+    return {(entry.customer_id or NO_CUSTOMER, entry.local): entry.name for entry in fetched
+            if entry.local != entry.name}
 
 
 def settle_uploads(workspace: Workspace, drop: DropFolder, fetched: list[Fetched]) -> None:

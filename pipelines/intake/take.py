@@ -87,16 +87,16 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
                language: str, customer_id: str | None = None, gate: QualityGate | None = None,
                settle_seconds: float = 0, months: dict[str, Month] | None = None, *,
                window_days: int, check_evidence: bool = True,
-               names: dict[str, str] | None = None) -> list[IntakeResult]:
+               names: dict[tuple[str, str], str] | None = None) -> list[IntakeResult]:
     """Take what waits in the inbox; an upload that changed within the last `settle_seconds`
     is looked at again once it is that old, and left for the next run if it still changes.
     A rejected file's reason file is written in `language`, the partner's. `window_days`
     (lens.pull_window_days) decides the month of a file by its export date (claim).
     `months` (file name → month) overrides the month a name holds: `rebuild` takes archived
     files for the month they were archived under, without `check_evidence` (evidence.py:
-    they were taken in once). `names` (file name → the upload's own name) gives the name the
-    ledger and the messages keep for a file taken in under a name of the S3 drop folder's own
-    (object_inbox.py)."""
+    they were taken in once). `names` ((customer folder, file name) → the upload's own name;
+    a file name is unique only within its folder) gives the name the ledger and the messages
+    keep for a file taken in under a name of the S3 drop folder's own (object_inbox.py)."""
     uploads, still_written = settled(inbox_files(workspace, customer_id), settle_seconds)
     unsettled = []
     for path in still_written:
@@ -123,7 +123,8 @@ def take_inbox(workspace: Workspace, contracts: Contracts, catalog: list[Catalog
                              evidence)
             for path in track(waiting, "Taking in inbox files"):
                 arrival = claim(workspace, path, window_days, (months or {}).get(path.name),
-                                (names or {}).get(path.name))
+                                (names or {}).get(
+                                    (folder_customer(workspace, path) or NO_CUSTOMER, path.name)))
                 if arrival is not None:
                     intake.take(arrival)
             intake.publish()
