@@ -274,14 +274,15 @@ def _download(workspace: Workspace, drop: DropFolder, item: dict) -> Fetched | N
     claimed_at = drop.claim(relative, item["ETag"])
     folder = workspace.inbox / (customer or "")
     folder.mkdir(parents=True, exist_ok=True)
-    names = local_names(relative.rpartition("/")[2], item["Key"])
-    digest = drop.download(item["Key"], item["ETag"], folder / f".{names[-1]}.download")
+    ours = local_names(relative.rpartition("/")[2], item["Key"])[-1]
+    partial = folder / f".{ours}.download"
+    digest = drop.download(item["Key"], item["ETag"], partial)
     if digest is None:
         drop.release(relative)
         return None
     modified = item["LastModified"].timestamp()
-    os.utime(folder / f".{names[-1]}.download", (modified, modified))  # the month of a name
-    return Fetched(item["Key"], item["ETag"], relative, customer, digest, claimed_at, names[-1])
+    os.utime(partial, (modified, modified))  # the month of a name without one
+    return Fetched(item["Key"], item["ETag"], relative, customer, digest, claimed_at, ours)
 
 
 def _place(workspace: Workspace, entry: Fetched, taken: dict) -> Fetched:
