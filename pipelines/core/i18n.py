@@ -55,13 +55,15 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 # What reports and e-mails call categories and statuses; German: the program's own terms.
-CATEGORY_NAMES = {"headset": N_("headset"), "video": N_("video"), "voice": N_("voice"),
-                  "quote_only": N_("quote_only"), "unclassified": N_("unclassified"),
-                  "not_counted": N_("not_counted")}
-STATUS_NAMES = {"OK": N_("OK"), "WATCH": N_("WATCH"), "TRUE_UP": N_("TRUE_UP"),
-                "NO_DATA": N_("NO_DATA"), "NOT_COVERED": N_("NOT_COVERED"),
-                "QUOTE_REQUIRED": N_("QUOTE_REQUIRED"), "UNCLASSIFIED": N_("UNCLASSIFIED"),
-                "BREACH": N_("BREACH")}
+# What reports, e-mails, the command line and `status` call categories and statuses (the
+# machine keys stay in the CSV files and class names); German: the program's own terms.
+CATEGORY_NAMES = {"headset": N_("Headsets"), "video": N_("Video"), "voice": N_("Voice"),
+                  "quote_only": N_("Quote only"), "unclassified": N_("Unclassified"),
+                  "not_counted": N_("Not counted")}
+STATUS_NAMES = {"OK": N_("OK"), "WATCH": N_("Watch"), "TRUE_UP": N_("True-up"),
+                "NO_DATA": N_("No data"), "NOT_COVERED": N_("Not covered"),
+                "QUOTE_REQUIRED": N_("Quote required"), "UNCLASSIFIED": N_("Not classified"),
+                "BREACH": N_("Breach")}
 
 
 @dataclass(frozen=True)
