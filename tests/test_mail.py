@@ -91,7 +91,7 @@ def test_who_receives_what_exactly_once(demo, smtp):
         ("[Nordlicht Kommunikation GmbH] True-Up Rheintal Präzisionstechnik AG Nur Sprache "
          "2026-10: +6 Geräte, 22,00\xa0CHF")]  # CLDR: a no-break space before the currency
     assert sorted(s.split(" RMA ")[1].split(":")[0] for s in subjects if " RMA " in s) == [
-        "WATCH Thames Valley Legal LLP 2026",
+        "Watch Thames Valley Legal LLP 2026",
         "ÜBERSCHRITTEN Hanseatische Logistik GmbH & Co. KG 2026"]
     delivered = len(inbox.messages)
     # A re-run sends nothing twice; --resend does, on purpose.
