@@ -4,12 +4,16 @@
 from decimal import Decimal
 
 from builders import contract, make_workspace
+from conftest import DEMO_MONTH
 
 from pipelines.core.config import load_config
 from pipelines.core.i18n import Formats
 from pipelines.core.months import Month
+from pipelines.core.workspace import Workspace
+from pipelines.reconciliation.month import compute_month
 from pipelines.reconciliation.results import MonthResult, ReconciliationRow
 from pipelines.reports.contents import portfolio
+from pipelines.warehouse.connection import open_warehouse, run_sql
 
 MONTH = "2026-11"
 
@@ -45,3 +49,21 @@ def test_customers_come_in_the_order_of_what_it_costs_to_wait(tmp_path):
         "quote", "other", "nodata", "held",
         "okay",  # nothing to do: after all of these
     ]
+
+
+def test_the_demo_names_the_renewal_due_now_before_every_customer_with_nothing_to_do(full_demo):
+    # The demo's last month: lakeshore-health's term ends in it; other terms end within
+    # three months, which once ranked them with it.
+    config, month = load_config(Workspace.resolve(full_demo[0])), Month.parse(DEMO_MONTH)
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = compute_month(con, config, month)
+        quarantined = dict(run_sql(con, "reports/portfolio_quarantined.sql",
+                                   month=DEMO_MONTH).fetchall())
+    lines, _ = portfolio(config, result, quarantined, Formats("en"))
+
+    order = [line.customer.id for line in lines]
+    all_ok = [line.customer.id for line in lines if not line.missing_upload
+              and line.rma_status in ("", "OK") and set(line.statuses.values()) == {"OK"}
+              and line.customer.id != "lakeshore-health"]
+    assert all_ok
+    assert all(order.index("lakeshore-health") < order.index(ok) for ok in all_ok), order
