@@ -84,3 +84,15 @@ def test_half_exactly_is_not_suspect(tmp_path):
     drop(workspace, "acme", "lens-2026-04.csv", export_text(devices("Poly Studio X30", 50)))
     assert cli(workspace, "ingest") == 0
     assert _findings(workspace, "lens-2026-04.csv")["month_over_month"] == (True, 1, 0)
+
+
+def test_a_placeholder_serial_is_no_bad_serial(tmp_path):
+    # Lens writes "Not Set" (or "N/A") where it has no serial: read as none, not as an odd one.
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    rows = devices("Poly Studio X30", 4) + [
+        {"serial_number": "Not Set", "mac_address": "00:04:F2:00:00:01",
+         "device_model": "Poly Trio"},
+        {"serial_number": "N/A", "mac_address": "00:04:F2:00:00:02", "device_model": "Poly Trio"}]
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
+    assert cli(workspace, "ingest") == 0
+    assert _findings(workspace, "lens-2026-03.csv")["serial_format"][2] == 0

@@ -26,10 +26,12 @@ from pipelines.warehouse.connection import run_sql
 
 LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
 SITE_LIMIT = 50  # sites in "Devices per site"; the smaller rest make one line
-# What needs action first (issue 16): true-ups and RMA breaches, renewals due, WATCH,
-# quote-only products, devices not covered or unclassified, then missing or rejected uploads.
-ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL": 1, "WATCH": 2, "QUOTE_REQUIRED": 3,
-                "NOT_COVERED": 4, "UNCLASSIFIED": 4, "NO_DATA": 5, "REJECTED": 5, "OK": 6}
+# What needs action first, by what it costs to wait (issue 30): true-ups and RMA breaches, a
+# renewal due this month, WATCH, renewals due later, quote-only products, devices not covered or
+# unclassified, missing uploads, rejected uploads; customers with nothing to do last.
+ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL_DUE": 1, "WATCH": 2, "RENEWAL": 3,
+                "QUOTE_REQUIRED": 4, "NOT_COVERED": 5, "UNCLASSIFIED": 5, "NO_DATA": 6,
+                "REJECTED": 7, "OK": 8}
 RENEWAL_NOTICE_MONTHS = 3  # a renewal is named from this many months before the term's last
 
 
@@ -269,7 +271,7 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int],
         months_left = months_to_renewal(customer, month)
         end = formats.date(customer.term.end)
         if months_left is not None:
-            kinds.append("RENEWAL")
+            kinds.append("RENEWAL_DUE" if months_left == 0 else "RENEWAL")
             notes.append(formats.gettext("renewal due: the term ends %(end)s") % {"end": end}
                          if months_left == 0 else formats.ngettext(
                              "renewal in %(num)s month (the term ends %(end)s)",
@@ -286,12 +288,18 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int],
             notes.append(formats.ngettext("%(num)s upload rejected: see %(folder)s",
                                           "%(num)s uploads rejected: see %(folder)s", count)
                          % {"num": formats.number(count), "folder": f"quarantine/{customer.id}/"})
-        action = min(ACTION_ORDER.get(k, 6) for k in kinds)
+        action = min(ACTION_ORDER.get(k, ACTION_ORDER["OK"]) for k in kinds)
         lines.append(PortfolioLine(customer, statuses, to_cents(amount), rma,
                                    NO_DATA in statuses.values(), action, notes))
         totals[customer.currency] = totals.get(customer.currency, Decimal("0.00")) + amount
-    lines.sort(key=lambda line: (line.action, line.customer.id))
+    lines.sort(key=_action_first)
     return lines, {currency: to_cents(total) for currency, total in sorted(totals.items())}
+
+
+def _action_first(line: PortfolioLine) -> tuple:
+    """Lower action first; renewals due later by their date; then the larger amount, the name."""
+    renews = line.customer.term.end if line.action == ACTION_ORDER["RENEWAL"] else date.min
+    return line.action, renews, -line.true_up_amount, line.customer.name, line.customer.id
 
 
 _OTHER = {
