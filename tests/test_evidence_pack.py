@@ -12,6 +12,8 @@ import duckdb
 from pipelines.core.config import load_config
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
+from pipelines.delivery.messages import compose, ledger_key
+from pipelines.reconciliation.month import compute_month
 from pipelines.reports.evidence import write_evidence_pack
 from pipelines.warehouse.connection import open_warehouse
 
@@ -78,3 +80,22 @@ def test_a_german_customer_gets_semicolons_and_german_headers(demo_copy, tmp_pat
 def _first_customer(home: Path) -> str:
     rows = csv.DictReader((home / "reports" / MONTH / "reconciliation.csv").open(newline=""))
     return next(rows)["customer_id"]
+
+
+def test_a_cut_pack_is_said_in_the_email_and_leaves_the_ledger_key_alone(demo_copy):
+    config = load_config(Workspace.resolve(demo_copy))
+    month = Month.parse(MONTH)
+    folder = config.workspace.reports_for(month)
+    with open_warehouse(config.workspace, read_only=True) as con:
+        result = compute_month(con, config, month)
+        before = {d.customer_id: ledger_key(d, month)
+                  for d in compose(config, result) if d.kind == "report"}
+        customer = _first_customer(demo_copy)
+        language = config.language_of(config.contracts.get(customer))
+        pack = write_evidence_pack(con, folder, customer, month, language, max_rows=3)
+    [report] = [d for d in compose(config, result)
+                if d.kind == "report" and d.customer_id == customer]
+    assert report.evidence == [pack.xlsx, pack.csv]
+    assert any(_csv_rows(pack.csv, ";" if language == "de" else ",")[0][0] in p
+               for p in report.paragraphs)
+    assert ledger_key(report, month) == before[customer]
