@@ -50,6 +50,7 @@ CONTRACT_CASES = [
     ({"categories": {"video": {"ordered_devices": 10, "unit_price_per_year": 1.234}}},
      ["unit_price_per_year 1.234 has more than two decimal places"]),
     ({"ordred_devices": 5}, ["ordred_devices is not a known key"]),
+    ({"csm_has_lens_access": "yes"}, ["csm_has_lens_access yes must be true or false"]),
 ]
 
 

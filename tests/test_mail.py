@@ -83,8 +83,10 @@ def test_who_receives_what_exactly_once(demo, smtp):
         assert message["To"] == customer["csm"]["email"]
         assert message["Cc"] == ", ".join(customer["partner_contacts"])
         assert sorted(to) == sorted([customer["csm"]["email"], *customer["partner_contacts"]])
-        [pdf] = [part for part in message.iter_attachments()]
+        pdf, *pack = list(message.iter_attachments())
         assert pdf.get_filename() == f"{customer['id']}.pdf"
+        assert [p.get_filename() for p in pack] == [f"{customer['id']}-devices.xlsx",
+                                                    f"{customer['id']}-devices.csv"]
         assert pdf.get_content().startswith(b"%PDF")
     subjects = [m["Subject"] for _, m in inbox.messages]
     assert [s for s in subjects if "True-Up" in s] == [
@@ -99,6 +101,20 @@ def test_who_receives_what_exactly_once(demo, smtp):
     assert len(inbox.messages) == delivered
     assert cli(workspace, "run", "--month", MONTH, "--resend") == 0
     assert len(inbox.messages) == 2 * delivered
+
+
+def test_a_csm_with_lens_access_gets_the_report_without_the_evidence_pack(demo, smtp):
+    inbox, controller = smtp
+    workspace = _demo_with_smtp(demo, controller.port)
+    contracts = yaml.safe_load(workspace.contracts_file.read_text())
+    reader = contracts["customers"][0]
+    reader["csm_has_lens_access"] = True
+    write_yaml(workspace.contracts_file, contracts)
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    attached = {m["To"]: [p.get_filename() for p in m.iter_attachments()]
+                for _, m in inbox.messages if m["To"] == reader["csm"]["email"]
+                and ("Enterprise report" in m["Subject"] or "Enterprise Bericht" in m["Subject"])}
+    assert attached == {reader["csm"]["email"]: [f"{reader['id']}.pdf"]}
 
 
 def test_each_message_holds_only_its_own_customer(demo, smtp):

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -271,6 +272,8 @@ class Customer(_Strict):
     categories: dict[Category, CategoryContract] | None = Field(None, min_length=1)
     terms: tuple[ContractTerm, ...] | None = Field(None, min_length=1)
     language: Language | None = None  # None: the partner's (`Config.language_of`)
+    # The CSM reads the customer's Poly Lens: the report e-mail leaves out the evidence pack.
+    csm_has_lens_access: StrictBool = False
 
     @field_validator("lens_tenant_id")
     @classmethod
@@ -520,6 +523,8 @@ def _problem(key: str, error: dict) -> str:
         return f"{subject} should be a set of keys"
     if kind == "list_type":
         return f"{subject} should be a list"
+    if kind == "bool_type":
+        return f"{subject} must be true or false"
     if kind == "value_error":
         message = error["msg"].removeprefix("Value error, ")
         return f"{key}: {message}" if key else message

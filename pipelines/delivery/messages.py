@@ -24,6 +24,7 @@ re-key them (mail.py).
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections.abc import Callable
@@ -76,6 +77,7 @@ class Draft:
     table_head: list[str] = field(default_factory=list)
     table: list[list[str]] = field(default_factory=list)
     attachment: Path | None = None
+    evidence: list[Path] = field(default_factory=list)  # the evidence pack: not its identity
     topic: str | None = None  # what an alert or its correction is about: a category, or "rma"
     language: str = "en"  # of the reader: the customer's, or the partner's for notices
 
@@ -93,6 +95,7 @@ class SentMessage:
     figures: str | None  # a report's table as JSON (none for messages queued before)
 
 
+MAX_EVIDENCE_BYTES = 8 * 1024 * 1024  # the evidence pack attached to a report, at most
 KEY_VERSION = 2  # mail_ledger.key_version of the keys ledger_key makes (sql/warehouse/schema.sql)
 
 
@@ -157,6 +160,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                   f.number(r.ordered_devices), f.decimal(r.baseline), f.decimal(r.growth_pct)]
                  for r in rows]
         pdf = folder / f"{customer.id}.pdf"
+        evidence, evidence_note = _evidence(folder, customer, f)
         names = {"partner": partner, "month": month, "customer": customer.name}
         report = Draft(
             "report", customer.id,
@@ -168,11 +172,12 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
              + ((" " + _("Headset RMA rate %(rate)s %% (%(status)s).")
                  % {"rate": f.decimal(rma.rma_rate_pct), "status": f.status(rma.status)})
                 if rma else ""),
-             *_renewal_note(proposal, customer, f)],
+             *_renewal_note(proposal, customer, f), *evidence_note],
             {"rows": [vars(r) for r in rows], "rma": vars(rma) if rma else None,
              "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
             table_head=report_table_head(f),
-            table=table, attachment=pdf if pdf.exists() else None, language=f.language)
+            table=table, attachment=pdf if pdf.exists() else None, evidence=evidence,
+            language=f.language)
         drafts.append(_updated(report, month, sent, f, key))
         for row in rows:
             if row.status != TRUE_UP:
@@ -437,7 +442,37 @@ def build_message(config: Config, draft: Draft) -> EmailMessage:
     if draft.attachment:
         message.add_attachment(draft.attachment.read_bytes(), maintype="application",
                                subtype="pdf", filename=draft.attachment.name)
+    for path in draft.evidence:
+        kind = ("text", "csv") if path.suffix == ".csv" else (
+            "application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        message.add_attachment(path.read_bytes(), maintype=kind[0], subtype=kind[1],
+                               filename=path.name)
     return message
+
+
+def _evidence(folder: Path, customer, f: Formats) -> tuple[list[Path], list[str]]:
+    """The evidence pack to attach (none when the CSM reads the customer's Poly Lens), at
+    most MAX_EVIDENCE_BYTES, and what the text says of it: a cut list, a file left behind."""
+    if customer.csm_has_lens_access:
+        return [], []
+    paths = [p for p in (folder / f"{customer.id}-devices.xlsx",
+                         folder / f"{customer.id}-devices.csv") if p.exists()]
+    notes = []
+    if paths:
+        with paths[-1].open(encoding="utf-8-sig", newline="") as handle:
+            first = next(csv.reader(handle, delimiter=";" if f.language == "de" else ","), [])
+        if len(first) == 1:  # the pack's own note that it was cut (reports/evidence.py)
+            notes.append(first[0])
+    attached, size = [], 0
+    for path in paths:
+        size += path.stat().st_size
+        if size > MAX_EVIDENCE_BYTES:
+            notes.append(f.gettext("%(file)s is larger than the mail allows and is not "
+                                   "attached: it is in the month's report folder.")
+                         % {"file": path.name})
+        else:
+            attached.append(path)
+    return attached, notes
 
 
 def _sender(config: Config) -> str:

@@ -23,6 +23,7 @@ from pipelines.reconciliation.month import compute_month
 from pipelines.reconciliation.results import MonthResult
 from pipelines.reports.charts import ChartLabels, category_chart
 from pipelines.reports.contents import customer_report, portfolio
+from pipelines.reports.evidence import write_evidence_pack
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
 log = logging.getLogger("polyrecon")
@@ -127,11 +128,14 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                     language = config.language_of(customer)
                     template = _environment(language).get_template("customer_report.html.j2")
                     data = customer_report(con, config, result, customer)
+                    pack = write_evidence_pack(con, folder, customer.id, month, language)
+                    outcome.written += [pack.xlsx, pack.csv]
                     labels = chart_labels(language)
                     charts = {s.row.category: category_chart(
                         s.history, config.partner.partner.primary_color, labels)
                         for s in data.summaries}
                     html = template.render(**common, r=data, c=customer, charts=charts,
+                                           pack=pack,
                                            proration_start=partial(proration_start,
                                                                    policy=config.policy))
                     outcome.written += _write(folder / customer.id, html)
