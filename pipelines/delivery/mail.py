@@ -187,7 +187,7 @@ def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = 
             customer_id=draft.customer_id, month=str(month), subject=draft.subject,
             recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
             topic=draft.topic,
-            figures=json.dumps(draft.table) if draft.kind == "report" else None,
+            figures=json.dumps(draft.table) if draft.table else None,
             key_version=KEY_VERSION)
 
 
