@@ -1,6 +1,7 @@
 """One message per change (issue 30): a re-run that changes a month already sent gives the
 CSM one correction carrying the updated report, not an updated report, a correction and a new
-alert; a re-run with nothing changed, or with the same change again, sends nothing."""
+alert; a re-run with nothing changed, or with the same change again, sends nothing, and a
+change back is corrected once more."""
 from email import message_from_bytes, policy
 from io import BytesIO
 
@@ -70,3 +71,13 @@ def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_
          export_text(devices("Poly Studio X30", 14)))
     assert cli(workspace, "run", "--month", MONTH) == 0
     assert len(_csm_messages(smtp.inbox, csm)) == first + 1
+
+    # Back to the figures first sent: one correction of what the merged message said.
+    drop(workspace, "acme", "lens-2026-03-final.csv",
+         export_text(devices("Poly Studio X30", 13, prefix="W")))
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    [back] = _csm_messages(smtp.inbox, csm)[first + 1:]
+    assert "+4 devices, 600.00 EUR”" in back.get_body(("plain",)).get_content()
+    assert "Now: video true-up +3 devices" in back.get_body(("plain",)).get_content()
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    assert len(_csm_messages(smtp.inbox, csm)) == first + 2

@@ -78,6 +78,8 @@ class Draft:
     attachment: Path | None = None
     topic: str | None = None  # what an alert or its correction is about: a category, or "rma"
     language: str = "en"  # of the reader: the customer's, or the partner's for notices
+    # the updated report and alerts a correction carries instead of their going out on their own
+    carries: list[Draft] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -410,8 +412,9 @@ def _merged(drafts: list[Draft], sent: list[SentMessage], month: Month,
             kept += own
             continue
         corrected = {d.topic for d in corrections}
+        superseded = [d for d in own if d.kind in ("true_up", "rma") and d.topic in corrected]
         kept += [d for d in own if d.kind not in ("report", "correction")
-                 and not (d.kind in ("true_up", "rma") and d.topic in corrected)]
+                 and d not in superseded]
         first = corrections[0]
         merged.append(replace(
             report, kind="correction", subject=first.subject, heading=first.heading,
@@ -424,7 +427,7 @@ def _merged(drafts: list[Draft], sent: list[SentMessage], month: Month,
             stated={"corrects": [d.stated for d in corrections], "report": report.stated},
             to=list(dict.fromkeys([*report.to, *(r for d in corrections for r in d.to
                                                  if r not in report.cc)])),
-            topic=None))
+            topic=None, carries=[report, *superseded]))
     return kept + merged
 
 
