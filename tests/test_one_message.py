@@ -81,3 +81,24 @@ def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_
     assert "Now: video true-up +3 devices" in back.get_body(("plain",)).get_content()
     assert cli(workspace, "run", "--month", MONTH) == 0
     assert len(_csm_messages(smtp.inbox, csm)) == first + 2
+
+
+def test_with_review_required_the_one_message_waits_for_approval(tmp_path, smtp):
+    workspace = _workspace(tmp_path, smtp.port)
+    csm = yaml.safe_load(workspace.contracts_file.read_text())["customers"][0]["csm"]["email"]
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 13)))
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    partner = yaml.safe_load(workspace.partner_file.read_text())
+    partner["delivery"] = {"review": "required"}
+    write_yaml(workspace.partner_file, partner)
+    drop(workspace, "acme", "lens-2026-03-corrected.csv",
+         export_text(devices("Poly Studio X30", 14)))
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    assert len(_csm_messages(smtp.inbox, csm)) == 2  # the first report and alert only
+    assert cli(workspace, "approve", "--month", MONTH) == 0
+    assert cli(workspace, "approve", "--month", MONTH) == 0
+    [message] = _csm_messages(smtp.inbox, csm)[2:]
+    assert str(message["Subject"]).strip().startswith("[Partner] Correction:")
+    assert cli(workspace, "run", "--month", MONTH) == 0
+    assert cli(workspace, "approve", "--month", MONTH) == 0
+    assert len(_csm_messages(smtp.inbox, csm)) == 3
