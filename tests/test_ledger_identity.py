@@ -8,6 +8,7 @@ import gettext
 import os
 import shutil
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -245,7 +246,9 @@ def test_the_previous_versions_keys_are_re_keyed_without_sending(tmp_path, monke
     assert cli(workspace, "run", "--month", "2026-03") == 0
     drop(workspace, "acme", "lens-2026-03-corrected.csv",
          export_text(headsets + devices("Poly Studio X30", 10, prefix="V")))
-    assert cli(workspace, "run", "--month", "2026-03") == 0
+    with monkeypatch.context() as patch:  # the change sent as that version sent it
+        patch.setattr(mail, "compose", partial(compose, one_message=False))
+        assert cli(workspace, "run", "--month", "2026-03") == 0
     keyed = {line[1:5]: line[0] for line in _ledger(workspace)}
     lines = {(kind, month, subject) for kind, _, month, subject in keyed}
     assert lines == set(PREVIOUS_KEYS)

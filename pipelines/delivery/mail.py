@@ -151,6 +151,12 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
             with transaction(con):
                 _queue(con, draft, result.month, key, build_message(config, draft).as_bytes(),
                        "waiting" if held else "queued")
+                for carried in draft.carries:
+                    carried_key = ledger_key(carried, result.month)
+                    if fetch_value(con, "delivery/mail_find.sql", message_key=carried_key) in (
+                            None, "withdrawn"):
+                        _queue(con, carried, result.month, carried_key, b"", "carried",
+                               carrier=key)
             queued += 1
             waiting += held
         with transaction(con):
@@ -181,13 +187,15 @@ def _sent(con, month: Month) -> list[SentMessage]:
         con, "delivery/mail_sent_for_month.sql", month=str(month)).fetchall()]
 
 
-def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = "queued"
-           ) -> None:
+def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = "queued",
+           carrier: str | None = None) -> None:
+    """One ledger line; a `carried` one names in `answer` the correction that carries it, and
+    counts as sent, waiting or withdrawn as that correction does."""
     run_sql(con, "delivery/mail_queue.sql", message_key=key, status=status, kind=draft.kind,
             customer_id=draft.customer_id, month=str(month), subject=draft.subject,
             recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
-            topic=draft.topic,
-            figures=json.dumps(draft.table) if draft.kind == "report" else None,
+            topic=draft.topic, answer=carrier,
+            figures=json.dumps(draft.table) if draft.table else None,
             key_version=KEY_VERSION)
 
 

@@ -80,6 +80,8 @@ class Draft:
     evidence: list[Path] = field(default_factory=list)  # the evidence pack: not its identity
     topic: str | None = None  # what an alert or its correction is about: a category, or "rma"
     language: str = "en"  # of the reader: the customer's, or the partner's for notices
+    # the updated report and alerts a correction carries instead of their going out on their own
+    carries: list[Draft] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,8 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 
 def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] = (),
             uploads: dict[str, list[Message]] | None = None, sent: list[SentMessage] = (),
-            key: Callable[[Draft, Month], str] = ledger_key) -> list[Draft]:
+            key: Callable[[Draft, Month], str] = ledger_key, one_message: bool = True
+            ) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, in that customer's
     language, and a notice for each of the `rejected` (quarantined) uploads, in the partner's.
     `uploads` (missing_inventory_uploads) names, per customer, the uploads a missing-inventory
@@ -156,9 +159,6 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
         rma = next((r for r in result.rma if r.customer_id == customer.id), None)
         proposal = _proposal(result, customer)
         contacts = _contacts(config, customer)
-        table = [[f.category(r.category), f.status(r.status), f.number(r.devices_counted),
-                  f.number(r.ordered_devices), f.decimal(r.baseline), f.decimal(r.growth_pct)]
-                 for r in rows]
         pdf = folder / f"{customer.id}.pdf"
         evidence, evidence_note = _evidence(folder, customer, f)
         names = {"partner": partner, "month": month, "customer": customer.name}
@@ -176,7 +176,8 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             {"rows": [vars(r) for r in rows], "rma": vars(rma) if rma else None,
              "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
             table_head=report_table_head(f),
-            table=table, attachment=pdf if pdf.exists() else None, evidence=evidence,
+            table=report_table(rows, f), attachment=pdf if pdf.exists() else None,
+            evidence=evidence,
             language=f.language)
         drafts.append(_updated(report, month, sent, f, key))
         for row in rows:
@@ -241,7 +242,9 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                  *(note.shown(f) for note in notes)],
                 {"categories": missing, "uploads": list(map(_named, notes))},
                 language=f.language))
-    drafts += _corrections(config, result, drafts, sent, key)
+    drafts += _corrections(config, result, drafts, sent, key, one_message)
+    if one_message:
+        drafts = _merged(drafts, sent, month, key)
     f = Formats(config.partner.partner.language)
     _ = f.gettext
     for item in rejected:
@@ -294,13 +297,39 @@ def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats,
     before = [m for m in sent if m.kind == "report" and m.customer_id == report.customer_id]
     if not before or key(report, month) in {m.key for m in before}:
         return report
-    last = before[-1]
+    last = sent_version(sent, report.customer_id) or before[-1]
     changes = changed_figures(json.loads(last.figures), report.table, f) if last.figures else []
     note = ([f.gettext("Updated: what changed since the report sent on %(day)s:")
              % {"day": f.date(last.sent_at.date())}, *changes] if changes else [])
     return replace(report, subject=report.subject + " "
                    + f.gettext("(updated: the figures changed)"),
                    paragraphs=[*report.paragraphs, *note])
+
+
+def sent_version(sent: list[SentMessage], customer_id: str) -> SentMessage | None:
+    """The last version of a customer's report sent: a report, or a correction carrying the
+    updated report (with its table)."""
+    versions = [m for m in sent if m.customer_id == customer_id and m.figures
+                and m.kind in ("report", "correction")]
+    return versions[-1] if versions else None
+
+
+def changes_since_sent(sent: list[SentMessage], customer_id: str, table: list[list[str]],
+                       f: Formats) -> tuple[date, list[str]] | None:
+    """When the version of a customer's report last sent states other figures than `table`:
+    the day it was sent and what changed since (an updated report says so on its first
+    page, so a forwarded copy is told apart from the one sent first)."""
+    version = sent_version(sent, customer_id)
+    changes = changed_figures(json.loads(version.figures), table, f) if version else []
+    return (version.sent_at.date(), changes) if changes else None
+
+
+def report_table(rows: list, f: Formats) -> list[list[str]]:
+    """A customer's result rows as the report message tabulates them (and the ledger keeps, to
+    tell what changed in a later version)."""
+    return [[f.category(r.category), f.status(r.status), f.number(r.devices_counted),
+             f.number(r.ordered_devices), f.decimal(r.baseline), f.decimal(r.growth_pct)]
+            for r in rows]
 
 
 def report_table_head(f: Formats) -> list[str]:
@@ -331,7 +360,8 @@ def changed_figures(sent_table: list[list[str]], table: list[list[str]], f: Form
 
 
 def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
-                 sent: list[SentMessage], key: Callable[[Draft, Month], str]) -> list[Draft]:
+                 sent: list[SentMessage], key: Callable[[Draft, Month], str],
+                 one_message: bool) -> list[Draft]:
     """One correction for the latest alert sent on each topic (a true-up's category, the RMA
     rate) that the month, reconciled again, no longer says: to the same recipients, naming
     what was sent and what holds now. About that alert and what holds now: once per change."""
@@ -349,7 +379,10 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
         f = Formats(config.language_of(customer))
         holds = holds_now(result, customer_id, topic)
         now = what_holds(topic, holds, f)
-        values = {"partner": partner, "subject": alert.subject, "customer": customer.name,
+        # The alert's subject names the partner already: the correction's names it once.
+        subject = alert.subject.removeprefix(f"[{partner}] ") if one_message else alert.subject
+        values = {"partner": partner, "subject": subject,
+                  "customer": customer.name,
                   "month": month, "day": f.date(alert.sent_at.date()), "now": now}
         corrections.append(Draft(
             "correction", customer_id, f.gettext("[%(partner)s] Correction: %(subject)s") % values,
@@ -362,6 +395,45 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
              f.gettext("This message replaces the alert above.")],
             {"corrects": alert.key, "now": holds}, topic=topic, language=f.language))
     return corrections
+
+
+def _merged(drafts: list[Draft], sent: list[SentMessage], month: Month,
+            key: Callable[[Draft, Month], str]) -> list[Draft]:
+    """One message per change: a customer's report sent before with other figures and the
+    corrections of its alerts become one correction, carrying the updated report, its change
+    list and the PDF; an alert on a topic that gets a correction goes out only inside it. A
+    month whose updated report was sent apart (ledgers before issue 30) composes no updated
+    report, so its corrections keep their own identity and nothing is sent again."""
+    sent_keys = {m.key for m in sent if m.kind == "report"}
+    kept, merged = [], []
+    for customer_id in dict.fromkeys(d.customer_id for d in drafts):
+        own = [d for d in drafts if d.customer_id == customer_id]
+        corrections = [d for d in own if d.kind == "correction"]
+        report = next((d for d in own if d.kind == "report"), None)
+        updated = (report is not None and any(m.customer_id == customer_id for m in sent
+                                              if m.kind == "report")
+                   and key(report, month) not in sent_keys)
+        if not corrections or not updated:
+            kept += own
+            continue
+        corrected = {d.topic for d in corrections}
+        superseded = [d for d in own if d.kind in ("true_up", "rma") and d.topic in corrected]
+        kept += [d for d in own if d.kind not in ("report", "correction")
+                 and d not in superseded]
+        first = corrections[0]
+        merged.append(replace(
+            report, kind="correction", subject=first.subject, heading=first.heading,
+            paragraphs=[*report.paragraphs[:1],
+                        *(p for d in corrections for p in d.paragraphs[:-1]),
+                        *report.paragraphs[1:],
+                        Formats(report.language).gettext(
+                            "This message replaces the alert and the report sent before: "
+                            "the updated report is attached.")],
+            stated={"corrects": [d.stated for d in corrections], "report": report.stated},
+            to=list(dict.fromkeys([*report.to, *(r for d in corrections for r in d.to
+                                                 if r not in report.cc)])),
+            topic=None, carries=[report, *superseded]))
+    return kept + merged
 
 
 def holds_now(result: MonthResult, customer_id: str, topic: str) -> dict | None:

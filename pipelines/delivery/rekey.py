@@ -41,7 +41,8 @@ def recomposed(config: Config, result: MonthResult, rejected: list[RejectedUploa
         return legacy_key(draft, month, result, rejected, uploads)
 
     return [(draft, key(draft, result.month))
-            for draft in compose(config, result, rejected, uploads, sent, key)]
+            for draft in compose(config, result, rejected, uploads, sent, key,
+                                 one_message=False)]
 
 
 def legacy_key(draft: Draft, month: Month, result: MonthResult,

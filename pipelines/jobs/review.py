@@ -35,7 +35,7 @@ class WaitingMessage:
     subject: str
     recipients: str
     queued_at: datetime
-    changes: list[str]  # a report's figures that differ from the one last sent for the month
+    changes: list[str]  # a report's figures that differ from the version last sent for the month
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def waiting_review(config: Config, months: list[Month] | None = None,
     messages = []
     for month, customer, kind, subject, recipients, queued_at, figures, sent_figures in rows:
         changes: list[str] = []
-        if kind == "report" and figures:
+        if figures:  # a report, or a correction carrying the updated one
             customer_config = config.contracts.get(customer)
             f = Formats(config.language_of(customer_config) if customer_config
                         else config.partner.partner.language)

@@ -18,6 +18,7 @@ from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
+from pipelines.delivery.messages import SentMessage, changes_since_sent, report_table
 from pipelines.reconcile import proration_start
 from pipelines.reconciliation.month import compute_month
 from pipelines.reconciliation.results import MonthResult
@@ -119,6 +120,8 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
     outcome = RenderOutcome()
     with open_warehouse(config.workspace, read_only=True, path=warehouse) as con:
         result = result or compute_month(con, config, month)
+        sent = [SentMessage(*row) for row in run_sql(
+            con, "delivery/mail_sent_for_month.sql", month=str(month)).fetchall()]
         covered = {row.customer_id for row in result.rows}
         customers = [c for c in config.contracts.in_effect(month)
                      if c.id in covered and customer_id in (None, c.id)]
@@ -130,12 +133,16 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                     data = customer_report(con, config, result, customer)
                     pack = write_evidence_pack(con, folder, customer.id, month, language)
                     outcome.written += [pack.xlsx, pack.csv]
+                    formats = Formats(language)
+                    updated = changes_since_sent(sent, customer.id, report_table(
+                        [r for r in result.rows if r.customer_id == customer.id], formats),
+                        formats)
                     labels = chart_labels(language)
                     charts = {s.row.category: category_chart(
                         s.history, config.partner.partner.primary_color, labels)
                         for s in data.summaries}
                     html = template.render(**common, r=data, c=customer, charts=charts,
-                                           pack=pack,
+                                           pack=pack, updated=updated,
                                            proration_start=partial(proration_start,
                                                                    policy=config.policy))
                     outcome.written += _write(folder / customer.id, html)

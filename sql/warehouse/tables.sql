@@ -168,6 +168,7 @@ CREATE TABLE IF NOT EXISTS mail_ledger (
     recipients   VARCHAR   NOT NULL,
     status       VARCHAR   NOT NULL,  -- queued | sent | rejected | waiting (for approval) |
                                       -- withdrawn (composed again otherwise before approval)
+                                      -- | carried (inside the correction `answer` names)
     attempts     INTEGER   NOT NULL,
     answer       VARCHAR,             -- the server's last answer, or who was refused
     queued_at    TIMESTAMP NOT NULL,
