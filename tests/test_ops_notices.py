@@ -1,0 +1,91 @@
+"""Notices to the partner's operations staff (issue 30): a file dropped into a misspelt customer
+folder is asked "did you mean <customer>?"; `ingest` alone sends the notice of what it rejected,
+once, through the ledger; `status` lists a quarantined file only while it is still there.
+
+Through the real CLI, with e-mail to the real SMTP server of tests/fake_smtp.py."""
+from __future__ import annotations
+
+import pytest
+from builders import (
+    cli,
+    contract,
+    devices,
+    drop,
+    export_text,
+    make_workspace,
+    set_review,
+    write_yaml,
+)
+from fake_smtp import Server
+
+VIDEO = {"video": {"ordered_devices": 100, "unit_price_per_year": 180.0}}
+OPS = "ops@partner.example"
+
+
+@pytest.fixture
+def smtp():
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _workspace(root, customer_ids: list[str], port: int, language: str = "en"):
+    workspace = make_workspace(root, [contract(c, categories=VIDEO) for c in customer_ids])
+    write_yaml(workspace.partner_file, {
+        "partner": {"name": "Nordlicht", "contact_email": OPS, "language": language},
+        "smtp": {"host": "127.0.0.1", "port": port, "starttls": False,
+                 "from": "reports@nordlicht.example"}})
+    return workspace
+
+
+def _drop_export(workspace, folder: str) -> None:
+    drop(workspace, folder, "lens-2026-11.csv", export_text(devices("Poly Studio X30", 3)))
+
+
+def _notices(server) -> list:
+    return [(to, message) for to, message in server.inbox.messages
+            if "File rejected" in message["Subject"] or "abgelehnt" in message["Subject"]]
+
+
+def _reason(workspace, folder: str) -> str:
+    return (workspace.quarantine / folder / "lens-2026-11.csv.reason.txt").read_text(
+        encoding="utf-8")
+
+
+def test_ingest_alone_sends_the_notice_once_and_the_run_sends_it_not_again(tmp_path, smtp,
+                                                                            capsys):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+    _drop_export(workspace, "acme-gmbh")
+    drop(workspace, "acme-gmbh1", "notes-2026-11.csv", "Comment,Owner\nhello,me\n")
+    assert cli(workspace, "ingest") == 0
+    assert "E-mail: 2 new, 2 sent, 0 still queued, 0 rejected" in capsys.readouterr().out
+    subjects = sorted(m["Subject"] for _, m in _notices(smtp))
+    assert subjects == ["[Nordlicht] File rejected for Acme-Gmbh1 GmbH: notes-2026-11.csv",
+                        "[Nordlicht] File rejected for no customer: lens-2026-11.csv"]
+    # The next ingest, and the month's run, find both notices sent.
+    _drop_export(workspace, "acme-gmbh1")
+    assert cli(workspace, "ingest") == 0
+    assert "E-mail:" not in capsys.readouterr().out
+    assert cli(workspace, "run", "--month", "2026-11") == 0
+    assert sorted(m["Subject"] for _, m in _notices(smtp)) == subjects
+    assert any("Enterprise report 2026-11" in m["Subject"] for _, m in smtp.inbox.messages)
+
+
+def test_without_smtp_ingest_files_the_notice_where_the_months_run_would(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme-gmbh1", categories=VIDEO)])
+    drop(workspace, "acme-gmbh1", "notes-2026-11.csv", "Comment,Owner\nhello,me\n")
+    assert cli(workspace, "ingest", "--month", "2026-11") == 0
+    [notice] = workspace.outbox.rglob("file_rejected-*.eml")
+    assert notice.parent == workspace.outbox / "2026-11"
+    assert cli(workspace, "run", "--month", "2026-11") == 0
+    assert list(workspace.outbox.rglob("file_rejected-*.eml")) == [notice]
+
+
+def test_ingest_sends_the_notice_also_when_review_is_required(tmp_path, smtp):
+    """Review holds what goes to a CSM; a notice to the partner's own staff never waits."""
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+    set_review(workspace, "required")
+    _drop_export(workspace, "acme-gmbh")
+    assert cli(workspace, "ingest") == 0
+    assert len(_notices(smtp)) == 1
