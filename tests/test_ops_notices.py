@@ -18,6 +18,8 @@ from builders import (
 )
 from fake_smtp import Server
 
+from pipelines.core.nearest import nearest
+
 VIDEO = {"video": {"ordered_devices": 100, "unit_price_per_year": 180.0}}
 OPS = "ops@partner.example"
 
@@ -51,6 +53,54 @@ def _notices(server) -> list:
 def _reason(workspace, folder: str) -> str:
     return (workspace.quarantine / folder / "lens-2026-11.csv.reason.txt").read_text(
         encoding="utf-8")
+
+
+@pytest.mark.parametrize("customer_id", ["acme-gmbh1", "acmegmbh"])
+def test_a_folder_one_edit_from_a_customer_id_asks_did_you_mean(tmp_path, smtp, capsys,
+                                                                customer_id):
+    workspace = _workspace(tmp_path, [customer_id, "bolt"], smtp.port)
+    _drop_export(workspace, "acme-gmbh")
+    assert cli(workspace, "ingest") == 0
+    out = capsys.readouterr().out
+    said = (f"there is no customer 'acme-gmbh' in contracts.yaml; did you mean '{customer_id}'? "
+            f"Put the file into inbox/{customer_id}/, or add the contract")
+    assert f"quarantined inbox/acme-gmbh/lens-2026-11.csv: {said}" in out
+    assert said in _reason(workspace, "acme-gmbh")
+    [(to, notice)] = _notices(smtp)
+    assert to == [OPS]
+    assert said in notice.get_body(("plain",)).get_content()
+    # Nothing was taken in for the customer it was meant for: the partner moves the file.
+    assert (workspace.quarantine / "acme-gmbh" / "lens-2026-11.csv").exists()
+
+
+def test_the_german_partner_reads_the_question_in_german(tmp_path, smtp):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port, language="de")
+    _drop_export(workspace, "acme-gmbh")
+    assert cli(workspace, "ingest") == 0
+    assert ("in contracts.yaml gibt es keinen Kunden 'acme-gmbh'; meinten Sie 'acme-gmbh1'? "
+            "Legen Sie die Datei in inbox/acme-gmbh1/ ab") in _reason(workspace, "acme-gmbh")
+
+
+@pytest.mark.parametrize(("folder", "customer_ids", "meant"), [
+    ("acme-gmbh", ["acme-gmbh1", "bolt"], "acme-gmbh1"),    # one insertion
+    ("acme-gmbh", ["acmegmbh"], "acmegmbh"),                # one deletion
+    ("acme-gmhb", ["acme-gmbh"], "acme-gmbh"),              # two substitutions
+    ("ACME-GmbH", ["acme-gmbh"], "acme-gmbh"),              # case is no edit
+    ("acme-gmbh", ["acme-gmbh12", "acme"], "acme-gmbh12"),  # the closest only
+    ("acme", ["acme-gmbh"], None),                          # five edits: another name
+    ("acme-gmbh", ["acme-gmbh1", "acmegmbh"], None),        # two as close: no guess
+])
+def test_did_you_mean_names_at_most_the_one_closest_id(folder, customer_ids, meant):
+    assert nearest(folder, customer_ids) == meant
+
+
+def test_a_folder_far_from_every_customer_id_is_asked_nothing(tmp_path, smtp):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+    _drop_export(workspace, "ghost")
+    assert cli(workspace, "ingest") == 0
+    reason = _reason(workspace, "ghost")
+    assert "there is no customer 'ghost' in contracts.yaml; add the contract" in reason
+    assert "did you mean" not in reason
 
 
 def test_ingest_alone_sends_the_notice_once_and_the_run_sends_it_not_again(tmp_path, smtp,
