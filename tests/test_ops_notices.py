@@ -5,6 +5,8 @@ once, through the ledger; `status` lists a quarantined file only while it is sti
 Through the real CLI, with e-mail to the real SMTP server of tests/fake_smtp.py."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from builders import (
     cli,
@@ -139,3 +141,27 @@ def test_ingest_sends_the_notice_also_when_review_is_required(tmp_path, smtp):
     _drop_export(workspace, "acme-gmbh")
     assert cli(workspace, "ingest") == 0
     assert len(_notices(smtp)) == 1
+
+
+def test_status_lists_a_quarantined_file_only_while_it_is_still_there(tmp_path, smtp, capsys):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+    _drop_export(workspace, "acme-gmbh")
+    drop(workspace, "acme-gmbh1", "notes-2026-11.csv", "Comment,Owner\nhello,me\n")
+    assert cli(workspace, "ingest") == 0
+    capsys.readouterr()
+    assert cli(workspace, "status") == 0
+    status = capsys.readouterr().out
+    assert "Quarantined files (2):" in status
+    assert "quarantine/acme-gmbh/lens-2026-11.csv: there is no customer 'acme-gmbh'" in status
+
+    # The partner moves the misspelt folder's file where it belongs: it is taken in, and
+    # status lists only the file still in quarantine/.
+    shutil.move(workspace.quarantine / "acme-gmbh" / "lens-2026-11.csv",
+                workspace.inbox / "acme-gmbh1" / "lens-2026-11.csv")
+    assert cli(workspace, "ingest") == 0
+    assert "1 loaded" in capsys.readouterr().out
+    assert cli(workspace, "status") == 0
+    status = capsys.readouterr().out
+    assert "Quarantined files (1):" in status
+    assert "quarantine/acme-gmbh1/notes-2026-11.csv" in status
+    assert "acme-gmbh/lens-2026-11.csv" not in status
