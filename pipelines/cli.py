@@ -330,8 +330,9 @@ def _ingest(workspace: Workspace, args) -> int:
     code = _pull_failures(intake)
     if any(item.outcome in ("quarantined", "held") for item in intake.files):
         # The partner's staff hear of a rejected file now, not with the month's run.
-        code = max(code, _mail_failures(send_rejection_notices(config, intake.files, month,
-                                                               wait=args.wait)))
+        notices = send_rejection_notices(config, intake.files, month, wait=args.wait)
+        if any(vars(notices).values()):  # else no partner contact to tell
+            code = max(code, _mail_failures(notices))
     return code
 
 
