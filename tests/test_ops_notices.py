@@ -96,6 +96,14 @@ def test_did_you_mean_names_at_most_the_one_closest_id(folder, customer_ids, mea
     assert nearest(folder, customer_ids) == meant
 
 
+def test_a_misspelt_customer_argument_is_asked_did_you_mean_too(tmp_path, capsys):
+    workspace = make_workspace(tmp_path, [contract("acme-gmbh1", categories=VIDEO)])
+    assert cli(workspace, "ingest", "--customer", "acme-gmbh") == 2
+    assert capsys.readouterr().err.strip() == (
+        "--customer: there is no customer 'acme-gmbh' in contracts.yaml; did you mean "
+        "'acme-gmbh1'?")
+
+
 def test_a_folder_far_from_every_customer_id_is_asked_nothing(tmp_path, smtp):
     workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
     _drop_export(workspace, "ghost")

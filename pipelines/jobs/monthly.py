@@ -19,6 +19,7 @@ from pathlib import Path
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError, RunError
 from pipelines.core.months import Month
+from pipelines.core.nearest import nearest
 from pipelines.delivery.mail import MailOutcome, send_month, send_notices
 from pipelines.intake.take import IntakeResult, take_inbox
 from pipelines.lens_api.client import LensCredentials
@@ -131,7 +132,10 @@ def check_month_in_a_term(config: Config, month: Month) -> None:
 
 def check_customer(config: Config, customer_id: str | None) -> None:
     if customer_id is not None and config.contracts.get(customer_id) is None:
-        raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
+        meant = nearest(customer_id, (c.id for c in config.contracts.customers))
+        raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml; "
+                          + (f"did you mean '{meant}'?" if meant else
+                             "give the id of one of its customers"))
 
 
 @exclusive("ingest", per_customer=True)
