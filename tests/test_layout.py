@@ -18,19 +18,23 @@ MM = 96 / 25.4  # CSS pixels, WeasyPrint's unit, per millimetre
 
 @pytest.fixture(scope="module")
 def long_id_workspace(tmp_path_factory) -> Path:
-    """An English partner's month with a German customer whose id has 64 characters and whose
-    name has German compounds, beside an English customer on WATCH."""
+    """An English partner's month with a German customer whose id has 64 characters, whose name
+    has German compounds and whose summary is the widest German one (NICHT ABGEDECKT beside a
+    five-digit true-up), and an English customer on WATCH."""
     categories = {"headset": {"ordered_devices": 10, "unit_price_per_year": 12.0},
-                  "video": {"ordered_devices": 100, "unit_price_per_year": 180.0},
+                  "video": {"ordered_devices": 100, "unit_price_per_year": 1500.0},
                   "voice": {"ordered_devices": 10, "unit_price_per_year": 24.0}}
     workspace = make_workspace(tmp_path_factory.mktemp("layout"), [
-        contract(LONG_ID, categories=categories, language="de",
+        contract(LONG_ID, categories={c: categories[c] for c in ("headset", "video")},
+                 language="de",
                  name="Hanseatische Logistik und Speditionsgesellschaft Norddeutschland GmbH"),
         contract("thames", categories=categories, language="en", currency="GBP")])
-    for customer_id in (LONG_ID, "thames"):
-        drop(workspace, customer_id, "lens-2026-03.csv", export_text(
-            devices("Poly Studio X30", 104) + devices("Blackwire 3220", 10, prefix="HS")
-            + devices("Poly VVX 450", 10, prefix="PH")))
+    phones_and_headsets = devices("Blackwire 3220", 10, prefix="HS") \
+        + devices("Poly VVX 450", 10, prefix="PH")
+    drop(workspace, LONG_ID, "lens-2026-03.csv",
+         export_text(devices("Poly Studio X30", 120) + phones_and_headsets))
+    drop(workspace, "thames", "lens-2026-03.csv",
+         export_text(devices("Poly Studio X30", 104) + phones_and_headsets))
     assert cli(workspace, "run", "--month", "2026-03") == 0
     return workspace.home / "reports" / "2026-03"
 
