@@ -44,7 +44,8 @@ def main() -> int:
                             "--hide-scrollbars", "--window-size=1100,3000",
                             f"--screenshot={out / (html.stem + '-html.png')}", html.as_uri()],
                            check=True, capture_output=True, timeout=120)
-        subprocess.run(["pdftoppm", "-r", "70", "-png", str(html.with_suffix(".pdf")),
+        # 100 dpi: at less a badge touching its neighbour cannot be told from one that does not.
+        subprocess.run(["pdftoppm", "-r", "100", "-png", str(html.with_suffix(".pdf")),
                         str(out / f"{html.stem}-pdf")], check=True, timeout=120)
         print(f"{html.stem}: {out / (html.stem + '-html.png')}, {out}/{html.stem}-pdf-*.png")
     return 0
