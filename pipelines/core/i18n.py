@@ -54,7 +54,6 @@ def translations(language: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(compiled)
 
 
-# What reports and e-mails call categories and statuses; German: the program's own terms.
 # What reports, e-mails, the command line and `status` call categories and statuses (the
 # machine keys stay in the CSV files and class names); German: the program's own terms.
 CATEGORY_NAMES = {"headset": N_("Headsets"), "video": N_("Video"), "voice": N_("Voice"),
@@ -64,6 +63,13 @@ STATUS_NAMES = {"OK": N_("OK"), "WATCH": N_("Watch"), "TRUE_UP": N_("True-up"),
                 "NO_DATA": N_("No data"), "NOT_COVERED": N_("Not covered"),
                 "QUOTE_REQUIRED": N_("Quote required"), "UNCLASSIFIED": N_("Not classified"),
                 "BREACH": N_("Breach")}
+
+
+def english(singular: str, plural: str, count: int, **values) -> str:
+    """A count as the command line, `status` and logs say it, in the English they keep:
+    `1 file waits`, `2 files wait` (`%(num)s` is the count). English's gettext plural rule, as
+    every count a person reads; not marked for translation, since those texts stay English."""
+    return translations("en").ngettext(singular, plural, count) % {"num": count, **values}
 
 
 @dataclass(frozen=True)
