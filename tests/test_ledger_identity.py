@@ -31,7 +31,7 @@ from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.delivery import mail, messages
 from pipelines.delivery.messages import compose
-from pipelines.delivery.rekey import recomposed
+from pipelines.delivery.rekey import PreviousWords, recomposed
 from pipelines.demo.build import build_demo_workspace
 from pipelines.jobs.monthly import run_month, send
 from pipelines.reconciliation.month import stored_month
@@ -236,18 +236,18 @@ def test_the_previous_versions_keys_are_re_keyed_without_sending(tmp_path, monke
                   "video": {"ordered_devices": 10, "unit_price_per_year": 180.0},
                   "voice": {"ordered_devices": 5, "unit_price_per_year": 24.0}}
     workspace = make_workspace(tmp_path, [contract("acme", categories=categories)])
-    assert cli(workspace, "run", "--month", "2026-02") == 0  # no inventory: a reminder
-    headsets = devices("Poly Voyager Focus 2", 40)
-    drop(workspace, "acme", "lens-2026-03.csv",
-         export_text(headsets + devices("Poly Studio X30", 12, prefix="V")))
-    drop(workspace, "acme", "rma-2026-03.csv", "rma_number,date,serial,model\n" + "".join(
-        f"R{i},2026-03-0{1 + i},SN{i:06d},Poly Voyager Focus 2\n" for i in range(3)))
-    drop(workspace, "acme", "broken-2026-03.csv", "just,text\n")
-    assert cli(workspace, "run", "--month", "2026-03") == 0
-    drop(workspace, "acme", "lens-2026-03-corrected.csv",
-         export_text(headsets + devices("Poly Studio X30", 10, prefix="V")))
-    with monkeypatch.context() as patch:  # the change sent as that version sent it
-        patch.setattr(mail, "compose", partial(compose, one_message=False))
+    with monkeypatch.context() as patch:  # sent as that version composed and worded them
+        patch.setattr(mail, "compose", partial(compose, one_message=False, formats=PreviousWords))
+        assert cli(workspace, "run", "--month", "2026-02") == 0  # no inventory: a reminder
+        headsets = devices("Poly Voyager Focus 2", 40)
+        drop(workspace, "acme", "lens-2026-03.csv",
+             export_text(headsets + devices("Poly Studio X30", 12, prefix="V")))
+        drop(workspace, "acme", "rma-2026-03.csv", "rma_number,date,serial,model\n" + "".join(
+            f"R{i},2026-03-0{1 + i},SN{i:06d},Poly Voyager Focus 2\n" for i in range(3)))
+        drop(workspace, "acme", "broken-2026-03.csv", "just,text\n")
+        assert cli(workspace, "run", "--month", "2026-03") == 0
+        drop(workspace, "acme", "lens-2026-03-corrected.csv",
+             export_text(headsets + devices("Poly Studio X30", 10, prefix="V")))
         assert cli(workspace, "run", "--month", "2026-03") == 0
     keyed = {line[1:5]: line[0] for line in _ledger(workspace)}
     lines = {(kind, month, subject) for kind, _, month, subject in keyed}

@@ -11,6 +11,9 @@ from builders import cli, contract, devices, drop, export_text, make_workspace, 
 from fake_smtp import Server
 from pypdf import PdfReader
 
+from pipelines.core.i18n import Formats
+from pipelines.delivery.messages import changed_figures
+
 VIDEO = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
 MONTH = "2026-03"
 
@@ -62,7 +65,7 @@ def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_
     body = message.get_body(("plain",)).get_content()
     assert "you received: “True-up Acme GmbH" in body  # what was sent
     assert "+3 devices, 450.00 EUR”" in body
-    assert "Now: video true-up +4 devices, prorated amount 600.00 EUR" in body  # what holds
+    assert "Now: Video true-up +4 devices, prorated amount 600.00 EUR" in body  # what holds
     assert "Counted 13 → 14" in body  # what changed in the report
 
     # The same change again, and no change at all: nothing more.
@@ -78,7 +81,7 @@ def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_
     assert cli(workspace, "run", "--month", MONTH) == 0
     [back] = _csm_messages(smtp.inbox, csm)[first + 1:]
     assert "+4 devices, 600.00 EUR”" in back.get_body(("plain",)).get_content()
-    assert "Now: video true-up +3 devices" in back.get_body(("plain",)).get_content()
+    assert "Now: Video true-up +3 devices" in back.get_body(("plain",)).get_content()
     assert cli(workspace, "run", "--month", MONTH) == 0
     assert len(_csm_messages(smtp.inbox, csm)) == first + 2
 
@@ -102,3 +105,22 @@ def test_with_review_required_the_one_message_waits_for_approval(tmp_path, smtp)
     assert cli(workspace, "run", "--month", MONTH) == 0
     assert cli(workspace, "approve", "--month", MONTH) == 0
     assert len(_csm_messages(smtp.inbox, csm)) == 3
+
+
+def test_a_table_worded_before_the_labels_is_no_change_when_only_its_words_differ():
+    """A ledger written before issue 30 keeps its reports' tables worded as then (English:
+    `video`, `TRUE_UP`; German: `nur auf Angebot`): re-rendered, the month is not "updated"."""
+    now = {"rows": [["video", "TRUE_UP", 14, 10, "10.50", "40.00"],
+                    ["quote_only", "QUOTE_REQUIRED", 2, 0, "0", None]]}
+    english = [["video", "TRUE_UP", "14", "10", "10.50", "40.00"],
+               ["quote_only", "QUOTE_REQUIRED", "2", "0", "0.00", "–"]]
+    german = [["Nur Video", "TRUE-UP", "14", "10", "10,50", "40,00"],
+              ["nur auf Angebot", "ANGEBOT NÖTIG", "2", "0", "0,00", "–"]]
+    assert changed_figures(english, now, Formats("en")) == []
+    assert changed_figures(german, now, Formats("de")) == []
+    english[0][2] = "13"
+    assert changed_figures(english, now, Formats("en")) == ["Video: Counted 13 → 14"]
+    assert changed_figures({"rows": [["video", "WATCH", 11, 10, "10.50", "10.00"]]}, now,
+                           Formats("de")) == [
+        "Nur Video: Status BEOBACHTEN → TRUE-UP, Gezählt 11 → 14, Wachstum % 10,00 → 40,00",
+        "Nur auf Angebot: neu in diesem Bericht"]

@@ -96,7 +96,7 @@ def test_with_review_required_a_run_sends_nothing_to_a_csm(held_for_review, caps
     assert "Waiting for approval (3 messages, 2026-11)" in review
     assert "2026-11 acme (Acme GmbH):" in review
     assert "report: [Partner] Poly+ Enterprise report 2026-11: Acme GmbH" in review
-    assert "true_up: [Partner] True-up Acme GmbH headset 2026-11: +10 devices" in review
+    assert "true_up: [Partner] True-up Acme GmbH Headsets 2026-11: +10 devices" in review
     assert "to jana@example.com, service@partner.example" in review
     assert "first report for the month" in review
     assert cli(workspace, "status") == 0

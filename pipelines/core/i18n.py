@@ -224,3 +224,24 @@ def jinja_environment(loader, formats: Formats, **options):
     environment.globals.update(formats=formats, category_name=formats.category,
                                status_name=formats.status)
     return environment
+
+
+# What the version before issue 30 called categories and statuses (English showed the keys):
+# the ledger keeps messages and tables worded so, and its keys are re-keyed by wording them so.
+_PREVIOUS_WORDS = {"de": {
+    "headset": "Headsets/Nur persönliche Geräte", "video": "Nur Video", "voice": "Nur Sprache",
+    "quote_only": "nur auf Angebot", "unclassified": "unbekannt", "not_counted": "nicht gezählt",
+    "OK": "OK", "WATCH": "BEOBACHTEN", "TRUE_UP": "TRUE-UP", "NO_DATA": "KEINE DATEN",
+    "NOT_COVERED": "NICHT ABGEDECKT", "QUOTE_REQUIRED": "ANGEBOT NÖTIG",
+    "UNCLASSIFIED": "UNBEKANNT", "BREACH": "ÜBERSCHRITTEN"}}
+
+
+@dataclass(frozen=True)
+class PreviousWords(Formats):
+    """Formats with the category and status words of the version before issue 30."""
+
+    def category(self, name: str) -> str:
+        return _PREVIOUS_WORDS.get(self.language, {}).get(name, name)
+
+    def status(self, name: str) -> str:
+        return _PREVIOUS_WORDS.get(self.language, {}).get(name, name)

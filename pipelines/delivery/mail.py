@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import logging
 import os
 import smtplib
@@ -53,6 +52,7 @@ from pipelines.delivery.messages import (
     build_message,
     compose,
     ledger_key,
+    stored_figures,
 )
 from pipelines.delivery.rekey import recomposed
 from pipelines.reconciliation.month import compute_month, stored_month
@@ -195,7 +195,7 @@ def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = 
             customer_id=draft.customer_id, month=str(month), subject=draft.subject,
             recipients=", ".join(draft.to + draft.cc), queued_at=_now(), message=raw,
             topic=draft.topic, answer=carrier,
-            figures=json.dumps(draft.table) if draft.table else None,
+            figures=stored_figures(draft.figures) if draft.figures else None,
             key_version=KEY_VERSION)
 
 

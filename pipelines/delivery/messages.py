@@ -33,11 +33,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from pipelines.core.config import Config, Customer
-from pipelines.core.i18n import Formats, Message, jinja_environment
+from pipelines.core.i18n import (
+    CATEGORY_NAMES,
+    STATUS_NAMES,
+    Formats,
+    Message,
+    PreviousWords,
+    jinja_environment,
+)
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.visible import visible
@@ -76,6 +83,9 @@ class Draft:
     cc: list[str] = field(default_factory=list)
     table_head: list[str] = field(default_factory=list)
     table: list[list[str]] = field(default_factory=list)
+    # a report's table as raw values (keys, plain numbers): the ledger keeps it, to tell what
+    # changed in a later version whatever the wording
+    figures: list[list] = field(default_factory=list)
     attachment: Path | None = None
     evidence: list[Path] = field(default_factory=list)  # the evidence pack: not its identity
     topic: str | None = None  # what an alert or its correction is about: a category, or "rma"
@@ -94,7 +104,7 @@ class SentMessage:
     subject: str
     recipients: str
     sent_at: datetime
-    figures: str | None  # a report's table as JSON (none for messages queued before)
+    figures: str | None  # a report's table as JSON (see stored_figures; none before)
 
 
 MAX_EVIDENCE_BYTES = 8 * 1024 * 1024  # the evidence pack attached to a report, at most
@@ -136,15 +146,16 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 
 def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] = (),
             uploads: dict[str, list[Message]] | None = None, sent: list[SentMessage] = (),
-            key: Callable[[Draft, Month], str] = ledger_key, one_message: bool = True
-            ) -> list[Draft]:
+            key: Callable[[Draft, Month], str] = ledger_key, one_message: bool = True,
+            formats: Callable[[str], Formats] = Formats) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, in that customer's
     language, and a notice for each of the `rejected` (quarantined) uploads, in the partner's.
     `uploads` (missing_inventory_uploads) names, per customer, the uploads a missing-inventory
     reminder must mention so it never hides why. Against what was `sent` for the month before:
     a report whose figures changed says so in its subject, and an alert that no longer holds
     gets one correction. `key` is how the ledger knows a message (the re-keying of an older
-    ledger composes with the key that ledger was written with)."""
+    ledger composes with the key, the words and the messages that ledger was written with:
+    `formats`, `one_message`)."""
     uploads = uploads or {}
     partner = config.partner.partner.name
     month = result.month
@@ -154,7 +165,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
         rows = [r for r in result.rows if r.customer_id == customer.id]
         if not rows:
             continue
-        f = Formats(config.language_of(customer))
+        f = formats(config.language_of(customer))
         _ = f.gettext
         rma = next((r for r in result.rma if r.customer_id == customer.id), None)
         proposal = _proposal(result, customer)
@@ -176,7 +187,8 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
             {"rows": [vars(r) for r in rows], "rma": vars(rma) if rma else None,
              "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
             table_head=report_table_head(f),
-            table=report_table(rows, f), attachment=pdf if pdf.exists() else None,
+            table=report_table(rows, f), figures=report_figures(rows),
+            attachment=pdf if pdf.exists() else None,
             evidence=evidence,
             language=f.language)
         drafts.append(_updated(report, month, sent, f, key))
@@ -255,10 +267,10 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                  *(note.shown(f) for note in notes)],
                 {"categories": missing, "uploads": list(map(_named, notes))},
                 language=f.language))
-    drafts += _corrections(config, result, drafts, sent, key, one_message)
+    drafts += _corrections(config, result, drafts, sent, key, one_message, formats)
     if one_message:
         drafts = _merged(drafts, sent, month, key)
-    f = Formats(config.partner.partner.language)
+    f = formats(config.partner.partner.language)
     _ = f.gettext
     for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
@@ -311,7 +323,8 @@ def _updated(report: Draft, month: Month, sent: list[SentMessage], f: Formats,
     if not before or key(report, month) in {m.key for m in before}:
         return report
     last = sent_version(sent, report.customer_id) or before[-1]
-    changes = changed_figures(json.loads(last.figures), report.table, f) if last.figures else []
+    changes = (changed_figures(json.loads(last.figures), {"rows": report.figures}, f)
+               if last.figures else [])
     note = ([f.gettext("Updated: what changed since the report sent on %(day)s:")
              % {"day": f.date(last.sent_at.date())}, *changes] if changes else [])
     return replace(report, subject=report.subject + " "
@@ -327,22 +340,40 @@ def sent_version(sent: list[SentMessage], customer_id: str) -> SentMessage | Non
     return versions[-1] if versions else None
 
 
-def changes_since_sent(sent: list[SentMessage], customer_id: str, table: list[list[str]],
+def changes_since_sent(sent: list[SentMessage], customer_id: str, figures: list[list],
                        f: Formats) -> tuple[date, list[str]] | None:
-    """When the version of a customer's report last sent states other figures than `table`:
-    the day it was sent and what changed since (an updated report says so on its first
-    page, so a forwarded copy is told apart from the one sent first)."""
+    """When the version of a customer's report last sent states other figures than `figures`
+    (report_figures): the day it was sent and what changed since (an updated report says so on
+    its first page, so a forwarded copy is told apart from the one sent first)."""
     version = sent_version(sent, customer_id)
-    changes = changed_figures(json.loads(version.figures), table, f) if version else []
+    changes = (changed_figures(json.loads(version.figures), {"rows": figures}, f)
+               if version else [])
     return (version.sent_at.date(), changes) if changes else None
 
 
+def report_figures(rows: list) -> list[list]:
+    """A customer's result rows as the report message tabulates them, as raw values."""
+    return [[r.category, r.status, r.devices_counted, r.ordered_devices,
+             None if r.baseline is None else str(r.baseline),
+             None if r.growth_pct is None else str(r.growth_pct)] for r in rows]
+
+
+def stored_figures(figures: list[list]) -> str:
+    """The ledger's `figures`: {"rows": report_figures}. Ledgers before issue 30 hold a list,
+    the table as worded then (see changed_figures)."""
+    return json.dumps({"rows": figures})
+
+
+def _shown(row: list, f: Formats) -> list[str]:
+    category, status, counted, ordered, baseline, growth = row
+    return [f.category(category), f.status(status), f.number(counted), f.number(ordered),
+            f.decimal(None if baseline is None else Decimal(baseline)),
+            f.decimal(None if growth is None else Decimal(growth))]
+
+
 def report_table(rows: list, f: Formats) -> list[list[str]]:
-    """A customer's result rows as the report message tabulates them (and the ledger keeps, to
-    tell what changed in a later version)."""
-    return [[f.category(r.category), f.status(r.status), f.number(r.devices_counted),
-             f.number(r.ordered_devices), f.decimal(r.baseline), f.decimal(r.growth_pct)]
-            for r in rows]
+    """A customer's result rows as the report message tabulates them."""
+    return [_shown(row, f) for row in report_figures(rows)]
 
 
 def report_table_head(f: Formats) -> list[str]:
@@ -351,30 +382,42 @@ def report_table_head(f: Formats) -> list[str]:
             f.gettext("Ordered"), f.gettext("Baseline"), f.gettext("Growth %%") % {}]
 
 
-def changed_figures(sent_table: list[list[str]], table: list[list[str]], f: Formats
-                    ) -> list[str]:
-    """One line per category whose figures differ between a report's table as sent and as
-    composed now: "video: Status TRUE_UP → OK, …"."""
+def changed_figures(sent: dict | list, figures: dict | list, f: Formats) -> list[str]:
+    """One line per category whose figures differ between a report's version as sent and as
+    composed now ("Video: Status True-up → OK, …"), each as the ledger keeps it
+    (stored_figures, or a table worded before issue 30: a change of words is no change)."""
     head = report_table_head(f)
-    sent_rows = {row[0]: row for row in sent_table}
+    was, now = _worded(sent, f), _worded(figures, f)
     lines = []
-    for row in table:
-        was = sent_rows.pop(row[0], None)
-        if was is None:
-            lines.append(f.gettext("%(category)s: new in this report") % {"category": row[0]})
+    for category, row in now.items():
+        before = was.pop(category, None)
+        if before is None:
+            lines.append(f.gettext("%(category)s: new in this report") % {"category": category})
             continue
         diffs = [f"{name} {old} → {new}" for name, old, new
-                 in zip(head[1:], was[1:], row[1:], strict=False) if old != new]
+                 in zip(head[1:], before[1:], row[1:], strict=False) if old != new]
         if diffs:
-            lines.append(f"{row[0]}: {', '.join(diffs)}")
+            lines.append(f"{category}: {', '.join(diffs)}")
     lines += [f.gettext("%(category)s: no longer in the report") % {"category": category}
-              for category in sent_rows]
+              for category in was]
     return lines
+
+
+def _worded(figures: dict | list, f: Formats) -> dict[str, list[str]]:
+    """A report's table as kept in the ledger, in today's words, by category."""
+    if isinstance(figures, dict):
+        return {row[0]: row for row in map(partial(_shown, f=f), figures["rows"])}
+    then = PreviousWords(f.language)
+    categories = {then.category(key): f.category(key) for key in CATEGORY_NAMES}
+    statuses = {then.status(key): f.status(key) for key in STATUS_NAMES}
+    return {categories.get(row[0], row[0]): [categories.get(row[0], row[0]),
+                                             statuses.get(row[1], row[1]), *row[2:]]
+            for row in figures}
 
 
 def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
                  sent: list[SentMessage], key: Callable[[Draft, Month], str],
-                 one_message: bool) -> list[Draft]:
+                 one_message: bool, formats: Callable[[str], Formats]) -> list[Draft]:
     """One correction for the latest alert sent on each topic (a true-up's category, the RMA
     rate) that the month, reconciled again, no longer says: to the same recipients, naming
     what was sent and what holds now. About that alert and what holds now: once per change."""
@@ -389,7 +432,7 @@ def _corrections(config: Config, result: MonthResult, drafts: list[Draft],
         customer = config.contracts.get(customer_id)
         if alert.key in current or customer is None:
             continue
-        f = Formats(config.language_of(customer))
+        f = formats(config.language_of(customer))
         holds = holds_now(result, customer_id, topic)
         now = what_holds(topic, holds, f)
         # The alert's subject names the partner already: the correction's names it once.

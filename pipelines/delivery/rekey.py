@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from pipelines.core.config import Config
-from pipelines.core.i18n import Formats, Message
+from pipelines.core.i18n import Formats, Message, PreviousWords
 from pipelines.core.months import Month
 from pipelines.delivery.messages import (
     Draft,
@@ -42,7 +42,7 @@ def recomposed(config: Config, result: MonthResult, rejected: list[RejectedUploa
 
     return [(draft, key(draft, result.month))
             for draft in compose(config, result, rejected, uploads, sent, key,
-                                 one_message=False)]
+                                 one_message=False, formats=PreviousWords)]
 
 
 def legacy_key(draft: Draft, month: Month, result: MonthResult,
@@ -70,7 +70,7 @@ def _content(draft: Draft, result: MonthResult, rejected: list[RejectedUpload],
         # The notes in English, as they were keyed before they were translated.
         return repr((missing, list(map(str, notes)))) if notes else repr(missing)
     if draft.kind == "correction":
-        now = what_holds(draft.topic, draft.stated["now"], Formats(draft.language))
+        now = what_holds(draft.topic, draft.stated["now"], PreviousWords(draft.language))
         return repr((draft.stated["corrects"], now))
     item = next(i for i in rejected if i.receipt == draft.stated["receipt"])
     return repr((item.path, item.detail(Formats("en"))))

@@ -18,7 +18,7 @@ from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
-from pipelines.delivery.messages import SentMessage, changes_since_sent, report_table
+from pipelines.delivery.messages import SentMessage, changes_since_sent, report_figures
 from pipelines.reconcile import proration_start
 from pipelines.reconciliation.month import compute_month
 from pipelines.reconciliation.results import MonthResult
@@ -134,9 +134,8 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                     pack = write_evidence_pack(con, folder, customer.id, month, language)
                     outcome.written += [pack.xlsx, pack.csv]
                     formats = Formats(language)
-                    updated = changes_since_sent(sent, customer.id, report_table(
-                        [r for r in result.rows if r.customer_id == customer.id], formats),
-                        formats)
+                    updated = changes_since_sent(sent, customer.id, report_figures(
+                        [r for r in result.rows if r.customer_id == customer.id]), formats)
                     labels = chart_labels(language)
                     charts = {s.row.category: category_chart(
                         s.history, config.partner.partner.primary_color, labels)
