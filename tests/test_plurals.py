@@ -10,8 +10,12 @@ import pytest
 from babel.messages.pofile import read_po
 from builders import cli, contract, devices, drop, export_text, make_workspace, write_yaml
 
-from pipelines.core.i18n import LOCALE_DIR, Formats
-from pipelines.delivery.messages import what_holds
+from pipelines.core.config import load_config
+from pipelines.core.i18n import LOCALE_DIR, Formats, PreviousWords
+from pipelines.core.months import Month
+from pipelines.delivery.messages import compose, what_holds
+from pipelines.reconciliation.month import stored_month
+from pipelines.warehouse.connection import open_warehouse
 
 FOLDERS = sorted(p.name for p in LOCALE_DIR.iterdir() if p.is_dir())
 
@@ -167,3 +171,22 @@ def test_what_a_correction_says_holds_now_says_one_device(language, now):
             what_holds("video", {"status": "WATCH", "counted": 1, "ordered": 1,
                                  "growth": Decimal("0.00")}, f)] == now
 
+
+
+def test_a_ledger_keyed_by_its_wording_is_re_keyed_with_the_plural_it_was_worded_with(march):
+    """Keys before issue 27 hashed the subject: the true-up of one device was "+1 devices" /
+    "+1 Geräte" then, and re-keying such a ledger must word it so again (rekey.py)."""
+    language, workspace, _ = march
+    config = load_config(workspace)
+    with open_warehouse(workspace, read_only=True) as con:
+        result = stored_month(con, config, Month(2026, 3))
+
+    def subject(formats) -> str:
+        return next(d.subject for d in compose(config, result, formats=formats)
+                    if d.kind == "true_up" and d.customer_id == "one")
+
+    then, now = {"en": ("video 2026-03: +1 devices, ", "Video 2026-03: +1 device, "),
+                 "de": ("Nur Video 2026-03: +1 Geräte, ", "Nur Video 2026-03: +1 Gerät, ")
+                 }[language]
+    assert then in subject(PreviousWords)
+    assert now in subject(Formats)

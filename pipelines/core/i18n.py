@@ -245,3 +245,8 @@ class PreviousWords(Formats):
 
     def status(self, name: str) -> str:
         return _PREVIOUS_WORDS.get(self.language, {}).get(name, name)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        """The plural whatever the count: that version's messages said "+1 devices" (issue 30
+        kept each of those texts, and its translation, as the plural form)."""
+        return super().ngettext(singular, plural, 2)
