@@ -119,7 +119,7 @@ def polylens_partner_upload():
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast():
             return send_rejection_notices(workspace_config, [IntakeResult(**i) for i in intake],
-                                          login=login, wait=LOCK_WAIT)
+                                          login=login, wait=LOCK_WAIT).sent
 
     @task.short_circuit(pool=POOL, ignore_downstream_trigger_rules=False)
     def review(refreshed: dict) -> dict | None:

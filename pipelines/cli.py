@@ -324,12 +324,19 @@ def _report_failures(outcome) -> int:
 
 
 def _ingest(workspace: Workspace, args) -> int:
-    from pipelines.jobs.monthly import ingest
+    from pipelines.jobs.monthly import ingest, send_rejection_notices
 
+    config = _config(workspace)
     month = _begun(args.month) or Month.of(datetime.now(UTC).date())
-    intake = ingest(_config(workspace), month, args.customer, wait=args.wait)
+    intake = ingest(config, month, args.customer, wait=args.wait)
     _print_intake(intake)
-    return _pull_failures(intake)
+    code = _pull_failures(intake)
+    if any(item.outcome in ("quarantined", "held") for item in intake.files):
+        # The partner's staff hear of a rejected file now, not with the month's run.
+        notices = send_rejection_notices(config, intake.files, month, wait=args.wait)
+        if any(vars(notices).values()):  # else no partner contact to tell
+            code = max(code, _mail_failures(notices))
+    return code
 
 
 def _pull_failures(intake) -> int:

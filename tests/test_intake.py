@@ -129,6 +129,7 @@ def test_same_content_again_is_archived_as_duplicate_and_changes_nothing(workspa
     assert _all_files(workspace) == [
         "archive/acme/2026-03/lens-2026-03.csv", "archive/acme/duplicates/lens-2026-03.csv",
         "config/contracts.yaml", "config/partner.yaml",
+        "reports/2026-03/acme-devices.csv", "reports/2026-03/acme-devices.xlsx",
         "reports/2026-03/reconciliation.csv", "reports/2026-03/rma.csv"]
 
 

@@ -1,6 +1,11 @@
 """Words, not keys: what a person reads names categories and statuses in words; the machine
 keys stay data (reconciliation.csv, rma.csv) and class names."""
+from email import message_from_bytes, policy
 from html.parser import HTMLParser
+
+from conftest import DEMO_MONTH
+
+from pipelines.cli import main
 
 KEYS = ("TRUE_UP", "QUOTE_REQUIRED", "NOT_COVERED", "NO_DATA", "quote_only", "unclassified")
 
@@ -39,3 +44,17 @@ def test_the_machine_files_keep_their_keys(full_demo):
     csv = (full_demo[0] / "reports" / "2026-10" / "reconciliation.csv").read_text()
     assert "TRUE_UP" in csv
     assert "QUOTE_REQUIRED" in csv
+
+
+def test_e_mails_in_every_language_show_words_not_keys(demo_copy):
+    """The demo's last month approved: every message (subject, text and HTML) in words."""
+    assert main(["approve", "--month", DEMO_MONTH, "--home", str(demo_copy)]) == 0
+    shown = {}
+    for path in (demo_copy / "outbox" / DEMO_MONTH).glob("*.eml"):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        parts = [message["Subject"], *(message.get_body((kind,)).get_content()
+                                       for kind in ("plain", "html"))]
+        shown[path.name] = [key for key in KEYS if any(key in part for part in parts)]
+    assert len(shown) >= 10, "the demo's month has reports and alerts to send"
+    assert any(name.startswith(("true_up-", "rma-")) for name in shown)
+    assert {name: keys for name, keys in shown.items() if keys} == {}

@@ -52,6 +52,7 @@ from pipelines.delivery.messages import (
     build_message,
     compose,
     ledger_key,
+    notices,
     stored_figures,
 )
 from pipelines.delivery.rekey import recomposed
@@ -167,6 +168,27 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
         outcome = _deliver(config, con, queued, login)
         return MailOutcome(outcome.queued, outcome.sent, outcome.still_queued,
                            outcome.rejected, waiting + outcome.waiting, withdrawn)
+
+
+def send_notices(config: Config, month: Month, login: tuple[str, str] | None = None
+                 ) -> MailOutcome:
+    """The partner's notice of every quarantined or held upload not yet noticed, without a
+    month's result: `ingest` and the upload DAG send them as soon as the files are taken in,
+    filed under `month` as the run of that month would file them. A notice is about its
+    upload, not a month (messages.identity), so the month's run finds it sent. Delivers
+    whatever else is queued too."""
+    queued = 0
+    with open_warehouse(config.workspace) as con:
+        rekey_ledger(config, con)
+        for draft in notices(config, quarantined_uploads(con)):
+            key = ledger_key(draft, month)
+            if fetch_value(con, "delivery/mail_find.sql", message_key=key) not in (
+                    None, "withdrawn"):
+                continue
+            with transaction(con):
+                _queue(con, draft, month, key, build_message(config, draft).as_bytes())
+            queued += 1
+        return _deliver(config, con, queued, login)
 
 
 def deliver_waiting(config: Config, months: list[Month] | None, customer_id: str | None,

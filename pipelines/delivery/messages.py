@@ -270,8 +270,19 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
     drafts += _corrections(config, result, drafts, sent, key, one_message, formats)
     if one_message:
         drafts = _merged(drafts, sent, month, key)
+    return drafts + notices(config, rejected, formats)
+
+
+def notices(config: Config, rejected: list[RejectedUpload],
+            formats: Callable[[str], Formats] = Formats) -> list[Draft]:
+    """A notice to the partner's staff for each of the `rejected` (quarantined or held)
+    uploads, in the partner's language: about the upload, not about a month, so `ingest` sends
+    it as soon as the file is taken in and a later run finds it sent. `formats`: the words,
+    as compose's."""
+    partner = config.partner.partner.name
     f = formats(config.partner.partner.language)
     _ = f.gettext
+    drafts: list[Draft] = []
     for item in rejected:
         customer = config.contracts.get(item.customer_id) if item.customer_id else None
         contacts = _contacts(config, customer)

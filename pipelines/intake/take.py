@@ -28,6 +28,7 @@ from pipelines.core.config import Contracts
 from pipelines.core.files import free_path
 from pipelines.core.i18n import N_, Formats, Message, english
 from pipelines.core.months import Month
+from pipelines.core.nearest import nearest
 from pipelines.core.progress import track
 from pipelines.core.timers import timed
 from pipelines.core.visible import visible
@@ -242,9 +243,8 @@ class _Intake:
             return self._quarantine(arrival, digest, received_at, Message.of(N_(
                 "files must be put in the customer's folder, inbox/<customer_id>/")))
         if self.contracts.get(customer_id) is None:
-            return self._quarantine(arrival, digest, received_at, Message.of(N_(
-                "there is no customer '%(customer)s' in contracts.yaml; add the contract, or "
-                "put the file in the right customer's folder"), customer=visible(customer_id)))
+            return self._quarantine(arrival, digest, received_at,
+                                    _no_such_customer(customer_id, self.contracts))
         # A duplicate is the same content for the same customer and month. The same bytes
         # named for another month are that month's snapshot: a small, stable customer's export
         # can be identical two months running, and that month must not show NO_DATA.
@@ -407,6 +407,20 @@ class _Intake:
                 + p.arrival.month_note
                 + _notes(workspace, findings[p.snapshot_id], snapshot.rejected_file),
                 str(p.arrival.month), p.arrival.kind, p.arrival.month_from_name))
+
+
+def _no_such_customer(folder: str, contracts: Contracts) -> Message:
+    """Why a file in inbox/<folder>/ is rejected when no customer has that id: with the one
+    id the folder is a slip of the hand away from (core/nearest.py), named as the fix."""
+    meant = nearest(folder, (c.id for c in contracts.customers))
+    if meant is None:
+        return Message.of(N_(
+            "there is no customer '%(customer)s' in contracts.yaml; add the contract, or put "
+            "the file in the right customer's folder"), customer=visible(folder))
+    return Message.of(N_(
+        "there is no customer '%(customer)s' in contracts.yaml; did you mean '%(meant)s'? "
+        "Put the file into inbox/%(meant)s/, or add the contract"),
+        customer=visible(folder), meant=meant)
 
 
 def _notes(workspace: Workspace, findings: list, rejected: Path) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError, RunError
 from pipelines.core.months import Month
-from pipelines.delivery.mail import MailOutcome, send_month
+from pipelines.core.nearest import nearest
+from pipelines.delivery.mail import MailOutcome, send_month, send_notices
 from pipelines.intake.take import IntakeResult, take_inbox
 from pipelines.lens_api.client import LensCredentials
 from pipelines.lens_api.pull import PullResult, pull_lens
@@ -104,12 +105,10 @@ def in_progress(month: Month, today: date | None = None) -> bool:
     return month == Month.of(today or datetime.now(UTC).date())
 
 
-def _sendable(month: Month, kinds: set[str] | None = None) -> set[str] | None:
-    """The kinds of message a month may send: for a month in progress only the notices of
-    rejected files, which are about an upload, not about the month."""
-    if not in_progress(month):
-        return kinds
-    return {"file_rejected"} & (kinds if kinds is not None else {"file_rejected"})
+def _sendable(month: Month) -> set[str] | None:
+    """The kinds of message a month may send (None: every kind): for a month in progress only
+    the notices of rejected files, which are about an upload, not about the month."""
+    return {"file_rejected"} if in_progress(month) else None
 
 
 def check_month_begun(month: Month, today: date | None = None) -> None:
@@ -133,7 +132,10 @@ def check_month_in_a_term(config: Config, month: Month) -> None:
 
 def check_customer(config: Config, customer_id: str | None) -> None:
     if customer_id is not None and config.contracts.get(customer_id) is None:
-        raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml")
+        meant = nearest(customer_id, (c.id for c in config.contracts.customers))
+        raise ConfigError(f"--customer: there is no customer '{customer_id}' in contracts.yaml; "
+                          + (f"did you mean '{meant}'?" if meant else
+                             "give the id of one of its customers"))
 
 
 @exclusive("ingest", per_customer=True)
@@ -278,13 +280,13 @@ def render_from_copy(config: Config, month: Month, customer_id: str | None = Non
 
 
 @exclusive("send")
-def send(config: Config, month: Month, resend: bool = False, kinds: set[str] | None = None,
+def send(config: Config, month: Month, resend: bool = False,
          login: tuple[str, str] | None = None) -> MailOutcome:
     """The month's e-mails, of the result `reconcile` stored (what the reports show); a month
     never reconciled is computed."""
     with open_warehouse(config.workspace, read_only=True) as con:
         result = stored_month(con, config, month) or compute_month(con, config, month)
-    return send_month(config, result, resend, _sendable(month, kinds), login)
+    return send_month(config, result, resend, _sendable(month), login)
 
 
 @exclusive("refresh")
@@ -348,11 +350,11 @@ def unpublished_months(config: Config, month: Month) -> list[Month]:
 
 
 @exclusive("send")
-def send_rejection_notices(config: Config, intake: list[IntakeResult],
-                           login: tuple[str, str] | None = None) -> int:
-    """The partner's notice of each quarantined (or held) upload; returns how many were
-    sent."""
+def send_rejection_notices(config: Config, intake: list[IntakeResult], month: Month | None = None,
+                           login: tuple[str, str] | None = None) -> MailOutcome:
+    """The partner's notice of each quarantined (or held) upload, sent once the intake that
+    produced it is done (`ingest` for `month`, the upload DAG), not left for the month's run;
+    filed under `month`, by default the current one (UTC)."""
     if not any(item.outcome in ("quarantined", "held") for item in intake):
-        return 0
-    month = Month.of(datetime.now(UTC).date())
-    return send(config, month, kinds={"file_rejected"}, login=login).sent
+        return MailOutcome(0, 0, 0, 0)
+    return send_notices(config, month or Month.of(datetime.now(UTC).date()), login)

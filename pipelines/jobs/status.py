@@ -1,6 +1,7 @@
 """`status`: what the warehouse holds, for the partner's operations staff."""
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 from pipelines.core.config import Config
@@ -64,7 +65,11 @@ def describe(config: Config) -> str:
     with open_warehouse(workspace, read_only=True) as con:
         months = dict(run_sql(con, "jobs/status_months.sql").fetchall())
         alerts = run_sql(con, "jobs/status_alerts.sql").fetchall()
-        quarantined = run_sql(con, "jobs/status_quarantine.sql").fetchall()
+        # The ledger keeps every rejection; what waits is only what is still in quarantine/
+        # (a file moved away was dealt with). A quarantined link counts, wherever it points.
+        quarantined = [(path, reason) for path, reason
+                       in run_sql(con, "jobs/status_quarantine.sql").fetchall()
+                       if os.path.lexists(workspace.home / path)]
         held = [(path, reason) for _, path, reason
                 in run_sql(con, "jobs/status_held.sql").fetchall()
                 if (workspace.home / path).exists()]

@@ -1,4 +1,4 @@
--- Files in quarantine, oldest first.
+-- Files put in quarantine, oldest first; status lists those still there.
 SELECT stored_path, reason
 FROM intake_log
 WHERE outcome = 'quarantined'
