@@ -198,6 +198,7 @@ def polylens_monthly_reconciliation():
     def send(plan: dict, reports: list[str]) -> dict:
         from dataclasses import asdict
 
+        from pipelines.core.i18n import english
         from pipelines.core.months import Month
         from pipelines.jobs.monthly import send
 
@@ -208,8 +209,10 @@ def polylens_monthly_reconciliation():
             outcome = send(workspace_config, Month.parse(plan["month"]), login=login,
                            wait=LOCK_WAIT)
         if outcome.still_queued:
-            raise RuntimeError(f"{outcome.still_queued} e-mails could not be sent; they stay "
-                               f"queued and go out with the retry or the next run")
+            raise RuntimeError(english(
+                "%(num)s e-mail could not be sent; it stays queued and goes out with the retry "
+                "or the next run", "%(num)s e-mails could not be sent; they stay queued and go "
+                "out with the retry or the next run", outcome.still_queued))
         return asdict(outcome)
 
     @task(pool=POOL)

@@ -18,11 +18,14 @@ from pathlib import Path
 
 from pipelines.core import timers
 from pipelines.core.errors import ConfigError, UserError
+from pipelines.core.i18n import Formats, english
 from pipelines.core.months import Month
 from pipelines.core.visible import visible
 from pipelines.core.workspace import Workspace
 
 log = logging.getLogger("polyrecon")
+# Categories and statuses in the command line's English words (the keys stay in the CSV files).
+WORDS = Formats("en")
 STARTER = Path(__file__).resolve().parent / "starter"
 DEMO_MARKER = ".polyrecon-demo"
 
@@ -260,8 +263,8 @@ def _demo_approval(config, month: Month) -> None:
     print(f"\n== review (python -m pipelines review --month {month}):")
     print(describe_review(config, waiting_review(config, [month])))
     outcome = approve_messages(config, [month])
-    print(f"== approved (python -m pipelines approve --month {month}): {outcome.sent} "
-          f"messages sent\n")
+    print(f"== approved (python -m pipelines approve --month {month}): "
+          + english("%(num)s message sent", "%(num)s messages sent", outcome.sent) + "\n")
 
 
 def _run(workspace: Workspace, args) -> int:
@@ -286,8 +289,8 @@ def _print_changes(changes) -> None:
     if changes:
         print(f"Changed by this run ({', '.join(months)}):")
     for change in changes:
-        print(f"  {change.month} {change.customer_id} {change.topic}: {change.before} → "
-              f"{change.after}")
+        topic = "RMA" if change.topic == "rma" else WORDS.category(change.topic)
+        print(f"  {change.month} {change.customer_id} {topic}: {change.before} → {change.after}")
 
 
 def _mail_failures(outcome) -> int:
@@ -340,8 +343,9 @@ def _pull_failures(intake) -> int:
     """Exit 1 when a Lens pull failed: the rest of the run is done, but a month is missing."""
     failed = intake.failed_pulls
     if failed:
-        print(f"{len(failed)} Lens API pull(s) failed; their customers keep the snapshots "
-              f"stored before", file=sys.stderr)
+        print(english("%(num)s Lens API pull failed; its customer keeps the snapshots stored "
+                      "before", "%(num)s Lens API pulls failed; their customers keep the "
+                      "snapshots stored before", len(failed)), file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -367,9 +371,10 @@ def _print_intake(intake) -> None:
             print(f"  loaded {result.path}: {result.detail}")
     held = sum(r.outcome == "held" for r in intake.files)
     if held:
-        print(f"Held: {held} file{' waits' if held == 1 else 's wait'} in quarantine/ until "
-              f"renamed as {'its' if held == 1 else 'their'} reason says, or approved "
-              f"(`approve --file`); `status` lists what waits")
+        print(english("Held: %(num)s file waits in quarantine/ until renamed as its reason "
+                      "says, or approved (`approve --file`); `status` lists what waits",
+                      "Held: %(num)s files wait in quarantine/ until renamed as their reason "
+                      "says, or approved (`approve --file`); `status` lists what waits", held))
     for pull in intake.pulls:
         print(f"Lens API {pull.customer_id} (tenant {pull.tenant_id}): {pull.detail}")
 
@@ -377,17 +382,20 @@ def _print_intake(intake) -> None:
 def _print_outcome(workspace: Workspace, result, written) -> None:
     statuses = Counter(row.status for row in result.rows)
     customers = len({row.customer_id for row in result.rows})
-    print(f"{result.month}: {customers} customers reconciled; "
-          + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
+    print(f"{result.month}: "
+          + english("%(num)s customer reconciled", "%(num)s customers reconciled", customers)
+          + "; " + ", ".join(f"{n} {WORDS.status(status)}"
+                             for status, n in sorted(statuses.items())))
     for row in result.rows:
         if row.status == "TRUE_UP":
-            print(f"  TRUE_UP {row.customer_id} {row.category}: +{row.true_up_devices} "
-                  f"devices, {row.prorated_amount} {row.currency}, new baseline "
-                  f"{row.new_baseline}")
+            print(f"  {WORDS.status(row.status)} {row.customer_id} {WORDS.category(row.category)}: "
+                  + english("+%(num)s device", "+%(num)s devices", row.true_up_devices)
+                  + f", {row.prorated_amount} {row.currency}, new baseline {row.new_baseline}")
     for row in result.rma:
         if row.status != "OK":
-            print(f"  RMA {row.status} {row.customer_id}: {row.rma_rate_pct} % "
-                  f"({row.headset_rmas} of {row.headset_base} headsets)")
+            print(f"  RMA {WORDS.status(row.status)} {row.customer_id}: {row.rma_rate_pct} % ("
+                  + english("%(rmas)s of %(num)s headset", "%(rmas)s of %(num)s headsets",
+                            row.headset_base, rmas=row.headset_rmas) + ")")
     for path in written:
         print(f"wrote {path}")
 
@@ -396,8 +404,10 @@ def _rebuild(workspace: Workspace, args) -> int:
     from pipelines.jobs.rebuild import rebuild
 
     outcome = rebuild(_config(workspace), wait=args.wait)
-    print(f"Rebuilt {workspace.relative(workspace.warehouse)} from archive/: {outcome.files} "
-          f"files and {outcome.pulls} Lens API pulls, in the order they were received")
+    print(f"Rebuilt {workspace.relative(workspace.warehouse)} from archive/: "
+          + english("%(num)s file", "%(num)s files", outcome.files) + " and "
+          + english("%(num)s Lens API pull", "%(num)s Lens API pulls", outcome.pulls)
+          + ", in the order they were received")
     if outcome.kept_as:
         print(f"The old warehouse is kept as {workspace.relative(outcome.kept_as)}")
     print(f"E-mail: {outcome.mail}")
@@ -467,8 +477,9 @@ def _renew(workspace: Workspace, args) -> int:
     print(f"contracts.yaml: customer '{done.customer_id}' renewed: term {term.start}..{term.end} "
           f"added from {workspace.relative(done.proposal)}")
     for name, category in done.term.categories.items():
-        print(f"  {name}: {category.ordered} ordered devices, {category.unit_price_per_year} "
-              f"per device and year")
+        print(f"  {WORDS.category(name)}: "
+              + english("%(num)s ordered device", "%(num)s ordered devices", category.ordered)
+              + f", {category.unit_price_per_year} per device and year")
     print(f"The file before is kept as {workspace.relative(done.kept)}. Months of the earlier "
           f"term stay reconciled against it.")
     return 0

@@ -70,7 +70,7 @@ def test_status_lists_data_alerts_and_quarantine(tmp_path, capsys):
     assert cli(workspace, "status") == 0
     out = capsys.readouterr().out
     assert "data: 2026-01..2026-02, 2026-04" in out
-    assert "2026-04 acme video TRUE_UP: +2 devices, 270.00 EUR, new baseline 12.60" in out
+    assert "2026-04 acme Video True-up: +2 devices, 270.00 EUR, new baseline 12.60" in out
     assert "quarantine/acme/broken-2026-04.csv: no model column" in out
 
 

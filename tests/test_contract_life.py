@@ -163,7 +163,7 @@ def test_renew_appends_the_proposal_as_the_next_term_and_keeps_the_old_terms_mon
     assert cli(workspace, "renew", "--customer", "acme") == 0
     out = capsys.readouterr().out
     assert "term 2026-04-01..2026-06-30 added" in out
-    assert "video: 12 ordered devices" in out
+    assert "Video: 12 ordered devices" in out
     text = workspace.contracts_file.read_text()
     comments = [line[line.index("#"):] for line in CONTRACTS_WITH_COMMENTS.splitlines()
                 if "#" in line]

@@ -117,7 +117,7 @@ def reported(tmp_path, capsys):
     _run(workspace, "2026-10", capsys)
     put(workspace, "acme", "Inventar November 2026.csv", lens_ui_export(november, "2026-11"))
     out = _run(workspace, "2026-11", capsys)
-    assert "TRUE_UP acme headset: +10 devices, 20.00 EUR" in out
+    assert "True-up acme Headsets: +10 devices, 20.00 EUR" in out
     return workspace
 
 
@@ -140,7 +140,7 @@ def test_a_copy_under_another_months_name_is_held_and_october_stays_as_sent(repo
     assert "the inventory of 2026-11, not of 2026-10" in line
     assert "rename it to 'Inventar 2026-11 (2).csv'" in line
     assert "Held: 1 file waits in quarantine/" in out
-    assert "TRUE_UP acme headset: +10 devices, 20.00 EUR" in out  # November's stands
+    assert "True-up acme Headsets: +10 devices, 20.00 EUR" in out  # November's stands
     assert row_for(reconciliation(workspace, "2026-11"), "bolt", "headset")[
         "devices_counted"] == "7"  # the other customer went on
     held = workspace.quarantine / "acme" / "Inventar Oktober 2026 (2).csv"

@@ -127,7 +127,7 @@ def test_unknown_tenant_is_named_and_other_customers_are_right(tmp_path, monkeyp
     assert code == 1
     assert "Lens API ghost (tenant t-nowhere): pull failed, nothing stored" in captured.out
     assert "Tenant t-nowhere not found" in captured.out
-    assert "1 Lens API pull(s) failed" in captured.err
+    assert "1 Lens API pull failed; its customer keeps" in captured.err
     rows = reconciliation(workspace, str(Month.of(date.today())))
     for customer_id, total in (("acme", 1_200), ("bolt", 800)):
         for category, count in expected_counts(total).items():

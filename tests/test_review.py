@@ -82,7 +82,7 @@ def test_yaml_reads_off_as_false_and_review_still_means_it(tmp_path, written, re
 
 def test_with_review_required_a_run_sends_nothing_to_a_csm(held_for_review, capsys):
     workspace, out = held_for_review
-    assert "TRUE_UP acme headset: +10 devices, 20.00 EUR" in out
+    assert "True-up acme Headsets: +10 devices, 20.00 EUR" in out
     assert "3 waiting for approval" in out  # acme's report and true-up, bolt's report
     # The partner's own staff hear of the rejected file and the missing inventory at once;
     # the CSM hears nothing yet.
@@ -140,7 +140,7 @@ def test_a_changed_figure_before_approval_replaces_the_waiting_message(held_for_
     put(workspace, "acme", "Inventar November 2026 korrigiert.csv",
         lens_ui_export(_serials(112, 1), "2026-11"))
     out = _run(workspace, "2026-11", capsys)
-    assert "2026-11 acme headset: TRUE_UP +10 devices 20.00 EUR → TRUE_UP +12 devices " \
+    assert "2026-11 acme Headsets: True-up +10 devices 20.00 EUR → True-up +12 devices " \
            "24.00 EUR" in out
     assert "2 waiting ones withdrawn" in out
     assert cli(workspace, "review", "--month", "2026-11") == 0
@@ -204,7 +204,7 @@ def test_status_keeps_an_older_months_true_up_open(tmp_path, capsys):
     _run(workspace, "2026-11", capsys)
     assert cli(workspace, "status") == 0
     status = capsys.readouterr().out
-    assert "2026-10 acme headset TRUE_UP: +10 devices, 30.00 EUR" in status
+    assert "2026-10 acme Headsets True-up: +10 devices, 30.00 EUR" in status
 
     # Renewed, the next term carries the devices the true-up added: the quote was acted on.
     config = yaml.safe_load(workspace.contracts_file.read_text())
@@ -216,7 +216,7 @@ def test_status_keeps_an_older_months_true_up_open(tmp_path, capsys):
                                          "categories": HEADSETS}]}
     write_yaml(workspace.contracts_file, config)
     assert cli(workspace, "status") == 0
-    assert "2026-10 acme headset TRUE_UP" not in capsys.readouterr().out
+    assert "2026-10 acme Headsets True-up" not in capsys.readouterr().out
 
 
 def test_a_rerun_names_every_month_it_changed_and_counts_every_message(tmp_path, capsys):
@@ -236,8 +236,8 @@ def test_a_rerun_names_every_month_it_changed_and_counts_every_message(tmp_path,
         lens_ui_export(_serials(100, 1), "2026-10"))
     out = _run(workspace, "2026-11", capsys)
     assert "Changed by this run (2026-10, 2026-11):" in out
-    assert "2026-10 acme headset: TRUE_UP +6 devices 18.00 EUR → OK" in out
-    assert "2026-11 acme headset: OK → TRUE_UP +10 devices 20.00 EUR" in out
+    assert "2026-10 acme Headsets: True-up +6 devices 18.00 EUR → OK" in out
+    assert "2026-11 acme Headsets: OK → True-up +10 devices 20.00 EUR" in out
     new = (set(_outbox(workspace, "2026-10")) | set(_outbox(workspace, "2026-11"))) - written
     assert f"E-mail: {len(new)} new, {len(new)} sent" in out
     # October's correction carrying its updated report; November's true-up and report

@@ -65,6 +65,13 @@ STATUS_NAMES = {"OK": N_("OK"), "WATCH": N_("Watch"), "TRUE_UP": N_("True-up"),
                 "BREACH": N_("Breach")}
 
 
+def english(singular: str, plural: str, count: int, **values) -> str:
+    """A count as the command line, `status` and logs say it, in the English they keep:
+    `1 file waits`, `2 files wait` (`%(num)s` is the count). English's gettext plural rule, as
+    every count a person reads; not marked for translation, since those texts stay English."""
+    return translations("en").ngettext(singular, plural, count) % {"num": count, **values}
+
+
 @dataclass(frozen=True)
 class Formats:
     """Numbers, amounts and dates as a reader of `language` writes them."""
@@ -238,3 +245,8 @@ class PreviousWords(Formats):
 
     def status(self, name: str) -> str:
         return _PREVIOUS_WORDS.get(self.language, {}).get(name, name)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        """The plural whatever the count: that version's messages said "+1 devices" (issue 30
+        kept each of those texts, and its translation, as the plural form)."""
+        return super().ngettext(singular, plural, 2)

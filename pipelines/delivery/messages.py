@@ -208,18 +208,27 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                       "growth": f.decimal(row.growth_pct),
                       "new_ordered": f.number(row.new_ordered_devices),
                       "new_baseline": f.decimal(row.new_baseline)}
+            added, counted = row.true_up_devices, row.devices_counted
             drafts.append(Draft(
                 "true_up", customer.id,
-                _("[%(partner)s] True-up %(customer)s %(category)s %(month)s: "
-                  "+%(added)s devices, %(amount)s") % values,
+                f.ngettext("[%(partner)s] True-up %(customer)s %(category)s %(month)s: "
+                           "+%(added)s device, %(amount)s",
+                           "[%(partner)s] True-up %(customer)s %(category)s %(month)s: "
+                           "+%(added)s devices, %(amount)s", added) % values,
                 [customer.csm.email, *contacts],
                 _("True-up: %(customer)s, %(category)s") % values,
-                [_("%(counted)s %(category)s devices counted in %(month)s against %(ordered)s "
-                   "ordered: growth %(growth)s %% reached the trigger.")
-                 % {**values, "month": f.month(month)},
-                 _("%(added)s devices to add, prorated amount %(amount)s. New ordered devices "
-                   "%(new_ordered)s, new baseline %(new_baseline)s from the month after "
-                   "%(month)s.") % {**values, "month": f.month(month)}],
+                [f.ngettext("%(counted)s %(category)s device counted in %(month)s against "
+                            "%(ordered)s ordered: growth %(growth)s %% reached the trigger.",
+                            "%(counted)s %(category)s devices counted in %(month)s against "
+                            "%(ordered)s ordered: growth %(growth)s %% reached the trigger.",
+                            counted) % {**values, "month": f.month(month)},
+                 f.ngettext("%(added)s device to add, prorated amount %(amount)s. New ordered "
+                            "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
+                            "month after %(month)s.",
+                            "%(added)s devices to add, prorated amount %(amount)s. New ordered "
+                            "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
+                            "month after %(month)s.", added)
+                 % {**values, "month": f.month(month)}],
                 stated, topic=row.category, language=f.language))
         if rma and rma.status != "OK":
             threshold = config.policy.rma_threshold_pct
@@ -232,9 +241,13 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                   "RMAs") % values,
                 [customer.csm.email, *contacts],
                 _("Headset RMA rate %(status)s: %(customer)s") % values,
-                [_("%(rmas)s headset RMAs in %(year)s up to %(month)s against %(base)s ordered "
-                   "headsets: %(rate)s %% (threshold %(threshold)s %%). Above it, Poly may bill "
-                   "replacements at list price.") % {**values, "month": f.month(month)}],
+                [f.ngettext("%(rmas)s headset RMA in %(year)s up to %(month)s against %(base)s "
+                            "ordered headsets: %(rate)s %% (threshold %(threshold)s %%). Above "
+                            "it, Poly may bill replacements at list price.",
+                            "%(rmas)s headset RMAs in %(year)s up to %(month)s against %(base)s "
+                            "ordered headsets: %(rate)s %% (threshold %(threshold)s %%). Above "
+                            "it, Poly may bill replacements at list price.", rma.headset_rmas)
+                 % {**values, "month": f.month(month)}],
                 {"status": rma.status, "year": rma.year, "rate": rma.rma_rate_pct,
                  "rmas": rma.headset_rmas, "base": rma.headset_base, "threshold": threshold},
                 topic="rma", language=f.language))
@@ -517,11 +530,12 @@ def what_holds(topic: str, holds: dict | None, f: Formats) -> str:
     if topic == "rma":
         if holds is None:
             return _("no headset RMA rate is reported for the month.")
-        return _("headset RMA rate %(rate)s %% (%(rmas)s RMAs against %(base)s headsets): "
-                 "%(status)s.") % {"rate": f.decimal(holds["rate"]),
-                                   "rmas": f.number(holds["rmas"]),
-                                   "base": f.number(holds["base"]),
-                                   "status": f.status(holds["status"])}
+        return f.ngettext("headset RMA rate %(rate)s %% (%(rmas)s RMA against %(base)s "
+                          "headsets): %(status)s.",
+                          "headset RMA rate %(rate)s %% (%(rmas)s RMAs against %(base)s "
+                          "headsets): %(status)s.", holds["rmas"]) % {
+            "rate": f.decimal(holds["rate"]), "rmas": f.number(holds["rmas"]),
+            "base": f.number(holds["base"]), "status": f.status(holds["status"])}
     values = {"category": f.category(topic)}
     if holds is None:
         return _("no %(category)s result for the month.") % values
@@ -530,12 +544,18 @@ def what_holds(topic: str, holds: dict | None, f: Formats) -> str:
     values.update(status=f.status(holds["status"]), counted=f.number(holds["counted"]),
                   ordered=f.number(holds["ordered"]))
     if holds["status"] == TRUE_UP:
-        return _("%(category)s true-up +%(added)s devices, prorated amount %(amount)s "
-                 "(%(counted)s counted against %(ordered)s ordered).") % {
+        return f.ngettext("%(category)s true-up +%(added)s device, prorated amount %(amount)s "
+                          "(%(counted)s counted against %(ordered)s ordered).",
+                          "%(category)s true-up +%(added)s devices, prorated amount %(amount)s "
+                          "(%(counted)s counted against %(ordered)s ordered).",
+                          holds["added"]) % {
             **values, "added": f.number(holds["added"]),
             "amount": f.money(holds["amount"], holds["currency"])}
-    return _("%(category)s %(status)s: %(counted)s devices counted against %(ordered)s "
-             "ordered (growth %(growth)s %%); no true-up is due.") % {
+    return f.ngettext("%(category)s %(status)s: %(counted)s device counted against %(ordered)s "
+                      "ordered (growth %(growth)s %%); no true-up is due.",
+                      "%(category)s %(status)s: %(counted)s devices counted against %(ordered)s "
+                      "ordered (growth %(growth)s %%); no true-up is due.",
+                      holds["counted"]) % {
         **values, "growth": f.decimal(holds["growth"])}
 
 

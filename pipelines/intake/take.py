@@ -26,7 +26,7 @@ import pandas as pd
 from pipelines.core.catalog import CatalogRow
 from pipelines.core.config import Contracts
 from pipelines.core.files import free_path
-from pipelines.core.i18n import N_, Formats, Message
+from pipelines.core.i18n import N_, Formats, Message, english
 from pipelines.core.months import Month
 from pipelines.core.nearest import nearest
 from pipelines.core.progress import track
@@ -347,8 +347,8 @@ class _Intake:
             workspace.relative(target)
         move(arrival.claimed, target)
         return IntakeResult(arrival.shown, customer_id, "loaded",
-                            f"RMA log, {len(parsed.rows)} rows" + _notes(workspace, findings,
-                                                                        rejected),
+                            english("RMA log, %(num)s row", "RMA log, %(num)s rows",
+                                    len(parsed.rows)) + _notes(workspace, findings, rejected),
                             str(arrival.month), arrival.kind)
 
     def publish(self) -> None:
@@ -401,7 +401,9 @@ class _Intake:
             snapshot = snapshots[p.snapshot_id]
             self._report(p.slot, IntakeResult(
                 p.arrival.shown, p.arrival.customer_id, "loaded",
-                f"inventory for {p.arrival.month}, {snapshot.row_count} rows"
+                english("inventory for %(month)s, %(num)s row",
+                        "inventory for %(month)s, %(num)s rows", snapshot.row_count,
+                        month=p.arrival.month)
                 + p.arrival.month_note
                 + _notes(workspace, findings[p.snapshot_id], snapshot.rejected_file),
                 str(p.arrival.month), p.arrival.kind, p.arrival.month_from_name))

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import yaml
 
 from pipelines.core.config import DEFAULT_RUN_DAY, RUN_DAYS
+from pipelines.core.i18n import english
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 
@@ -145,7 +146,9 @@ def review_request(config, months: list[str], customer_id: str | None,
     problems_first = "".join(f"**Problem:** {problem}\n\n" for problem in problems)
     return {"months": [str(m) for m in touched], "customer": customer_id,
             "waiting": review.fingerprint,
-            "subject": f"Send the {len(review.messages)} e-mails waiting for {shown}"
+            "subject": english("Send the %(num)s e-mail waiting for %(shown)s",
+                               "Send the %(num)s e-mails waiting for %(shown)s",
+                               len(review.messages), shown=shown)
                        + (f" ({customer_id})" if customer_id else "") + "?",
             "body": f"{problems_first}```text\n{describe_review(config, review)}\n```\n"}
 
@@ -164,7 +167,10 @@ def send_approved_messages(config, request: dict, answer: dict,
     outcome = approve_messages(config, months, customer_id=request["customer"], login=login,
                                shown=request["waiting"], wait=wait)
     if outcome.still_queued:
-        raise RuntimeError(f"{outcome.still_queued} approved e-mails could not be sent; they "
-                           f"stay queued and go out with the task's retry or the next run")
+        raise RuntimeError(english(
+            "%(num)s approved e-mail could not be sent; it stays queued and goes out with the "
+            "task's retry or the next run", "%(num)s approved e-mails could not be sent; they "
+            "stay queued and go out with the task's retry or the next run",
+            outcome.still_queued))
     approver = (answer or {}).get("responded_by_user") or {}
     return {**asdict(outcome), "approved_by": approver.get("name")}

@@ -36,6 +36,7 @@ import duckdb
 
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError
+from pipelines.core.i18n import english
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.delivery.mail import copy_ledger, ledger_from_outbox
@@ -112,8 +113,10 @@ def rebuild(config: Config, wait: float = 0) -> RebuildOutcome:
                 outcome.mail = _mail_from_outbox(con, config, results)
             else:
                 with _old_attached(con, workspace.warehouse):
-                    outcome.mail = (f"mail ledger copied from the old warehouse "
-                                    f"({copy_ledger(con)} messages)")
+                    outcome.mail = english(
+                        "mail ledger copied from the old warehouse (%(num)s message)",
+                        "mail ledger copied from the old warehouse (%(num)s messages)",
+                        copy_ledger(con))
                     # The quarantined files' records, so `status` still lists them.
                     with transaction(con):
                         run_sql(con, "jobs/rebuild_copy_quarantine_log.sql")
@@ -208,10 +211,14 @@ def _reconciled_months(workspace: Workspace) -> list[str]:
 def _mail_from_outbox(con, config: Config, results) -> str:
     entered = ledger_from_outbox(config, con, results)
     if config.partner.smtp is not None:
-        return (f"the old mail ledger was unreadable and e-mail goes through SMTP: all {entered} "
-                f"messages of the rebuilt months are marked as sent, none is sent again "
-                f"(use `run --resend` for a month that must go out)")
-    return f"mail ledger rebuilt from outbox/: {entered} messages found sent"
+        return english("the old mail ledger was unreadable and e-mail goes through SMTP: the "
+                       "%(num)s message of the rebuilt months is marked as sent, it is not "
+                       "sent again (use `run --resend` for a month that must go out)",
+                       "the old mail ledger was unreadable and e-mail goes through SMTP: all "
+                       "%(num)s messages of the rebuilt months are marked as sent, none is "
+                       "sent again (use `run --resend` for a month that must go out)", entered)
+    return english("mail ledger rebuilt from outbox/: %(num)s message found sent",
+                   "mail ledger rebuilt from outbox/: %(num)s messages found sent", entered)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError
-from pipelines.core.i18n import Formats
+from pipelines.core.i18n import Formats, english
 from pipelines.core.months import Month
 from pipelines.core.visible import visible
 from pipelines.delivery.mail import MailOutcome, deliver_waiting
@@ -91,8 +91,11 @@ def describe_review(config: Config, review: Review) -> str:
     else:
         waiting = sorted({m.month for m in review.messages})
         month = waiting[0] if len(waiting) == 1 else "YYYY-MM"
-        lines = [f"Waiting for approval ({len(review.messages)} messages, {months}); "
-                 f"`python -m pipelines approve --month {month}` sends them:"]
+        lines = [english("Waiting for approval (%(num)s message, %(months)s); `python -m "
+                         "pipelines approve --month %(month)s` sends it:",
+                         "Waiting for approval (%(num)s messages, %(months)s); `python -m "
+                         "pipelines approve --month %(month)s` sends them:",
+                         len(review.messages), months=months, month=month)]
     by_customer: dict[tuple[str, str | None], list[WaitingMessage]] = {}
     for message in review.messages:
         by_customer.setdefault((message.month, message.customer_id), []).append(message)

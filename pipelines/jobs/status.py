@@ -5,12 +5,14 @@ import os
 from datetime import UTC, datetime
 
 from pipelines.core.config import Config
+from pipelines.core.i18n import Formats, english
 from pipelines.core.months import MONTH_FORMS, Month, month_in_name
 from pipelines.core.visible import visible
 from pipelines.reports.contents import months_to_renewal
 from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
 
 STATUS_LIST_LIMIT = 20  # entries named per list; a partner with years of them sees the newest
+WORDS = Formats("en")  # categories and statuses in words (the keys stay in the CSV files)
 
 
 def _month_ranges(months: list[str]) -> str:
@@ -24,14 +26,30 @@ def _month_ranges(months: list[str]) -> str:
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
 
 
-def _open(config: Config, month: str, customer_id: str, subject: str) -> bool:
+def _open(config: Config, month: str, customer_id: str, status: str) -> bool:
     """A true-up stays open until the month no longer says it or the customer's term is renewed
     (the next term carries every device the true-up added: the quote was acted on);
     docs/decisions.md "open-alerts"."""
     customer = config.contracts.get(customer_id)
-    if not subject.endswith(" TRUE_UP") or customer is None:
+    if status != "TRUE_UP" or customer is None:
         return True
     return not customer.has_term_after(Month.parse(month))
+
+
+def _alert(month: str, customer_id: str, topic: str, status: str, counted: int, ordered: int,
+           pct, added: int, amount, currency: str, new_baseline) -> str:
+    """An open alert (sql/jobs/status_alerts.sql) in words: `2026-04 acme Video True-up: +2
+    devices, 270.00 EUR, new baseline 12.60`."""
+    if topic == "rma":
+        return (f"{month} {customer_id} RMA {WORDS.status(status)}: {pct} % ("
+                + english("%(num)s headset RMA", "%(num)s headset RMAs", counted) + ", "
+                + english("%(num)s headset", "%(num)s headsets", ordered) + ")")
+    about = f"{month} {customer_id} {WORDS.category(topic)} {WORDS.status(status)}: "
+    if status == "TRUE_UP":
+        return (about + english("+%(num)s device", "+%(num)s devices", added)
+                + f", {amount} {currency}, new baseline {new_baseline}")
+    return (about + english("%(num)s device", "%(num)s devices", counted)
+            + f" against {ordered} ordered, growth {pct} %")
 
 
 def describe(config: Config) -> str:
@@ -71,16 +89,19 @@ def describe(config: Config) -> str:
         number, count = shown.term_position
         terms = f" (term {number} of {count})" if count > 1 else ""
         lines.append(f"  {customer.id:<24} {shown.term.start}..{shown.term.end}{terms}  "
-                     f"{', '.join(shown.categories)}  data: {data}")
-    alerts = [alert for alert in alerts if _open(config, *alert[:3])]
+                     f"{', '.join(map(WORDS.category, shown.categories))}  data: {data}")
+    alerts = [alert for alert in alerts if _open(config, *alert[:2], alert[3])]
     lines.append(f"Open alerts ({len(alerts)}):" if alerts else "Open alerts: none")
-    lines += [f"  {month} {customer_id} {subject}: {detail}"
-              + (" (preview: the month is in progress)" if Month.parse(month) == today else "")
-              for month, customer_id, subject, detail in alerts]
+    lines += [f"  {_alert(*alert)}"
+              + (" (preview: the month is in progress)" if Month.parse(alert[0]) == today
+                 else "")
+              for alert in alerts]
     if waiting:
-        lines.append(f"Waiting for approval ({sum(n for *_, n in waiting)} messages: "
-                     f"`review --month`, then `approve --month`):")
-        lines += [f"  {month} {customer_id or 'partner'}: {n} message{'s' * (n != 1)}"
+        lines.append("Waiting for approval (" + english(
+            "%(num)s message", "%(num)s messages", sum(n for *_, n in waiting))
+            + ": `review --month`, then `approve --month`):")
+        lines += [f"  {month} {customer_id or 'partner'}: "
+                  + english("%(num)s message", "%(num)s messages", n)
                   for month, customer_id, n in waiting]
     renewals = [c for c in config.contracts.in_effect(today)
                 if months_to_renewal(c, today) is not None]
@@ -111,7 +132,8 @@ def describe(config: Config) -> str:
         lines += [f"  {month} {customer_id} {visible(name)}"
                   for month, customer_id, name in by_modification[:STATUS_LIST_LIMIT]]
         if len(by_modification) > STATUS_LIST_LIMIT:
-            lines.append(f"  … and {len(by_modification) - STATUS_LIST_LIMIT} older ones")
+            lines.append(english("  … and %(num)s older one", "  … and %(num)s older ones",
+                                 len(by_modification) - STATUS_LIST_LIMIT))
     if held:
         lines.append(f"Held files waiting ({len(held)}: taken in once renamed as the reason "
                      f"says, or approved with `approve --file`):")

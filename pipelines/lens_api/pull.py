@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.core.config import Config, Customer
+from pipelines.core.i18n import english
 from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.workspace import Workspace
@@ -127,8 +128,9 @@ def _pull_customer(con, client: LensClient, workspace: Workspace, customer: Cust
         partial.unlink(missing_ok=True)
     notes = "".join(f"; {f.message}" for f in findings if not f.passed)
     return PullResult(customer.id, customer.lens_tenant_id, "loaded", devices,
-                      f"inventory for {month}, {devices} devices "
-                      f"(kept as {workspace.relative(final)}){notes}")
+                      english("inventory for %(month)s, %(num)s device (kept as %(path)s)",
+                              "inventory for %(month)s, %(num)s devices (kept as %(path)s)",
+                              devices, month=month, path=workspace.relative(final)) + notes)
 
 
 def load_pull_file(con, workspace: Workspace, customer: Customer, month: Month, path: Path,

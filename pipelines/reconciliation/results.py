@@ -13,7 +13,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from pipelines.core.config import Customer
-from pipelines.core.i18n import Message
+from pipelines.core.i18n import Formats, Message, english
 from pipelines.core.months import Month
 
 OK, WATCH, TRUE_UP, NO_DATA = "OK", "WATCH", "TRUE_UP", "NO_DATA"
@@ -113,13 +113,17 @@ class MonthResult:
 
 
 def _stated(row: ReconciliationRow | RmaRow | None) -> str:
+    """A result as the command line names it, in its English words."""
+    words = Formats("en")
     if row is None:
         return "no result"
     if isinstance(row, RmaRow):
-        return f"RMA {row.status} {row.rma_rate_pct} %"
+        return f"{words.status(row.status)} {row.rma_rate_pct} %"
     if row.status == TRUE_UP:
-        return f"TRUE_UP +{row.true_up_devices} devices {row.prorated_amount} {row.currency}"
-    return row.status
+        return (f"{words.status(TRUE_UP)} "
+                + english("+%(num)s device", "+%(num)s devices", row.true_up_devices)
+                + f" {row.prorated_amount} {row.currency}")
+    return words.status(row.status)
 
 
 def changes_between(before: MonthResult | None, after: MonthResult) -> tuple[ResultChange, ...]:

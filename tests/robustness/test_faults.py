@@ -100,7 +100,7 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault, undi
         assert "Traceback" not in first.stderr
         assert inbox.subjects == []
         if lens_fault == "permanent":
-            assert "Lens API pull(s) failed" in first.stderr
+            assert "1 Lens API pull failed" in first.stderr
             fake.faults = Faults()  # Lens is fixed
         server.start()
         try:
