@@ -48,25 +48,23 @@ def test_a_withdrawn_true_up_sends_exactly_one_correction(tmp_path, capsys):
          export_text(devices("Poly Studio X30", 10)))
     assert cli(workspace, "run", "--month", "2026-03") == 0
     assert row_for(reconciliation(workspace, "2026-03"), "acme", "video")["status"] == "OK"
+    # One message for the change (issue 30): the correction carries the updated report.
     [correction] = _messages(workspace, "2026-03", "correction")
-    assert correction["Subject"] == f"[Partner] Correction: {alert['Subject']}"
-    assert sorted(correction["To"].split(", ")) == sorted(
+    subject = correction["Subject"].strip()  # the e-mail package folds it after "Subject:"
+    assert subject == "[Partner] Correction: " + alert["Subject"].removeprefix("[Partner] ")
+    assert sorted(correction["To"].split(", ") + correction.get_all("Cc", [])) == sorted(
         alert["To"].split(", ") + alert.get_all("Cc", []))
     text = correction.get_body(("plain",)).get_content()
-    assert alert["Subject"] in text
-    assert "video OK: 10 devices counted against 10 ordered (growth 0.00 %)" in text
+    assert alert["Subject"].removeprefix("[Partner] ") in text
+    assert "Video OK: 10 devices counted against 10 ordered (growth 0.00 %)" in text
+    assert "Video: Status True-up → OK, Counted 12 → 10, Growth % 20.00 → 0.00" in text
+    assert [m.get_filename() for m in correction.iter_attachments()][0] == "acme.pdf"
     reports = [m["Subject"] for m in _messages(workspace, "2026-03", "report")]
-    assert sorted(reports) == ["[Partner] Poly+ Enterprise report 2026-03: Acme GmbH",
-                               ("[Partner] Poly+ Enterprise report 2026-03: Acme GmbH "
-                               "(updated: the figures changed)")]
-    [updated] = [m for m in _messages(workspace, "2026-03", "report")
-                 if "updated" in m["Subject"]]
-    assert "video: Status TRUE_UP → OK, Counted 12 → 10, Growth % 20.00 → 0.00" in \
-        updated.get_body(("plain",)).get_content()
+    assert reports == ["[Partner] Poly+ Enterprise report 2026-03: Acme GmbH"]
     # Once: the same run again sends nothing more, and status names the correction.
     assert cli(workspace, "run", "--month", "2026-03") == 0
     assert len(_messages(workspace, "2026-03", "correction")) == 1
-    assert len(_messages(workspace, "2026-03", "report")) == 2
+    assert len(_messages(workspace, "2026-03", "report")) == 1
     capsys.readouterr()
     assert cli(workspace, "status") == 0
     assert "Corrections sent (1):" in capsys.readouterr().out
@@ -78,12 +76,12 @@ def test_a_changed_true_up_is_corrected_and_the_new_one_alerted(tmp_path):
     assert cli(workspace, "run", "--month", "2026-03") == 0
     drop(workspace, "acme", "lens-2026-03-final.csv", export_text(devices("Poly Studio X30", 14)))
     assert cli(workspace, "run", "--month", "2026-03") == 0
-    alerts = sorted(m["Subject"] for m in _messages(workspace, "2026-03", "true_up"))
-    assert len(alerts) == 2
-    assert any("+4 devices" in s for s in alerts)
+    # One message (issue 30): the correction states the new true-up, no second alert.
+    [alert] = [m["Subject"] for m in _messages(workspace, "2026-03", "true_up")]
+    assert "+2 devices" in alert
     [correction] = _messages(workspace, "2026-03", "correction")
     assert "+2 devices" in correction["Subject"]
-    assert "video true-up +4 devices" in correction.get_body(("plain",)).get_content()
+    assert "Video true-up +4 devices" in correction.get_body(("plain",)).get_content()
 
 
 def test_the_portfolio_lists_what_needs_action(tmp_path, capsys):
@@ -252,13 +250,14 @@ def test_a_correction_goes_out_once_across_a_crash_between_sending_and_the_ledge
     content = sent.read_bytes()
     # Killed after the message went out, before its outcome was committed: still queued.
     _ledger(workspace, "UPDATE mail_ledger SET status = 'queued', sent_at = NULL "
-                       "WHERE kind = 'correction'")
+                       "WHERE kind = 'correction' AND status = 'sent'")
     assert cli(workspace, "run", "--month", "2026-03") == 0
     assert [p.read_bytes() for p in (workspace.outbox / "2026-03").glob("correction-*.eml")] \
         == [content]
-    # Killed after composing, before the message was queued: composed again, the same one.
+    # Killed after composing, before the message was queued (with the lines of what it
+    # carries, in one transaction): composed again, the same one.
     sent.unlink()
-    _ledger(workspace, "DELETE FROM mail_ledger WHERE kind = 'correction'")
+    _ledger(workspace, "DELETE FROM mail_ledger WHERE kind = 'correction' OR status = 'carried'")
     assert cli(workspace, "run", "--month", "2026-03") == 0
     assert [p.name for p in (workspace.outbox / "2026-03").glob("correction-*.eml")] \
         == [sent.name]

@@ -470,7 +470,9 @@ def _merged(drafts: list[Draft], sent: list[SentMessage], month: Month,
     corrections of its alerts become one correction, carrying the updated report, its change
     list and the PDF; an alert on a topic that gets a correction goes out only inside it. A
     month whose updated report was sent apart (ledgers before issue 30) composes no updated
-    report, so its corrections keep their own identity and nothing is sent again."""
+    report, so its corrections keep their own identity and nothing is sent again. The
+    corrections it carries are kept carried too: composed again on their own by a later run
+    (the updated report is sent by then), they are known as sent."""
     sent_keys = {m.key for m in sent if m.kind == "report"}
     kept, merged = [], []
     for customer_id in dict.fromkeys(d.customer_id for d in drafts):
@@ -499,7 +501,7 @@ def _merged(drafts: list[Draft], sent: list[SentMessage], month: Month,
             stated={"corrects": [d.stated for d in corrections], "report": report.stated},
             to=list(dict.fromkeys([*report.to, *(r for d in corrections for r in d.to
                                                  if r not in report.cc)])),
-            topic=None, carries=[report, *superseded]))
+            topic=None, carries=[report, *superseded, *corrections]))
     return kept + merged
 
 
