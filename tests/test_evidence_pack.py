@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.core.config import load_config
+from pipelines.core.i18n import Formats
 from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.delivery.messages import compose, ledger_key
@@ -44,13 +45,20 @@ def test_the_pack_lists_every_device_with_the_status_reconciliation_counted(demo
     for customer in config.contracts.in_effect(Month.parse(MONTH)):
         if customer.id not in snapshot_rows:
             continue
-        expected = {r["category"]: int(r["devices_counted"] or 0)
+        f = Formats(config.language_of(customer))
+        expected = {f.category(r["category"]): int(r["devices_counted"] or 0)
                     for r in reconciliation if r["customer_id"] == customer.id}
-        delimiter = ";" if config.language_of(customer) == "de" else ","
+        delimiter = ";" if f.language == "de" else ","
         header, *rows = _csv_rows(folder / f"{customer.id}-devices.csv", delimiter)
         assert len(header) == 11
-        counted = Counter(row[0] for row in rows if row[1] == "counted")
+        # reconciliation.csv counts a category the contract does not count under its own name
+        counted = Counter(row[0] for row in rows if row[1] in {
+            f.gettext("Counted"), *map(f.category, ("not_counted", "quote_only", "unclassified"))})
         assert {c: counted.get(c, 0) for c in expected} == expected, customer.id
+        # A device the contract does not count is never "counted", whatever its category.
+        for key in ("not_counted", "quote_only", "unclassified"):
+            assert {row[1] for row in rows if row[0] == f.category(key)} <= {
+                f.category(key), f.gettext("Duplicate"), f.gettext("Rejected")}, customer.id
         assert len(rows) == snapshot_rows[customer.id]  # every row of the snapshot
         cells = _xlsx_cells(folder / f"{customer.id}-devices.xlsx")
         assert header[0] in cells
@@ -64,7 +72,7 @@ def test_a_cut_pack_says_so_in_the_sheet_and_csv(demo_copy, tmp_path):
     assert pack.cut
     assert pack.rows == 3
     note, header, *rows = _csv_rows(pack.csv)
-    assert note == [f"Cut: 3 of {pack.total} devices shown."]
+    assert note == [f"Cut: 3 of {pack.total:,} devices shown."]
     assert len(rows) == 3
     assert note[0] in _xlsx_cells(pack.xlsx)
 

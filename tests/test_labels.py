@@ -7,7 +7,8 @@ from conftest import DEMO_MONTH
 
 from pipelines.cli import main
 
-KEYS = ("TRUE_UP", "QUOTE_REQUIRED", "NOT_COVERED", "NO_DATA", "quote_only", "unclassified")
+KEYS = ("TRUE_UP", "QUOTE_REQUIRED", "NOT_COVERED", "NO_DATA", "WATCH", "BREACH", "quote_only",
+        "unclassified")
 
 
 class _Text(HTMLParser):

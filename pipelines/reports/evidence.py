@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.core.files import write_bytes_atomically
-from pipelines.core.i18n import Formats
+from pipelines.core.i18n import N_, Formats
 from pipelines.core.months import Month
 from pipelines.core.safe_csv import neutralise
 from pipelines.warehouse.connection import run_sql
@@ -19,6 +19,11 @@ from pipelines.warehouse.connection import run_sql
 MAX_ROWS = 50_000
 COLUMNS = ("category", "status", "reject_reason", "model", "site", "room", "serial", "mac",
            "lens_device_id", "source", "row_number")
+# What a device's status in the pack is called (sql/reports/evidence_devices.sql's keys)
+STATUS_NAMES = {"counted": N_("Counted"), "end_of_life": N_("End of life"),
+                "duplicate": N_("Duplicate"), "rejected": N_("Rejected"),
+                "not_counted": N_("Not counted"), "quote_only": N_("Quote only"),
+                "unclassified": N_("Unclassified")}
 
 
 @dataclass(frozen=True)
@@ -44,16 +49,23 @@ def write_evidence_pack(con, folder: Path, customer_id: str, month: Month, langu
     """Write `<customer_id>-devices.xlsx` and `.csv` into the month's report folder."""
     rows = run_sql(con, "reports/evidence_devices.sql", customer_id=customer_id,
                    month=str(month)).fetchall()
-    kept = rows[:max_rows]
     formats = Formats(language)
+    kept = [_worded(row, formats) for row in rows[:max_rows]]
     headers = _headers(formats)
     note = (formats.gettext("Cut: %(shown)s of %(total)s devices shown.")
-            % {"shown": len(kept), "total": len(rows)}) if len(kept) < len(rows) else None
+            % {"shown": formats.number(len(kept)), "total": formats.number(len(rows))}
+            ) if len(kept) < len(rows) else None
     pack = EvidencePack(folder / f"{customer_id}-devices.xlsx",
                         folder / f"{customer_id}-devices.csv", len(kept), len(rows))
     write_bytes_atomically(pack.xlsx, _xlsx(headers, kept, note))
     write_bytes_atomically(pack.csv, _csv(headers, kept, note, ";" if language == "de" else ","))
     return pack
+
+
+def _worded(row: tuple, formats: Formats) -> tuple:
+    """A row with its category and status in the reader's words."""
+    category, status, *rest = row
+    return (formats.category(category), formats.gettext(STATUS_NAMES[status]), *rest)
 
 
 def _xlsx(headers: list[str], rows: list[tuple], note: str | None) -> bytes:

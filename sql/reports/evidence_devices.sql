@@ -1,6 +1,7 @@
 -- Every inventory row of a customer's month snapshot with the status the reconciliation gave it
 -- (sql/reconcile/category_counts.sql): one row per device counted or excluded as end of life,
--- its further listings as duplicates, and the rows it rejected with their reason. Derived here
+-- or of a category the contract does not count (not counted, quote only, unclassified), its
+-- further listings as duplicates, and the rows it rejected with their reason. Derived here
 -- from the same views, never recomputed in Python, so the evidence pack cannot disagree.
 WITH rows AS (
     SELECT
@@ -17,9 +18,12 @@ SELECT
     CASE
         WHEN r.reject_reason IS NOT NULL THEN 'rejected'
         WHEN r.listing > 1 THEN 'duplicate'
+        -- counted in its own category, but never against the contract (rules.md 2-4)
+        WHEN coalesce(c.category, 'unclassified') IN ('not_counted', 'quote_only', 'unclassified')
+            THEN coalesce(c.category, 'unclassified')
         WHEN c.end_of_service IS NOT NULL
             AND c.end_of_service <= last_day(strptime($month || '-01', '%Y-%m-%d')::DATE)
-            THEN 'end of life'
+            THEN 'end_of_life'
         ELSE 'counted'
     END AS status,
     r.reject_reason,
