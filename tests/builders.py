@@ -20,6 +20,7 @@ import yaml
 from pipelines.cli import main
 from pipelines.core.workspace import Workspace
 
+DEMO_MONTH = "2026-10"  # the month `python -m pipelines demo` is run to in the tests
 SNAKE = ("serial_number", "mac_address", "device_model", "site_name", "room_name",
          "lens_device_id")
 

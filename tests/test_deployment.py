@@ -294,7 +294,7 @@ def test_upload_dag_sends_through_smtp_default_refreshes_the_portfolio_and_waits
     assert "state=success" in done.stdout + done.stderr, done.stderr[-3000:]
     assert any(s.startswith("[Partner] File rejected for Acme GmbH: notes-2026-10.csv")
                for s in subjects), subjects
-    assert any(s.startswith("[Partner] True-up Acme GmbH video 2026-10") for s in subjects)
+    assert any(s.startswith("[Partner] True-up Acme GmbH Video 2026-10") for s in subjects)
     row = row_for(reconciliation(workspace, "2026-10"), "acme", "video")
     assert (row["status"], row["devices_counted"]) == ("TRUE_UP", "12")
     portfolio = (workspace.home / "reports/2026-10/portfolio.html").read_text()

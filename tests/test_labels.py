@@ -3,7 +3,7 @@ keys stay data (reconciliation.csv, rma.csv) and class names."""
 from email import message_from_bytes, policy
 from html.parser import HTMLParser
 
-from conftest import DEMO_MONTH
+from builders import DEMO_MONTH
 
 from pipelines.cli import main
 

@@ -12,7 +12,7 @@ from fake_smtp import Server
 from pypdf import PdfReader
 
 from pipelines.core.i18n import Formats
-from pipelines.delivery.messages import changed_figures
+from pipelines.reports.versions import changed_figures
 
 VIDEO = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
 MONTH = "2026-03"

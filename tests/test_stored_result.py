@@ -64,8 +64,9 @@ def test_reports_from_the_published_copy_equal_the_command_lines(tmp_path):
     for customer_id in ("acme", "brandt", None):
         for path in render_from_copy(config, MARCH, customer_id).written:
             by_copy[path.name] = path.read_text() if path.suffix == ".html" else None
-    assert sorted(by_copy) == ["acme.html", "acme.pdf", "brandt.html", "brandt.pdf",
-                               "portfolio.html", "portfolio.pdf"]
+    assert sorted(by_copy) == ["acme-devices.csv", "acme-devices.xlsx", "acme.html", "acme.pdf",
+                               "brandt-devices.csv", "brandt-devices.xlsx", "brandt.html",
+                               "brandt.pdf", "portfolio.html", "portfolio.pdf"]
     assert cli(workspace, "report", "--month", "2026-03") == 0
     generated = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")  # the time of rendering
     for name, text in by_copy.items():

@@ -48,16 +48,15 @@ from pipelines.delivery.messages import (
     KEY_VERSION,
     Draft,
     RejectedUpload,
-    SentMessage,
     build_message,
     compose,
     ledger_key,
     notices,
-    stored_figures,
 )
 from pipelines.delivery.rekey import recomposed
 from pipelines.reconciliation.month import compute_month, stored_month
 from pipelines.reconciliation.results import MonthResult
+from pipelines.reports.versions import SentMessage, stored_figures
 from pipelines.warehouse import lake
 from pipelines.warehouse.connection import (
     fetch_value,

@@ -18,7 +18,6 @@ from pipelines.core.months import Month
 from pipelines.delivery.messages import (
     Draft,
     RejectedUpload,
-    SentMessage,
     compose,
     what_holds,
 )
@@ -29,6 +28,7 @@ from pipelines.reconciliation.results import (
     RmaRow,
     as_written,
 )
+from pipelines.reports.versions import SentMessage
 
 
 def recomposed(config: Config, result: MonthResult, rejected: list[RejectedUpload],

@@ -22,8 +22,8 @@ from pipelines.core.i18n import Formats, english
 from pipelines.core.months import Month
 from pipelines.core.visible import visible
 from pipelines.delivery.mail import MailOutcome, deliver_waiting
-from pipelines.delivery.messages import changed_figures
 from pipelines.jobs.monthly import exclusive
+from pipelines.reports.versions import changed_figures
 from pipelines.warehouse.connection import open_warehouse, run_sql, warehouse_exists
 
 

@@ -18,13 +18,13 @@ from pipelines.core.months import Month
 from pipelines.core.progress import track
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.timers import timed
-from pipelines.delivery.messages import SentMessage, changes_since_sent, report_figures
 from pipelines.reconcile import proration_start
 from pipelines.reconciliation.month import compute_month
 from pipelines.reconciliation.results import MonthResult
 from pipelines.reports.charts import ChartLabels, category_chart
 from pipelines.reports.contents import customer_report, portfolio
 from pipelines.reports.evidence import write_evidence_pack
+from pipelines.reports.versions import SentMessage, changes_since_sent, report_figures
 from pipelines.warehouse.connection import open_warehouse, run_sql
 
 log = logging.getLogger("polyrecon")
