@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.core import timers
-from pipelines.core.errors import ConfigError, UserError
+from pipelines.core.errors import ConfigError, LockBusy, UserError
 from pipelines.core.i18n import Formats, english
 from pipelines.core.months import Month
 from pipelines.core.visible import visible
@@ -332,8 +332,18 @@ def _ingest(workspace: Workspace, args) -> int:
     _print_intake(intake)
     code = _pull_failures(intake)
     if any(item.outcome in ("quarantined", "held") for item in intake.files):
-        # The partner's staff hear of a rejected file now, not with the month's run.
-        notices = send_rejection_notices(config, intake.files, month, wait=args.wait)
+        # The partner's staff hear of a rejected file now, not with the month's run; an
+        # `ingest --customer` (one of several writers side by side on DuckLake) or one that
+        # finds another run holding the workspace leaves it to the next run: the ledger knows
+        # it unsent.
+        if args.customer:
+            print("Notices of the files above: the month's run sends them")
+            return code
+        try:
+            notices = send_rejection_notices(config, intake.files, month, wait=args.wait)
+        except LockBusy as busy:
+            print(f"Notices of the files above: not sent yet, the next run sends them ({busy})")
+            return code
         if any(vars(notices).values()):  # else no partner contact to tell
             code = max(code, _mail_failures(notices))
     return code

@@ -19,5 +19,9 @@ class RunError(UserError):
     exit_code = 1
 
 
+class LockBusy(RunError):
+    """Another run holds the lock a job needs: exit code 1."""
+
+
 class DamagedWarehouse(RunError):
     """The warehouse file cannot be read: `rebuild` re-creates it from archive/."""

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from pipelines.core.errors import ConfigError, RunError
+from pipelines.core.errors import ConfigError, LockBusy, RunError
 
 log = logging.getLogger("polyrecon")
 T = TypeVar("T")
@@ -350,7 +350,7 @@ def advisory_lock(settings, command: str, customer_id: str | None, wait: float
                     session.execute(f"SET lock_timeout = '{int(left * 1000) or 1}ms'")
                     session.execute(f"SELECT {function}(%s)", (key,))
             except psycopg.errors.LockNotAvailable:
-                raise RunError(
+                raise LockBusy(
                     f"another polyrecon run ({_holder(session, key)}) is working on {what}; "
                     f"wait for it to finish, or pass --wait SECONDS to wait for it") from None
         session.execute("SET lock_timeout = 0")

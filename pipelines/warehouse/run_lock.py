@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from pipelines.core.config import lake_settings
-from pipelines.core.errors import RunError
+from pipelines.core.errors import LockBusy, RunError
 from pipelines.core.workspace import Workspace
 from pipelines.warehouse import lake
 
@@ -108,7 +108,7 @@ def _file_lock(workspace: Workspace, path: str, command: str, wait: float) -> It
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise RunError(
+                    raise LockBusy(
                         f"another polyrecon run ({_holder(descriptor)}) is working on "
                         f"{workspace.home}; wait for it to finish, or pass --wait SECONDS to "
                         f"wait for it") from None
