@@ -11,6 +11,7 @@ from pipelines.core.catalog import CATEGORIES
 from pipelines.core.config import Config, Customer
 from pipelines.core.i18n import N_, NP_, Formats, Message
 from pipelines.core.months import Month
+from pipelines.raw.quality import MAC_PATTERN, SERIAL_PATTERN
 from pipelines.reconcile import to_cents
 from pipelines.reconciliation.results import (
     NO_DATA,
@@ -25,6 +26,7 @@ from pipelines.reconciliation.results import (
 from pipelines.warehouse.connection import run_sql
 
 LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
+FINDING_LIMIT = 10  # devices a data-quality finding names; the rest are counted
 SITE_LIMIT = 50  # sites in "Devices per site"; the smaller rest make one line
 # What needs action first, by what it costs to wait (issue 30): true-ups and RMA breaches, a
 # renewal due this month, WATCH, renewals due later, quote-only products, devices not covered or
@@ -75,6 +77,39 @@ class ModelCounts:
     devices: int
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A data-quality finding as the report shows it, with the rows it is about."""
+    source: str
+    severity: str
+    message: Message
+    rows: list[dict] = field(default_factory=list)  # row, identity, value: FINDING_LIMIT at most
+    total: int = 0  # rows it is about
+
+    def devices(self, formats: Formats) -> str:
+        """The rows it is about, each by its device and the value at fault where that says
+        more, then how many more: "AB-1 (row 5), 00:1 (row 9) and 3 more"."""
+        names = []
+        for row in self.rows:
+            identity = row["identity"] and _shown_identity(row["identity"])
+            value = row["value"]
+            if identity and value and value.upper() != identity:
+                text = N_("%(identity)s (%(value)s, row %(row)s)")
+            elif identity or value:
+                text = N_("%(name)s (row %(row)s)")
+            else:
+                text = N_("row %(row)s")
+            names.append(formats.gettext(text) % {
+                "identity": identity, "value": value, "name": identity or value,
+                "row": formats.number(row["row"])})
+        more = self.total - len(self.rows)
+        if more:
+            return formats.ngettext("%(devices)s and %(num)s more", "%(devices)s and %(num)s more",
+                                    more) % {"devices": ", ".join(names),
+                                             "num": formats.number(more)}
+        return ", ".join(names)
+
+
 @dataclass
 class CustomerReport:
     customer: Customer
@@ -89,7 +124,7 @@ class CustomerReport:
     sites: tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]
     changes: tuple[int, int] | None  # devices added, removed against the month before
     lists: list[DeviceList]
-    findings: list[tuple[str, str, Message]]  # source, severity, finding
+    findings: list[Finding]
     # not_counted models (accessories, Lens software, other makers' products)
     not_counted: ModelCounts | None = None
     rma_numbers: list[str] = field(default_factory=list)  # the year's, LIST_LIMIT at most
@@ -210,8 +245,12 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
     added, removed, had_previous = run_sql(con, "reports/report_changes.sql", **params,
                                            previous=str(month.plus(-1))).fetchall()[0]
-    findings = [(source, severity, Message.stored(message_json, message))
-                for source, severity, message, message_json in run_sql(
+    named = {(subject, check): (rows, total) for subject, check, total, rows in run_sql(
+        con, "reports/report_finding_devices.sql", **params, serial_pattern=SERIAL_PATTERN,
+        mac_pattern=MAC_PATTERN, limit=FINDING_LIMIT).fetchall()}
+    findings = [Finding(source, severity, Message.stored(message_json, message),
+                        *named.get((subject, check), ([], 0)))
+                for source, severity, message, message_json, subject, check in run_sql(
                     con, "reports/report_findings.sql", **params,
                     year_start=f"{month.year}-01").fetchall()]
     rma_numbers = [number for (number,) in run_sql(
