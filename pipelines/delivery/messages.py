@@ -245,7 +245,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                    "replacements at list price.") % {**values, "month": f.month(month)}],
                 _rma_stated(rma, threshold), topic="rma", language=f.language))
         missing = [r.category for r in rows if r.status == NO_DATA]
-        if missing and contacts:
+        if missing and contacts and not customer.before_onboarding(month):
             notes = uploads.get(customer.id, [])
             drafts.append(Draft(
                 "missing_inventory", customer.id,

@@ -33,7 +33,7 @@ SITE_LIMIT = 50  # sites in "Devices per site"; the smaller rest make one line
 # unclassified, missing uploads, rejected uploads; customers with nothing to do last.
 ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL_DUE": 1, "WATCH": 2, "RENEWAL": 3,
                 "QUOTE_REQUIRED": 4, "NOT_COVERED": 5, "UNCLASSIFIED": 5, "NO_DATA": 6,
-                "REJECTED": 7, "OK": 8}
+                "REJECTED": 7, "OK": 8, "ONBOARDING": 8}
 RENEWAL_NOTICE_MONTHS = 3  # a renewal is named from this many months before the term's last
 
 
@@ -53,12 +53,34 @@ class Projection:
     target: int
 
 
+ONBOARDING = "ONBOARDING"  # how a month before the customer's first inventory is shown
+
+
 @dataclass(frozen=True)
 class CategorySummary:
     row: ReconciliationRow
     history: list[CategoryMonth]
     unit_price: Decimal
     projection: Projection | None
+    before_onboarding: int = 0  # the history's first months, before the first inventory
+
+    @property
+    def status(self) -> str:
+        """The month's status as the report shows it."""
+        return ONBOARDING if self.before_onboarding == len(self.history) else self.row.status
+
+
+def months_before_onboarding(history: list[CategoryMonth], customer: Customer) -> int:
+    """How many of the term's first months in `history` came before the customer's
+    onboarding: months without inventory before its first snapshot in the term, or before
+    the `first_month` the partner named."""
+    has_data = any(m.status != NO_DATA for m in history)
+    before = 0
+    for month in history:
+        if month.status != NO_DATA or not (has_data or customer.before_onboarding(month.month)):
+            break
+        before += 1
+    return before
 
 
 @dataclass
@@ -239,7 +261,7 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         summaries.append(CategorySummary(
             row, history, customer.categories[category].unit_price_per_year,
             projection(history, config.policy.true_up_trigger_pct)
-            if row.status == WATCH else None))
+            if row.status == WATCH else None, months_before_onboarding(history, customer)))
     params = {"customer_id": customer.id, "month": str(month)}
     devices = run_sql(con, "reports/report_devices.sql", **params).fetchall()
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
@@ -302,8 +324,9 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int],
             continue
         amount = sum((r.prorated_amount for r in rows if r.prorated_amount is not None),
                      Decimal("0.00"))
-        statuses = {r.category: r.status for r in rows}
-        has_data = any(s != NO_DATA for s in statuses.values())
+        onboarding = customer.before_onboarding(month)
+        statuses = {r.category: ONBOARDING if onboarding else r.status for r in rows}
+        has_data = any(s not in (NO_DATA, ONBOARDING) for s in statuses.values())
         rma = next((r.status for r in result.rma if r.customer_id == customer.id), "") \
             if has_data else ""
         kinds, notes = [*statuses.values(), rma or "OK"], []
