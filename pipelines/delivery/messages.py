@@ -43,6 +43,7 @@ from pipelines.core.i18n import Formats, Message, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.visible import visible
+from pipelines.reconcile import next_term_start
 from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
@@ -227,9 +228,13 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                 [_("%(counted)s %(category)s devices counted in %(month)s against %(ordered)s "
                    "ordered: growth %(growth)s %% reached the trigger.")
                  % {**values, "month": f.month(month)},
-                 _("%(added)s devices to add, prorated amount %(amount)s. New ordered devices "
-                   "%(new_ordered)s, new baseline %(new_baseline)s from the month after "
-                   "%(month)s.") % {**values, "month": f.month(month)}],
+                 (_("%(added)s devices to add, prorated amount %(amount)s. New ordered devices "
+                    "%(new_ordered)s, new baseline %(new_baseline)s from the next term on, "
+                    "which starts %(start)s.") % {**values, "start": f.date(next_term_start(
+                        customer))} if month == customer.term.last_month else
+                  _("%(added)s devices to add, prorated amount %(amount)s. New ordered devices "
+                    "%(new_ordered)s, new baseline %(new_baseline)s from the month after "
+                    "%(month)s.") % {**values, "month": f.month(month)})],
                 stated, topic=row.category, language=f.language))
         if rma and rma.status != "OK" and not repeated:
             values = {**names, "status": f.status(rma.status), "year": rma.year,

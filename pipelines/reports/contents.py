@@ -12,7 +12,7 @@ from pipelines.core.config import Config, Customer
 from pipelines.core.i18n import N_, NP_, Formats, Message
 from pipelines.core.months import Month
 from pipelines.raw.quality import MAC_PATTERN, SERIAL_PATTERN
-from pipelines.reconcile import to_cents
+from pipelines.reconcile import next_term_start, to_cents
 from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
@@ -152,6 +152,8 @@ class CustomerReport:
     rma_numbers: list[str] = field(default_factory=list)  # the year's, LIST_LIMIT at most
     # ("Added"/"Removed" title, the first LIST_LIMIT devices, how many) against the month before
     changed_devices: list[tuple[str, list[dict], int]] = field(default_factory=list)
+    # in the term's last month: where the next term starts, and a new baseline applies
+    next_term: date | None = None
 
 
 def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection | None:
@@ -289,7 +291,8 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         snapshot[0] if snapshot else None, _sites(customer, devices),
         (added, removed) if snapshot and had_previous else None,
         _lists(customer, devices), findings, _not_counted(devices), rma_numbers,
-        _changed_devices(changed) if snapshot and had_previous else [])
+        _changed_devices(changed) if snapshot and had_previous else [],
+        next_term_start(customer) if month == customer.term.last_month else None)
 
 
 def _changed_devices(changed: list[tuple]) -> list[tuple[str, list[dict], int]]:
