@@ -144,13 +144,14 @@ class CustomerReport:
     # site, devices per category, total: the SITE_LIMIT largest, then the rest as one line
     # (how many sites, their devices per category, their total), or None
     sites: tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]
-    changes: tuple[int, int] | None  # devices added, removed against the month before
+    changes: tuple[int, int, int] | None  # devices added, removed, moved against the month before
     lists: list[DeviceList]
     findings: list[Finding]
     # not_counted models (accessories, Lens software, other makers' products)
     not_counted: ModelCounts | None = None
     rma_numbers: list[str] = field(default_factory=list)  # the year's, LIST_LIMIT at most
-    # ("Added"/"Removed" title, the first LIST_LIMIT devices, how many) against the month before
+    # ("Added"/"Removed"/"Moved" title, the first LIST_LIMIT devices, how many) against the
+    # month before
     changed_devices: list[tuple[str, list[dict], int]] = field(default_factory=list)
     # in the term's last month: where the next term starts, and a new baseline applies
     next_term: date | None = None
@@ -267,8 +268,8 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
     params = {"customer_id": customer.id, "month": str(month)}
     devices = run_sql(con, "reports/report_devices.sql", **params).fetchall()
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
-    added, removed, had_previous = run_sql(con, "reports/report_changes.sql", **params,
-                                           previous=str(month.plus(-1))).fetchall()[0]
+    added, removed, had_previous, moved = run_sql(
+        con, "reports/report_changes.sql", **params, previous=str(month.plus(-1))).fetchall()[0]
     named = {(subject, check): (rows, total) for subject, check, total, rows in run_sql(
         con, "reports/report_finding_devices.sql", **params, serial_pattern=SERIAL_PATTERN,
         mac_pattern=MAC_PATTERN, limit=FINDING_LIMIT).fetchall()}
@@ -289,7 +290,7 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         next((r for r in result.rma if r.customer_id == customer.id), None),
         next((p for p in result.renewals if p.customer.id == customer.id), None),
         snapshot[0] if snapshot else None, _sites(customer, devices),
-        (added, removed) if snapshot and had_previous else None,
+        (added, removed, moved) if snapshot and had_previous else None,
         _lists(customer, devices), findings, _not_counted(devices), rma_numbers,
         _changed_devices(changed) if snapshot and had_previous else [],
         next_term_start(customer) if month == customer.term.last_month else None)
@@ -297,11 +298,13 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
 
 def _changed_devices(changed: list[tuple]) -> list[tuple[str, list[dict], int]]:
     found = []
-    for change, title in (("added", N_("Added")), ("removed", N_("Removed"))):
+    for change, title in (("added", N_("Added")), ("removed", N_("Removed")),
+                          ("moved", N_("Moved to another site"))):
         rows = [row for row in changed if row[0] == change]
         found.append((title, [{"identity": _shown_identity(identity), "model": model,
-                               "site": site} for _, identity, model, site, _ in rows],
-                      rows[0][4] if rows else 0))
+                               "site": site, "site_before": site_before}
+                              for _, identity, model, site, site_before, _ in rows],
+                      rows[0][5] if rows else 0))
     return found
 
 
