@@ -101,7 +101,7 @@ def category_chart(history: list[CategoryMonth], color: str,
             axes.scatter(ups, [counted[i] for i in ups], s=60, marker="^", color="#c0392b",
                          zorder=3, label=labels.true_up, clip_on=False)
         if before_onboarding:
-            axes.axvspan(-0.5, before_onboarding - 0.5, color="#e3e3e3", alpha=0.6,
+            axes.axvspan(-0.5, before_onboarding - 0.5, color="#d9d9d9", alpha=0.6,
                          linewidth=0, label=labels.before_onboarding)
         gaps = [i for i, m in enumerate(history) if m.status == NO_DATA and i >= before_onboarding]
         for n, i in enumerate(gaps):
