@@ -130,3 +130,17 @@ def test_a_finding_names_its_devices_the_first_ten_then_a_count(tmp_path):
     assert ("1 of 24 rows has no serial number, MAC address or Lens device id: it is not "
             "counted: Poly Trio (row 24)") in cells
     assert "1 of 24 rows has no model: it is not counted: NM12345 (row 25)" in cells
+
+
+def test_an_rma_log_finding_names_its_rows(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 4)))
+    drop(workspace, "acme", "rma-2026-03.csv", "rma_number,date,serial,model\n"
+         "R1,2026-03-02,SN000001,Poly Voyager Focus 2\n"
+         ",2026-03-03,SN000002,Poly Voyager Focus 2\n"       # row 3: no RMA number
+         "R3,31.02.2026,SN000003,Poly Voyager Focus 2\n")    # row 4: no such day
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    cells = _finding_cells(workspace, "2026-03")
+    assert "1 of 3 rows has no RMA number: it is not counted: SN000002 (row 3)" in cells
+    assert ("1 of 3 rows has no date in the form YYYY-MM-DD or DD.MM.YYYY: it is not counted: "
+            "R3 (31.02.2026, row 4)") in cells
