@@ -180,6 +180,13 @@ def next_term(start: date, end: date) -> tuple[date, date]:
     return first.first_day, first.plus(max(whole_months, 1) - 1).last_day
 
 
+def next_term_start(customer: Customer) -> date:
+    """Where the term in effect hands over, and a new baseline found in its last month
+    applies: the next term in the contract, else the one a renewal proposes."""
+    later = [t.term.start for t in customer.all_terms if t.term.start > customer.term.end]
+    return later[0] if later else next_term(customer.term.start, customer.term.end)[0]
+
+
 def renewal_proposal(customer: Customer, replays: dict[str, list[CategoryMonth]]
                      ) -> RenewalProposal:
     """Footnote 6: every device added during the year goes into the next term."""

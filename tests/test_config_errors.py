@@ -51,6 +51,8 @@ CONTRACT_CASES = [
      ["unit_price_per_year 1.234 has more than two decimal places"]),
     ({"ordred_devices": 5}, ["ordred_devices is not a known key"]),
     ({"csm_has_lens_access": "yes"}, ["csm_has_lens_access yes must be true or false"]),
+    ({"first_month": "Oktober"}, ["first_month: Oktober is not a month: write it as YYYY-MM"]),
+    ({"first_month": "2027-03"}, ["first_month 2027-03 lies in none of the customer's terms"]),
 ]
 
 

@@ -87,7 +87,8 @@ def _previous_version(monkeypatch):
     version's own keys), no key_version, nothing re-keyed."""
     legacy: dict[int, str] = {}
 
-    def compose_then(config, result, rejected=(), uploads=None, sent=()):
+    def compose_then(config, result, rejected=(), uploads=None, sent=(), alerted=None):
+        # That version sent every month's RMA alert, `alerted` or not.
         pairs = recomposed(config, result, list(rejected), uploads or {}, sent)
         legacy.update((id(draft), key) for draft, key in pairs)
         return [draft for draft, _ in pairs]

@@ -1,4 +1,7 @@
-"""The GX suites' findings, stored per snapshot, and the month-over-month guard in `status`."""
+"""The GX suites' findings, stored per snapshot and named in the report, and the
+month-over-month guard in `status`."""
+import re
+
 import duckdb
 from builders import (
     cli,
@@ -96,3 +99,48 @@ def test_a_placeholder_serial_is_no_bad_serial(tmp_path):
     drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
     assert cli(workspace, "ingest") == 0
     assert _findings(workspace, "lens-2026-03.csv")["serial_format"][2] == 0
+
+
+def _finding_cells(workspace, month: str) -> list[str]:
+    """The text of each "Finding" cell of the report's data-quality table."""
+    html = (workspace.home / "reports" / month / "acme.html").read_text(encoding="utf-8")
+    table = html.split("Data quality</h2>")[1].split("</table>")[0]
+    return [" ".join(cell.split()) for cell in re.findall(r"<td>([^<]*)</td></tr>", table)]
+
+
+def test_a_finding_names_its_devices_the_first_ten_then_a_count(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    odd = [{"serial_number": f"X!{i}", "device_model": "Poly Studio X30"} for i in range(12)]
+    rows = devices("Poly Studio X30", 8) + odd + [  # rows 2-9, then odd serials in rows 10-21
+        {"mac_address": "00:04:F2:ZZ:00:01", "serial_number": "SN100001",
+         "device_model": "Poly Studio X30"},                                     # row 22: bad MAC
+        {"serial_number": "SN000001", "device_model": "Poly Studio X30"},        # row 23: as row 3
+        {"device_model": "Poly Trio"},                                           # row 24: no id
+        {"serial_number": "NM12345", "device_model": ""}]                        # row 25: no model
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(rows))
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    cells = _finding_cells(workspace, "2026-03")
+    named = ", ".join(f"X!{i} (row {10 + i})" for i in range(10))
+    assert ("12 serial numbers do not look like Poly serials (4-40 letters and digits): "
+            f"{named} and 2 more") in cells
+    assert ("1 MAC address is not 12 hex digits: it is not used to identify the device: "
+            "SN100001 (00:04:F2:ZZ:00:01, row 22)") in cells
+    assert ("1 row lists a device already listed in the file: each device counts once: "
+            "SN000001 (row 3)") in cells
+    assert ("1 of 24 rows has no serial number, MAC address or Lens device id: it is not "
+            "counted: Poly Trio (row 24)") in cells
+    assert "1 of 24 rows has no model: it is not counted: NM12345 (row 25)" in cells
+
+
+def test_an_rma_log_finding_names_its_rows(tmp_path):
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 4)))
+    drop(workspace, "acme", "rma-2026-03.csv", "rma_number,date,serial,model\n"
+         "R1,2026-03-02,SN000001,Poly Voyager Focus 2\n"
+         ",2026-03-03,SN000002,Poly Voyager Focus 2\n"       # row 3: no RMA number
+         "R3,31.02.2026,SN000003,Poly Voyager Focus 2\n")    # row 4: no such day
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    cells = _finding_cells(workspace, "2026-03")
+    assert "1 of 3 rows has no RMA number: it is not counted: SN000002 (row 3)" in cells
+    assert ("1 of 3 rows has no date in the form YYYY-MM-DD or DD.MM.YYYY: it is not counted: "
+            "R3 (31.02.2026, row 4)") in cells

@@ -150,11 +150,11 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, caps
 
     calls = []
 
-    def chart_failing_for_the_first(history, color, labels):
+    def chart_failing_for_the_first(history, color, labels, before_onboarding):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("chart exploded")
-        return real_chart(history, color, labels)
+        return real_chart(history, color, labels, before_onboarding)
 
     monkeypatch.setattr(render, "category_chart", chart_failing_for_the_first)
     assert cli(workspace, "run", "--month", "2026-03") == 1
@@ -198,3 +198,20 @@ def test_the_change_against_the_month_before_names_the_devices_that_count(tmp_pa
     assert "TC" not in added
     assert "SN000009 (Poly Studio X30, Berlin)" in re.search(r"Removed:\s*(.*?)</p>", html,
                                                              re.DOTALL)[1]
+
+
+def test_a_device_that_moved_site_is_listed_in_the_changes(tmp_path):
+    video = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
+    workspace = make_workspace(tmp_path, [contract("acme", categories=video)])
+    february = devices("Poly Studio X30", 10)
+    march = devices("Poly Studio X30", 8) + [
+        {**device, "site_name": "Hamburg"} for device in devices("Poly Studio X30", 2, start=8)]
+    drop(workspace, "acme", "lens-2026-02.csv", export_text(february))
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(march))
+    assert cli(workspace, "run", "--month", "2026-02") == 0
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    html = (workspace.reports_for(Month(2026, 3)) / "acme.html").read_text()
+    assert "<p>0 devices added, 0 removed, 2 moved to another site.</p>" in html
+    moved = re.search(r"Moved to another site:\s*(.*?)</p>", html, re.DOTALL)[1]
+    assert moved.strip() == ("SN000008 (Poly Studio X30, Berlin → Hamburg); "
+                             "SN000009 (Poly Studio X30, Berlin → Hamburg)")

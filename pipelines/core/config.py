@@ -39,6 +39,7 @@ _TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 # One address, nothing an e-mail header would read as a second one or a display name.
 _EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\":]+@[^@\s,;<>()\[\]\\\":]+\.[^@\s.,;<>()\[\]\\\":]+")
 _CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _SECRET_KEYS = {"client_secret", "client_id", "password", "user", "username", "token", "secret"}
 # 180,00 and 1.234,50: a comma before the decimals, and points between thousands, if any.
 _DECIMAL_COMMA = re.compile(r"[-+]?(?:[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+),[0-9]+")
@@ -274,6 +275,16 @@ class Customer(_Strict):
     language: Language | None = None  # None: the partner's (`Config.language_of`)
     # The CSM reads the customer's Poly Lens: the report e-mail leaves out the evidence pack.
     csm_has_lens_access: StrictBool = False
+    # The month of the customer's first inventory, where the partner wants to say it: months
+    # before it are "before onboarding" and owe no upload (docs/decisions.md#first-month).
+    first_month: str | None = None
+
+    @field_validator("first_month", mode="before")
+    @classmethod
+    def _first_month_shape(cls, value: Any) -> str | None:
+        if value is not None and not _MONTH.fullmatch(str(value)):
+            raise ValueError(f"{value} is not a month: write it as YYYY-MM, e.g. 2026-10")
+        return None if value is None else str(value)
 
     @field_validator("lens_tenant_id")
     @classmethod
@@ -301,7 +312,19 @@ class Customer(_Strict):
             raise ValueError("term is missing (or list the contract's `terms`)")
         elif self.categories is None:
             raise ValueError("categories is missing")
+        if self.onboarded and not any(t.term.covers(self.onboarded) for t in self.all_terms):
+            raise ValueError(f"first_month {self.first_month} lies in none of the customer's "
+                             f"terms: give the month of its first inventory within a term")
         return self
+
+    @property
+    def onboarded(self) -> Month | None:
+        """The month of the first inventory, as the partner says it (`first_month`)."""
+        return Month.parse(self.first_month) if self.first_month else None
+
+    def before_onboarding(self, month: Month) -> bool:
+        """`month` lies before the first inventory the partner named: no upload is owed."""
+        return self.onboarded is not None and month < self.onboarded
 
     @property
     def all_terms(self) -> tuple[ContractTerm, ...]:

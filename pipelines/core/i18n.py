@@ -62,7 +62,7 @@ CATEGORY_NAMES = {"headset": N_("Headsets"), "video": N_("Video"), "voice": N_("
 STATUS_NAMES = {"OK": N_("OK"), "WATCH": N_("Watch"), "TRUE_UP": N_("True-up"),
                 "NO_DATA": N_("No data"), "NOT_COVERED": N_("Not covered"),
                 "QUOTE_REQUIRED": N_("Quote required"), "UNCLASSIFIED": N_("Not classified"),
-                "BREACH": N_("Breach")}
+                "BREACH": N_("Breach"), "ONBOARDING": N_("Before onboarding")}
 
 
 def english(singular: str, plural: str, count: int, **values) -> str:

@@ -48,6 +48,7 @@ from pipelines.delivery.messages import (
     KEY_VERSION,
     Draft,
     RejectedUpload,
+    RmaAlerted,
     build_message,
     compose,
     ledger_key,
@@ -55,7 +56,7 @@ from pipelines.delivery.messages import (
 )
 from pipelines.delivery.rekey import recomposed
 from pipelines.reconciliation.month import compute_month, stored_month
-from pipelines.reconciliation.results import MonthResult
+from pipelines.reconciliation.results import MonthResult, RmaRow
 from pipelines.reports.versions import SentMessage, stored_figures
 from pipelines.warehouse import lake
 from pipelines.warehouse.connection import (
@@ -139,7 +140,8 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
         rekey_ledger(config, con)
         drafts = [d for d in compose(config, result, quarantined_uploads(con),
                                      missing_inventory_uploads(con, result.month),
-                                     _sent(con, result.month))
+                                     _sent(con, result.month),
+                                     alerted=rma_alerted(con, result.month))
                   if (kinds is None or d.kind in kinds)
                   and customer_id in (None, d.customer_id)]
         keys = [ledger_key(draft, result.month) for draft in drafts]
@@ -206,6 +208,15 @@ def deliver_waiting(config: Config, months: list[Month] | None, customer_id: str
 def _sent(con, month: Month) -> list[SentMessage]:
     return [SentMessage(*row) for row in run_sql(
         con, "delivery/mail_sent_for_month.sql", month=str(month)).fetchall()]
+
+
+def rma_alerted(con, month: Month) -> dict[str, RmaAlerted]:
+    """Per customer, the RMA alert last sent for an earlier month of `month`'s year."""
+    return {customer_id: RmaAlerted(Month.parse(alert_month), key, recipients, sent_at,
+                                    RmaRow(customer_id, *rma), corrected)
+            for customer_id, alert_month, key, recipients, sent_at, *rma, corrected
+            in run_sql(con, "delivery/mail_rma_alerted.sql", month=str(month),
+                       year_start=f"{month.year:04d}-01").fetchall()}
 
 
 def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = "queued",

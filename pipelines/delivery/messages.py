@@ -17,7 +17,9 @@ missing-inventory reminder, the categories without inventory and the uploads it 
 correction, the key of the alert it corrects and what holds now; a file-rejected notice, the
 upload (where it was put and is kept, its receipt), whatever the month of the run sending it.
 A figure a message does not state (a true-up's end-of-life devices) is not part of it, so a
-change to it alone sends nothing.
+change to it alone sends nothing. An RMA alert goes when the rate crosses into a status or
+moves by a whole RMA since the alert sent for an earlier month of the year; one that would
+only repeat that alert is left to the report, which states the rate and says so (issue 30).
 
 Ledgers written before issue 27 hold keys of the wording; rekey.py keeps that formula, only to
 re-key them (mail.py).
@@ -29,7 +31,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -45,11 +47,13 @@ from pipelines.core.i18n import (
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.visible import visible
+from pipelines.reconcile import next_term_start
 from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
     MonthResult,
     RenewalProposal,
+    RmaRow,
 )
 from pipelines.reports.versions import (
     SentMessage,
@@ -99,6 +103,18 @@ class Draft:
     carries: list[Draft] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RmaAlerted:
+    """The RMA alert last sent to a customer for an earlier month of the year
+    (sql/delivery/mail_rma_alerted.sql)."""
+    month: Month
+    key: str
+    recipients: str
+    sent_at: datetime
+    rma: RmaRow  # the month's stored result: what the alert stated, when its key agrees
+    corrected: bool  # a correction went to the customer after it
+
+
 MAX_EVIDENCE_BYTES = 8 * 1024 * 1024  # the evidence pack attached to a report, at most
 KEY_VERSION = 2  # mail_ledger.key_version of the keys ledger_key makes (sql/warehouse/schema.sql)
 
@@ -139,7 +155,8 @@ def _contacts(config: Config, customer: Customer | None) -> list[str]:
 def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] = (),
             uploads: dict[str, list[Message]] | None = None, sent: list[SentMessage] = (),
             key: Callable[[Draft, Month], str] = ledger_key, one_message: bool = True,
-            formats: Callable[[str], Formats] = Formats) -> list[Draft]:
+            formats: Callable[[str], Formats] = Formats,
+            alerted: dict[str, RmaAlerted] | None = None) -> list[Draft]:
     """The month's messages, each built from one customer's rows only, in that customer's
     language, and a notice for each of the `rejected` (quarantined) uploads, in the partner's.
     `uploads` (missing_inventory_uploads) names, per customer, the uploads a missing-inventory
@@ -147,8 +164,10 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
     a report whose figures changed says so in its subject, and an alert that no longer holds
     gets one correction. `key` is how the ledger knows a message (the re-keying of an older
     ledger composes with the key, the words and the messages that ledger was written with:
-    `formats`, `one_message`)."""
-    uploads = uploads or {}
+    `formats`, `one_message`). An RMA alert that would repeat the one `alerted` for an earlier
+    month of the year is left to the report (`_repeated`)."""
+    uploads, alerted = uploads or {}, alerted or {}
+    threshold = config.policy.rma_threshold_pct
     partner = config.partner.partner.name
     month = result.month
     drafts: list[Draft] = []
@@ -165,6 +184,8 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
         pdf = folder / f"{customer.id}.pdf"
         evidence, evidence_note = _evidence(folder, customer, f)
         names = {"partner": partner, "month": month, "customer": customer.name}
+        alert_to = [customer.csm.email, *contacts]
+        repeated = _repeated(alerted.get(customer.id), rma, threshold, alert_to, sent, key)
         report = Draft(
             "report", customer.id,
             _("[%(partner)s] Poly+ Enterprise report %(month)s: %(customer)s") % names,
@@ -174,7 +195,10 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
              % {**names, "month": f.month(month)}
              + ((" " + _("Headset RMA rate %(rate)s %% (%(status)s).")
                  % {"rate": f.decimal(rma.rma_rate_pct), "status": f.status(rma.status)})
-                if rma else ""),
+                if rma else "")
+             + ((" " + _("No new alert: the rate is within one RMA of the alert sent on "
+                         "%(day)s.") % {"day": f.date(repeated.sent_at.date())})
+                if repeated else ""),
              *_renewal_note(proposal, customer, f), *evidence_note],
             {"rows": [vars(r) for r in rows], "rma": vars(rma) if rma else None,
              "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
@@ -214,16 +238,23 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                             "%(counted)s %(category)s devices counted in %(month)s against "
                             "%(ordered)s ordered: growth %(growth)s %% reached the trigger.",
                             counted) % {**values, "month": f.month(month)},
-                 f.ngettext("%(added)s device to add, prorated amount %(amount)s. New ordered "
-                            "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
-                            "month after %(month)s.",
-                            "%(added)s devices to add, prorated amount %(amount)s. New ordered "
-                            "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
-                            "month after %(month)s.", added)
-                 % {**values, "month": f.month(month)}],
+                 (f.ngettext("%(added)s device to add, prorated amount %(amount)s. New ordered "
+                             "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
+                             "next term on, which starts %(start)s.",
+                             "%(added)s devices to add, prorated amount %(amount)s. New ordered "
+                             "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
+                             "next term on, which starts %(start)s.", added)
+                  % {**values, "start": f.date(next_term_start(customer))}
+                  if month == customer.term.last_month else
+                  f.ngettext("%(added)s device to add, prorated amount %(amount)s. New ordered "
+                             "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
+                             "month after %(month)s.",
+                             "%(added)s devices to add, prorated amount %(amount)s. New ordered "
+                             "devices %(new_ordered)s, new baseline %(new_baseline)s from the "
+                             "month after %(month)s.", added)
+                  % {**values, "month": f.month(month)})],
                 stated, topic=row.category, language=f.language))
-        if rma and rma.status != "OK":
-            threshold = config.policy.rma_threshold_pct
+        if rma and rma.status != "OK" and not repeated:
             values = {**names, "status": f.status(rma.status), "year": rma.year,
                       "rate": f.decimal(rma.rma_rate_pct), "rmas": f.number(rma.headset_rmas),
                       "base": f.number(rma.headset_base), "threshold": f.decimal(threshold)}
@@ -231,8 +262,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                 "rma", customer.id,
                 _("[%(partner)s] RMA %(status)s %(customer)s %(year)s: %(rate)s %% headset "
                   "RMAs") % values,
-                [customer.csm.email, *contacts],
-                _("Headset RMA rate %(status)s: %(customer)s") % values,
+                alert_to, _("Headset RMA rate %(status)s: %(customer)s") % values,
                 [f.ngettext("%(rmas)s headset RMA in %(year)s up to %(month)s against %(base)s "
                             "ordered headsets: %(rate)s %% (threshold %(threshold)s %%). Above "
                             "it, Poly may bill replacements at list price.",
@@ -240,11 +270,9 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                             "ordered headsets: %(rate)s %% (threshold %(threshold)s %%). Above "
                             "it, Poly may bill replacements at list price.", rma.headset_rmas)
                  % {**values, "month": f.month(month)}],
-                {"status": rma.status, "year": rma.year, "rate": rma.rma_rate_pct,
-                 "rmas": rma.headset_rmas, "base": rma.headset_base, "threshold": threshold},
-                topic="rma", language=f.language))
+                _rma_stated(rma, threshold), topic="rma", language=f.language))
         missing = [r.category for r in rows if r.status == NO_DATA]
-        if missing and contacts:
+        if missing and contacts and not customer.before_onboarding(month):
             notes = uploads.get(customer.id, [])
             drafts.append(Draft(
                 "missing_inventory", customer.id,
@@ -298,6 +326,33 @@ def _named(note: Message) -> dict:
     """What an upload note names, without its sentences: the upload, the months, where the
     file is kept (why it was rejected follows from the file)."""
     return {name: value for name, value in note.values if not isinstance(value, Message)}
+
+
+def _rma_stated(rma: RmaRow, threshold: Decimal) -> dict:
+    return {"status": rma.status, "year": rma.year, "rate": rma.rma_rate_pct,
+            "rmas": rma.headset_rmas, "base": rma.headset_base, "threshold": threshold}
+
+
+def _repeated(before: RmaAlerted | None, rma: RmaRow | None, threshold: Decimal,
+              to: list[str], sent: list[SentMessage], key: Callable[[Draft, Month], str]
+              ) -> RmaAlerted | None:
+    """The earlier alert the month's RMA alert would only repeat, if so: the rate has neither
+    crossed (the same status) nor moved by a whole RMA since that alert, which states what its
+    month still says (its key) and went to the same people, and nothing corrected it since.
+    A month whose own alert was sent already keeps it (a re-run compares with that)."""
+    if before is None or before.corrected or rma is None or rma.status == "OK":
+        return None
+    if any(m.kind == "rma" and m.customer_id == rma.customer_id for m in sent):
+        return None
+    was = before.rma
+    recipients = before.recipients.split(", ")
+    if (set(recipients) != set(to) or was.status != rma.status
+            or key(Draft("rma", rma.customer_id, "", recipients, "", [],
+                         _rma_stated(was, threshold), topic="rma"), before.month) != before.key):
+        return None
+    # |rmas/base − rmas₀/base₀| × base < 1 RMA, in whole numbers
+    moved = abs(rma.headset_rmas * was.headset_base - was.headset_rmas * rma.headset_base)
+    return before if moved < was.headset_base else None
 
 
 def _proposal(result: MonthResult, customer: Customer) -> RenewalProposal | None:

@@ -1,7 +1,8 @@
 """Charts as inline SVG, drawn server-side with matplotlib: no JavaScript in any report.
 
 The term chart shows one category's months of the contract term: devices counted against the
-baseline in effect, true-ups marked, months without an inventory shaded. Its words and its
+baseline in effect, true-ups marked, months without an inventory shaded (apart from those before
+the customer's onboarding). Its words and its
 month and number formats come from the caller (`ChartLabels`), so one chart serves German and
 English reports. The layout is computed from measured text widths rather than by
 `tight_layout` (which would double the time of a chart drawn per category per customer), and
@@ -36,6 +37,7 @@ class ChartLabels:
     counted: str = "devices counted"
     true_up: str = "true-up"
     no_data: str = "no inventory"
+    before_onboarding: str = "before onboarding"
     month: Callable[[Month], str] = str  # x tick labels; short ones ("Oct 26") fit each month
     number: Callable[[int | float], str] = "{:,.0f}".format  # y tick labels (whole devices)
 
@@ -60,8 +62,10 @@ def thin_labels(texts: Sequence[str], widths: Sequence[float], slot_pt: float) -
 
 
 def category_chart(history: list[CategoryMonth], color: str,
-                   labels: ChartLabels = ChartLabels()) -> str:
-    """Devices counted each month against the baseline in effect; true-ups marked."""
+                   labels: ChartLabels = ChartLabels(), before_onboarding: int = 0) -> str:
+    """Devices counted each month against the baseline in effect; true-ups marked; the first
+    `before_onboarding` months, before the customer's first inventory, shaded apart from
+    months whose inventory is missing."""
     # matplotlib is imported here, not at the top: the CLI's other commands do not pay for it.
     # Figure, not pyplot: no global figure state to clean up.
     import matplotlib
@@ -96,7 +100,10 @@ def category_chart(history: list[CategoryMonth], color: str,
         if ups:
             axes.scatter(ups, [counted[i] for i in ups], s=60, marker="^", color="#c0392b",
                          zorder=3, label=labels.true_up, clip_on=False)
-        gaps = [i for i, m in enumerate(history) if m.status == NO_DATA]
+        if before_onboarding:
+            axes.axvspan(-0.5, before_onboarding - 0.5, color="#d9d9d9", alpha=0.6,
+                         linewidth=0, label=labels.before_onboarding)
+        gaps = [i for i, m in enumerate(history) if m.status == NO_DATA and i >= before_onboarding]
         for n, i in enumerate(gaps):
             axes.axvspan(i - 0.4, i + 0.4, color="#f3d9a4", alpha=0.6, linewidth=0,
                          label=labels.no_data if n == 0 else None)  # one legend entry

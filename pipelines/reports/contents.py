@@ -11,7 +11,8 @@ from pipelines.core.catalog import CATEGORIES
 from pipelines.core.config import Config, Customer
 from pipelines.core.i18n import N_, NP_, Formats, Message
 from pipelines.core.months import Month
-from pipelines.reconcile import to_cents
+from pipelines.raw.quality import MAC_PATTERN, SERIAL_PATTERN
+from pipelines.reconcile import next_term_start, to_cents
 from pipelines.reconciliation.results import (
     NO_DATA,
     TRUE_UP,
@@ -25,13 +26,14 @@ from pipelines.reconciliation.results import (
 from pipelines.warehouse.connection import run_sql
 
 LIST_LIMIT = 50  # devices per list in the report; the rest are counted, not listed
+FINDING_LIMIT = 10  # devices a data-quality finding names; the rest are counted
 SITE_LIMIT = 50  # sites in "Devices per site"; the smaller rest make one line
 # What needs action first, by what it costs to wait (issue 30): true-ups and RMA breaches, a
 # renewal due this month, WATCH, renewals due later, quote-only products, devices not covered or
 # unclassified, missing uploads, rejected uploads; customers with nothing to do last.
 ACTION_ORDER = {"TRUE_UP": 0, "BREACH": 0, "RENEWAL_DUE": 1, "WATCH": 2, "RENEWAL": 3,
                 "QUOTE_REQUIRED": 4, "NOT_COVERED": 5, "UNCLASSIFIED": 5, "NO_DATA": 6,
-                "REJECTED": 7, "OK": 8}
+                "REJECTED": 7, "OK": 8, "ONBOARDING": 8}
 RENEWAL_NOTICE_MONTHS = 3  # a renewal is named from this many months before the term's last
 
 
@@ -51,12 +53,34 @@ class Projection:
     target: int
 
 
+ONBOARDING = "ONBOARDING"  # how a month before the customer's first inventory is shown
+
+
 @dataclass(frozen=True)
 class CategorySummary:
     row: ReconciliationRow
     history: list[CategoryMonth]
     unit_price: Decimal
     projection: Projection | None
+    before_onboarding: int = 0  # the history's first months, before the first inventory
+
+    @property
+    def status(self) -> str:
+        """The month's status as the report shows it."""
+        return ONBOARDING if self.before_onboarding == len(self.history) else self.row.status
+
+
+def months_before_onboarding(history: list[CategoryMonth], customer: Customer) -> int:
+    """How many of the term's first months in `history` came before the customer's
+    onboarding: months without inventory before its first snapshot in the term, or before
+    the `first_month` the partner named."""
+    has_data = any(m.status != NO_DATA for m in history)
+    before = 0
+    for month in history:
+        if month.status != NO_DATA or not (has_data or customer.before_onboarding(month.month)):
+            break
+        before += 1
+    return before
 
 
 @dataclass
@@ -75,6 +99,39 @@ class ModelCounts:
     devices: int
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A data-quality finding as the report shows it, with the rows it is about."""
+    source: str
+    severity: str
+    message: Message
+    rows: list[dict] = field(default_factory=list)  # row, identity, value: FINDING_LIMIT at most
+    total: int = 0  # rows it is about
+
+    def devices(self, formats: Formats) -> str:
+        """The rows it is about, each by its device and the value at fault where that says
+        more, then how many more: "AB-1 (row 5), 00:1 (row 9) and 3 more"."""
+        names = []
+        for row in self.rows:
+            identity = row["identity"] and _shown_identity(row["identity"])
+            value = row["value"]
+            if identity and value and value.upper() != identity:
+                text = N_("%(identity)s (%(value)s, row %(row)s)")
+            elif identity or value:
+                text = N_("%(name)s (row %(row)s)")
+            else:
+                text = N_("row %(row)s")
+            names.append(formats.gettext(text) % {
+                "identity": identity, "value": value, "name": identity or value,
+                "row": formats.number(row["row"])})
+        more = self.total - len(self.rows)
+        if more:
+            return formats.ngettext("%(devices)s and %(num)s more", "%(devices)s and %(num)s more",
+                                    more) % {"devices": ", ".join(names),
+                                             "num": formats.number(more)}
+        return ", ".join(names)
+
+
 @dataclass
 class CustomerReport:
     customer: Customer
@@ -87,14 +144,17 @@ class CustomerReport:
     # site, devices per category, total: the SITE_LIMIT largest, then the rest as one line
     # (how many sites, their devices per category, their total), or None
     sites: tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]
-    changes: tuple[int, int] | None  # devices added, removed against the month before
+    changes: tuple[int, int, int] | None  # devices added, removed, moved against the month before
     lists: list[DeviceList]
-    findings: list[tuple[str, str, Message]]  # source, severity, finding
+    findings: list[Finding]
     # not_counted models (accessories, Lens software, other makers' products)
     not_counted: ModelCounts | None = None
     rma_numbers: list[str] = field(default_factory=list)  # the year's, LIST_LIMIT at most
-    # ("Added"/"Removed" title, the first LIST_LIMIT devices, how many) against the month before
+    # ("Added"/"Removed"/"Moved" title, the first LIST_LIMIT devices, how many) against the
+    # month before
     changed_devices: list[tuple[str, list[dict], int]] = field(default_factory=list)
+    # in the term's last month: where the next term starts, and a new baseline applies
+    next_term: date | None = None
 
 
 def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection | None:
@@ -204,14 +264,18 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         summaries.append(CategorySummary(
             row, history, customer.categories[category].unit_price_per_year,
             projection(history, config.policy.true_up_trigger_pct)
-            if row.status == WATCH else None))
+            if row.status == WATCH else None, months_before_onboarding(history, customer)))
     params = {"customer_id": customer.id, "month": str(month)}
     devices = run_sql(con, "reports/report_devices.sql", **params).fetchall()
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
-    added, removed, had_previous = run_sql(con, "reports/report_changes.sql", **params,
-                                           previous=str(month.plus(-1))).fetchall()[0]
-    findings = [(source, severity, Message.stored(message_json, message))
-                for source, severity, message, message_json in run_sql(
+    added, removed, had_previous, moved = run_sql(
+        con, "reports/report_changes.sql", **params, previous=str(month.plus(-1))).fetchall()[0]
+    named = {(subject, check): (rows, total) for subject, check, total, rows in run_sql(
+        con, "reports/report_finding_devices.sql", **params, serial_pattern=SERIAL_PATTERN,
+        mac_pattern=MAC_PATTERN, limit=FINDING_LIMIT).fetchall()}
+    findings = [Finding(source, severity, Message.stored(message_json, message),
+                        *named.get((subject, check), ([], 0)))
+                for source, severity, message, message_json, subject, check in run_sql(
                     con, "reports/report_findings.sql", **params,
                     year_start=f"{month.year}-01").fetchall()]
     rma_numbers = [number for (number,) in run_sql(
@@ -226,18 +290,21 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         next((r for r in result.rma if r.customer_id == customer.id), None),
         next((p for p in result.renewals if p.customer.id == customer.id), None),
         snapshot[0] if snapshot else None, _sites(customer, devices),
-        (added, removed) if snapshot and had_previous else None,
+        (added, removed, moved) if snapshot and had_previous else None,
         _lists(customer, devices), findings, _not_counted(devices), rma_numbers,
-        _changed_devices(changed) if snapshot and had_previous else [])
+        _changed_devices(changed) if snapshot and had_previous else [],
+        next_term_start(customer) if month == customer.term.last_month else None)
 
 
 def _changed_devices(changed: list[tuple]) -> list[tuple[str, list[dict], int]]:
     found = []
-    for change, title in (("added", N_("Added")), ("removed", N_("Removed"))):
+    for change, title in (("added", N_("Added")), ("removed", N_("Removed")),
+                          ("moved", N_("Moved to another site"))):
         rows = [row for row in changed if row[0] == change]
         found.append((title, [{"identity": _shown_identity(identity), "model": model,
-                               "site": site} for _, identity, model, site, _ in rows],
-                      rows[0][4] if rows else 0))
+                               "site": site, "site_before": site_before}
+                              for _, identity, model, site, site_before, _ in rows],
+                      rows[0][5] if rows else 0))
     return found
 
 
@@ -263,8 +330,9 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int],
             continue
         amount = sum((r.prorated_amount for r in rows if r.prorated_amount is not None),
                      Decimal("0.00"))
-        statuses = {r.category: r.status for r in rows}
-        has_data = any(s != NO_DATA for s in statuses.values())
+        onboarding = customer.before_onboarding(month)
+        statuses = {r.category: ONBOARDING if onboarding else r.status for r in rows}
+        has_data = any(s not in (NO_DATA, ONBOARDING) for s in statuses.values())
         rma = next((r.status for r in result.rma if r.customer_id == customer.id), "") \
             if has_data else ""
         kinds, notes = [*statuses.values(), rma or "OK"], []

@@ -57,6 +57,7 @@ def chart_labels(language: str) -> ChartLabels:
                        counted=formats.gettext("devices counted"),
                        true_up=formats.gettext("true-up"),
                        no_data=formats.gettext("no inventory"),
+                       before_onboarding=formats.gettext("before onboarding"),
                        month=formats.short_month, number=formats.number)
 
 
@@ -138,8 +139,8 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                         [r for r in result.rows if r.customer_id == customer.id]), formats)
                     labels = chart_labels(language)
                     charts = {s.row.category: category_chart(
-                        s.history, config.partner.partner.primary_color, labels)
-                        for s in data.summaries}
+                        s.history, config.partner.partner.primary_color, labels,
+                        s.before_onboarding) for s in data.summaries}
                     html = template.render(**common, r=data, c=customer, charts=charts,
                                            pack=pack, updated=updated,
                                            proration_start=partial(proration_start,

@@ -11,12 +11,8 @@ SELECT
     s.snapshot_id,
     device_identity(s.serial, s.mac, s.lens_device_id) AS identity,
     m.model_key,
-    -- a placeholder ("Not Set", "N/A") is no serial, not a bad one
-    NOT regexp_full_match(usable_serial(s.serial), $serial_pattern) AS odd_serial,
-    -- 12 hex digits among separators, matched as they stand (as fast as the serial's test;
-    -- taking the separators out first was four times slower); null without a MAC
-    CASE WHEN NOT regexp_full_match(s.mac, '[\s:.\-]*')
-         THEN NOT regexp_full_match(s.mac, $mac_pattern) END AS odd_mac
+    odd_serial(s.serial, $serial_pattern) AS odd_serial,
+    odd_mac(s.mac, $mac_pattern) AS odd_mac
 FROM staged_inventory AS s
 LEFT JOIN models AS m ON m.model = s.model;
 -- One row per staged device: how often it is listed, and its representative model (the least

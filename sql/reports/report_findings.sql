@@ -1,5 +1,5 @@
 -- The data-quality findings of a customer's month snapshot and of its RMA logs, failed ones.
-SELECT q.source_name, q.severity, q.message, q.message_json
+SELECT q.source_name, q.severity, q.message, q.message_json, q.subject, q.check_name
 FROM quality_checks AS q
 WHERE q.customer_id = $customer_id AND NOT q.passed
   AND (q.subject IN (SELECT snapshot_id FROM month_snapshots

@@ -32,6 +32,17 @@ CREATE OR REPLACE MACRO usable_serial(serial) AS
                                           'NULL', 'UNKNOWN', 'TBD', 'NOT AVAILABLE', 'NOT SET')
          THEN upper(trim(serial)) END;
 
+-- A serial that does not look like a Poly serial (`pattern`: raw/quality.py SERIAL_PATTERN);
+-- a placeholder ("Not Set", "N/A") is no serial, not a bad one.
+CREATE OR REPLACE MACRO odd_serial(serial, pattern) AS
+    NOT regexp_full_match(usable_serial(serial), pattern);
+
+-- A MAC that is not 12 hex digits among separators (`pattern`: raw/quality.py MAC_PATTERN),
+-- matched as it stands (as fast as the serial's test; taking the separators out first was four
+-- times slower); null without a MAC.
+CREATE OR REPLACE MACRO odd_mac(mac, pattern) AS
+    CASE WHEN NOT regexp_full_match(mac, '[\s:.\-]*') THEN NOT regexp_full_match(mac, pattern) END;
+
 -- rules.md 2: serial (trimmed, upper-case), else MAC (12 hex digits once separators are
 -- removed), else the Lens device id. Prefixed so a serial never collides with a MAC or id.
 CREATE OR REPLACE MACRO device_identity(serial, mac, lens_device_id) AS
