@@ -10,7 +10,7 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from builders import build_once, copy_tree, run_airflow
+from builders import DEMO_MONTH, build_once, copy_tree, run_airflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,9 +76,6 @@ def airflow_env(airflow_template, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow")
     shutil.copy2(airflow_template / "airflow.db", home / "airflow.db")
     return _airflow_env(home)
-
-
-DEMO_MONTH = "2026-10"
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,7 @@
 
 from decimal import Decimal
 
-from builders import contract, make_workspace
-from conftest import DEMO_MONTH
+from builders import DEMO_MONTH, contract, make_workspace
 
 from pipelines.core.config import load_config
 from pipelines.core.i18n import Formats
