@@ -19,6 +19,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import NamedTuple
+from unittest.mock import patch
 
 from builders import build_once
 
@@ -108,13 +109,15 @@ def polyrecon(home: Path, *args: str, env: dict | None = None, timeout: float = 
                           env={**os.environ, **(env or {})}, **popen, check=False)
 
 
-def polyrecon_here(home: Path, *args: str) -> subprocess.CompletedProcess:
+def polyrecon_here(home: Path, *args: str, env: dict | None = None
+                   ) -> subprocess.CompletedProcess:
     """`polyrecon(home, *args)` in this process, for a command whose process is not what the
     test is about (a run that finishes the work, `status`): GX, WeasyPrint and matplotlib are
-    imported once per test process, not once per command (seconds of CPU each). What it printed
-    is captured as the subprocess's would be; an exception it does not catch fails the test."""
+    imported once per test process, not once per command (seconds of CPU each). `env` is set
+    while it runs; what it printed is captured as the subprocess's would be; an exception it
+    does not catch fails the test."""
     out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
+    with patch.dict(os.environ, env or {}), redirect_stdout(out), redirect_stderr(err):
         code = main([*args, "--home", str(home)])
     return subprocess.CompletedProcess(["polyrecon", *args], code, out.getvalue(),
                                        err.getvalue())
