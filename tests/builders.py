@@ -20,7 +20,10 @@ import yaml
 from pipelines.cli import main
 from pipelines.core.workspace import Workspace
 
-DEMO_MONTH = "2026-10"  # the month `python -m pipelines demo` is run to in the tests
+# The month the session's full demo ends with (conftest.full_demo); here, not in conftest.py, so
+# that test modules can import it: `conftest` may name tests/scaleout's conftest instead.
+DEMO_MONTH = "2026-10"
+
 SNAKE = ("serial_number", "mac_address", "device_model", "site_name", "room_name",
          "lens_device_id")
 

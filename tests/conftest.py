@@ -1,8 +1,9 @@
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from builders import DEMO_MONTH, build_once, copy_tree, run_airflow
+
+from pipelines.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +81,6 @@ def airflow_env(airflow_template, tmp_path_factory):
     return _airflow_env(home)
 
 
-
 @pytest.fixture(scope="session")
 def full_demo(tmp_path_factory) -> tuple[Path, str]:
     """`python -m pipelines demo` (the whole demo year, run month by month), made once per
@@ -86,11 +88,13 @@ def full_demo(tmp_path_factory) -> tuple[Path, str]:
     printed."""
     def build(folder: Path) -> None:
         folder.mkdir(parents=True)
-        done = subprocess.run([sys.executable, "-m", "pipelines", "demo", "--home",
-                               str(folder / "ws"), "--month", DEMO_MONTH], cwd=ROOT,
-                              capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
-        (folder / "stdout.txt").write_text(done.stdout, encoding="utf-8")
+        # In this process: its heavy imports serve the tests after it (test_demo.py runs the
+        # demo again as a process of its own, so repeatable still means across processes).
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["demo", "--home", str(folder / "ws"), "--month", DEMO_MONTH])
+        assert code == 0, err.getvalue()
+        (folder / "stdout.txt").write_text(out.getvalue(), encoding="utf-8")
     folder = build_once(tmp_path_factory, "full-demo", build)
     return folder / "ws", (folder / "stdout.txt").read_text(encoding="utf-8")
 

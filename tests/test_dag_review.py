@@ -6,13 +6,13 @@ one). Approve: the run sends exactly what `python -m pipelines approve --month M
 copy of the workspace; Reject: nothing."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ from builders import AIRFLOW, copy_tree, end_process_group
 from fake_smtp import Server, free_port
 from test_dags import configure, demo_months, task_states
 
-ROOT = Path(__file__).resolve().parent.parent
+from pipelines.cli import main
+
 DAG = "polylens_monthly_reconciliation"
 REVIEWER = ("reviewer", "a-reviewers-password")
 WAIT = 420  # seconds: a cap on each wait (a slow machine), never a measure
@@ -47,7 +48,7 @@ def test_approving_the_review_sends_what_the_command_line_approves(
             assert month in detail["subject"]
             # The body shows what `review` shows of the DAG's workspace (its first line counts
             # the months the run touched, which may be more than this one).
-            shown = _pipelines("review", "--month", month, "--home", str(cli)).stdout
+            shown = _pipelines("review", "--month", month, "--home", str(cli))
             shown = shown.split("\n", 1)[1].replace(str(cli), str(home))
             assert _lines(shown) <= _lines(detail["body"])
             airflow.answer(detail, "Approve")
@@ -221,11 +222,14 @@ def _airflow(airflow_env: dict, folder: Path, home: Path, smtp_port: int, month:
                 end_process_group(process)
 
 
-def _pipelines(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "pipelines", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+def _pipelines(*args: str) -> str:
+    """What `python -m pipelines *args` prints, run in this process (the command's answer is
+    compared, not its process)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    assert code == 0, err.getvalue()[-3000:]
+    return out.getvalue()
 
 
 def _lines(text: str) -> set[str]:

@@ -151,18 +151,16 @@ def test_pull_window(tmp_path):
         assert fake.token_requests == 0
 
 
-def test_re_running_an_old_month_pulls_nothing_and_says_so(tmp_path, monkeypatch):
+def test_re_running_an_old_month_pulls_nothing_and_says_so(tmp_path, monkeypatch, capsys):
     with FakeLens({"t-acme": 10}) as fake:
         workspace = _workspace(tmp_path, fake, {"acme": "t-acme"})
         monkeypatch.setenv("LENS_CLIENT_ID", fake.client_id)
         monkeypatch.setenv("LENS_CLIENT_SECRET", fake.client_secret)
-        done = subprocess.run([sys.executable, "-m", "pipelines", "run", "--month", "2026-01",
-                               "--home", str(workspace.home)], cwd=ROOT, capture_output=True,
-                              text=True, check=False)
+        assert cli(workspace, "run", "--month", "2026-01") == 0
         assert fake.graphql_requests == 0
-    assert done.returncode == 0
-    assert "2026-01 is outside the pull window" in done.stderr
-    assert "pulling nothing, the stored snapshots stand" in done.stderr
+    said = capsys.readouterr().err
+    assert "2026-01 is outside the pull window" in said
+    assert "pulling nothing, the stored snapshots stand" in said
 
 
 def test_missing_credentials_fail_the_pull_not_the_run(tmp_path, monkeypatch, capsys):

@@ -3,6 +3,7 @@ of everything a run leaves that must not depend on crashes, concurrency or fault
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import queue
@@ -14,12 +15,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import NamedTuple
+from unittest.mock import patch
 
 from builders import build_once
 
+from pipelines.cli import main
 from pipelines.core.workspace import Workspace
 from pipelines.warehouse.connection import open_warehouse
 
@@ -103,6 +107,20 @@ def polyrecon(home: Path, *args: str, env: dict | None = None, timeout: float = 
     return subprocess.run([sys.executable, "-m", "pipelines", *args, "--home", str(home)],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, **popen, check=False)
+
+
+def polyrecon_here(home: Path, *args: str, env: dict | None = None
+                   ) -> subprocess.CompletedProcess:
+    """`polyrecon(home, *args)` in this process, for a command whose process is not what the
+    test is about (a run that finishes the work, `status`): GX, WeasyPrint and matplotlib are
+    imported once per test process, not once per command (seconds of CPU each). `env` is set
+    while it runs; what it printed is captured as the subprocess's would be; an exception it
+    does not catch fails the test."""
+    out, err = io.StringIO(), io.StringIO()
+    with patch.dict(os.environ, env or {}), redirect_stdout(out), redirect_stderr(err):
+        code = main([*args, "--home", str(home)])
+    return subprocess.CompletedProcess(["polyrecon", *args], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def start(home: Path, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
@@ -218,7 +236,7 @@ def fingerprint(home: Path) -> dict:
         print_["mail"] = sorted(con.execute(
             "SELECT kind, customer_id, month, subject, status FROM mail_ledger").fetchall(),
             key=repr)
-    status = polyrecon(home, "status")
+    status = polyrecon_here(home, "status")
     print_["status"] = status.stdout.replace(str(home), "<home>")
     return print_
 

@@ -13,6 +13,7 @@ from harness import (
     copy_workspace,
     fingerprint,
     polyrecon,
+    polyrecon_here,
     start,
 )
 
@@ -92,7 +93,7 @@ def test_a_dead_holders_lock_is_no_obstacle(demo_template, clean_run, tmp_path, 
     holder.wait()
     holder.stdout.close()
     assert str(holder.pid) in (home / ".polyrecon.lock").read_text()  # stale, left behind
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)  # the next run, in this process: its lock is tested
     assert done.returncode == 0, done.stderr[-2000:]
     assert_same(fingerprint(home), clean)
     reliability("a stale lock file naming a process killed with SIGKILL", "workspace lock",
@@ -104,7 +105,7 @@ def test_a_writer_outside_polyrecon_holding_duckdb_gives_one_sentence(tmp_path, 
     """The DuckDB file lock stays the backstop: a process holding the warehouse open for
     writing (not a polyrecon run, so not under the workspace lock)."""
     home = copy_workspace(demo_template, tmp_path / "ws")
-    assert polyrecon(home, "ingest", "--month", MONTH).returncode == 0
+    assert polyrecon_here(home, "ingest", "--month", MONTH).returncode == 0
     holder = subprocess.Popen([sys.executable, "-c", (
         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
         "print('open', flush=True); time.sleep(600)"), str(home / "warehouse.duckdb")],
@@ -122,6 +123,6 @@ def test_a_writer_outside_polyrecon_holding_duckdb_gives_one_sentence(tmp_path, 
         holder.kill()
         holder.wait()
         holder.stdout.close()
-    assert polyrecon(home, "reconcile", "--month", MONTH).returncode == 0
+    assert polyrecon_here(home, "reconcile", "--month", MONTH).returncode == 0
     reliability("another process holding the DuckDB file open for writing", "warehouse",
                 "exit 1, one sentence, nothing written; the same command afterwards worked")

@@ -10,7 +10,7 @@ import resource
 import signal
 
 import pytest
-from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon
+from harness import MONTH, assert_same, copy_workspace, fingerprint, polyrecon, polyrecon_here
 
 RUN = ("run", "--month", MONTH)
 
@@ -39,13 +39,15 @@ def test_full_disk_stops_cleanly_and_the_rerun_ends_as_a_clean_run(
         says):
     _, clean, _ = clean_run
     home = copy_workspace(demo_template, tmp_path / "ws")
+    # Only the process whose disk is full runs as one of its own (its file-size limit); the
+    # steps before and after it run in this process.
     if before:
-        assert polyrecon(home, *before).returncode == 0
+        assert polyrecon_here(home, *before).returncode == 0
     full = polyrecon(home, *args, preexec_fn=_limited(limit))
     assert full.returncode == 1, full.stderr[-2000:]
     assert "Traceback" not in full.stderr
     assert says in full.stderr
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_same(fingerprint(home), clean)
     reliability(label, where, "exit 1 with a message saying the disk is full; after space "
@@ -70,7 +72,7 @@ def test_a_workspace_folder_that_cannot_be_written_is_one_line_and_the_rerun_end
     assert f"{folder}/{MONTH}" in line
     assert line.endswith("and run the same command again")
     blocker.unlink()
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_same(fingerprint(home), clean)
     reliability(f"{folder}/<month>/ cannot be written (a file in the way, no permission)",

@@ -18,7 +18,7 @@ from builders import (
 )
 from fake_lens import FakeLens, Faults
 from fake_smtp import DrippingServer, Server
-from harness import polyrecon
+from harness import polyrecon_here
 
 from pipelines.core.months import Month
 
@@ -58,6 +58,8 @@ CASES = {
 
 
 ENV = {"SMTP_USER": SMTP_USER, "SMTP_PASSWORD": SMTP_PASSWORD}
+# The runs here are in the test's process (harness.polyrecon_here): the faults are the
+# servers', and what the runs print and leave is what is tested.
 
 
 def _undisturbed(folder: Path) -> None:
@@ -69,7 +71,7 @@ def _undisturbed(folder: Path) -> None:
                "LENS_CLIENT_SECRET": clean_fake.client_secret}
         server.start()
         try:
-            undisturbed = polyrecon(clean.home, "run", "--month", month, env=env)
+            undisturbed = polyrecon_here(clean.home, "run", "--month", month, env=env)
         finally:
             server.stop()
         assert undisturbed.returncode == 0, undisturbed.stderr[-2000:]
@@ -94,7 +96,7 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault, undi
         faulty, _ = _workspace(tmp_path / "faulty", fake, port, month)
         env = {**ENV, "LENS_CLIENT_ID": fake.client_id,
                "LENS_CLIENT_SECRET": fake.client_secret}
-        first = polyrecon(faulty.home, "run", "--month", month, env=env)  # SMTP is down
+        first = polyrecon_here(faulty.home, "run", "--month", month, env=env)  # SMTP is down
         assert first.returncode == 1, first.stderr[-2000:]
         assert "still queued" in first.stdout
         assert "Traceback" not in first.stderr
@@ -104,7 +106,7 @@ def test_lens_and_smtp_faults_in_one_run(tmp_path, reliability, lens_fault, undi
             fake.faults = Faults()  # Lens is fixed
         server.start()
         try:
-            second = polyrecon(faulty.home, "run", "--month", month, env=env)
+            second = polyrecon_here(faulty.home, "run", "--month", month, env=env)
         finally:
             server.stop()
         assert second.returncode == 0, second.stderr[-2000:]
@@ -142,8 +144,8 @@ def test_a_server_that_answers_quit_with_421_is_no_failure(tmp_path, reliability
     drop(workspace, "acme", f"lens-{month}.csv", export_text(devices("Poly Studio X30", 110)))
     server.start()
     try:
-        first = polyrecon(workspace.home, "run", "--month", month)
-        again = polyrecon(workspace.home, "run", "--month", month)
+        first = polyrecon_here(workspace.home, "run", "--month", month)
+        again = polyrecon_here(workspace.home, "run", "--month", month)
     finally:
         server.stop()
     assert first.returncode == 0, first.stderr[-2000:]

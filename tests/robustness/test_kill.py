@@ -20,7 +20,7 @@ from harness import (
     assert_same,
     copy_workspace,
     fingerprint,
-    polyrecon,
+    polyrecon_here,
 )
 
 RUN = ("run", "--month", MONTH)
@@ -77,7 +77,8 @@ def _draw(rng: random.Random, progress: list[tuple[float, str]], lines: tuple[st
 
 
 def _finish(home):
-    done = polyrecon(home, *RUN)
+    """The run after the kills, in this process: what it finds on disk is what is tested."""
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,9 +29,12 @@ def airflow(env: dict, *args: str, timeout: float = 120) -> subprocess.Completed
 
 
 @pytest.fixture
-def scheduler(tmp_path, lake, template):
-    """A workspace on DuckLake and a running Airflow whose DAGs folder is ours."""
+def scheduler(tmp_path, lake, template, airflow_template):
+    """A workspace on DuckLake and a running Airflow whose DAGs folder is ours, on a copy of
+    the session's migrated metadata DB (standalone then finds nothing to migrate)."""
     home = on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake)
+    (tmp_path / "airflow").mkdir()
+    shutil.copy2(airflow_template / "airflow.db", tmp_path / "airflow" / "airflow.db")
     port = free_port()
     env = {**os.environ,
            # standalone starts its components as `airflow …` from PATH

@@ -16,6 +16,7 @@ from harness import (
     copy_workspace,
     fingerprint,
     polyrecon,
+    polyrecon_here,
     start,
 )
 from servers import on_ducklake
@@ -43,11 +44,11 @@ def test_writers_on_different_customers_at_once_give_the_embedded_result_byte_fo
         _out, err = writer.communicate(timeout=600)
         # No --wait: a writer refused by another's lock would fail at once.
         assert writer.returncode == 0, f"{customer}: {err[-3000:]}"
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)  # after the writers: what they left is tested
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same(_comparable(fingerprint(home)), _comparable(embedded_run[1]))
     assert not (home / "warehouse.duckdb").exists()
-    assert "DuckLake" in polyrecon(home, "status").stdout
+    assert "DuckLake" in polyrecon_here(home, "status").stdout
 
 
 def test_a_writer_killed_in_the_middle_of_its_commit_leaves_nothing_and_the_next_run_finishes(
@@ -55,7 +56,7 @@ def test_a_writer_killed_in_the_middle_of_its_commit_leaves_nothing_and_the_next
     catalog, data_path = lake
     home = on_ducklake(copy_workspace(template, tmp_path / "ws"), catalog, data_path)
     first, killed = KEPT_CUSTOMERS[0], KEPT_CUSTOMERS[1]
-    done = polyrecon(home, "ingest", "--month", MONTH, "--customer", first)
+    done = polyrecon_here(home, "ingest", "--month", MONTH, "--customer", first)
     assert done.returncode == 0, done.stderr[-3000:]
     before = _snapshots(home)
     # Every DuckLake commit writes a row of ducklake_snapshot; holding that table against
@@ -73,7 +74,7 @@ def test_a_writer_killed_in_the_middle_of_its_commit_leaves_nothing_and_the_next
     assert not list((home / "archive" / killed).rglob("*.csv"))  # its files not archived
     assert list((home / "inbox").rglob(f"{killed}/*"))  # but still there to be taken
 
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same(_comparable(fingerprint(home)), _comparable(embedded_run[1]))
 
@@ -128,7 +129,7 @@ def test_a_job_on_one_customer_shares_the_lock_only_with_other_customers(
             assert refused.returncode == 1
             assert "another polyrecon run (polyrecon test-holder pid" in refused.stderr
             assert "Traceback" not in refused.stderr
-    done = polyrecon(home, "ingest", "--month", MONTH, "--customer", held)
+    done = polyrecon_here(home, "ingest", "--month", MONTH, "--customer", held)
     assert done.returncode == 0, done.stderr[-3000:]  # the lock went with its holder
 
 

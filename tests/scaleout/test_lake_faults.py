@@ -29,6 +29,7 @@ from harness import (
     copy_workspace,
     fingerprint,
     polyrecon,
+    polyrecon_here,
 )
 from servers import on_ducklake
 
@@ -136,7 +137,8 @@ def test_a_run_whose_lock_died_in_a_postgresql_restart_stops_before_its_next_wri
             "restarted or stopped (or the connection to it broke) while this run held the "
             "lock; nothing more was written: run again")
         assert server.inbox.messages == []
-        again = polyrecon(home, *RUN)
+        # The next run, in this process (here and below): what it finds is what is tested.
+        again = polyrecon_here(home, *RUN)
         assert again.returncode == 0, again.stderr[-3000:]
     finally:
         server.stop()
@@ -173,7 +175,7 @@ def test_two_senders_of_the_same_queued_messages_send_each_once(template, lake, 
     closed = Server()  # nothing listens yet: the run leaves every message queued
     home = _with_smtp(on_ducklake(copy_workspace(template, tmp_path / "ws"), *lake),
                       closed.port)
-    queued = polyrecon(home, *RUN)
+    queued = polyrecon_here(home, *RUN)
     assert queued.returncode == 1, queued.stderr[-3000:]
     inbox = _HeldInbox()
     server = Server()
@@ -253,14 +255,14 @@ def test_a_message_whose_sender_died_handing_it_to_smtp_waits_for_a_person(
         finally:
             inbox.let_go.set()
             killed.close()
-        again = polyrecon(home, *RUN)
+        again = polyrecon_here(home, *RUN)
         assert again.returncode == 0, again.stderr[-3000:]
         [said] = [line for line in again.stderr.splitlines() if "may have gone out" in line]
         approve = said.split("`")[-2]
         assert approve.startswith(f"approve --month {MONTH}")
         assert ", 1 waiting for approval" in again.stdout
         sent = len(inbox.messages)
-        approved = polyrecon(home, *approve.split())
+        approved = polyrecon_here(home, *approve.split())
         assert approved.returncode == 0, approved.stderr[-3000:]
         assert len(inbox.messages) == sent + 1
     finally:
@@ -307,7 +309,7 @@ def test_postgresql_stopped_while_files_are_taken_in_is_one_line_and_the_next_ru
     assert str(postgres.port) not in error  # the catalog's connection string is not shown
     assert "user=" not in error
     assert _uploads(home) == uploads  # in the inbox, taken in, or claimed for the next run
-    again = polyrecon(home, *RUN)
+    again = polyrecon_here(home, *RUN)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same(_without(fingerprint(home), "status"), _without(embedded_run[1], "status"))
     reliability("the DuckLake catalog's PostgreSQL stopped while `run` took files in",
@@ -333,7 +335,7 @@ def test_a_data_folder_that_cannot_be_written_is_one_line_and_the_next_run_ends_
     assert error.endswith("run the same command again")
     assert _inbox(home) == inbox  # nothing taken in
     (data / "main").unlink()
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same(_without(fingerprint(home), "status"), _without(embedded_run[1], "status"))
     reliability("the DuckLake data folder cannot be written (a file in the way, no "

@@ -15,6 +15,7 @@ from harness import (
     copy_workspace,
     fingerprint,
     polyrecon,
+    polyrecon_here,
     start,
 )
 
@@ -96,7 +97,7 @@ def assert_taken_exactly_once(home, client, embedded_run: tuple) -> None:
 def test_uploads_on_s3_are_taken_as_from_the_local_inbox_and_a_bad_one_quarantined_there(
         template, embedded_run, drop, tmp_path):
     home = uploaded_workspace(template, tmp_path, drop)
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_taken_exactly_once(home, drop, embedded_run)
     quarantined = objects(drop, KEPT, "quarantine/")
@@ -105,7 +106,7 @@ def test_uploads_on_s3_are_taken_as_from_the_local_inbox_and_a_bad_one_quarantin
     reason = drop.get_object(Bucket=KEPT, Key=f"quarantine/{BROKEN}.reason.txt")["Body"].read()
     assert reason == (home / "quarantine" / f"{BROKEN}.reason.txt").read_bytes()
 
-    again = polyrecon(home, *RUN)  # a re-run takes nothing again
+    again = polyrecon_here(home, *RUN)  # a re-run takes nothing again
     assert again.returncode == 0, again.stderr[-3000:]
     assert_taken_exactly_once(home, drop, embedded_run)
 
@@ -117,7 +118,7 @@ def test_control_characters_in_an_upload_name_are_shown_escaped(template, drop, 
     home = uploaded_workspace(template, tmp_path, drop)
     hostile = "cobalt-ridge-engineering/notes\x1b[31m\u202evsc.2026-10.csv"
     drop.put_object(Bucket=INBOX, Key=f"inbox/{hostile}", Body=b"just,notes\n")
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     kept = [line for line in done.stderr.splitlines() if " kept as " in line]
     assert kept
@@ -152,7 +153,7 @@ def test_a_run_killed_while_it_holds_claims_is_finished_by_the_next(
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=30)
     assert _claimed_on_s3(home, drop)  # killed between claim and archive
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_taken_exactly_once(home, drop, embedded_run)
 
@@ -168,7 +169,7 @@ def test_uploads_stay_in_the_inbox_until_their_copies_are_kept_then_the_next_run
     assert {k for k in waiting if not k.startswith(".claims/")}  # no upload deleted
     assert list((home / "archive").rglob("*.csv"))  # though taken in locally
     drop.create_bucket(Bucket=KEPT)
-    done = polyrecon(home, *RUN)
+    done = polyrecon_here(home, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_taken_exactly_once(home, drop, embedded_run)
 
@@ -255,7 +256,7 @@ def test_the_same_bytes_under_other_names_are_each_taken_in_as_from_the_local_in
     november, again = renamed_for(name, "2026-11"), name.replace(".csv", "_again.csv")
     for extra in (november, again):
         drop.put_object(Bucket=INBOX, Key=f"inbox/{CUSTOMER}/{extra}", Body=content)
-    done = polyrecon(home, *INGEST)
+    done = polyrecon_here(home, *INGEST)
     assert done.returncode == 0, done.stderr[-3000:]
     ledger = _ledger(home, CUSTOMER)
     assert ledger[name] == ("loaded", MONTH, f"archive/{CUSTOMER}/{MONTH}/{name}")
@@ -284,7 +285,7 @@ def test_upload_names_no_file_system_takes_are_taken_in_under_names_of_our_own(
     nul_name = f"notes\x00{MONTH}.csv"
     drop.put_object(Bucket=INBOX, Key=f"inbox/{CUSTOMER}/{long_name}", Body=content)
     drop.put_object(Bucket=INBOX, Key=f"inbox/{CUSTOMER}/{nul_name}", Body=b"just,notes\n")
-    done = polyrecon(home, *INGEST)
+    done = polyrecon_here(home, *INGEST)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert _keys(drop, INBOX, "inbox/") == []  # every customer's uploads went through
@@ -359,7 +360,7 @@ def test_an_upload_stored_with_a_future_or_ancient_time_is_held_as_in_the_local_
         # What a server with a wrong clock stores (moto runs in this process).
         s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(
             INBOX, f"inbox/{CUSTOMER}/{undated}").last_modified = stored_time
-    done = polyrecon(home, *INGEST)
+    done = polyrecon_here(home, *INGEST)
     assert done.returncode == 0, done.stderr[-3000:]
     ledger = _ledger(home, CUSTOMER)
     assert ledger["inventory.csv"][:2] == ("held", "2031-01")
