@@ -146,8 +146,7 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                   and customer_id in (None, d.customer_id)]
         keys = [ledger_key(draft, result.month) for draft in drafts]
         for draft, key in zip(drafts, keys, strict=True):
-            known = fetch_value(con, "delivery/mail_find.sql", message_key=key)
-            if not resend and known not in (None, "withdrawn"):
+            if not resend and not _unsent(con, key):
                 continue
             held = review and draft.kind in REVIEWED
             with transaction(con):
@@ -155,8 +154,7 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                        "waiting" if held else "queued")
                 for carried in draft.carries:
                     carried_key = ledger_key(carried, result.month)
-                    if fetch_value(con, "delivery/mail_find.sql", message_key=carried_key) in (
-                            None, "withdrawn"):
+                    if _unsent(con, carried_key):
                         _queue(con, carried, result.month, carried_key, b"", "carried",
                                carrier=key)
             queued += 1
@@ -183,8 +181,7 @@ def send_notices(config: Config, month: Month, login: tuple[str, str] | None = N
         rekey_ledger(config, con)
         for draft in notices(config, quarantined_uploads(con)):
             key = ledger_key(draft, month)
-            if fetch_value(con, "delivery/mail_find.sql", message_key=key) not in (
-                    None, "withdrawn"):
+            if not _unsent(con, key):
                 continue
             with transaction(con):
                 _queue(con, draft, month, key, build_message(config, draft).as_bytes())
@@ -217,6 +214,12 @@ def rma_alerted(con, month: Month) -> dict[str, RmaAlerted]:
             for customer_id, alert_month, key, recipients, sent_at, *rma, corrected
             in run_sql(con, "delivery/mail_rma_alerted.sql", month=str(month),
                        year_start=f"{month.year:04d}-01").fetchall()}
+
+
+def _unsent(con, key: str) -> bool:
+    """Never composed before, or composed and withdrawn (a waiting version replaced): the
+    ledger has nothing of it that went, goes or waits."""
+    return fetch_value(con, "delivery/mail_find.sql", message_key=key) in (None, "withdrawn")
 
 
 def _queue(con, draft: Draft, month: Month, key: str, raw: bytes, status: str = "queued",
