@@ -26,7 +26,6 @@ re-key them (mail.py).
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Callable
@@ -39,11 +38,7 @@ from functools import cache
 from pathlib import Path
 
 from pipelines.core.config import Config, Customer
-from pipelines.core.i18n import (
-    Formats,
-    Message,
-    jinja_environment,
-)
+from pipelines.core.i18n import Formats, Message, jinja_environment
 from pipelines.core.months import Month
 from pipelines.core.templates import TEMPLATES
 from pipelines.core.visible import visible
@@ -55,6 +50,7 @@ from pipelines.reconciliation.results import (
     RenewalProposal,
     RmaRow,
 )
+from pipelines.reports.evidence import cut_note
 from pipelines.reports.versions import (
     SentMessage,
     changed_figures,
@@ -231,7 +227,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
                            "+%(added)s device, %(amount)s",
                            "[%(partner)s] True-up %(customer)s %(category)s %(month)s: "
                            "+%(added)s devices, %(amount)s", added) % values,
-                [customer.csm.email, *contacts],
+                alert_to,
                 _("True-up: %(customer)s, %(category)s") % values,
                 [f.ngettext("%(counted)s %(category)s device counted in %(month)s against "
                             "%(ordered)s ordered: growth %(growth)s %% reached the trigger.",
@@ -567,14 +563,10 @@ def _evidence(folder: Path, customer, f: Formats) -> tuple[list[Path], list[str]
     most MAX_EVIDENCE_BYTES, and what the text says of it: a cut list, a file left behind."""
     if customer.csm_has_lens_access:
         return [], []
-    paths = [p for p in (folder / f"{customer.id}-devices.xlsx",
-                         folder / f"{customer.id}-devices.csv") if p.exists()]
-    notes = []
-    if paths:
-        with paths[-1].open(encoding="utf-8-sig", newline="") as handle:
-            first = next(csv.reader(handle, delimiter=";" if f.language == "de" else ","), [])
-        if len(first) == 1:  # the pack's own note that it was cut (reports/evidence.py)
-            notes.append(first[0])
+    table = folder / f"{customer.id}-devices.csv"
+    paths = [p for p in (folder / f"{customer.id}-devices.xlsx", table) if p.exists()]
+    cut = cut_note(table, f.language) if table.exists() else None
+    notes = [cut] if cut else []
     attached, size = [], 0
     for path in paths:
         size += path.stat().st_size

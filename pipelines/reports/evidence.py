@@ -58,8 +58,20 @@ def write_evidence_pack(con, folder: Path, customer_id: str, month: Month, langu
     pack = EvidencePack(folder / f"{customer_id}-devices.xlsx",
                         folder / f"{customer_id}-devices.csv", len(kept), len(rows))
     write_bytes_atomically(pack.xlsx, _xlsx(headers, kept, note))
-    write_bytes_atomically(pack.csv, _csv(headers, kept, note, ";" if language == "de" else ","))
+    write_bytes_atomically(pack.csv, _csv(headers, kept, note, _delimiter(language)))
     return pack
+
+
+def cut_note(csv_path: Path, language: str) -> str | None:
+    """The note a cut pack begins with (its CSV's first line, a single cell), if it was cut."""
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
+        first = next(csv.reader(handle, delimiter=_delimiter(language)), [])
+    return first[0] if len(first) == 1 else None
+
+
+def _delimiter(language: str) -> str:
+    """A German spreadsheet opens a CSV split on semicolons (its decimal comma)."""
+    return ";" if language == "de" else ","
 
 
 def _worded(row: tuple, formats: Formats) -> tuple:
