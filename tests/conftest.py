@@ -12,6 +12,7 @@ from hypothesis import settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from builders import DEMO_MONTH, build_once, copy_tree, run_airflow
+from fake_smtp import Server
 
 from pipelines.cli import main
 
@@ -40,6 +41,15 @@ def pytest_collection_modifyitems(config, items):
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in kept])
             items[:] = kept
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (tests/fake_smtp.py), the test's own."""
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

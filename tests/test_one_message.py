@@ -5,10 +5,8 @@ change back is corrected once more."""
 from email import message_from_bytes, policy
 from io import BytesIO
 
-import pytest
 import yaml
 from builders import cli, contract, devices, drop, export_text, make_workspace, write_yaml
-from fake_smtp import Server
 from pypdf import PdfReader
 
 from pipelines.core.i18n import Formats
@@ -16,14 +14,6 @@ from pipelines.reports.versions import changed_figures
 
 VIDEO = {"video": {"ordered_devices": 10, "unit_price_per_year": 180.0}}
 MONTH = "2026-03"
-
-
-@pytest.fixture
-def smtp():
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _workspace(tmp_path, port):
@@ -40,19 +30,19 @@ def _csm_messages(inbox, csm):
             for to, m in inbox.messages if csm in to]
 
 
-def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_path, smtp):
-    workspace = _workspace(tmp_path, smtp.port)
+def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_path, smtp_server):
+    workspace = _workspace(tmp_path, smtp_server.port)
     csm = yaml.safe_load(workspace.contracts_file.read_text())["customers"][0]["csm"]["email"]
     drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 13)))
     assert cli(workspace, "run", "--month", MONTH) == 0
-    first = len(_csm_messages(smtp.inbox, csm))
+    first = len(_csm_messages(smtp_server.inbox, csm))
     assert first == 2  # the report and its true-up alert
 
     # The corrected export: 14 devices, another true-up than the one sent.
     drop(workspace, "acme", "lens-2026-03-corrected.csv",
          export_text(devices("Poly Studio X30", 14)))
     assert cli(workspace, "run", "--month", MONTH) == 0
-    [message] = _csm_messages(smtp.inbox, csm)[first:]
+    [message] = _csm_messages(smtp_server.inbox, csm)[first:]
     subject = str(message["Subject"]).strip()
     assert subject.startswith("[Partner] Correction: True-up Acme GmbH")
     assert subject.count("[Partner]") == 1
@@ -73,21 +63,21 @@ def test_a_changed_sent_month_is_one_correction_carrying_the_updated_report(tmp_
     drop(workspace, "acme", "lens-2026-03-again.csv",
          export_text(devices("Poly Studio X30", 14)))
     assert cli(workspace, "run", "--month", MONTH) == 0
-    assert len(_csm_messages(smtp.inbox, csm)) == first + 1
+    assert len(_csm_messages(smtp_server.inbox, csm)) == first + 1
 
     # Back to the figures first sent: one correction of what the merged message said.
     drop(workspace, "acme", "lens-2026-03-final.csv",
          export_text(devices("Poly Studio X30", 13, prefix="W")))
     assert cli(workspace, "run", "--month", MONTH) == 0
-    [back] = _csm_messages(smtp.inbox, csm)[first + 1:]
+    [back] = _csm_messages(smtp_server.inbox, csm)[first + 1:]
     assert "+4 devices, 600.00 EUR”" in back.get_body(("plain",)).get_content()
     assert "Now: Video true-up +3 devices" in back.get_body(("plain",)).get_content()
     assert cli(workspace, "run", "--month", MONTH) == 0
-    assert len(_csm_messages(smtp.inbox, csm)) == first + 2
+    assert len(_csm_messages(smtp_server.inbox, csm)) == first + 2
 
 
-def test_with_review_required_the_one_message_waits_for_approval(tmp_path, smtp):
-    workspace = _workspace(tmp_path, smtp.port)
+def test_with_review_required_the_one_message_waits_for_approval(tmp_path, smtp_server):
+    workspace = _workspace(tmp_path, smtp_server.port)
     csm = yaml.safe_load(workspace.contracts_file.read_text())["customers"][0]["csm"]["email"]
     drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 13)))
     assert cli(workspace, "run", "--month", MONTH) == 0
@@ -97,14 +87,14 @@ def test_with_review_required_the_one_message_waits_for_approval(tmp_path, smtp)
     drop(workspace, "acme", "lens-2026-03-corrected.csv",
          export_text(devices("Poly Studio X30", 14)))
     assert cli(workspace, "run", "--month", MONTH) == 0
-    assert len(_csm_messages(smtp.inbox, csm)) == 2  # the first report and alert only
+    assert len(_csm_messages(smtp_server.inbox, csm)) == 2  # the first report and alert only
     assert cli(workspace, "approve", "--month", MONTH) == 0
     assert cli(workspace, "approve", "--month", MONTH) == 0
-    [message] = _csm_messages(smtp.inbox, csm)[2:]
+    [message] = _csm_messages(smtp_server.inbox, csm)[2:]
     assert str(message["Subject"]).strip().startswith("[Partner] Correction:")
     assert cli(workspace, "run", "--month", MONTH) == 0
     assert cli(workspace, "approve", "--month", MONTH) == 0
-    assert len(_csm_messages(smtp.inbox, csm)) == 3
+    assert len(_csm_messages(smtp_server.inbox, csm)) == 3
 
 
 def test_a_table_worded_before_the_labels_is_no_change_when_only_its_words_differ():

@@ -18,20 +18,11 @@ from builders import (
     set_review,
     write_yaml,
 )
-from fake_smtp import Server
 
 from pipelines.core.nearest import nearest
 
 VIDEO = {"video": {"ordered_devices": 100, "unit_price_per_year": 180.0}}
 OPS = "ops@partner.example"
-
-
-@pytest.fixture
-def smtp():
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _workspace(root, customer_ids: list[str], port: int, language: str = "en"):
@@ -58,9 +49,9 @@ def _reason(workspace, folder: str) -> str:
 
 
 @pytest.mark.parametrize("customer_id", ["acme-gmbh1", "acmegmbh"])
-def test_a_folder_one_edit_from_a_customer_id_asks_did_you_mean(tmp_path, smtp, capsys,
+def test_a_folder_one_edit_from_a_customer_id_asks_did_you_mean(tmp_path, smtp_server, capsys,
                                                                 customer_id):
-    workspace = _workspace(tmp_path, [customer_id, "bolt"], smtp.port)
+    workspace = _workspace(tmp_path, [customer_id, "bolt"], smtp_server.port)
     _drop_export(workspace, "acme-gmbh")
     assert cli(workspace, "ingest") == 0
     out = capsys.readouterr().out
@@ -68,15 +59,15 @@ def test_a_folder_one_edit_from_a_customer_id_asks_did_you_mean(tmp_path, smtp, 
             f"Put the file into inbox/{customer_id}/, or add the contract")
     assert f"quarantined inbox/acme-gmbh/lens-2026-11.csv: {said}" in out
     assert said in _reason(workspace, "acme-gmbh")
-    [(to, notice)] = _notices(smtp)
+    [(to, notice)] = _notices(smtp_server)
     assert to == [OPS]
     assert said in notice.get_body(("plain",)).get_content()
     # Nothing was taken in for the customer it was meant for: the partner moves the file.
     assert (workspace.quarantine / "acme-gmbh" / "lens-2026-11.csv").exists()
 
 
-def test_the_german_partner_reads_the_question_in_german(tmp_path, smtp):
-    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port, language="de")
+def test_the_german_partner_reads_the_question_in_german(tmp_path, smtp_server):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp_server.port, language="de")
     _drop_export(workspace, "acme-gmbh")
     assert cli(workspace, "ingest") == 0
     assert ("in contracts.yaml gibt es keinen Kunden 'acme-gmbh'; meinten Sie 'acme-gmbh1'? "
@@ -104,8 +95,8 @@ def test_a_misspelt_customer_argument_is_asked_did_you_mean_too(tmp_path, capsys
         "'acme-gmbh1'?")
 
 
-def test_a_folder_far_from_every_customer_id_is_asked_nothing(tmp_path, smtp):
-    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+def test_a_folder_far_from_every_customer_id_is_asked_nothing(tmp_path, smtp_server):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp_server.port)
     _drop_export(workspace, "ghost")
     assert cli(workspace, "ingest") == 0
     reason = _reason(workspace, "ghost")
@@ -113,14 +104,14 @@ def test_a_folder_far_from_every_customer_id_is_asked_nothing(tmp_path, smtp):
     assert "did you mean" not in reason
 
 
-def test_ingest_alone_sends_the_notice_once_and_the_run_sends_it_not_again(tmp_path, smtp,
+def test_ingest_alone_sends_the_notice_once_and_the_run_sends_it_not_again(tmp_path, smtp_server,
                                                                             capsys):
-    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp_server.port)
     _drop_export(workspace, "acme-gmbh")
     drop(workspace, "acme-gmbh1", "notes-2026-11.csv", "Comment,Owner\nhello,me\n")
     assert cli(workspace, "ingest") == 0
     assert "E-mail: 2 new, 2 sent, 0 still queued, 0 rejected" in capsys.readouterr().out
-    subjects = sorted(m["Subject"] for _, m in _notices(smtp))
+    subjects = sorted(m["Subject"] for _, m in _notices(smtp_server))
     assert subjects == ["[Nordlicht] File rejected for Acme-Gmbh1 GmbH: notes-2026-11.csv",
                         "[Nordlicht] File rejected for no customer: lens-2026-11.csv"]
     # The next ingest, and the month's run, find both notices sent.
@@ -128,8 +119,8 @@ def test_ingest_alone_sends_the_notice_once_and_the_run_sends_it_not_again(tmp_p
     assert cli(workspace, "ingest") == 0
     assert "E-mail:" not in capsys.readouterr().out
     assert cli(workspace, "run", "--month", "2026-11") == 0
-    assert sorted(m["Subject"] for _, m in _notices(smtp)) == subjects
-    assert any("Enterprise report 2026-11" in m["Subject"] for _, m in smtp.inbox.messages)
+    assert sorted(m["Subject"] for _, m in _notices(smtp_server)) == subjects
+    assert any("Enterprise report 2026-11" in m["Subject"] for _, m in smtp_server.inbox.messages)
 
 
 def test_without_smtp_ingest_files_the_notice_where_the_months_run_would(tmp_path):
@@ -142,17 +133,18 @@ def test_without_smtp_ingest_files_the_notice_where_the_months_run_would(tmp_pat
     assert list(workspace.outbox.rglob("file_rejected-*.eml")) == [notice]
 
 
-def test_ingest_sends_the_notice_also_when_review_is_required(tmp_path, smtp):
+def test_ingest_sends_the_notice_also_when_review_is_required(tmp_path, smtp_server):
     """Review holds what goes to a CSM; a notice to the partner's own staff never waits."""
-    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp_server.port)
     set_review(workspace, "required")
     _drop_export(workspace, "acme-gmbh")
     assert cli(workspace, "ingest") == 0
-    assert len(_notices(smtp)) == 1
+    assert len(_notices(smtp_server)) == 1
 
 
-def test_status_lists_a_quarantined_file_only_while_it_is_still_there(tmp_path, smtp, capsys):
-    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp.port)
+def test_status_lists_a_quarantined_file_only_while_it_is_still_there(tmp_path, smtp_server,
+                                                                       capsys):
+    workspace = _workspace(tmp_path, ["acme-gmbh1"], smtp_server.port)
     _drop_export(workspace, "acme-gmbh")
     drop(workspace, "acme-gmbh1", "notes-2026-11.csv", "Comment,Owner\nhello,me\n")
     assert cli(workspace, "ingest") == 0
