@@ -1,6 +1,7 @@
 """A corpus of hostile and odd uploads: each is loaded with an exact device count or quarantined
 with a reason naming the problem, and every input ends up byte for byte in archive/quarantine."""
 import codecs
+import functools
 import io
 import os
 import time
@@ -42,8 +43,10 @@ def _marked_encrypted(blob: bytes) -> bytes:
     return bytes(data)
 
 
+@functools.cache
 def _bomb() -> bytes:
-    """A few hundred kilobytes that expand to a gigabyte of zeros."""
+    """A megabyte that expands to a gigabyte of zeros: seconds to build, so built when a test
+    first needs it, not when each pytest process collects this module."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, \
             archive.open("devices.csv", "w", force_zip64=True) as entry:
@@ -53,7 +56,8 @@ def _bomb() -> bytes:
     return buffer.getvalue()
 
 
-# name -> (bytes, expected): ("loaded", devices) or ("quarantined", words of the reason)
+# name -> (bytes, or a function making them; expected): ("loaded", devices) or
+# ("quarantined", words of the reason). `content(name)` gives the bytes.
 CORPUS = {
     "plain-comma.csv": (GOOD.encode(), ("loaded", 3)),
     "semicolon-bom.csv": (codecs.BOM_UTF8 + GOOD.replace(",", ";").encode(), ("loaded", 3)),
@@ -90,7 +94,7 @@ CORPUS = {
                        ("loaded", 5)),
     "traversal.zip": (_zip({"../../../escaped.csv": GOOD.encode()}), ("loaded", 3)),
     "absolute.zip": (_zip({"/tmp/polyrecon-absolute.csv": GOOD.encode()}), ("loaded", 3)),
-    "bomb.zip": (_bomb(), ("quarantined", "possible zip bomb")),
+    "bomb.zip": (_bomb, ("quarantined", "possible zip bomb")),
     "no-csv-inside.zip": (_zip({"report.pdf": b"%PDF-1.4"}), ("quarantined", "holds no CSV")),
     "encrypted.zip": (_marked_encrypted(_zip({"devices.csv": GOOD.encode()})),
                       ("quarantined", "is encrypted")),
@@ -114,6 +118,11 @@ CORPUS = {
 }
 
 
+def content(name: str) -> bytes:
+    data, _ = CORPUS[name]
+    return data() if callable(data) else data
+
+
 def _corpus_run(root: Path) -> None:
     """The corpus (and links, a pipe, folders, misplaced files) taken in by `ingest`; how long
     that took is kept beside it."""
@@ -123,8 +132,8 @@ def _corpus_run(root: Path) -> None:
     folder.mkdir(parents=True)
     outside = root / "outside.csv"
     outside.write_bytes(GOOD.encode())
-    for name, (data, _) in CORPUS.items():
-        (folder / name).write_bytes(data)
+    for name in CORPUS:
+        (folder / name).write_bytes(content(name))
     os.symlink(outside, folder / "link-to-outside.csv")
     os.mkfifo(folder / "pipe.csv")
     (folder / "subfolder").mkdir()
@@ -161,7 +170,7 @@ def _outcome(workspace, name):
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_each_file_has_its_exact_outcome_and_is_kept_byte_for_byte(corpus_run, name):
     workspace, *_ = corpus_run
-    data, (outcome, expected) = CORPUS[name]
+    _, (outcome, expected) = CORPUS[name]
     [(found, stored, reason, devices)] = _outcome(workspace, name)
     assert found == outcome, reason
     if outcome == "loaded":
@@ -173,7 +182,7 @@ def test_each_file_has_its_exact_outcome_and_is_kept_byte_for_byte(corpus_run, n
         assert expected in reason
         reason_file = (workspace.home / stored).with_name(Path(stored).name + ".reason.txt")
         assert expected in reason_file.read_text()
-    assert (workspace.home / stored).read_bytes() == data
+    assert (workspace.home / stored).read_bytes() == content(name)
 
 
 def test_rejected_rows_are_listed_with_their_reason(corpus_run):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from builders import build_once, contract, make_workspace
 from harness import polyrecon
-from test_hostile_inbox import CORPUS
+from test_hostile_inbox import CORPUS, content
 
 from pipelines.core.safe_csv import neutralise
 
@@ -42,8 +42,8 @@ def _hostile_runs(folder: Path) -> None:
     workspace = make_workspace(home, [contract("acme")])
     inbox = workspace.inbox / "acme"
     inbox.mkdir(parents=True)
-    for name, (data, _) in CORPUS.items():
-        (inbox / name).write_bytes(data)
+    for name in CORPUS:
+        (inbox / name).write_bytes(content(name))
     (inbox / "formulas-2026-03.csv").write_bytes(_formula_upload())
     first = polyrecon(home, "run", "--month", "2026-03")
     results = (home / "reports/2026-03/reconciliation.csv").read_bytes()
@@ -67,8 +67,8 @@ def test_each_hostile_upload_is_in_one_place_and_a_rerun_changes_nothing(hostile
     assert first.returncode == 0, first.stderr[-2000:]
     assert second.returncode == 0, second.stderr[-2000:]
     assert "Traceback" not in first.stderr + second.stderr
-    data, (outcome, expected) = CORPUS[name]
-    places = _where(home, data)
+    _, (outcome, expected) = CORPUS[name]
+    places = _where(home, content(name))
     assert len(places) >= 1
     folder = "archive/acme/" if outcome == "loaded" else "quarantine/acme/"
     mine = [p for p in places if p.startswith(folder) and p.rsplit("/", 1)[-1].startswith(
