@@ -1,5 +1,6 @@
 """Two runs at once on one workspace: the second gives up with one sentence naming the first
 (or waits for it with --wait); a dead holder's lock is no obstacle; `status` needs no lock."""
+import json
 import os
 import signal
 import subprocess
@@ -20,12 +21,18 @@ from harness import (
 RUN = ("run", "--month", MONTH)
 
 
-def _wait_for_lock_holder(home, timeout=300):
+def _wait_for_lock_holder(home, process: subprocess.Popen, timeout=300):
+    """Until the lock file names `process` as its holder (a label another process left there
+    does not count)."""
     lock = home / ".polyrecon.lock"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if lock.exists() and lock.read_text().strip():
-            return
+        assert process.poll() is None, f"the first run ended early: {process.communicate()}"
+        try:
+            if json.loads(lock.read_text() or "{}").get("pid") == process.pid:
+                return
+        except (FileNotFoundError, ValueError):
+            pass  # not made yet, or caught while its label is written
         time.sleep(0.05)
     raise AssertionError("the first run never took the lock")
 
@@ -36,7 +43,7 @@ def test_a_second_run_exits_1_with_one_sentence_and_the_first_ends_as_a_clean_ru
     home = copy_workspace(demo_template, tmp_path / "ws")
     first = start(home, *RUN)
     try:
-        _wait_for_lock_holder(home)
+        _wait_for_lock_holder(home, first)
         # Stopped while it holds the lock, the first run cannot finish before the others have
         # tried, however slow they are to start; it goes on once they have.
         os.kill(first.pid, signal.SIGSTOP)
@@ -67,7 +74,7 @@ def test_with_wait_the_second_run_waits_and_sends_nothing_twice(demo_template, c
     _, clean, _ = clean_run
     home = copy_workspace(demo_template, tmp_path / "ws")
     first = start(home, *RUN)
-    _wait_for_lock_holder(home)
+    _wait_for_lock_holder(home, first)
     second = start(home, *RUN, "--wait", "300")
     for process in (first, second):
         out, err = process.communicate(timeout=300)
