@@ -138,6 +138,8 @@ def open_warehouse(workspace: Workspace, read_only: bool = False,
         elif _missing_tables(con):
             raise RunError(f"the warehouse {path} was made by an older polyrecon: run "
                            f"`python -m pipelines ingest` once to bring it up to date")
+        else:
+            run_sql(con, "warehouse/classes_for_readers.sql")
         yield con
     except duckdb.Error as error:
         # Damage or a full disk can surface at any read or write, not only at connect.
