@@ -7,6 +7,7 @@ SQL runs on DuckLake instead (warehouse/lake.py: what differs there).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -206,9 +207,31 @@ def _storage_error(path: Path, error: Exception) -> RunError | None:
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """The schema on a warehouse file, new or made by an older polyrecon (idempotent; DuckLake
-    takes the same statements its own way: lake.apply_schema)."""
+    takes the same statements its own way: lake.apply_schema). A file last brought up to this
+    very schema (the macro `applied_schema()` names its fingerprint) is left as it is: the
+    schema's statements cost a writing connection more than most of its work."""
+    fingerprint = _schema_fingerprint()
+    with suppress(duckdb.CatalogException):  # no macro yet: a new or older file
+        if fetch_value(con, "warehouse/applied_schema.sql") == fingerprint:
+            for statement in _temporary_objects():  # they live as long as the connection
+                con.execute(statement)
+            return
     for name in SCHEMA:
         run_sql(con, name)
+    # A hex digest: nothing to quote. Last, so a file whose schema broke off is brought up again.
+    con.execute(f"CREATE OR REPLACE MACRO applied_schema() AS '{fingerprint}'")
+
+
+@cache
+def _temporary_objects() -> tuple[str, ...]:
+    return tuple(statement for name in SCHEMA for statement in _statements(name)
+                 if statement.upper().startswith("CREATE TEMP"))
+
+
+@cache
+def _schema_fingerprint() -> str:
+    return hashlib.sha256("".join((SQL_DIR / name).read_text(encoding="utf-8")
+                                  for name in SCHEMA).encode()).hexdigest()
 
 
 def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
