@@ -24,12 +24,14 @@ demo: venv
 	rm -rf "$(DEMO_HOME)"
 	$(VPY) -m pipelines demo --home "$(DEMO_HOME)"
 
-# Every test, tests/scaleout included, on a worker per core (pytest-xdist); a fixture built once
-# per session (the demo, the replayed mail months, the Airflow environment) is built by the first
-# worker that needs it and copied per test by the others.
+# Every test, tests/scaleout included, on one worker more than the machine has cores
+# (pytest-xdist): a test waiting for its servers or subprocesses leaves its core to another. A
+# fixture built once per session (the demo, the replayed mail months, the Airflow environment)
+# is built by the first worker that needs it and copied per test by the others.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: venv
 	$(VPY) -m ruff check .
-	$(VPY) -m pytest -q -p no:cacheprovider -n auto --dist loadgroup
+	$(VPY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 
 # The robustness suite with many more SIGKILL moments (SOAK_KILLS, SOAK_SEED to vary them).
 SOAK_KILLS ?= 200
