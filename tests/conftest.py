@@ -33,22 +33,6 @@ def pytest_configure(config):
     config.pluginmanager.register(ReliabilityDoc(config), "reliability-doc")
 
 
-# The modules holding the suite's longest tests (a minute each on two busy cores), started
-# first: xdist hands tests out in collection order, and one of them started last keeps a worker
-# busy for a minute while the others have nothing left to do.
-STARTED_FIRST = ("tests/scaleout/test_airflow_parallel.py", "tests/test_properties.py",
-                 "tests/test_dags.py", "tests/test_dag_review.py", "tests/robustness/test_kill.py",
-                 "tests/test_demo.py", "tests/test_mail.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """The longest tests first (STARTED_FIRST), in the same order on every worker."""
-    def rank(item) -> int:
-        module = item.nodeid.split("::")[0]
-        return STARTED_FIRST.index(module) if module in STARTED_FIRST else len(STARTED_FIRST)
-    items.sort(key=rank)  # stable: the rest keep their order
-
-
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on loopback (tests/fake_smtp.py), the test's own."""
