@@ -36,7 +36,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -360,7 +360,11 @@ def advisory_lock(settings, command: str, customer_id: str | None, wait: float
         finally:
             _held.pop(settings.catalog, None)
     finally:
-        session.close()  # the locks go with the session
+        # Given back at once: closing the session alone frees them only when the server has
+        # noticed, and a job started right after (a next task, wait 0) would be refused.
+        with suppress(psycopg.Error):
+            session.execute("SELECT pg_advisory_unlock_all()")
+        session.close()  # a broken session's locks go with it all the same
 
 
 @dataclass(frozen=True)
