@@ -230,8 +230,10 @@ def _temporary_objects() -> tuple[str, ...]:
 
 @cache
 def _schema_fingerprint() -> str:
-    return hashlib.sha256("".join((SQL_DIR / name).read_text(encoding="utf-8")
-                                  for name in SCHEMA).encode()).hexdigest()
+    """Of the statements themselves (as lake._create_tables versions the lake's): the files are
+    read once, by _statements, and a changed comment does not re-apply the schema."""
+    return hashlib.sha256("\n;\n".join(statement for name in SCHEMA
+                                        for statement in _statements(name)).encode()).hexdigest()
 
 
 def _missing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
