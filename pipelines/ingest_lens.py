@@ -26,9 +26,12 @@ INVENTORY_ALIASES: dict[str, tuple[str, ...]] = {
     "lens_device_id": ("lensdeviceid", "deviceid", "id", "gerateid", "geraeteid"),
     "device_name": ("devicename", "name", "geratename", "geraetename"),
 }
-# When Lens last saw each device: its UI export's "Last Detected", its API's `lastDetected`,
-# German partners' "Zuletzt gesehen". Not a raw column: intake reads it from the file's cells
-# as evidence of the month the export shows (intake/evidence.py).
+# When Lens last saw each device: its UI's "Last Detected" ("the last date that Poly Lens
+# connected with the Device", info.lens.poly.com/docs/deviceusers/device-users-overview), its
+# API's `lastDetected` (tests/fixtures/lens/), German partners' "Zuletzt gesehen". Kept as the
+# raw column `last_seen` (rules.md "Devices not seen"; a pull's raw file keeps it in
+# extra_json, sql/raw/stage_inventory_csv.sql), and read by intake as evidence of the month the
+# export shows (intake/evidence.py).
 LAST_SEEN_ALIASES = ("lastdetected", "lastseen", "zuletztgesehen", "zuletzterkannt")
 RMA_ALIASES: dict[str, tuple[str, ...]] = {
     "rma_number": ("rmanumber", "rmano", "rmanr", "rma", "rmaid", "rmanummer"),

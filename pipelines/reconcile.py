@@ -85,10 +85,32 @@ def prorated_amount(devices: int, unit_price_per_year: Decimal, months: int) -> 
 
 @dataclass(frozen=True)
 class MonthCounts:
-    """Distinct devices of one month's snapshot per catalog category."""
+    """Distinct devices of one month's snapshot per catalog category: counted, end of life,
+    and of those counted, the ones not seen for the policy's days and the ones with a
+    last-seen day at all."""
 
     counted: dict[str, int] = field(default_factory=dict)
     end_of_life: dict[str, int] = field(default_factory=dict)
+    not_seen: dict[str, int] = field(default_factory=dict)
+    seen_known: dict[str, int] = field(default_factory=dict)
+
+
+def not_seen_applied(counts: MonthCounts, category: str, ordered: int, policy: Policy
+                     ) -> tuple[int, dict]:
+    """rules.md "Devices not seen": the category's count under its policy, and what the month
+    records of the devices not seen (CategoryMonth's not_seen_* fields; none under count)."""
+    counted = counts.counted.get(category, 0)
+    rule = policy.not_seen_for(category)
+    if rule == "count":
+        return counted, {}
+    not_seen = counts.not_seen.get(category, 0)
+    found = {"not_seen_policy": rule, "not_seen_days": policy.not_seen_days,
+             "not_seen": not_seen,
+             "last_seen_unknown": counted - counts.seen_known.get(category, 0)}
+    if rule == "exclude":
+        return counted - not_seen, found
+    return counted, {**found, "status_without_not_seen": decide_status(counted - not_seen,
+                                                                       ordered, policy)}
 
 
 def replay_category(customer: Customer, category: str, counts: dict[Month, MonthCounts],
@@ -103,10 +125,10 @@ def replay_category(customer: Customer, category: str, counts: dict[Month, Month
             months.append(CategoryMonth(month, category, NO_DATA, ordered,
                                         baseline(ordered, policy)))
             continue
-        counted = snapshot.counted.get(category, 0)
+        counted, not_seen = not_seen_applied(snapshot, category, ordered, policy)
         status = decide_status(counted, ordered, policy)
         result = CategoryMonth(month, category, status, ordered, baseline(ordered, policy),
-                               counted, snapshot.end_of_life.get(category, 0))
+                               counted, snapshot.end_of_life.get(category, 0), **not_seen)
         if status == TRUE_UP:
             proration = remaining_months(proration_start(month, policy), customer.term.end)
             added = counted - ordered

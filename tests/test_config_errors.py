@@ -77,6 +77,16 @@ def test_bad_contract_exits_2_naming_file_customer_and_key(tmp_path, capsys, cha
     ({"baseline_buffer_pct": "2,5"}, ["policy.baseline_buffer_pct 2,5 has a decimal comma",
                                       "write 2.5"]),
     ({"baseline_buffer_pct": "five"}, ["policy.baseline_buffer_pct five is not a number"]),
+    # rules.md "Devices not seen" (2026-12-04)
+    ({"not_seen_days": 0}, ["policy.not_seen_days 0 must be at least 1"]),
+    ({"not_seen_days": "90 days"}, ["policy.not_seen_days 90 days is not a whole number"]),
+    ({"not_seen_days": 10**30}, ["policy.not_seen_days", "must be at most 3650"]),
+    ({"not_seen": "ignore"}, ["policy.not_seen: ignore must be 'count', 'flag' or 'exclude'",
+                              "one per category (e.g. {headset: count, video: flag})"]),
+    ({"not_seen": {"headset": "drop"}}, ["policy.not_seen.headset drop must be 'count', "
+                                         "'flag' or 'exclude'"]),
+    ({"not_seen": {"audio": "flag"}}, ["policy.not_seen: 'audio' is not allowed here",
+                                       "'headset', 'video' or 'voice'"]),
 ])
 def test_bad_policy_exits_2(tmp_path, capsys, policy, words):
     workspace = make_workspace(tmp_path, [contract("acme")], policy)

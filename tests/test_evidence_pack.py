@@ -50,7 +50,7 @@ def test_the_pack_lists_every_device_with_the_status_reconciliation_counted(demo
                     for r in reconciliation if r["customer_id"] == customer.id}
         delimiter = ";" if f.language == "de" else ","
         header, *rows = _csv_rows(folder / f"{customer.id}-devices.csv", delimiter)
-        assert len(header) == 11
+        assert len(header) == 12
         # reconciliation.csv counts a category the contract does not count under its own name
         counted = Counter(row[0] for row in rows if row[1] in {
             f.gettext("Counted"), *map(f.category, ("not_counted", "quote_only", "unclassified"))})

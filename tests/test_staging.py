@@ -15,10 +15,11 @@ from pipelines.intake.uploads import UnreadableExport
 from pipelines.warehouse.connection import open_warehouse
 
 COLUMNS = ["row_number", "serial", "mac", "model", "site", "room", "lens_device_id",
-           "device_name"]
+           "device_name", "last_seen"]
 HEADERS = ["Serial Number", "MAC Address", "Hardware Model", "Site", "Room", "Device ID",
            "Note", "Note", "serial_number", "device_model", " model ", "zip_entry", "",
-           "Device Type", "Seriennummer", "Gerätetyp", "Standort"]
+           "Device Type", "Seriennummer", "Gerätetyp", "Standort", "Last Detected",
+           "Zuletzt gesehen"]
 CELL = st.one_of(
     st.text(alphabet=st.sampled_from("ab1 é€=-+@.:"), max_size=8),  # mostly ordinary cells
     st.text(alphabet=st.sampled_from('ab1 \t,;"\r\n\x00é€\xa0\x85\u2028\u3000=-+@\x0b'),
@@ -112,7 +113,7 @@ def test_a_clean_export_is_read_by_duckdb(warehouse, tmp_path):
     assert rows == _reference(path)
     assert rows[0] == {"row_number": 2, "serial": "sn0", "mac": None,
                        "model": "Poly Studio X30", "site": "Köln", "room": None,
-                       "lens_device_id": None, "device_name": None}
+                       "lens_device_id": None, "device_name": None, "last_seen": None}
     # The column the pipeline does not use stays in the archived file only.
     assert "Extra" not in str(rows)
     assert "x0" not in str(rows)

@@ -66,6 +66,12 @@ class PartnerBrand(_Strict):
     language: Language = "en"
 
 
+# rules.md "Devices not seen": what becomes of a counted device Lens has not seen for
+# `not_seen_days` days: counted, nothing shown; counted and flagged; left out of the count.
+NotSeenPolicy = Literal["count", "flag", "exclude"]
+NOT_SEEN_POLICIES = ("count", "flag", "exclude")
+
+
 class Policy(_Strict):
     """The named policy values of rules.md; defaults are the contract."""
 
@@ -75,6 +81,26 @@ class Policy(_Strict):
     rma_threshold_pct: Decimal = Field(Decimal(5), gt=0, le=100)
     proration_start: Literal["report_month", "next_month"] = "report_month"
     eligibility_min_devices: int | None = Field(None, ge=1)
+    # Ten years at most: a day count the warehouse's date arithmetic takes as it stands.
+    not_seen_days: int = Field(90, ge=1, le=3650)
+    # One value for every category, or per category; a category not named is `flag`.
+    not_seen: dict[Category, NotSeenPolicy] = Field(
+        default_factory=lambda: dict.fromkeys(CATEGORIES, "flag"))
+
+    @field_validator("not_seen", mode="before")
+    @classmethod
+    def _one_or_per_category(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {**dict.fromkeys(CATEGORIES, "flag"), **value}
+        if value in NOT_SEEN_POLICIES:
+            return dict.fromkeys(CATEGORIES, value)
+        shown = "null" if value is None else value  # as YAML writes nothing
+        raise ValueError(f"{shown} must be 'count', 'flag' or 'exclude': write one of them, or "
+                         f"one per category (e.g. {{headset: count, video: flag}})")
+
+    def not_seen_for(self, category: str) -> str:
+        """What becomes of the category's counted devices not seen (rules.md)."""
+        return self.not_seen[category]
 
 
 class LensSettings(_Strict):

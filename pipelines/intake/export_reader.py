@@ -34,7 +34,7 @@ from pipelines.intake.uploads import (
 
 SEPARATORS = (",", ";", "\t")
 # The columns an inventory export is read for: the raw layer's fields, and the last-seen dates
-# that are evidence of its month (staging.py).
+# (a raw column too: rules.md "Devices not seen"; and evidence of the export's month, staging.py).
 EXPORT_COLUMNS = {**INVENTORY_ALIASES, "last_seen": LAST_SEEN_ALIASES}
 MAX_FIELD_CHARS = 100_000
 MAX_COLUMNS = 1_000
@@ -184,7 +184,7 @@ def read_inventory_export(path: Path) -> ParsedExport:
     staging.py gives the same rows, mostly through DuckDB's CSV reader."""
     csv.field_size_limit(MAX_FIELD_CHARS)
     with csv_sources(path) as sources:
-        return _parsed(_inventory_tables(sources), tuple(INVENTORY_ALIASES))
+        return _parsed(_inventory_tables(sources), tuple(EXPORT_COLUMNS))
 
 
 def read_rma_log(path: Path) -> ParsedExport:

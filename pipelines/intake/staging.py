@@ -8,8 +8,9 @@ line count — that file is read alone, and failing that record by record by the
 reader in export_reader.py, which also words the errors. Either way the rows are the same
 (tests/test_staging.py checks this on generated files).
 
-An export's last-seen dates are no raw column; read in the same pass, each export's latest
-one is kept aside (`staged_last_seen`) as evidence of the month it shows (evidence.py).
+An export's last-seen cells are staged with its rows (rules.md "Devices not seen"); read in the
+same pass, each export's latest last-seen day is kept aside (`staged_last_seen`) as evidence of
+the month it shows (evidence.py).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
-from pipelines.ingest_lens import INVENTORY_ALIASES
 from pipelines.intake.export_reader import (
+    EXPORT_COLUMNS,
     MAX_FIELD_CHARS,
     WHITESPACE,
     ExportPlan,
@@ -99,7 +100,7 @@ def _stage_with_duckdb(con: duckdb.DuckDBPyConnection, members: list[_Member], t
             "first_row": [t.header_row + 1 for _, t in read],
             "trim": [t.trim for _, t in read]})
         load_frame(con, "intake/stage_export_cells.sql", files, whitespace=WHITESPACE,
-                   **{f"{field}_at": columns.get(field, -1) + 1 for field in INVENTORY_ALIASES})
+                   **{f"{field}_at": columns.get(field, -1) + 1 for field in EXPORT_COLUMNS})
         if "last_seen" in columns:
             load_frame(con, "intake/stage_seen_cells.sql", files,
                        seen_at=columns["last_seen"] + 1, today=today)

@@ -32,16 +32,20 @@ from pipelines.warehouse.connection import (
 )
 
 
-def _read_counts(con, customer_ids: list[str]) -> dict[str, dict[Month, MonthCounts]]:
+def _read_counts(con, customer_ids: list[str], not_seen_days: int
+                 ) -> dict[str, dict[Month, MonthCounts]]:
     counts: dict[str, dict[Month, MonthCounts]] = {cid: {} for cid in customer_ids}
     for customer_id, month in run_sql(con, "reconcile/months_with_data.sql",
                                       customer_ids=customer_ids).fetchall():
         counts[customer_id][Month.parse(month)] = MonthCounts()
-    for customer_id, month, category, counted, end_of_life in run_sql(
-            con, "reconcile/category_counts.sql", customer_ids=customer_ids).fetchall():
+    for customer_id, month, category, counted, end_of_life, not_seen, seen_known in run_sql(
+            con, "reconcile/category_counts.sql", customer_ids=customer_ids,
+            not_seen_days=not_seen_days).fetchall():
         snapshot = counts[customer_id][Month.parse(month)]
         snapshot.counted[category] = counted
         snapshot.end_of_life[category] = end_of_life
+        snapshot.not_seen[category] = not_seen
+        snapshot.seen_known[category] = seen_known
     return counts
 
 
@@ -79,7 +83,7 @@ def compute_month(con, config: Config, month: Month) -> MonthResult:
 def _compute_month(con, config: Config, month: Month) -> MonthResult:
     customers = config.contracts.in_effect(month)
     ids = [c.id for c in customers]
-    counts = _read_counts(con, ids)
+    counts = _read_counts(con, ids, config.policy.not_seen_days)
     rmas = dict(run_sql(con, "reconcile/headset_rmas.sql", customer_ids=ids,
                         year_start=date(month.year, 1, 1), month_end=month.last_day).fetchall())
     return reconcile_customers(month, customers, counts, rmas, config.policy)

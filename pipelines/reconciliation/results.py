@@ -36,6 +36,22 @@ class CategoryMonth:
     proration_months: int | None = None
     amount: Decimal | None = None
     new_ordered: int | None = None
+    # rules.md "Devices not seen", where the category's policy is flag or exclude (all None
+    # under count, and in a month without data): the policy and its days; the counted devices
+    # Lens last saw more than that many days before the month's end (exclude: left out of
+    # `counted`); the counted devices without a last-seen day (they count); under flag, the
+    # status the month would have without the devices not seen.
+    not_seen_policy: str | None = None
+    not_seen_days: int | None = None
+    not_seen: int | None = None
+    last_seen_unknown: int | None = None
+    status_without_not_seen: str | None = None
+
+    @property
+    def last_seen_not_known(self) -> bool:
+        """No counted device has a last-seen day: every one counts, and the report says so."""
+        return self.not_seen_policy is not None and bool(self.counted) \
+            and self.last_seen_unknown == self.counted
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,29 @@ class Projection:
 ONBOARDING = "ONBOARDING"  # how a month before the customer's first inventory is shown
 
 
+# rules.md "Devices not seen": what a category's month says of its counted devices not seen.
+_NOT_SEEN_FLAGGED = NP_(
+    "%(num)s counted device not seen for %(days)s days; without it %(without)s: %(status)s",
+    "%(num)s counted devices not seen for %(days)s days; without them %(without)s: %(status)s")
+_NOT_SEEN_EXCLUDED = NP_(
+    "%(num)s device not seen for %(days)s days is left out of the count",
+    "%(num)s devices not seen for %(days)s days are left out of the count")
+
+
+def not_seen_text(month: CategoryMonth, formats: Formats) -> str | None:
+    """How many counted devices were not seen, and under `flag` the status without them ("8
+    counted devices not seen for 90 days; without them 98: OK"); None where none were found, or
+    the policy is `count`."""
+    if not month.not_seen:
+        return None
+    values = {"num": formats.number(month.not_seen), "days": formats.number(month.not_seen_days)}
+    if month.not_seen_policy == "flag":
+        return formats.ngettext(*_NOT_SEEN_FLAGGED, month.not_seen) % {
+            **values, "without": formats.number(month.counted - month.not_seen),
+            "status": formats.status(month.status_without_not_seen)}
+    return formats.ngettext(*_NOT_SEEN_EXCLUDED, month.not_seen) % values
+
+
 @dataclass(frozen=True)
 class CategorySummary:
     row: ReconciliationRow
@@ -68,6 +91,9 @@ class CategorySummary:
     def status(self) -> str:
         """The month's status as the report shows it."""
         return ONBOARDING if self.before_onboarding == len(self.history) else self.row.status
+
+    def not_seen_text(self, formats: Formats) -> str | None:
+        return not_seen_text(self.history[-1], formats)
 
 
 def months_before_onboarding(history: list[CategoryMonth], customer: Customer) -> int:
@@ -90,6 +116,7 @@ class DeviceList:
     explanation: str
     rows: list[dict] = field(default_factory=list)
     total: int = 0
+    values: dict = field(default_factory=dict)  # the places in title and explanation
 
 
 @dataclass(frozen=True)
@@ -155,6 +182,10 @@ class CustomerReport:
     changed_devices: list[tuple[str, list[dict], int]] = field(default_factory=list)
     # in the term's last month: where the next term starts, and a new baseline applies
     next_term: date | None = None
+    # rules.md "Devices not seen": the contract's categories whose policy flags or excludes
+    # them (`flag` / `exclude`) as the month was reconciled, and the policy's days
+    not_seen: dict[str, str] = field(default_factory=dict)
+    not_seen_days: int = 0
 
 
 def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection | None:
@@ -179,12 +210,25 @@ def projection(history: list[CategoryMonth], trigger_pct: Decimal) -> Projection
     return Projection(months, last.month.plus(months), target)
 
 
-def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
+def _not_seen_rule(device: tuple, not_seen: dict[str, str]) -> str | None:
+    """`flag` or `exclude` for a counted device not seen for the policy's days, else None."""
+    _, _, _, category, is_eol, _, _, _, is_not_seen = device
+    return not_seen.get(category) if is_not_seen and not is_eol else None
+
+
+def _lists(customer: Customer, devices: list[tuple], not_seen: dict[str, str], days: int
+           ) -> list[DeviceList]:
     selected = set(customer.categories)
     lists = {kind: DeviceList(kind, title, explanation) for kind, title, explanation in (
         ("eol", N_("End-of-life devices"), N_("past their end of service: not covered and not "
                                               "counted (Poly+ Enterprise datasheet, footnotes "
                                               "1 and 3)")),
+        ("not_seen_excluded", N_("Devices not seen for %(days)s days, not counted"),
+         N_("Poly Lens last saw them more than %(days)s days before the month's end: left out "
+            "of the count (policy: exclude)")),
+        ("not_seen_flagged", N_("Devices not seen for %(days)s days, counted"),
+         N_("Poly Lens last saw them more than %(days)s days before the month's end: counted, "
+            "but probably no longer in use; ask the customer before quoting (policy: flag)")),
         ("not_covered", N_("Devices of categories not covered"),
          N_("the contract does not select their category")),
         ("quote_only", N_("Quote-only products"),
@@ -193,14 +237,21 @@ def _lists(customer: Customer, devices: list[tuple]) -> list[DeviceList]:
          N_("the catalog does not know the model: add it to config/catalog.csv")),
         ("duplicates", N_("Devices listed more than once"), N_("counted once")),
     )}
-    for identity, model, site, category, is_eol, end_of_service, times_listed in devices:
+    for found in lists.values():
+        found.values = {"days": days}
+    for device in devices:
+        identity, model, site, category, is_eol, end_of_service, times_listed, last_seen, _ = \
+            device
         entry = {"identity": _shown_identity(identity), "model": model, "site": site,
                  "category": category, "end_of_service": end_of_service,
-                 "times_listed": times_listed}
+                 "times_listed": times_listed, "last_seen": last_seen}
         if category == "not_counted":
             continue  # no covered device: counted per model (_not_counted), never listed
+        rule = _not_seen_rule(device, not_seen)
         if is_eol:
             kind = "eol"
+        elif rule:
+            kind = "not_seen_excluded" if rule == "exclude" else "not_seen_flagged"
         elif category in ("quote_only", "unclassified"):
             kind = category
         elif category not in selected:
@@ -233,11 +284,13 @@ def _not_counted(devices: list[tuple]) -> ModelCounts | None:
 SiteLine = tuple[str, dict[str, int], int]  # site, counted devices per category, their total
 
 
-def _sites(customer: Customer, devices: list[tuple]
+def _sites(customer: Customer, devices: list[tuple], not_seen: dict[str, str]
            ) -> tuple[list[SiteLine], tuple[int, dict[str, int], int] | None]:
     per_site: dict[str, Counter] = {}
-    for _, _, site, category, is_eol, _, _ in devices:
-        if not is_eol and category in customer.categories:
+    for device in devices:
+        _, _, site, category, is_eol, *_ = device
+        if not is_eol and category in customer.categories \
+                and _not_seen_rule(device, not_seen) != "exclude":
             per_site.setdefault(site or "(no site)", Counter())[category] += 1
     sites = [(site, dict(counts), sum(counts.values()))
              for site, counts in sorted(per_site.items())]
@@ -265,8 +318,10 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
             row, history, customer.categories[category].unit_price_per_year,
             projection(history, config.policy.true_up_trigger_pct)
             if row.status == WATCH else None, months_before_onboarding(history, customer)))
+    not_seen, days = _not_seen_rules(summaries, config)
     params = {"customer_id": customer.id, "month": str(month)}
-    devices = run_sql(con, "reports/report_devices.sql", **params).fetchall()
+    devices = run_sql(con, "reports/report_devices.sql", **params,
+                      not_seen_days=days).fetchall()
     snapshot = run_sql(con, "reports/report_snapshot.sql", **params).fetchall()
     added, removed, had_previous, moved = run_sql(
         con, "reports/report_changes.sql", **params, previous=str(month.plus(-1))).fetchall()[0]
@@ -289,11 +344,21 @@ def customer_report(con, config: Config, result: MonthResult, customer: Customer
         [r for r in rows if r.category not in customer.categories],
         next((r for r in result.rma if r.customer_id == customer.id), None),
         next((p for p in result.renewals if p.customer.id == customer.id), None),
-        snapshot[0] if snapshot else None, _sites(customer, devices),
+        snapshot[0] if snapshot else None, _sites(customer, devices, not_seen),
         (added, removed, moved) if snapshot and had_previous else None,
-        _lists(customer, devices), findings, _not_counted(devices), rma_numbers,
-        _changed_devices(changed) if snapshot and had_previous else [],
-        next_term_start(customer) if month == customer.term.last_month else None)
+        _lists(customer, devices, not_seen, days), findings, _not_counted(devices),
+        rma_numbers, _changed_devices(changed) if snapshot and had_previous else [],
+        next_term_start(customer) if month == customer.term.last_month else None,
+        not_seen, days)
+
+
+def _not_seen_rules(summaries: list[CategorySummary], config: Config
+                    ) -> tuple[dict[str, str], int]:
+    """The categories whose policy flags or excludes devices not seen, and the days, as the
+    month was reconciled (the policy's, for a month without data)."""
+    months = [s.history[-1] for s in summaries if s.history[-1].not_seen_policy]
+    return ({m.category: m.not_seen_policy for m in months},
+            months[0].not_seen_days if months else config.policy.not_seen_days)
 
 
 def _changed_devices(changed: list[tuple]) -> list[tuple[str, list[dict], int]]:
@@ -345,6 +410,11 @@ def portfolio(config: Config, result: MonthResult, quarantined: dict[str, int],
                              "renewal in %(num)s month (the term ends %(end)s)",
                              "renewal in %(num)s months (the term ends %(end)s)",
                              months_left) % {"num": months_left, "end": end})
+        for category in (c for c in CATEGORIES if c in customer.categories):
+            replay = result.replays.get((customer.id, category))
+            said = replay and not_seen_text(replay[-1], formats)
+            if said:
+                notes.append(f"{formats.category(category)}: {said}")
         for row in all_rows:
             if row.category not in customer.categories and row.devices_counted:
                 kinds.append(row.status)

@@ -2,11 +2,14 @@
 reconciliation gave it, as a filterable Excel table and the same rows as CSV, so a CSM can
 check each count without access to the partner's Poly Lens. The statuses come from SQL
 (sql/reports/evidence_devices.sql) over the views the reconciliation counts with, never from
-Python, so the pack cannot disagree with the report. Bounded (MAX_ROWS), and a cut says so."""
+Python, so the pack cannot disagree with the report. Bounded (MAX_ROWS), and a cut says so.
+Each row carries the device's last seen, and a counted device not seen for the policy's days
+(rules.md "Devices not seen") is marked so: counted under `flag`, not counted under `exclude`."""
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +21,14 @@ from pipelines.warehouse.connection import run_sql
 
 MAX_ROWS = 50_000
 COLUMNS = ("category", "status", "reject_reason", "model", "site", "room", "serial", "mac",
-           "lens_device_id", "source", "row_number")
+           "lens_device_id", "last_seen", "source", "row_number")
 # What a device's status in the pack is called (sql/reports/evidence_devices.sql's keys)
 STATUS_NAMES = {"counted": N_("Counted"), "end_of_life": N_("End of life"),
                 "duplicate": N_("Duplicate"), "rejected": N_("Rejected"),
                 "not_counted": N_("Not counted"), "quote_only": N_("Quote only"),
-                "unclassified": N_("Unclassified")}
+                "unclassified": N_("Unclassified"),
+                "counted_not_seen": N_("Counted, not seen"),
+                "not_seen": N_("Not seen, not counted")}
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,21 @@ class EvidencePack:
 def _headers(formats: Formats) -> list[str]:
     _ = formats.gettext
     return [_("Category"), _("Status"), _("Why not counted"), _("Model"), _("Site"), _("Room"),
-            _("Serial"), _("MAC"), _("Lens id"), _("From file or pull"), _("Row")]
+            _("Serial"), _("MAC"), _("Lens id"), _("Last seen"), _("From file or pull"),
+            _("Row")]
 
 
 def write_evidence_pack(con, folder: Path, customer_id: str, month: Month, language: str,
+                        not_seen: Mapping[str, str] | None = None, not_seen_days: int = 0,
                         max_rows: int = MAX_ROWS) -> EvidencePack:
-    """Write `<customer_id>-devices.xlsx` and `.csv` into the month's report folder."""
+    """Write `<customer_id>-devices.xlsx` and `.csv` into the month's report folder.
+    `not_seen`: the contract's categories whose policy flags or excludes devices not seen for
+    `not_seen_days` days (`flag` / `exclude`), as the month was reconciled."""
+    rules = not_seen or {}
     rows = run_sql(con, "reports/evidence_devices.sql", customer_id=customer_id,
-                   month=str(month)).fetchall()
+                   month=str(month), not_seen_days=not_seen_days,
+                   flagged=[c for c, rule in rules.items() if rule == "flag"],
+                   excluded=[c for c, rule in rules.items() if rule == "exclude"]).fetchall()
     formats = Formats(language)
     kept = [_worded(row, formats) for row in rows[:max_rows]]
     headers = _headers(formats)

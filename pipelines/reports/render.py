@@ -132,7 +132,8 @@ def render_month(config: Config, month: Month, customer_id: str | None = None,
                     language = config.language_of(customer)
                     template = _environment(language).get_template("customer_report.html.j2")
                     data = customer_report(con, config, result, customer)
-                    pack = write_evidence_pack(con, folder, customer.id, month, language)
+                    pack = write_evidence_pack(con, folder, customer.id, month, language,
+                                               data.not_seen, data.not_seen_days)
                     outcome.written += [pack.xlsx, pack.csv]
                     formats = Formats(language)
                     updated = changes_since_sent(sent, customer.id, report_figures(

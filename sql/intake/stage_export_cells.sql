@@ -17,6 +17,7 @@ fields AS (
         export_field(c.cells, $room_at, f.trim, $whitespace) AS room,
         export_field(c.cells, $lens_device_id_at, f.trim, $whitespace) AS lens_device_id,
         export_field(c.cells, $device_name_at, f.trim, $whitespace) AS device_name,
+        export_field(c.cells, $last_seen_at, f.trim, $whitespace) AS last_seen,
         c.cells
     FROM export_cells AS c
     JOIN first_records AS r USING (filename)

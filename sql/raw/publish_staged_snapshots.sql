@@ -7,6 +7,12 @@ SELECT snapshot_id, model_key, count(*)
 FROM staged_devices
 WHERE model_key IS NOT NULL AND snapshot_id IN (SELECT snapshot_id FROM staged_snapshots)
 GROUP BY ALL;
+INSERT INTO snapshot_last_seen
+SELECT snapshot_id, model_key, last_seen, count(*)
+FROM staged_devices
+WHERE model_key IS NOT NULL AND last_seen IS NOT NULL
+  AND snapshot_id IN (SELECT snapshot_id FROM staged_snapshots)
+GROUP BY ALL;
 INSERT INTO seen_models
 SELECT DISTINCT model_key FROM staged_keys
 WHERE model_key IS NOT NULL AND model_key NOT IN (SELECT model_key FROM seen_models);

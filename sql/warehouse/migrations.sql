@@ -11,6 +11,10 @@ ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS devices INTEGER;
 -- Warehouses made when the unused columns were copied in as JSON: nobody read them.
 ALTER TABLE raw_inventory DROP COLUMN IF EXISTS extra_json;
 
+-- Warehouses made before last-seen dates were kept (rules.md "Devices not seen", 2026-12-04):
+-- their snapshots' last seen is not known (`rebuild` reads it again from archive/).
+ALTER TABLE raw_inventory ADD COLUMN IF NOT EXISTS last_seen VARCHAR;
+
 -- Warehouses reconciled before reconciled_months existed: their months count as up to date.
 INSERT INTO reconciled_months
 SELECT DISTINCT month, (SELECT coalesce(max(receipt_seq), 0) FROM snapshots)

@@ -77,3 +77,8 @@ CREATE OR REPLACE MACRO export_field(cells, field_index, trimming, whitespace) A
 CREATE OR REPLACE MACRO seen_day(cell) AS
     try_strptime(split_part(split_part(trim(cell), ' ', 1), 'T', 1),
                  ['%Y-%m-%d', '%Y/%m/%d', '%d.%m.%Y'])::DATE;
+
+-- rules.md "Devices not seen": a device Lens last saw (`last_seen`, a day) more than `days` days
+-- before the last day of `month` (YYYY-MM); null where the day is not known.
+CREATE OR REPLACE MACRO is_not_seen(last_seen, month, days) AS
+    date_diff('day', last_seen, last_day(strptime(month || '-01', '%Y-%m-%d')::DATE)) > days;

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
     site            VARCHAR,
     room            VARCHAR,
     lens_device_id  VARCHAR,
-    device_name     VARCHAR
+    device_name     VARCHAR,
+    last_seen       VARCHAR   -- when Lens last saw it, as received (seen_day reads the day)
 );
 
 -- Distinct devices per snapshot and model (the device's representative model, as in
@@ -55,6 +56,17 @@ CREATE TABLE IF NOT EXISTS raw_inventory (
 CREATE TABLE IF NOT EXISTS snapshot_models (
     snapshot_id  VARCHAR NOT NULL,
     model_key    VARCHAR NOT NULL,
+    devices      INTEGER NOT NULL
+);
+
+-- Distinct devices per snapshot, model and last-seen day (a device listed twice: its latest day),
+-- for those with a last-seen day, kept as snapshots are published: counting the devices not
+-- seen (rules.md "Devices not seen") never scans raw rows either. A snapshot without any has no
+-- rows here: its last seen is not known.
+CREATE TABLE IF NOT EXISTS snapshot_last_seen (
+    snapshot_id  VARCHAR NOT NULL,
+    model_key    VARCHAR NOT NULL,
+    last_seen    DATE    NOT NULL,
     devices      INTEGER NOT NULL
 );
 

@@ -31,11 +31,14 @@ SELECT
     lens_value(r.room) AS room,
     r.lens_device_id,
     r.device_name,
+    r.last_seen,
+    seen_day(r.last_seen) AS last_seen_day,
     inventory_reject_reason(identity, model_key) AS reject_reason
 FROM raw_inventory AS r;
 
 -- One row per device and snapshot. Of duplicate rows the representative is chosen by value,
--- not by position, so counts and lists never depend on row order.
+-- not by position, so counts and lists never depend on row order; the device was last seen on
+-- the latest day any of its rows says.
 CREATE OR REPLACE VIEW snapshot_devices AS
 SELECT
     snapshot_id,
@@ -44,7 +47,8 @@ SELECT
     first(model ORDER BY model_key, site, room, model) AS model,
     first(site ORDER BY model_key, site, room, model) AS site,
     first(room ORDER BY model_key, site, room, model) AS room,
-    count(*) AS times_listed
+    count(*) AS times_listed,
+    max(last_seen_day) AS last_seen
 FROM inventory_rows
 WHERE reject_reason IS NULL
 GROUP BY snapshot_id, identity;
