@@ -316,6 +316,29 @@ def test_not_seen_without_last_seen_data_is_not_known(tmp_path):
     assert {r["Last seen"] for r in _evidence(workspace)} == {""}
 
 
+def test_not_seen_a_device_without_a_date_counts_and_is_said(tmp_path):
+    """Where some rows have no last-seen date (an empty cell, a date read either way round),
+    those devices count, and the report says how many; the others' last seen is known."""
+    workspace = make_workspace(tmp_path, [contract(categories=HEADSETS)],
+                               {"not_seen": "exclude"})
+    rows = devices("Voyager Focus 2 Series", 106)
+    export = (_seen(rows[:8], "2025-11-02")
+              + [{**row, "Last Detected": ""} for row in rows[8:12]]
+              + [{**row, "Last Detected": "11/02/2025"} for row in rows[12:13]]
+              + _seen(rows[13:], "2026-03-20"))
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(export, LAST_SEEN))
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    row = row_for(reconciliation(workspace, "2026-03"), "acme", "headset")
+    assert (row["devices_counted"], row["status"]) == ("98", "OK")
+    report = _text((workspace.home / "reports/2026-03/acme.html").read_text())
+    assert "8 devices not seen for 90 days are left out of the count" in report
+    assert "5 counted devices have no last-seen date and count." in report
+    assert "not known" not in report
+    # the evidence pack shows the cell it could not read as it stands
+    assert {r["Last seen"] for r in _evidence(workspace)} == \
+        {"2025-11-02", "", "11/02/2025", "2026-03-20"}
+
+
 def test_not_seen_is_decided_month_by_month_in_the_replay(tmp_path):
     """A device excluded in M counts again in a later month in which it was seen: January
     leaves 8 headsets out (98, OK); in February all 106 were seen: TRUE_UP, 6 devices, and

@@ -50,8 +50,8 @@ class CategoryMonth:
     @property
     def last_seen_not_known(self) -> bool:
         """No counted device has a last-seen day: every one counts, and the report says so."""
-        return self.not_seen_policy is not None and bool(self.counted) \
-            and self.last_seen_unknown == self.counted
+        return self.not_seen_policy is not None and self.not_seen == 0 \
+            and bool(self.counted) and self.last_seen_unknown == self.counted
 
 
 @dataclass(frozen=True)
