@@ -63,6 +63,13 @@ def test_tenants_maps_what_each_credential_sees(tmp_path, monkeypatch, capsys):
         monkeypatch.delenv("LENS_OWN_LENS_CLIENT_SECRET")
         assert cli(workspace, "tenants") == 1
         shown = capsys.readouterr().out
+        # Its pull fails alone, saying what to set.
+        assert cli(workspace, "ingest", "--customer", "own") == 1
+        assert ("Lens API own (tenant t-own): the credential own_lens of this customer "
+                "(contracts.yaml lens_credential) is not set: no Lens API pull (set "
+                "LENS_OWN_LENS_CLIENT_ID and LENS_OWN_LENS_CLIENT_SECRET (in Airflow: the "
+                "connection own_lens), or upload Lens exports to the inbox)"
+                ) in capsys.readouterr().out
     assert ("The credential own_lens (LENS_OWN_LENS_CLIENT_ID): could not list its tenants: it "
             "is not set: set LENS_OWN_LENS_CLIENT_ID and LENS_OWN_LENS_CLIENT_SECRET (in "
             "Airflow: the connection own_lens)") in shown
