@@ -12,20 +12,26 @@ sends nothing twice — and with `customer` to take in and render a single custo
    never published are named — `check` then fails the run with what to trigger;
 2. `take_inbox`: claim, validate (Great Expectations) and load the Lens exports and RMA logs
    waiting in `inbox/` (an upload still being written is left for the next run);
-3. `pull_lens`: one mapped task per customer with a `lens_tenant_id` (Poly Lens GraphQL API;
-   credentials from the connection `polylens_api`: login = client id, password = secret); a
-   failed pull does not stop the others or the month: `check` fails the run at the end;
-4. `reconcile` (only after the inbox was taken): the rules, once for the whole run, writing
+3. `tenants`: the Lens tenants each credential sees, mapped to the customers, as
+   `python -m pipelines tenants` shows them; each problem is named in its log and its result
+   (a customer whose tenant its credential cannot see, a tenant with devices and no customer).
+   It fails nothing: a customer whose tenant is not visible is not pulled, its pull fails with
+   the reason, and the others go on. Nothing is checked when nothing is pulled;
+4. `pull_lens`: one mapped task per customer with a `lens_tenant_id` (Poly Lens GraphQL API;
+   credentials from the connection `polylens_api`, or for a customer with `lens_credential:
+   NAME` the connection NAME: login = client id, password = secret); a failed pull does not
+   stop the others or the month: `check` fails the run at the end;
+5. `reconcile` (only after the inbox was taken): the rules, once for the whole run, writing
    `reconciliation.csv`, `rma.csv` and renewal proposals; the result is stored and the
    warehouse copied read-only for the render tasks;
-5. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio, from
+6. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio, from
    that copy and the stored result: outside the writer pool, as many at once as Airflow runs;
-6. `send`: reports and alerts of the stored result by e-mail through the connection
+7. `send`: reports and alerts of the stored result by e-mail through the connection
    `smtp_default` (else `smtp` in partner.yaml, else `.eml` files in `outbox/`);
-7. `refresh_stale`: every month a late correction made out of date (its own, and the later
+8. `refresh_stale`: every month a late correction made out of date (its own, and the later
    months whose replay it changes) is reconciled, rendered and — when that month was
    published — what changed is sent;
-8. `review` → `approval` → `send_approved`, only with partner.yaml
+9. `review` → `approval` → `send_approved`, only with partner.yaml
    `delivery: {review: required}` (else `review` skips both and the run is as it always was):
    `send` and `refresh_stale` then send the operations notices (rejected files, missing
    inventory) at once but leave every e-mail to CSMs and customers (reports, true-ups, RMA
@@ -132,8 +138,17 @@ def polylens_monthly_reconciliation():
 
         return lens_customers(config(), plan["customer"])
 
+    @task
+    def tenants(plan: dict) -> dict:
+        from pipelines.core.months import Month
+        from pipelines.jobs.tenants import check_before_pulls
+
+        with user_errors_fail_fast(), timed_task():
+            return check_before_pulls(config(), Month.parse(plan["month"]), plan["customer"],
+                                      lens_credentials)
+
     @task(pool=POOL, map_index_template="{{ customer_id }}")
-    def pull_lens(customer_id: str, plan: dict) -> dict:
+    def pull_lens(customer_id: str, plan: dict, checked: dict) -> dict:
         from dataclasses import asdict
 
         from airflow.sdk import get_current_context
@@ -144,7 +159,8 @@ def polylens_monthly_reconciliation():
         get_current_context()["customer_id"] = customer_id
         with user_errors_fail_fast(), timed_task():
             return asdict(pull_customer(config(), Month.parse(plan["month"]), customer_id,
-                                        lens_credentials(), wait=LOCK_WAIT))
+                                        lens_credentials, checked["blocked"].get(customer_id),
+                                        wait=LOCK_WAIT))
 
     @task(trigger_rule="all_done")
     def pulls_done(pulls: list[dict]) -> list[dict]:
@@ -261,7 +277,8 @@ def polylens_monthly_reconciliation():
 
     planned = plan()
     intake = take_inbox(planned)
-    pulls = pull_lens.partial(plan=planned).expand(customer_id=lens_customers(planned))
+    pulls = pull_lens.partial(plan=planned, checked=tenants(planned)).expand(
+        customer_id=lens_customers(planned))
     intake >> pulls
     pulled = pulls_done(pulls)
     written = reconcile(planned, intake, pulled)

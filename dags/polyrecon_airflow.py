@@ -3,7 +3,8 @@
 - The workspace is `POLYRECON_HOME` in the environment, read the same way when the file is
   parsed and when a task runs: the sensor's folder, the schedule's run day, the failure notice's
   recipients and the tasks' workspace can never disagree.
-- The Airflow connections: `polylens_api` (Lens client id and secret) and `smtp_default`.
+- The Airflow connections: `polylens_api` (the partner's Lens client id and secret), one named
+  as a customer's `lens_credential` for a customer with its own, and `smtp_default`.
 - A user error (bad param, bad configuration) fails the task at once, without retries.
 - A task that finds the workspace held by another run (a CLI run, the other DAG) waits for it.
 - Every task that works records its time (`timed_task`) when POLYRECON_TIMINGS names a file.
@@ -67,15 +68,17 @@ def user_errors_fail_fast():
         raise AirflowFailException(str(error)) from None
 
 
-def lens_credentials():
-    """Lens API client credentials: the connection `polylens_api` (login = client id, password =
-    client secret), else LENS_CLIENT_ID / LENS_CLIENT_SECRET."""
+def lens_credentials(name: str | None = None):
+    """A Lens API credential (the pipelines' CredentialLookup): the partner's from the connection
+    `polylens_api`, a customer's own (`lens_credential: NAME`) from the connection NAME (login =
+    client id, password = client secret); else from the environment, LENS_CLIENT_ID /
+    LENS_CLIENT_SECRET or LENS_<NAME>_CLIENT_ID / LENS_<NAME>_CLIENT_SECRET."""
     from pipelines.lens_api.client import LensCredentials
 
-    connection = _connection("polylens_api")
+    connection = _connection("polylens_api" if name is None else name)
     if connection and connection.login and connection.password:
-        return LensCredentials(connection.login, connection.password)
-    return LensCredentials.from_env()
+        return LensCredentials(connection.login, connection.password, name)
+    return LensCredentials.from_env(name)
 
 
 def with_smtp_connection(workspace_config):

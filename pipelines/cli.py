@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --month: only this customer's messages")
     command("status", _status, "what is in the warehouse: customers, months with data, "
                                "open alerts, quarantined files")
+    tenants = waits(command("tenants", _tenants, "the Poly Lens tenants the credentials see "
+                                                 "(id, name, region, devices), mapped to the "
+                                                 "customers; exit 1 when a customer's tenant "
+                                                 "is not visible"))
+    tenants.add_argument("--notify", action="store_true",
+                         help="also e-mail the partner each problem, once per problem for the "
+                              "month the next monthly run reconciles (what the scheduled check "
+                              "does)")
     return parser
 
 
@@ -444,6 +452,22 @@ def _status(workspace: Workspace, args) -> int:
 
     print(describe(_config(workspace)))
     return 0
+
+
+def _tenants(workspace: Workspace, args) -> int:
+    from pipelines.jobs.tenants import describe, notice_check, notify
+    from pipelines.lens_api.tenants import map_tenants
+
+    config = _config(workspace)
+    tenant_map = map_tenants(config)
+    print(describe(config, tenant_map))
+    code = 1 if tenant_map.hidden else 0
+    if args.notify:
+        check = notice_check(config, tenant_map, datetime.now(UTC).date())
+        print(f"Notices to the partner for {check['month']}, each problem once: "
+              + english("%(num)s problem", "%(num)s problems", len(check["problems"])))
+        code = max(code, _mail_failures(notify(config, check, wait=args.wait)))
+    return code
 
 
 def _review(workspace: Workspace, args) -> int:

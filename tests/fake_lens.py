@@ -1,16 +1,24 @@
 """A fake Poly Lens API: a real HTTP server on loopback speaking Lens's shapes.
 
-Token endpoint (`POST /oauth/token`, client credentials) and GraphQL endpoint (`POST /graphql`,
-`tenant(id:) { inventory { deviceSearch(params:) } }` paged with `pageSize` / `nextToken`, and
-`calculateQueryCost` with a budget), answering in the shapes of the recorded page in
-fixtures/lens/ (or serving a recorded page byte for byte), with faults a test switches on:
-each transient fault fires `count` times, on the GraphQL request number `at_request` and after.
-A tenant can be given a hostile handler instead, which writes whatever answer it likes.
+Token endpoint (`POST /oauth/token`, client credentials) and GraphQL endpoint (`POST /graphql`:
+`tenants { id name deviceCount region { id } }`, and `tenant(id:) { id name region { id }
+inventory { deviceSearch(params:) } }` paged with `pageSize` / `nextToken`, and
+`calculateQueryCost` with a budget), answering in the shapes of the recorded answers in
+fixtures/lens/ (its README cites each; or serving a recorded answer byte for byte), with faults
+a test switches on: each transient fault fires `count` times, on the GraphQL request number
+`at_request` and after. A tenant can be given a hostile handler instead, which writes whatever
+answer it likes.
+
+Credentials are Lens's partner form: each client sees the tenants that granted it access
+(`sees`; the first client all of them unless told), in whichever region each tenant is
+(`regions`, default US-1); a tenant it does not see is as unknown to it as one that does not
+exist.
 """
 from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import threading
 import time
@@ -90,11 +98,18 @@ class FakeLens:
     tenants: dict[str, int]  # tenant id -> number of devices
     client_id: str = "polyrecon-test-client"
     client_secret: str = field(default_factory=lambda: "sec-" + secrets.token_hex(16))
+    # The tenants the client above sees (None: all); `add_client` makes others.
+    sees: set[str] | None = None
+    regions: dict[str, str] = field(default_factory=dict)  # tenant id -> region id (US-1)
+    names: dict[str, str] = field(default_factory=dict)  # tenant id -> its display name
+    # The `tenants` answer served byte for byte instead of a generated one.
+    recorded_tenants: bytes | None = None
     token_lifetime: int = 86400
     faults: Faults = field(default_factory=Faults)
     graphql_requests: int = 0
     token_requests: int = 0
     issued_tokens: list[str] = field(default_factory=list)
+    graphql_clients: list[str] = field(default_factory=list)  # the client of each query
     page_sizes: list[int] = field(default_factory=list)
     sorts: list = field(default_factory=list)  # the sort each page was asked with
     # Answers served byte for byte instead of generated pages (a recorded page per tenant).
@@ -111,6 +126,10 @@ class FakeLens:
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        # client id -> (secret, the tenants it sees or None for all)
+        self._clients: dict[str, tuple[str, set[str] | None]] = {
+            self.client_id: (self.client_secret, self.sees)}
+        self._token_clients: dict[str, str] = {}  # token -> client id
         self._valid_tokens: set[str] = set()
         self._token_uses: dict[str, int] = {}
         self._spent: list[tuple[float, int]] = []  # (when, cost) within the budget window
@@ -144,6 +163,26 @@ class FakeLens:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def add_client(self, client_id: str, sees: set[str]) -> str:
+        """Another API credential, seeing `sees` (a customer's own); its secret."""
+        secret = "sec-" + secrets.token_hex(16)
+        with self._lock:
+            self._clients[client_id] = (secret, set(sees))
+        return secret
+
+    def grant(self, tenant_id: str, client_id: str | None = None) -> None:
+        """The tenant's account accepts the client's access request (default: the first
+        client's)."""
+        with self._lock:
+            secret, sees = self._clients[client_id or self.client_id]
+            if sees is not None:
+                self._clients[client_id or self.client_id] = (secret, sees | {tenant_id})
+
+    def all_secrets(self) -> list[str]:
+        """Every client secret and token issued: what must never be written or printed."""
+        with self._lock:
+            return [secret for secret, _ in self._clients.values()] + list(self.issued_tokens)
 
     @property
     def base_url(self) -> str:
@@ -190,13 +229,14 @@ class FakeLens:
             return self._send(handler, 503, {"message": "Service Unavailable"})
         if self.faults.token_redirect:
             return self._send(handler, 307, {}, {"Location": self.faults.token_redirect})
-        if (payload.get("grant_type") != "client_credentials"
-                or payload.get("client_id") != self.client_id
-                or payload.get("client_secret") != self.client_secret):
+        client = self._clients.get(payload.get("client_id"))
+        if (payload.get("grant_type") != "client_credentials" or client is None
+                or payload.get("client_secret") != client[0]):
             return self._send(handler, 401, {"error": "invalid_client"})
         token = "tok-" + secrets.token_hex(12)
         with self._lock:
             self._valid_tokens.add(token)
+            self._token_clients[token] = payload["client_id"]
             self.issued_tokens.append(token)
         self._send(handler, 200, {"access_token": token, "token_type": "Bearer",
                                   "expires_in": "soon" if self._take("expires_soon")
@@ -212,6 +252,7 @@ class FakeLens:
                 "message": "You must be logged in to run this query",
                 "extensions": {"code": "UNAUTHENTICATED"}}]})
         with self._lock:
+            self.graphql_clients.append(self._token_clients[token])
             self._token_uses[token] = self._token_uses.get(token, 0) + 1
             seasoned = self._token_uses[token] > 2  # a token expires after it served a while
         if number >= self.faults.at_request:
@@ -230,8 +271,15 @@ class FakeLens:
             if self._take("bad_gateway_502"):
                 return self._send(handler, 502, {"message": "Bad Gateway"})
             if self._take("drop_connection"):
-                return self._drop(handler, payload)
+                return self._drop(handler, payload, self._visible(token))
         query = payload.get("query", "")
+        visible = self._visible(token)
+        if "tenants {" in query and "deviceSearch" not in query:
+            if self.recorded_tenants is not None:
+                return self._send_raw(handler, 200, self.recorded_tenants)
+            return self._send(handler, 200, {"data": {"tenants": [
+                self._tenant(tenant_id, query) for tenant_id in self.tenants
+                if tenant_id in visible]}})
         if "deviceSearch(params: $params)" not in query or "tenant(id: $tenantId)" not in query:
             return self._send(handler, 400, {"errors": [{
                 "message": "Cannot query this shape", "extensions": {
@@ -247,12 +295,28 @@ class FakeLens:
             return self._send(handler, 400, {"errors": [{
                 "message": "Query cost is over limit for this period",
                 "extensions": {"code": "RATE_LIMITED"}}]})
-        answer = self._device_search(variables)
+        answer = self._device_search(variables, query, visible)
         if "calculateQueryCost" in query:
             answer.setdefault("data", {})["calculateQueryCost"] = {
                 "queryCost": cost, "costUsed": (self.budget or 100_000) - remaining,
                 "costRemaining": remaining, "secondsToReset": self._seconds_to_reset()}
         self._send(handler, 200, answer)
+
+    def _visible(self, token: str) -> set[str]:
+        """The tenants the token's client sees."""
+        with self._lock:
+            sees = self._clients[self._token_clients[token]][1]
+        return set(self.tenants) if sees is None else sees & set(self.tenants)
+
+    def _tenant(self, tenant_id: str, query: str) -> dict:
+        """A tenant with the fields the query asks of it, as Lens's docs show them: `id`,
+        `name`, `deviceCount` (Platform Management queries) and `region { id }` (Regional
+        Availability)."""
+        fields = {"id": tenant_id, "name": self.names.get(tenant_id, f"Tenant {tenant_id}"),
+                  "deviceCount": self.tenants[tenant_id],
+                  "region": {"id": self.regions.get(tenant_id, "US-1")}}
+        return {key: value for key, value in fields.items()
+                if key == "id" or re.search(rf"\b{key}\b", query)}
 
     def _charge(self, cost: int) -> int | None:
         """Spend `cost` of the budget; what is left, or None when it is over the limit."""
@@ -273,8 +337,9 @@ class FakeLens:
                 return 0.0
             return round(max(0.0, self.budget_window - (time.monotonic() - self._spent[0][0])), 3)
 
-    def _drop(self, handler, payload: dict) -> None:
-        data = json.dumps(self._device_search(payload.get("variables") or {})).encode()
+    def _drop(self, handler, payload: dict, visible: set[str]) -> None:
+        data = json.dumps(self._device_search(payload.get("variables") or {},
+                                              payload.get("query", ""), visible)).encode()
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))
@@ -284,9 +349,9 @@ class FakeLens:
         handler.close_connection = True
         handler.connection.close()
 
-    def _device_search(self, variables: dict) -> dict:
+    def _device_search(self, variables: dict, query: str, visible: set[str]) -> dict:
         tenant_id = variables.get("tenantId")
-        if tenant_id not in self.tenants:
+        if tenant_id not in visible:
             return {"data": {"tenant": None}, "errors": [{
                 "message": f"Tenant {tenant_id} not found", "path": ["tenant"],
                 "locations": [{"line": 3, "column": 3}], "extensions": {"code": "NOT_FOUND"}}]}
@@ -306,12 +371,14 @@ class FakeLens:
         next_token = base64.b64encode(f"{tenant_id}:{end}".encode()).decode() if has_next else None
         if has_next and self.faults.empty_next_token and start > 0:
             next_token = ""
+        tenant = {key: value for key, value in self._tenant(tenant_id, query).items()
+                  if key != "deviceCount"}
         if self.faults.search_error:
-            return {"data": {"tenant": {"inventory": {"deviceSearch": {
+            return {"data": {"tenant": {**tenant, "inventory": {"deviceSearch": {
                 "edges": [], "pageInfo": {"hasNextPage": False, "nextToken": None,
                                           "totalCount": 0},
                 "error": self.faults.search_error}}}}}
-        return {"data": {"tenant": {"inventory": {"deviceSearch": {
+        return {"data": {"tenant": {**tenant, "inventory": {"deviceSearch": {
             "edges": [{"node": fake_device(tenant_id, i)} for i in range(start, end)],
             "pageInfo": {"hasNextPage": has_next, "nextToken": next_token,
                          "totalCount": total + self.faults.total_count_offset},

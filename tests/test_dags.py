@@ -13,6 +13,7 @@ import yaml
 from builders import build_once, cli, copy_tree, run_airflow, write_yaml
 from fake_lens import FakeLens, expected_counts
 from fake_smtp import Server
+from lens_partner import OWN_CLIENT, partner_lens, partner_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,10 +24,12 @@ def test_dags_load_with_the_expected_tasks(airflow_env, tmp_path):
     assert errors.returncode == 0
     assert json.loads(errors.stdout.strip().splitlines()[-1]) == []  # after any warnings
     monthly = run_airflow(env, "tasks", "list", "polylens_monthly_reconciliation")
-    assert set(monthly.stdout.split()) >= {"plan", "take_inbox", "lens_customers", "pull_lens",
-                                           "reconcile", "customers", "render", "portfolio",
-                                           "send", "refresh_stale", "review", "approval",
-                                           "send_approved", "check"}
+    assert set(monthly.stdout.split()) >= {"plan", "take_inbox", "lens_customers", "tenants",
+                                           "pull_lens", "reconcile", "customers", "render",
+                                           "portfolio", "send", "refresh_stale", "review",
+                                           "approval", "send_approved", "check"}
+    tenant_check = run_airflow(env, "tasks", "list", "polylens_tenant_check")
+    assert set(tenant_check.stdout.split()) >= {"tenants", "notify"}
     upload = run_airflow(env, "tasks", "list", "polylens_partner_upload")
     assert set(upload.stdout.split()) >= {"wait_for_upload", "take_uploads", "refresh",
                                           "notify_rejections", "review", "approval",
@@ -194,11 +197,100 @@ def test_upload_dag_takes_a_file_and_quarantines_a_bad_one(airflow_env, tmp_path
     assert "broken-2026-10.csv" in notice.read_text()
 
 
+def test_the_lens_tenants_are_checked_before_run_day_and_before_the_pulls(airflow_env, tmp_path):
+    """The tenant check DAG tells the partner of a grant never accepted and a tenant nobody
+    mapped; the monthly DAG's `tenants` task names the same before its pulls, Ghost is not
+    pulled, the others are (Own with its own credential), and no secret is in any file or log."""
+    from pipelines.core.months import Month
+    from pipelines.jobs.tenants import notice_month
+
+    today = datetime.now(UTC).date()
+    month = Month.of(today).plus(-1)
+    server = Server()
+    server.start()
+    try:
+        with partner_lens() as (fake, credentials):
+            workspace = partner_workspace(tmp_path, fake, term=(
+                str(month.first_day), str(month.plus(11).last_day)), pull_window_days=31)
+            env = {**airflow_env, "POLYRECON_HOME": str(workspace.home),
+                   "AIRFLOW_CONN_POLYLENS_API": json.dumps({
+                       "conn_type": "generic", "login": fake.client_id,
+                       "password": fake.client_secret}),
+                   "AIRFLOW_CONN_OWN_LENS": json.dumps({
+                       "conn_type": "generic", "login": OWN_CLIENT,
+                       "password": credentials["LENS_OWN_LENS_CLIENT_SECRET"]}),
+                   "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+                       "conn_type": "smtp", "host": "127.0.0.1", "port": server.port,
+                       "extra": {"disable_tls": True, "from_email": "ops@nordlicht.example"}})}
+            checked = run_airflow(env, "dags", "test", "polylens_tenant_check")
+            # (the e-mail package folds a long subject after "Subject:")
+            notices = sorted((m["Subject"].strip(), tuple(to))
+                             for to, m in server.inbox.messages)
+            server.inbox.messages.clear()
+            done = run_airflow(env, "dags", "test", "polylens_monthly_reconciliation", "--conf",
+                               json.dumps({"month": str(month)}))
+            secrets = fake.all_secrets()
+            clients = set(fake.graphql_clients)
+    finally:
+        server.stop()
+    assert "state=success" in checked.stdout + checked.stderr, checked.stderr[-3000:]
+    told = notice_month(3, today)
+    assert notices == [
+        (f"[Nordlicht] Poly Lens tenant without a customer: Extra Labs ({told})",
+         ("ops@partner.example",)),
+        (f"[Nordlicht] Poly Lens: no access to the tenant of Ghost GmbH ({told})",
+         ("ghost-desk@partner.example",))]
+
+    # Ghost's pull fails the run at its end; its check named it first, and the others went on.
+    assert "state=failed" in done.stdout + done.stderr, done.stderr[-3000:]
+    assert task_states(env, "polylens_monthly_reconciliation", "tenants", "reconcile",
+                       "check") == {"tenants": "success", "reconcile": "success",
+                                    "check": "failed"}
+    check = xcom(env, "polylens_monthly_reconciliation", "tenants")
+    assert check["checked"] is True
+    assert [line.split(":")[0] for line in check["problems"]] == [
+        "the customer ghost (tenant t-ghost)", "the tenant t-extra (Extra Labs) is not mapped"]
+    assert "the partner's credential cannot see the tenant t-ghost" in check["problems"][0]
+    assert set(check["blocked"]) == {"ghost"}
+    pulls = {p["customer_id"]: p for p in xcom(env, "polylens_monthly_reconciliation",
+                                               "pull_lens")}
+    assert {c: p["outcome"] for c, p in pulls.items()} == {
+        "acme": "loaded", "bolt": "loaded", "ghost": "failed", "own": "loaded"}
+    assert pulls["ghost"]["detail"].startswith("not pulled, nothing stored: the partner's "
+                                               "credential cannot see the tenant t-ghost")
+    assert clients == {fake.client_id, OWN_CLIENT}  # Own came through its own credential
+    rows = (workspace.home / "reports" / str(month) / "reconciliation.csv").read_text()
+    assert f"own,{month},video,OK,{expected_counts(12)['video']}," in rows
+    # `dags test` writes the tasks' logs to its output: the check names each problem there.
+    logged = done.stdout + done.stderr
+    assert "Lens tenants: the customer ghost (tenant t-ghost): " in logged
+    assert "Lens tenants: the tenant t-extra (Extra Labs) is not mapped" in logged
+    written = [p for root in (workspace.home, Path(env["AIRFLOW_HOME"]))
+               for p in root.rglob("*") if p.is_file()]
+    for secret in map(str.encode, secrets):
+        for said in (checked, done):
+            assert secret.decode() not in said.stdout + said.stderr
+        for path in written:
+            assert secret not in path.read_bytes(), path
+
+
 def test_dags_pass_ruffs_airflow_3_rules():
     done = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "dags/",
                            "--select", "AIR3"], cwd=ROOT, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stdout
+
+
+def xcom(env: dict, dag_id: str, task_id: str):
+    """What the task returned (a mapped task: its instances' results, by map index), from
+    Airflow's metadata DB."""
+    path = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as con:
+        rows = con.execute("SELECT map_index, value FROM xcom WHERE dag_id = ? AND task_id = ? "
+                           "AND key = 'return_value' ORDER BY map_index",
+                           (dag_id, task_id)).fetchall()
+    values = [json.loads(value) for _, value in rows]
+    return values if rows and rows[0][0] >= 0 else values[0]
 
 
 def task_states(env: dict, dag_id: str, *task_ids: str) -> dict[str, str]:

@@ -195,7 +195,8 @@ def test_without_polyrecon_home_the_dags_do_not_import_and_say_why(airflow_env):
     done = run_airflow(env, "dags", "list-import-errors", "--local", "-o", "json")
     errors = json.loads(done.stdout.strip().splitlines()[-1])
     assert {Path(e["filepath"]).name for e in errors} == {
-        "polylens_monthly_reconciliation.py", "polylens_partner_upload.py"}
+        "polylens_monthly_reconciliation.py", "polylens_partner_upload.py",
+        "polylens_tenant_check.py"}
     assert all("POLYRECON_HOME is not set" in e["error"] for e in errors)
 
 

@@ -36,6 +36,9 @@ Category = Literal[CATEGORIES]
 Language = Literal[LANGUAGES]
 
 _TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+# A customer's own Lens credential: part of environment variable names (LENS_<NAME>_CLIENT_ID)
+# and an Airflow connection id, so letters, digits and '_' only.
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 # One address, nothing an e-mail header would read as a second one or a display name.
 _EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\":]+@[^@\s,;<>()\[\]\\\":]+\.[^@\s.,;<>()\[\]\\\":]+")
 _CUSTOMER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -292,6 +295,9 @@ class Customer(_Strict):
     master_account_id: str = Field(min_length=1)
     site_ids: list[str] = []
     lens_tenant_id: str | None = None
+    # The customer's own Lens credential (None: the partner's): its id and secret come from
+    # LENS_<NAME>_CLIENT_ID / LENS_<NAME>_CLIENT_SECRET, or in Airflow the connection NAME.
+    lens_credential: str | None = None
     csm: Csm
     partner_contacts: list[Email] = []
     currency: str = Field(pattern=r"^[A-Z]{3}$")
@@ -319,6 +325,15 @@ class Customer(_Strict):
         if value is not None and not _TENANT_ID.fullmatch(value):
             raise ValueError(f"{value!r} is not a Lens tenant id: copy it from Poly Lens "
                              f"(letters, digits, '-' and '_', at most 128 characters)")
+        return value
+
+    @field_validator("lens_credential")
+    @classmethod
+    def _credential_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _CREDENTIAL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a credential name: use letters, digits and '_', "
+                             f"starting with a letter (it names the variables "
+                             f"LENS_<NAME>_CLIENT_ID / _CLIENT_SECRET and an Airflow connection)")
         return value
 
     @field_validator("id")

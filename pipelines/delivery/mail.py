@@ -47,11 +47,13 @@ from pipelines.core.workspace import shown_path
 from pipelines.delivery.messages import (
     KEY_VERSION,
     Draft,
+    LensAccessProblem,
     RejectedUpload,
     RmaAlerted,
     build_message,
     compose,
     ledger_key,
+    lens_access_notices,
     notices,
 )
 from pipelines.delivery.rekey import recomposed
@@ -180,6 +182,24 @@ def send_notices(config: Config, month: Month, login: tuple[str, str] | None = N
     with open_warehouse(config.workspace) as con:
         rekey_ledger(config, con)
         for draft in notices(config, quarantined_uploads(con)):
+            key = ledger_key(draft, month)
+            if not _unsent(con, key):
+                continue
+            with transaction(con):
+                _queue(con, draft, month, key, build_message(config, draft).as_bytes())
+            queued += 1
+        return _deliver(config, con, queued, login)
+
+
+def send_lens_access(config: Config, problems: list[LensAccessProblem], month: Month,
+                     login: tuple[str, str] | None = None) -> MailOutcome:
+    """The partner's notice of each problem the tenant check found before `month`'s pull, each
+    once for the month (the ledger knows it by what it is about); delivers whatever else is
+    queued too. Notices to the partner's staff never wait for review."""
+    queued = 0
+    with open_warehouse(config.workspace) as con:
+        rekey_ledger(config, con)
+        for draft in lens_access_notices(config, problems, month):
             key = ledger_key(draft, month)
             if not _unsent(con, key):
                 continue

@@ -1,6 +1,6 @@
 """The messages of a month, composed: the monthly report to each CSM, true-up and RMA alerts,
-missing-inventory reminders, corrections of alerts that no longer hold, and file-rejected
-notices. Every message is built from one customer's data only.
+missing-inventory reminders, corrections of alerts that no longer hold, file-rejected notices,
+and the partner's Lens access notices. Every message is built from one customer's data only.
 
 A message's ledger key is what makes "exactly once" possible (mail.py): the hash of its
 identity, which is what the message is about — kind, customer, month, topic, the figures it
@@ -15,7 +15,9 @@ a true-up, its category's counts, growth, devices added, amount and currency, ne
 devices and baseline; an RMA alert, the rate, its counts, status and threshold; a
 missing-inventory reminder, the categories without inventory and the uploads it names; a
 correction, the key of the alert it corrects and what holds now; a file-rejected notice, the
-upload (where it was put and is kept, its receipt), whatever the month of the run sending it.
+upload (where it was put and is kept, its receipt), whatever the month of the run sending it;
+a Lens access notice, the problem, its tenant and credential, for the month whose pull it
+endangers (so it goes once a month while the problem lasts).
 A figure a message does not state (a true-up's end-of-life devices) is not part of it, so a
 change to it alone sends nothing. An RMA alert goes when the rate crosses into a status or
 moves by a whole RMA since the alert sent for an earlier month of the year; one that would
@@ -74,6 +76,23 @@ class RejectedUpload:
         """The problem, and where the file is kept."""
         return formats.gettext("%(reason)s (kept as %(path)s)") % {
             "reason": self.reason.shown(formats), "path": visible(self.stored_path)}
+
+
+@dataclass(frozen=True)
+class LensAccessProblem:
+    """A problem the tenant check found, as the partner's notice names it (plain values: the
+    check is lens_api's, which delivery does not import). `problem`: `not_visible` (a
+    customer's credential cannot see its tenant), `not_mapped` (a tenant with devices and no
+    customer), `credential` (a credential could not list its tenants; `detail` says why)."""
+    problem: str
+    customer_id: str | None
+    tenant_id: str | None
+    credential: str | None  # None: the partner's
+    tenant_name: str | None = None
+    region: str | None = None
+    devices: int | None = None
+    detail: str = ""
+    customers: tuple[str, ...] = ()  # of a `credential` problem: the customers pulled with it
 
 
 @dataclass
@@ -315,6 +334,83 @@ def notices(config: Config, rejected: list[RejectedUpload],
              _("Correct the file and put it into the customer's inbox folder again.")],
             {"upload": item.path, "kept_as": item.stored_path, "receipt": item.receipt},
             language=f.language))
+    return drafts
+
+
+def lens_access_notices(config: Config, problems: list[LensAccessProblem],
+                        month: Month, formats: Callable[[str], Formats] = Formats
+                        ) -> list[Draft]:
+    """A notice to the partner's staff for each problem of the tenant check, in the partner's
+    language, before `month`'s pull: about the problem (its kind, customer or tenant,
+    credential), never its wording, so it goes once for the month however often the check
+    runs. A customer's problem goes to its partner contacts; a tenant's or a credential's to
+    the partner's contact address (else the contacts of the customers on the credential)."""
+    partner = config.partner.partner.name
+    f = formats(config.partner.partner.language)
+    _ = f.gettext
+    drafts: list[Draft] = []
+    for item in problems:
+        customer = config.contracts.get(item.customer_id) if item.customer_id else None
+        credential = (_("the partner's Lens credential") if item.credential is None
+                      else _("the Lens credential %(name)s") % {"name": item.credential})
+        values = {"partner": partner, "month": month, "tenant": visible(item.tenant_id or ""),
+                  "credential": credential, "Credential": credential[:1].upper() + credential[1:]}
+        if item.problem == "not_visible" and customer is not None:
+            values["customer"] = customer.name
+            to = _contacts(config, customer)
+            subject = _("[%(partner)s] Poly Lens: no access to the tenant of %(customer)s "
+                        "(%(month)s)") % values
+            heading = _("Poly Lens access: %(customer)s") % values
+            paragraphs = [
+                _("%(Credential)s cannot see the Poly Lens tenant %(tenant)s of %(customer)s "
+                  "(lens_tenant_id in contracts.yaml): the customer has not accepted the "
+                  "credential's access request, or has revoked it.") % values,
+                _("Until it can, the inventory for %(month)s cannot be pulled from Poly Lens.")
+                % {"month": f.month(month)},
+                _("Ask the customer's Poly Lens admin to accept the request (Poly Lens: ACCOUNT "
+                  "menu > Manage All Accounts > API Credentials), or correct lens_tenant_id. "
+                  "`python -m pipelines tenants` shows when the tenant is visible.")]
+        elif item.problem == "not_mapped":
+            values.update(
+                name=visible(item.tenant_name or item.tenant_id or ""),
+                region=visible(item.region) if item.region else _("not known"),
+                devices=_("devices not known") if item.devices is None else f.ngettext(
+                    "%(num)s device", "%(num)s devices", item.devices)
+                % {"num": f.number(item.devices)})
+            to = _contacts(config, None)
+            subject = _("[%(partner)s] Poly Lens tenant without a customer: %(name)s "
+                        "(%(month)s)") % values
+            heading = _("Poly Lens tenant not mapped: %(name)s") % values
+            paragraphs = [
+                _("%(Credential)s sees the Poly Lens tenant %(name)s (id %(tenant)s, region "
+                  "%(region)s, %(devices)s), but no customer in contracts.yaml has it as its "
+                  "lens_tenant_id: its devices are not reconciled.") % values,
+                _("If it is a customer's account, add lens_tenant_id: %(tenant)s to that "
+                  "customer in contracts.yaml. If it is not (your own account, a trial), "
+                  "nothing needs to be done.") % values]
+        elif item.problem == "credential":
+            on = [c for c in map(config.contracts.get, item.customers) if c]
+            values.update(detail=item.detail,
+                          customers=", ".join(c.name for c in on) or _("none"))
+            to = _contacts(config, None) or list(dict.fromkeys(
+                address for c in on for address in c.partner_contacts))
+            subject = _("[%(partner)s] Poly Lens: %(credential)s cannot list tenants "
+                        "(%(month)s)") % values
+            heading = _("Poly Lens credential not usable")
+            paragraphs = [
+                _("%(Credential)s could not list the Poly Lens tenants: %(detail)s") % values,
+                _("Until it can, these customers can be neither checked nor pulled: "
+                  "%(customers)s.") % values,
+                _("Set the credential or check it in Poly Lens, then run `python -m pipelines "
+                  "tenants`.")]
+        else:
+            continue
+        if not to:
+            continue
+        drafts.append(Draft(
+            "lens_access", item.customer_id, subject, to, heading, paragraphs,
+            {"problem": item.problem, "tenant": item.tenant_id,
+             "credential": item.credential}, topic=item.problem, language=f.language))
     return drafts
 
 

@@ -23,13 +23,31 @@ def _partner_yaml(home: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def monthly_cron(home: str) -> str:
-    """06:00 UTC on `schedule.run_day` of each month; config.py's default where it is missing
-    or not a valid day."""
+def _run_day(home: str) -> int:
+    """`schedule.run_day`; config.py's default where it is missing or not a valid day."""
     run_day = (_partner_yaml(home).get("schedule") or {}).get("run_day", DEFAULT_RUN_DAY)
     if not isinstance(run_day, int) or run_day not in RUN_DAYS:
         run_day = DEFAULT_RUN_DAY
-    return f"0 6 {run_day} * *"
+    return run_day
+
+
+def monthly_cron(home: str) -> str:
+    """06:00 UTC on `schedule.run_day` of each month."""
+    return f"0 6 {_run_day(home)} * *"
+
+
+# How many days before run day the tenant check e-mails the partner, at least: time to ask a
+# customer to accept a Lens grant.
+CHECK_DAYS_BEFORE = 3
+
+
+def tenant_check_cron(home: str) -> str:
+    """06:00 UTC CHECK_DAYS_BEFORE days before `schedule.run_day`; for a run day too early in
+    the month for that, on day run_day + 25 of the month before (a day every month has): three
+    to six days ahead."""
+    run_day = _run_day(home)
+    day = run_day - CHECK_DAYS_BEFORE if run_day > CHECK_DAYS_BEFORE else run_day + 25
+    return f"0 6 {day} * *"
 
 
 def drop_folder_inbox(home: str) -> str | None:

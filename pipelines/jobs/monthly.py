@@ -22,7 +22,7 @@ from pipelines.core.months import Month
 from pipelines.core.nearest import nearest
 from pipelines.delivery.mail import MailOutcome, send_month, send_notices
 from pipelines.intake.take import IntakeResult, take_inbox
-from pipelines.lens_api.client import LensCredentials
+from pipelines.lens_api.client import CredentialLookup, LensCredentials
 from pipelines.lens_api.pull import PullResult, pull_lens
 from pipelines.reconciliation.catalog_review import ModelSeen, models_to_review
 from pipelines.reconciliation.month import (
@@ -237,8 +237,12 @@ def take_inbox_files(config: Config, customer_id: str | None = None) -> list[Int
 
 @exclusive("pull_lens", per_customer=True)
 def pull_customer(config: Config, month: Month, customer_id: str,
-                  credentials: LensCredentials | None) -> PullResult:
-    [result] = pull_lens(config, month, customer_id, credentials=credentials) or [
+                  lookup: CredentialLookup = LensCredentials.from_env,
+                  not_visible: str | None = None) -> PullResult:
+    """One customer's pull with its credential (`lookup`, by name); `not_visible`: the reason
+    the run's tenant check gave for not asking Lens (the pull fails with it)."""
+    [result] = pull_lens(config, month, customer_id, lookup=lookup, blocked={
+        customer_id: not_visible} if not_visible else None) or [
         PullResult(customer_id, "", "skipped", 0, "outside the pull window: nothing pulled")]
     return result
 

@@ -2,7 +2,8 @@
 
 Everything the results depend on is in archive/: every upload that was loaded (in
 archive/<customer>/<YYYY-MM>/ and archive/<customer>/rma/; archive/<customer>/duplicates/
-changed nothing and is skipped) and every complete Lens API pull (`lens-api-…-<receipt>.csv`).
+changed nothing and is skipped) and every complete Lens API pull (`lens-api-…-<receipt>.csv`, its
+tenant's region in the name where Lens named one).
 They are taken again in the order they were received: by the old warehouse's receipt numbers
 when it can still be read, else by the time each was received (an upload's modification time,
 which the renames into archive/ kept; a pull's start time, in its name).
@@ -55,7 +56,8 @@ from pipelines.warehouse.run_lock import workspace_lock
 
 log = logging.getLogger("polyrecon")
 STAGING = ".rebuild"
-PULL_FILE = re.compile(r"lens-api-.+-(\d{8}T\d{6}Z)-(\d+)\.csv")
+# lens_api/pull.py's pull_file_name: the start, the receipt and, where Lens named it, the region.
+PULL_FILE = re.compile(r"lens-api-.+-(\d{8}T\d{6}Z)-(\d+)(?:-region-([A-Za-z0-9_-]+))?\.csv")
 MONTH_FOLDER = re.compile(r"\d{4}-\d{2}")
 
 
@@ -66,6 +68,7 @@ class _Archived:
     order: tuple  # (0, old receipt) when the old warehouse knows it, else (1, time, name)
     pull_started: datetime | None = None
     pull_receipt: int | None = None
+    pull_region: str | None = None
 
     @property
     def month(self) -> Month | None:
@@ -169,7 +172,7 @@ def _item(workspace: Workspace, customer_id: str, path: Path, old: _Old | None) 
         started = datetime.strptime(pull[1], "%Y%m%dT%H%M%SZ")
         receipt = int(pull[2])
         order = (0, receipt) if old else (1, started.timestamp(), path.name)
-        return _Archived(path, customer_id, order, started, receipt)
+        return _Archived(path, customer_id, order, started, receipt, pull[3])
     known = old.receipts.get(workspace.relative(path)) if old else None
     if known is not None:
         return _Archived(path, customer_id, (0, known))
@@ -200,7 +203,7 @@ def _take_pull(config: Config, item: _Archived) -> None:
     with open_warehouse(config.workspace) as con:
         # A new receipt number: the order of receipt is this rebuild's, uploads' included.
         load_pull_file(con, config.workspace, customer, item.month, item.path, item.path.name,
-                       next_receipt(con), item.pull_started, devices)
+                       next_receipt(con), item.pull_started, devices, region=item.pull_region)
 
 
 def _reconciled_months(workspace: Workspace) -> list[str]:

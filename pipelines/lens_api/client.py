@@ -1,5 +1,10 @@
-"""The Poly Lens GraphQL API client: OAuth2 client credentials, the tenant's device search
-page by page, retries with backoff, and the query-cost budget.
+"""The Poly Lens GraphQL API client: OAuth2 client credentials, the tenants a credential sees,
+the tenant's device search page by page, retries with backoff, and the query-cost budget.
+
+Queries go top-down through the tenant, as Lens's regional-availability page asks since Lens
+runs EU-1 beside US-1: `tenants { … region { id } }` lists what a credential sees in every
+region, and `tenant(id:) { region { id } inventory { deviceSearch } }` resolves a tenant's
+devices in its own region, never partially across regions.
 
 Lens is trusted for its data, not for its behaviour: whatever it answers, a pull ends, in a
 bounded time, memory and disk, as a complete inventory or as one LensError naming what was
@@ -48,6 +53,9 @@ DEVICE_SEARCH = """
 query PolyreconDeviceSearch($tenantId: ID!, $params: DeviceFindArgs) {
   calculateQueryCost { queryCost costUsed costRemaining secondsToReset }
   tenant(id: $tenantId) {
+    id
+    name
+    region { id }
     inventory {
       deviceSearch(params: $params) {
         edges {
@@ -64,6 +72,10 @@ query PolyreconDeviceSearch($tenantId: ID!, $params: DeviceFindArgs) {
   }
 }
 """.replace("DEVICE_FIELDS", " ".join(DEVICE_FIELDS))
+# Every tenant the credential sees (a partner's credential: each customer account that accepted
+# its request), in every region: the fields of Lens's own examples (docs "Platform Management":
+# id, name, deviceCount; "Regional Availability": region { id }).
+TENANTS = "query PolyreconTenants { tenants { id name deviceCount region { id } } }"
 # A stable order for paging: a nextToken walks one order from page to page (AVI-SPL's adapter
 # sends exactly this with every page).
 DEVICE_SORT = {"fields": [{"name": "id", "direction": "ASC"}]}
@@ -87,6 +99,8 @@ PAGE_MARGIN = 2
 # A tenant's inventory, at most: far above the largest fleets (tens of thousands), and it
 # bounds the raw file one pull may write (about 0.5 GB).
 MAX_DEVICES = 1_000_000
+# The tenants answer, at most: a tenant is about 150 bytes, so some 50,000 tenants.
+TENANTS_ANSWER_LIMIT = 8 * MIB
 # Lens's words in a message: a sentence's worth (a 50 MB error text is not a message).
 SHOWN_CHARACTERS = 200
 _CHUNK = 64 * 1024  # bytes read at a time from an answer
@@ -105,15 +119,57 @@ class LensError(Exception):
 class LensCredentials:
     client_id: str
     client_secret: str
+    # Which credential: None, the partner's; else a customer's own (contracts.yaml
+    # `lens_credential`), named in messages, never its id or secret.
+    name: str | None = None
 
     def __repr__(self) -> str:  # never print the secret, not even in a traceback
-        return f"LensCredentials(client_id={self.client_id!r}, client_secret='***')"
+        return (f"LensCredentials(client_id={self.client_id!r}, client_secret='***', "
+                f"name={self.name!r})")
 
     @classmethod
-    def from_env(cls) -> LensCredentials | None:
-        client_id = os.environ.get("LENS_CLIENT_ID", "").strip()
-        secret = os.environ.get("LENS_CLIENT_SECRET", "").strip()
-        return cls(client_id, secret) if client_id and secret else None
+    def from_env(cls, name: str | None = None) -> LensCredentials | None:
+        """The partner's credential (LENS_CLIENT_ID / LENS_CLIENT_SECRET), or with `name` a
+        customer's own (LENS_<NAME>_CLIENT_ID / LENS_<NAME>_CLIENT_SECRET)."""
+        client_id, secret = (os.environ.get(variable, "").strip()
+                             for variable in env_names(name))
+        return cls(client_id, secret, name) if client_id and secret else None
+
+    @property
+    def where(self) -> str:
+        return credential_source(self.name)
+
+
+# Resolves a credential by name (None: the partner's); None when it is not set. The command line
+# reads the environment (LensCredentials.from_env); the DAGs look in Airflow's connections first.
+CredentialLookup = Callable[[str | None], LensCredentials | None]
+
+
+def env_names(name: str | None) -> tuple[str, str]:
+    """The environment variables of a credential: LENS_CLIENT_ID / LENS_CLIENT_SECRET, or for a
+    named one LENS_<NAME>_CLIENT_ID / LENS_<NAME>_CLIENT_SECRET (the name in capitals)."""
+    prefix = "LENS_" if name is None else f"LENS_{name.upper()}_"
+    return f"{prefix}CLIENT_ID", f"{prefix}CLIENT_SECRET"
+
+
+def credential_source(name: str | None) -> str:
+    """Where a credential comes from, in words: its variables, and its Airflow connection."""
+    client_id, secret = env_names(name)
+    return (f"{client_id} and {secret} (in Airflow: the connection "
+            f"{'polylens_api' if name is None else name})")
+
+
+def credential_label(name: str | None) -> str:
+    return "the partner's credential" if name is None else f"the credential {name}"
+
+
+@dataclass(frozen=True)
+class LensTenant:
+    """A tenant (a customer's Poly Lens account) as `tenants` lists it; None: Lens did not say."""
+    id: str
+    name: str | None
+    region: str | None
+    devices: int | None
 
 
 @dataclass(frozen=True)
@@ -139,6 +195,7 @@ DEFAULT_RETRY = RetryPolicy()
 class DevicePage:
     nodes: list[dict]
     total_count: int
+    region: str | None = None  # the tenant's region, where Lens says it
 
 
 class _Retry(Exception):
@@ -167,6 +224,15 @@ class LensClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def tenants(self) -> list[LensTenant]:
+        """Every tenant the credential sees, in every region, once its shape is as asked."""
+        self._pull_ends = self._clock() + self._retry.pull_deadline
+        data = self.query(TENANTS, {}, TENANTS_ANSWER_LIMIT)
+        listed = data.get("tenants")
+        if not isinstance(listed, list):
+            raise _unexpected(f"its tenants are {_kind(listed)}, not a list")
+        return [_tenant(item) for item in listed]
 
     def device_pages(self, tenant_id: str, page_size: int) -> Iterator[DevicePage]:
         """Every page of the tenant's inventory; complete or an error, never silently short,
@@ -209,6 +275,7 @@ class LensClient:
             raise LensError(f"Lens knows no tenant {tenant_id!r} (or these credentials "
                             f"cannot reach it)")
         search = _object(tenant, "its tenant")
+        region = _region(search.get("region"))
         for key in ("inventory", "deviceSearch"):
             search = _object(search.get(key), f"its {key}")
         if search.get("error"):
@@ -229,7 +296,7 @@ class LensClient:
         if not isinstance(info.get("hasNextPage"), bool):
             raise _unexpected(f"its hasNextPage is {_kind(info.get('hasNextPage'))}, not "
                               f"true or false")
-        return DevicePage([_device(edge) for edge in edges], total), info
+        return DevicePage([_device(edge) for edge in edges], total, region), info
 
     def _respect_budget(self, cost) -> None:
         """Wait for the query-cost budget to reset when it would not pay for the next page."""
@@ -315,8 +382,7 @@ class LensClient:
                     "grant_type": "client_credentials"}, "token", SMALLEST_ANSWER_LIMIT)
                 if answer.status in (400, 401, 403) and not _is_rate_limit(answer):
                     raise LensError(f"Lens refused the API client credentials (HTTP "
-                                    f"{answer.status}); check LENS_CLIENT_ID and "
-                                    f"LENS_CLIENT_SECRET")
+                                    f"{answer.status}); check {self._credentials.where}")
                 body = _json_body(answer, "token")
             except _Retry as retry:
                 if attempt == self._retry.attempts:
@@ -435,6 +501,31 @@ def _device(edge) -> dict:
             if not all(isinstance(place.get(part), str | None) for part in ("id", "name")):
                 raise _unexpected(f"a device's {key} has an id or name that is not a string")
     return node
+
+
+def _tenant(item) -> LensTenant:
+    """A tenant of the `tenants` list, once each field holds what it should."""
+    tenant = _object(item, "a tenant")
+    tenant_id, name, devices = tenant.get("id"), tenant.get("name"), tenant.get("deviceCount")
+    if not isinstance(tenant_id, str) or not tenant_id:
+        raise _unexpected(f"a tenant's id is {_kind(tenant_id)}, not a string")
+    if not isinstance(name, str | None):
+        raise _unexpected(f"a tenant's name is {_kind(name)}, not a string")
+    if devices is not None and (not isinstance(devices, int) or isinstance(devices, bool)
+                                or devices < 0):
+        raise _unexpected(f"a tenant's deviceCount is {_kind(devices)}, not a count of devices")
+    return LensTenant(tenant_id, name, _region(tenant.get("region")), devices)
+
+
+def _region(value) -> str | None:
+    """A tenant's `region { id }`: its id, or None where Lens does not say (an answer recorded
+    before Lens had regions has no region)."""
+    if value is None:
+        return None
+    region_id = _object(value, "a tenant's region").get("id")
+    if not isinstance(region_id, str | None):
+        raise _unexpected(f"a tenant's region id is {_kind(region_id)}, not a string")
+    return region_id or None
 
 
 def _object(value, what: str) -> dict:

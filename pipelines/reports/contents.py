@@ -167,7 +167,7 @@ class CustomerReport:
     other_rows: list[ReconciliationRow]  # not covered, quote-only, unclassified
     rma: RmaRow | None
     renewal: RenewalProposal | None
-    snapshot: tuple | None  # (source, source_name, received_at, rows)
+    snapshot: tuple | None  # (source, source_name, received_at, rows, a pull's Lens region)
     # site, devices per category, total: the SITE_LIMIT largest, then the rest as one line
     # (how many sites, their devices per category, their total), or None
     sites: tuple[list[tuple[str, dict[str, int], int]], tuple[int, dict[str, int], int] | None]

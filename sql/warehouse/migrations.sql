@@ -33,3 +33,6 @@ ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS figures VARCHAR;
 -- its wording, before issue 27 (the next send re-keys the line, sending nothing: delivery/mail.py);
 -- 1, from its wording, kept: no message composed since is that one.
 ALTER TABLE mail_ledger ADD COLUMN IF NOT EXISTS key_version INTEGER;
+
+-- Pulls made before the tenant's region was kept: their region is not known.
+ALTER TABLE lens_pulls ADD COLUMN IF NOT EXISTS region VARCHAR;

@@ -150,7 +150,8 @@ CREATE TABLE IF NOT EXISTS lens_pulls (
     outcome       VARCHAR   NOT NULL,  -- loaded | failed
     devices       INTEGER   NOT NULL,
     snapshot_id   VARCHAR,
-    error         VARCHAR
+    error         VARCHAR,
+    region        VARCHAR              -- the tenant's Lens region (EU-1, US-1); NULL: not said
 );
 
 -- Data-quality findings per snapshot or RMA log (subject), as the GX suites reported them.
