@@ -178,17 +178,8 @@ def send_notices(config: Config, month: Month, login: tuple[str, str] | None = N
     filed under `month` as the run of that month would file them. A notice is about its
     upload, not a month (messages.identity), so the month's run finds it sent. Delivers
     whatever else is queued too."""
-    queued = 0
-    with open_warehouse(config.workspace) as con:
-        rekey_ledger(config, con)
-        for draft in notices(config, quarantined_uploads(con)):
-            key = ledger_key(draft, month)
-            if not _unsent(con, key):
-                continue
-            with transaction(con):
-                _queue(con, draft, month, key, build_message(config, draft).as_bytes())
-            queued += 1
-        return _deliver(config, con, queued, login)
+    return _queue_unsent(config, month, login,
+                         lambda con: notices(config, quarantined_uploads(con)))
 
 
 def send_lens_access(config: Config, problems: list[LensAccessProblem], month: Month,
@@ -196,10 +187,18 @@ def send_lens_access(config: Config, problems: list[LensAccessProblem], month: M
     """The partner's notice of each problem the tenant check found before `month`'s pull, each
     once for the month (the ledger knows it by what it is about); delivers whatever else is
     queued too. Notices to the partner's staff never wait for review."""
+    return _queue_unsent(config, month, login,
+                         lambda con: lens_access_notices(config, problems, month))
+
+
+def _queue_unsent(config: Config, month: Month, login: tuple[str, str] | None, drafts
+                  ) -> MailOutcome:
+    """Queues each of `drafts(con)` the ledger has not sent for `month`, then delivers
+    whatever is queued: the partner's notices, which never wait for review."""
     queued = 0
     with open_warehouse(config.workspace) as con:
         rekey_ledger(config, con)
-        for draft in lens_access_notices(config, problems, month):
+        for draft in drafts(con):
             key = ledger_key(draft, month)
             if not _unsent(con, key):
                 continue
