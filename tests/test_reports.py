@@ -178,6 +178,41 @@ def test_report_command_re_renders_one_customer(tmp_path, capsys):
     assert "4 counted" in _pdf_text(folder / "acme.pdf")
 
 
+
+def test_a_report_with_nothing_new_is_kept_and_a_changed_or_cut_one_is_made_again(tmp_path):
+    """A month rendered again with nothing new lays out no PDF: the files are left as they
+    are, the time they were generated included. A PDF cut short is made again though its page
+    did not change; a later snapshot changes the page and makes both again, and only that one."""
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Studio X30", 4)),
+         mtime=1_770_000_000)
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    folder = workspace.home / "reports/2026-03"
+    names = ("acme.html", "acme.pdf", "portfolio.html", "portfolio.pdf")
+
+    def files():
+        return {name: ((folder / name).read_bytes(), (folder / name).stat().st_mtime_ns)
+                for name in names}
+
+    first = files()
+    assert cli(workspace, "report", "--month", "2026-03") == 0
+    assert files() == first
+
+    pdf = folder / "acme.pdf"
+    pdf.write_bytes(first["acme.pdf"][0][:1000])
+    assert cli(workspace, "report", "--month", "2026-03") == 0
+    assert pdf.read_bytes().rstrip().endswith(b"%%EOF")
+    assert "4 counted" in _pdf_text(pdf)
+    assert files()["portfolio.pdf"] == first["portfolio.pdf"]
+
+    drop(workspace, "acme", "lens-2026-03-v2.csv", export_text(devices("Studio X30", 6)),
+         mtime=1_770_003_600)
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    assert "6 counted" in _pdf_text(pdf)
+    # The portfolio names what to do, not the counts: nothing new on its page, so it is kept.
+    assert [name for name in names if files()[name][1] == first[name][1]] == [
+        "portfolio.html", "portfolio.pdf"]
+
 def test_the_change_against_the_month_before_names_the_devices_that_count(tmp_path):
     # "Poly TC10" is a touch controller, classed not_counted (data/README.md): it counts in no
     # category, so it is neither counted nor named as added.

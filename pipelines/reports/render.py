@@ -4,10 +4,13 @@ PDF (CSS paged media), charts as inline SVG. One customer's failure never stops 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, partial
+from importlib.metadata import version
 from pathlib import Path
 
 from pipelines.core.catalog import CATEGORIES
@@ -177,14 +180,44 @@ def _render_portfolio(config: Config, result: MonthResult, common, warehouse: Pa
     return _write(config.workspace.reports_for(result.month) / "portfolio", html)
 
 
+# Filled in once the page is known (_write): the time it was rendered, and what it was made from.
+_GENERATED, _MADE_FROM = "@@generated@@", "@@made-from@@"
+_RECORDED = re.compile(r'<meta name="polyrecon-made-from" content="([0-9a-f]{64}) ([0-9a-f]{64})">')
+
+
 def _common(config: Config) -> dict:
     return {"partner": config.partner.partner, "policy": config.policy, "logo": _logo(config),
-                "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
-                "generated": f"{datetime.now(UTC):%Y-%m-%d %H:%M}"}
+            "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+            "generated": _GENERATED, "made_from": _MADE_FROM}
 
 
-def _write(stem: Path, html: str) -> list[Path]:
+def _write(stem: Path, page: str) -> list[Path]:
+    """The report's HTML and PDF, unless both are already what `page` makes: a month run again
+    with nothing new keeps its files, the time they were generated included, and lays out no
+    PDF (WeasyPrint is most of a report's time). The HTML records the page it was made from,
+    all but that time, and the PDF it went with: a PDF replaced or cut short is made again."""
     html_path, pdf_path = stem.with_suffix(".html"), stem.with_suffix(".pdf")
-    write_atomically(html_path, html)
-    _pdf(html, pdf_path)
+    source = hashlib.sha256(f"{page}\nWeasyPrint {_weasyprint()}".encode()).hexdigest()
+    if _made_from(html_path, pdf_path) == source:
+        return [html_path, pdf_path]
+    html = page.replace(_GENERATED, f"{datetime.now(UTC):%Y-%m-%d %H:%M}")
+    _pdf(html.replace(_MADE_FROM, ""), pdf_path)
+    made_from = f"{source} {hashlib.sha256(pdf_path.read_bytes()).hexdigest()}"
+    write_atomically(html_path, html.replace(_MADE_FROM, made_from))
     return [html_path, pdf_path]
+
+
+def _made_from(html_path: Path, pdf_path: Path) -> str | None:
+    """The page an existing report was made from, if its PDF is the one made with it."""
+    try:
+        recorded = _RECORDED.search(html_path.read_text(encoding="utf-8"))
+        if recorded and hashlib.sha256(pdf_path.read_bytes()).hexdigest() == recorded[2]:
+            return recorded[1]
+    except (OSError, UnicodeDecodeError):
+        pass  # no report yet, or one that cannot be read: it is made again
+    return None
+
+
+@cache
+def _weasyprint() -> str:
+    return version("weasyprint")
