@@ -80,7 +80,7 @@ from polyrecon_airflow import (
     config,
     home,
     lens_credentials,
-    notify_failure,
+    retrying_defaults,
     review_approval,
     timed_task,
     user_errors_fail_fast,
@@ -110,9 +110,7 @@ def _schedule() -> str:
         "customer": Param(None, type=["null", "string"],
                           description="Only this customer (default: all)"),
     },
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2),
-                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30),
-                  "on_failure_callback": notify_failure},
+    default_args=retrying_defaults(first_retry=timedelta(minutes=2)),
 )
 def polylens_monthly_reconciliation():
     @task(retries=0)

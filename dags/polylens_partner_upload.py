@@ -54,7 +54,7 @@ from polyrecon_airflow import (
     POOL,
     config,
     home,
-    notify_failure,
+    retrying_defaults,
     review_approval,
     user_errors_fail_fast,
     with_smtp_connection,
@@ -72,8 +72,7 @@ REVIEW_WAIT = timedelta(hours=24)  # the approval's response_timeout: later runs
     max_active_runs=1,
     doc_md=__doc__,
     tags=["polyrecon", "poly-plus"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1),
-                  "retry_exponential_backoff": True, "on_failure_callback": notify_failure},
+    default_args=retrying_defaults(first_retry=timedelta(minutes=1)),
 )
 def polylens_partner_upload():
     from pipelines.jobs.dag_support import drop_folder_inbox

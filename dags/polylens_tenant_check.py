@@ -35,7 +35,7 @@ from polyrecon_airflow import (
     config,
     home,
     lens_credentials,
-    notify_failure,
+    retrying_defaults,
     timed_task,
     user_errors_fail_fast,
     with_smtp_connection,
@@ -56,9 +56,7 @@ def _schedule() -> str:
     max_active_runs=1,
     doc_md=__doc__,
     tags=["polyrecon", "poly-plus"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2),
-                  "retry_exponential_backoff": True, "max_retry_delay": timedelta(minutes=30),
-                  "on_failure_callback": notify_failure},
+    default_args=retrying_defaults(first_retry=timedelta(minutes=2)),
 )
 def polylens_tenant_check():
     @task

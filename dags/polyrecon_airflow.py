@@ -1,11 +1,13 @@
-"""What both polyrecon DAGs share with Airflow (no DAG here: .airflowignore keeps the parser out).
+"""What the polyrecon DAGs share with Airflow (no DAG here: .airflowignore keeps the parser out).
 
 - The workspace is `POLYRECON_HOME` in the environment, read the same way when the file is
   parsed and when a task runs: the sensor's folder, the schedule's run day, the failure notice's
   recipients and the tasks' workspace can never disagree.
 - The Airflow connections: `polylens_api` (the partner's Lens client id and secret), one named
   as a customer's `lens_credential` for a customer with its own, and `smtp_default`.
-- A user error (bad param, bad configuration) fails the task at once, without retries.
+- A user error (bad param, bad configuration) fails the task at once, without retries;
+  anything else is retried with backoff (`retrying_defaults`), and a task that still fails
+  sends a notice.
 - A task that finds the workspace held by another run (a CLI run, the other DAG) waits for it.
 - Every task that works records its time (`timed_task`) when POLYRECON_TIMINGS names a file.
 - A failed task's notice goes out the way every other e-mail does: through `smtp_default` when
@@ -124,6 +126,14 @@ def notify_failure(context) -> None:
                  "again; a re-run sends nothing twice.")],
                 key=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}",
                 login=login, month=(dag_run.conf or {}).get("month") if dag_run else None)
+
+
+def retrying_defaults(first_retry: timedelta) -> dict:
+    """Every DAG's default_args: transient faults (SMTP, Lens, a lock) retried twice with
+    exponential backoff from `first_retry`, up to 30 minutes apart; the partner told of a task
+    that failed for good."""
+    return {"retries": 2, "retry_delay": first_retry, "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30), "on_failure_callback": notify_failure}
 
 
 def review_approval(response_timeout: timedelta):
