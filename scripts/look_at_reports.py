@@ -28,7 +28,7 @@ def main() -> int:
         print(f"missing {', '.join(missing)}: apt-get install chromium poppler-utils",
               file=sys.stderr)
         return 2
-    reports = Path(args.home) / "reports"
+    reports = Path(args.home).resolve() / "reports"  # chromium takes file URIs: absolute
     months = sorted(p.name for p in reports.iterdir() if any(p.glob("*.pdf")))
     if not months:
         print(f"no reports under {reports}: run `make demo` first", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+from datetime import date
 
 import psycopg
 import pytest
@@ -22,6 +23,7 @@ from harness import (
 from servers import on_ducklake
 
 from pipelines.core.errors import RunError
+from pipelines.core.months import Month
 from pipelines.core.workspace import Workspace
 from pipelines.warehouse import lake as lake_backend
 from pipelines.warehouse.connection import open_warehouse, transaction
@@ -216,3 +218,25 @@ def test_a_waiting_run_gets_the_lock_when_its_holder_ends_and_gives_up_at_its_wa
     finally:
         release.set()
         holder.join(30)
+
+
+def test_a_lens_pull_on_ducklake_keeps_its_tenants_region_for_the_report(lake, tmp_path,
+                                                                          monkeypatch):
+    """Issue 31 on DuckLake: each pull's tenant region is kept in the lake's `lens_pulls` as in
+    the embedded warehouse (tests/test_tenants.py), and the report's method note names it."""
+    from lens_partner import partner_lens, partner_workspace
+
+    month = str(Month.of(date.today()))
+    with partner_lens() as (fake, env):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        home = on_ducklake(partner_workspace(tmp_path, fake).home, *lake)
+        done = polyrecon_here(home, "run", "--month", month)
+    assert done.returncode == 1, done.stderr[-3000:]  # Ghost's grant is missing; the rest went on
+    with open_warehouse(Workspace.resolve(home), read_only=True) as con:
+        pulls = con.execute("SELECT customer_id, outcome, region FROM lens_pulls "
+                            "ORDER BY customer_id").fetchall()
+    assert pulls == [("acme", "loaded", "EU-1"), ("bolt", "loaded", "US-1"),
+                     ("ghost", "failed", None), ("own", "loaded", "US-1")]
+    report = (home / "reports" / month / "bolt.html").read_text(encoding="utf-8")
+    assert "Poly Lens region: US-1." in report
