@@ -148,10 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     # Files we create are the owner's only: the workspace holds CSM e-mail addresses.
     os.umask(0o077)
     workspace = Workspace.resolve(getattr(args, "home", None))
+    before = timers.stage_seconds()
     try:
         code = args.handler(workspace, args) or 0
-        if timers.summary():
-            log.info("Time per stage: %s", timers.summary())
+        spent = timers.summary(since=before)
+        if spent:
+            log.info("Time per stage: %s", spent)
         return code
     except UserError as error:
         print(str(error), file=sys.stderr)

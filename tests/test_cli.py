@@ -57,6 +57,20 @@ def test_customer_option_takes_in_only_that_inbox(tmp_path):
     assert set(mails) == {"acme"}
 
 
+def test_each_command_tells_its_own_time_per_stage(tmp_path, capsys):
+    """Commands run one after another in one process (as here, or Airflow's `dags test`): the
+    reconcile after an ingest names no validation it never did."""
+    workspace = make_workspace(tmp_path, [contract("acme")])
+    drop(workspace, "acme", "lens-2026-03.csv", export_text(devices("Poly Studio X30", 3)))
+    assert cli(workspace, "ingest") == 0
+    assert "validation" in capsys.readouterr().err.split("Time per stage:")[1]
+    assert cli(workspace, "reconcile", "--month", "2026-03") == 0
+    [spent] = [line for line in capsys.readouterr().err.splitlines()
+               if line.startswith("Time per stage:")]
+    assert "reconcile" in spent
+    assert "validation" not in spent
+
+
 def test_status_lists_data_alerts_and_quarantine(tmp_path, capsys):
     workspace = make_workspace(tmp_path, [contract("acme", categories={
         "video": {"ordered_devices": 10, "unit_price_per_year": 180.0}})])
