@@ -33,7 +33,7 @@ from pipelines.delivery import mail, messages
 from pipelines.delivery.messages import compose
 from pipelines.delivery.rekey import PreviousWords, recomposed
 from pipelines.demo.build import build_demo_workspace
-from pipelines.jobs.monthly import run_month, send
+from pipelines.jobs.monthly import report, run_month, send
 from pipelines.reconciliation.month import stored_month
 from pipelines.warehouse.connection import open_warehouse
 
@@ -103,13 +103,15 @@ def _previous_version(monkeypatch):
 
 @pytest.fixture(scope="module")
 def reconciled_demo(tmp_path_factory):
-    """The demo's twelve months taken in and reconciled, nothing sent yet; its corrected late
-    exports aside."""
+    """The demo's twelve months taken in, reconciled and their reports rendered (a report is
+    not sent without its PDF), nothing sent yet; its corrected late exports aside."""
     home = tmp_path_factory.mktemp("demo") / "ws"
     demo = build_demo_workspace(home, LAST)
     config = load_config(Workspace.resolve(home))
     for month in demo.months:
         run_month(config, Month.parse(month), publish=False)
+    for month in demo.months:
+        report(config, Month.parse(month))
     return home, demo
 
 
@@ -127,6 +129,7 @@ def _sent_demo(reconciled_demo, tmp_path) -> tuple[Workspace, list[Month]]:
         path.write_bytes(upload.data)
         os.utime(path, (upload.mtime, upload.mtime))
     run_month(config, months[-1], publish=False)
+    report(config, months[-1])
     send(config, months[-1])
     return workspace, months
 

@@ -3,6 +3,7 @@ another customer, untrusted text is escaped, and one failing report never stops 
 import csv
 import re
 from decimal import Decimal
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -158,12 +159,31 @@ def test_one_failing_report_does_not_stop_the_others(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(render, "category_chart", chart_failing_for_the_first)
     assert cli(workspace, "run", "--month", "2026-03") == 1
-    assert "report for acme failed: RuntimeError: chart exploded" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "report for acme failed: RuntimeError: chart exploded" in said
     folder = workspace.home / "reports/2026-03"
     assert (folder / "bolt.pdf").exists()
     assert (folder / "portfolio.pdf").exists()
     assert not (folder / "acme.pdf").exists()
     assert (folder / "reconciliation.csv").exists()
+    # Its e-mail says the report is attached: it does not go without it, and the next run,
+    # which renders it, sends it with its PDF, once.
+    assert "the report message for acme (2026-03) is not sent: its report acme.pdf is " \
+        "missing" in said
+    assert _attached(workspace, "report-acme-") == []
+    assert _attached(workspace, "report-bolt-") == [["bolt.pdf", "bolt-devices.xlsx",
+                                                     "bolt-devices.csv"]]
+    assert cli(workspace, "run", "--month", "2026-03") == 0
+    assert _attached(workspace, "report-acme-") == [["acme.pdf", "acme-devices.xlsx",
+                                                     "acme-devices.csv"]]
+    assert len(_attached(workspace, "report-bolt-")) == 1
+
+
+def _attached(workspace, prefix: str) -> list[list[str]]:
+    """What each e-mail in outbox/ whose file name starts with `prefix` has attached."""
+    return [[part.get_filename() for part in message_from_bytes(
+        path.read_bytes(), policy=policy.default).iter_attachments()]
+        for path in sorted(workspace.outbox.rglob(f"{prefix}*.eml"))]
 
 
 def test_report_command_re_renders_one_customer(tmp_path, capsys):

@@ -147,8 +147,12 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                   if (kinds is None or d.kind in kinds)
                   and customer_id in (None, d.customer_id)]
         keys = [ledger_key(draft, result.month) for draft in drafts]
+        without_pdf = 0
         for draft, key in zip(drafts, keys, strict=True):
             if not resend and not _unsent(con, key):
+                continue
+            if not _carries_its_pdf(draft, result.month):
+                without_pdf += 1  # composed again, and queued, by a run that renders it
                 continue
             held = review and draft.kind in REVIEWED
             with transaction(con):
@@ -167,8 +171,28 @@ def send_month(config: Config, result: MonthResult, resend: bool = False,
                 kinds=[k for k in REVIEWED if kinds is None or k in kinds],
                 customer_id=customer_id, keys=keys, now=_now())
         outcome = _deliver(config, con, queued, login)
-        return MailOutcome(outcome.queued, outcome.sent, outcome.still_queued,
+        return MailOutcome(outcome.queued, outcome.sent, outcome.still_queued + without_pdf,
                            outcome.rejected, waiting + outcome.waiting, withdrawn)
+
+
+def _carries_its_pdf(draft: Draft, month: Month) -> bool:
+    """Whether the report a message says is attached is there, whole. One whose render failed
+    (or was made on another machine) is not sent without it: nothing goes into the ledger, so
+    the next run that renders it sends it; the partner reads why in the log."""
+    path = draft.attachment
+    if path is None:
+        return True
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = b""
+    whole = data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]
+    if not whole:
+        log.error("E-mail: the %s message for %s (%s) is not sent: its report %s is missing or "
+                  "cut short; render it again (`python -m pipelines report --month %s "
+                  "--customer %s`) and the next run sends it", draft.kind, draft.customer_id,
+                  month, path.name, month, draft.customer_id)
+    return whole
 
 
 def send_notices(config: Config, month: Month, login: tuple[str, str] | None = None

@@ -219,7 +219,7 @@ def compose(config: Config, result: MonthResult, rejected: list[RejectedUpload] 
              "renewal": [proposal.start, proposal.end] if proposal else None}, cc=contacts,
             table_head=report_table_head(f),
             table=report_table(rows, f), figures=report_figures(rows),
-            attachment=pdf if pdf.exists() else None,
+            attachment=pdf,
             evidence=evidence,
             language=f.language)
         drafts.append(_updated(report, month, sent, f, key))
