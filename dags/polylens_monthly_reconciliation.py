@@ -26,8 +26,9 @@ sends nothing twice — and with `customer` to take in and render a single custo
    warehouse copied read-only for the render tasks;
 6. `render`: one mapped task per customer (HTML + PDF), then the partner's portfolio, from
    that copy and the stored result: outside the writer pool, as many at once as Airflow runs;
-7. `send`: reports and alerts of the stored result by e-mail through the connection
-   `smtp_default` (else `smtp` in partner.yaml, else `.eml` files in `outbox/`);
+7. `send`: reports and alerts of the stored result (with the param `customer`, that
+   customer's only, as `run --customer`) by e-mail through the connection `smtp_default`
+   (else `smtp` in partner.yaml, else `.eml` files in `outbox/`);
 8. `refresh_stale`: every month a late correction made out of date (its own, and the later
    months whose replay it changes) is reconciled, rendered and — when that month was
    published — what changed is sent;
@@ -221,7 +222,7 @@ def polylens_monthly_reconciliation():
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast(), timed_task():
             outcome = send(workspace_config, Month.parse(plan["month"]), login=login,
-                           wait=LOCK_WAIT)
+                           customer_id=plan["customer"], wait=LOCK_WAIT)
         if outcome.still_queued:
             raise RuntimeError(english(
                 "%(num)s e-mail could not be sent; it stays queued and goes out with the retry "

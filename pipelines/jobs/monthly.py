@@ -285,12 +285,13 @@ def render_from_copy(config: Config, month: Month, customer_id: str | None = Non
 
 @exclusive("send")
 def send(config: Config, month: Month, resend: bool = False,
-         login: tuple[str, str] | None = None) -> MailOutcome:
-    """The month's e-mails, of the result `reconcile` stored (what the reports show); a month
-    never reconciled is computed."""
+         login: tuple[str, str] | None = None, customer_id: str | None = None) -> MailOutcome:
+    """The month's e-mails (with `customer_id`, that customer's only, as `run --customer`
+    sends), of the result `reconcile` stored (what the reports show); a month never
+    reconciled is computed."""
     with open_warehouse(config.workspace, read_only=True) as con:
         result = stored_month(con, config, month) or compute_month(con, config, month)
-    return send_month(config, result, resend, _sendable(month), login)
+    return send_month(config, result, resend, _sendable(month), login, customer_id)
 
 
 @exclusive("refresh")
