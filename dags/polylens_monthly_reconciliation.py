@@ -79,6 +79,7 @@ from polyrecon_airflow import (
     LOCK_WAIT,
     POOL,
     config,
+    delivered,
     home,
     lens_credentials,
     retrying_defaults,
@@ -211,9 +212,6 @@ def polylens_monthly_reconciliation():
 
     @task(pool=POOL)
     def send(plan: dict, reports: list[str]) -> dict:
-        from dataclasses import asdict
-
-        from pipelines.core.i18n import english
         from pipelines.core.months import Month
         from pipelines.jobs.monthly import send
 
@@ -223,12 +221,7 @@ def polylens_monthly_reconciliation():
         with user_errors_fail_fast(), timed_task():
             outcome = send(workspace_config, Month.parse(plan["month"]), login=login,
                            customer_id=plan["customer"], wait=LOCK_WAIT)
-        if outcome.still_queued:
-            raise RuntimeError(english(
-                "%(num)s e-mail could not be sent; it stays queued and goes out with the retry "
-                "or the next run", "%(num)s e-mails could not be sent; they stay queued and go "
-                "out with the retry or the next run", outcome.still_queued))
-        return asdict(outcome)
+        return delivered(outcome)
 
     @task(pool=POOL)
     def refresh_stale(plan: dict, intake: list[dict], sent: dict) -> dict:

@@ -33,6 +33,7 @@ from polyrecon_airflow import (
     LOCK_WAIT,
     POOL,
     config,
+    delivered,
     home,
     lens_credentials,
     retrying_defaults,
@@ -68,20 +69,12 @@ def polylens_tenant_check():
 
     @task(pool=POOL)
     def notify(check: dict) -> dict:
-        from dataclasses import asdict
-
-        from pipelines.core.i18n import english
         from pipelines.jobs.tenants import notify as send_notices
 
         workspace_config, login = with_smtp_connection(config())
         with user_errors_fail_fast(), timed_task():
             outcome = send_notices(workspace_config, check, login=login, wait=LOCK_WAIT)
-        if outcome.still_queued:
-            raise RuntimeError(english(
-                "%(num)s e-mail could not be sent; it stays queued and goes out with the retry "
-                "or the next run", "%(num)s e-mails could not be sent; they stay queued and go "
-                "out with the retry or the next run", outcome.still_queued))
-        return asdict(outcome)
+        return delivered(outcome)
 
     notify(tenants())
 

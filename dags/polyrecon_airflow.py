@@ -128,6 +128,21 @@ def notify_failure(context) -> None:
                 login=login, month=(dag_run.conf or {}).get("month") if dag_run else None)
 
 
+def delivered(outcome) -> dict:
+    """A send task's result (a MailOutcome, as a dict for XCom); a task whose e-mails could not
+    all go out fails, so its retry (or the next run) sends what stays queued."""
+    from dataclasses import asdict
+
+    from pipelines.core.i18n import english
+
+    if outcome.still_queued:
+        raise RuntimeError(english(
+            "%(num)s e-mail could not be sent; it stays queued and goes out with the retry or "
+            "the next run", "%(num)s e-mails could not be sent; they stay queued and go out "
+            "with the retry or the next run", outcome.still_queued))
+    return asdict(outcome)
+
+
 def retrying_defaults(first_retry: timedelta) -> dict:
     """Every DAG's default_args: transient faults (SMTP, Lens, a lock) retried twice with
     exponential backoff from `first_retry`, up to 30 minutes apart; the partner told of a task
