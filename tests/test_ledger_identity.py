@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gettext
 import os
-import shutil
+import pickle
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -15,8 +15,10 @@ import duckdb
 import pytest
 import yaml
 from builders import (
+    build_once,
     cli,
     contract,
+    copy_tree,
     devices,
     drop,
     export_text,
@@ -101,25 +103,32 @@ def _previous_version(monkeypatch):
         yield
 
 
-@pytest.fixture(scope="module")
-def reconciled_demo(tmp_path_factory):
+def _reconcile_demo(folder: Path) -> None:
     """The demo's twelve months taken in, reconciled and their reports rendered (a report is
     not sent without its PDF), nothing sent yet; its corrected late exports aside."""
-    home = tmp_path_factory.mktemp("demo") / "ws"
-    demo = build_demo_workspace(home, LAST)
-    config = load_config(Workspace.resolve(home))
+    folder.mkdir(parents=True)
+    demo = build_demo_workspace(folder / "ws", LAST)
+    config = load_config(Workspace.resolve(demo.home))
     for month in demo.months:
         run_month(config, Month.parse(month), publish=False)
     for month in demo.months:
         report(config, Month.parse(month))
-    return home, demo
+    (folder / "demo.pickle").write_bytes(pickle.dumps(demo))
+
+
+@pytest.fixture(scope="session")
+def reconciled_demo(tmp_path_factory):
+    """`_reconcile_demo` made once per session (whichever xdist worker asks first): its
+    workspace, never changed by a test (copy it), and the demo's months and late uploads."""
+    folder = build_once(tmp_path_factory, "ledger-reconciled-demo", _reconcile_demo)
+    return folder / "ws", pickle.loads((folder / "demo.pickle").read_bytes())
 
 
 def _sent_demo(reconciled_demo, tmp_path) -> tuple[Workspace, list[Month]]:
     """A copy of the demo with every month's messages sent, then the last month's corrected
     exports taken in and what changed sent (a correction, an updated report)."""
     home, demo = reconciled_demo
-    workspace = Workspace.resolve(shutil.copytree(home, tmp_path / "ws", symlinks=True))
+    workspace = Workspace.resolve(copy_tree(home, tmp_path / "ws"))
     config = load_config(workspace)
     months = [Month.parse(m) for m in demo.months]
     for month in months:
