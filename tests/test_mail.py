@@ -15,6 +15,8 @@ from pipelines.demo.build import build_demo_workspace
 from pipelines.jobs.monthly import run_month
 
 MONTH = "2026-10"
+# Its module fixture `sent` is made once: every test of this module runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("mail")
 
 
 @pytest.fixture

@@ -17,6 +17,9 @@ from pipelines.delivery.messages import compose, what_holds
 from pipelines.reconciliation.month import stored_month
 from pipelines.warehouse.connection import open_warehouse
 
+# Its module fixture `march` is made once per language: the module runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("plurals")
+
 FOLDERS = sorted(p.name for p in LOCALE_DIR.iterdir() if p.is_dir())
 
 
